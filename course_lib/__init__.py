@@ -1,0 +1,49 @@
+"""course_lib: the finished version of each piece the gpt2-course notebooks build.
+
+Each module holds what one notebook builds, so later notebooks import it instead of
+repeating it (see docs/ARCHITECTURE.md for the map):
+
+- runtime    device, precision, seeding, Colab, fast mode      (notebooks/00_welcome)
+- tokenizer  byte-level BPE from scratch, the GPT-2 vocabulary  (notebooks/01_tokenization)
+- data       corpora, augmentation, batches                    (notebooks/02_data_and_embeddings)
+- attention  attention math and the multi-head module          (notebooks/03_attention)
+- model      GPTConfig, Block, GPT, transformers interop       (notebooks/04, 05)
+- train      Trainer, schedule, checkpoints                    (notebooks/06_training)
+- generate   logits processors, sampling, beam search, cache   (notebooks/07_decoding)
+- viz        plots and widgets                                 (notebooks/01, 07, 08)
+- lora       low-rank adapters                                 (notebooks/09_fine_tuning)
+- checks     exercise checkers                                 (every notebook)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from .runtime import (  # noqa: E402
+    autocast_dtype,
+    fast_mode,
+    in_colab,
+    pick_device,
+    seed_everything,
+    setup,
+)
+
+_SUBMODULES = {
+    "attention", "checks", "cli", "data", "errors", "figures", "generate", "io", "lora",
+    "model", "notebook", "runtime", "tokenizer", "train", "viz",
+}
+
+__all__ = [
+    "__version__", "autocast_dtype", "fast_mode", "in_colab", "pick_device",
+    "seed_everything", "setup", *sorted(_SUBMODULES),
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import submodules on first use, so `import course_lib` stays fast."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'course_lib' has no attribute {name!r}")

@@ -1,0 +1,98 @@
+"""Careful file handling shared by every room: UTF-8 reading, output folders, atomic writes.
+
+Nothing a user made is silently overwritten: `prepare_output_dir` refuses an existing
+non-empty folder unless told otherwise, and `atomic_dir` writes into a temporary
+sibling folder that is renamed into place only when complete.
+
+Introduced in notebooks/01_tokenization.ipynb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import CourseInputError
+
+
+def read_text(path: str | os.PathLike, flag: str = "path") -> str:
+    """Read a UTF-8 text file, or raise `CourseInputError` naming the file and problem.
+
+    A missing file, a folder, an empty file and bytes that are not UTF-8 (with the byte
+    offset of the first bad byte) each get their own message. `flag` names the option
+    the path came from (for example ``--text``) so the message points at it.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CourseInputError(f"{flag}: file not found: {p}")
+    if p.is_dir():
+        raise CourseInputError(f"{flag}: {p} is a folder; expected a UTF-8 text file")
+    data = p.read_bytes()
+    if not data.strip():
+        raise CourseInputError(f"{flag}: {p} is empty; expected a UTF-8 text file with some text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CourseInputError(
+            f"{flag}: {p} is not valid UTF-8 (first bad byte at offset {e.start}: "
+            f"{data[e.start:e.start + 1]!r}); re-save it as UTF-8"
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def prepare_output_dir(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    flag: str = "--out",
+) -> Path:
+    """Make sure `path` may be written, creating it when absent.
+
+    An existing non-empty folder is refused with a message naming it, unless
+    `overwrite` (its contents are removed) or `resume` (kept as is) is set.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CourseInputError(f"{flag}: {p} exists and is a file, not a folder")
+    if p.is_dir() and any(p.iterdir()):
+        if resume:
+            return p
+        if not overwrite:
+            raise CourseInputError(
+                f"{flag}: {p} already exists and is not empty; nothing was changed. "
+                "Pass --overwrite to replace it"
+                + (" or --resume to continue it" if flag == "--out" else "")
+                + ", or choose another folder."
+            )
+        shutil.rmtree(p)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Write a folder atomically: yields a temporary sibling, renamed to `path` on success.
+
+    An existing `path` is replaced only after the new one is complete, so an
+    interruption leaves either the old folder or the new one, never half of one.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

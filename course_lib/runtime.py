@@ -1,0 +1,214 @@
+"""Where the course runs: device, precision, seeding, Colab, fast mode, data folder.
+
+Every notebook's setup cell calls `course_lib.setup()`, which uses these helpers and
+prints one short block saying what was found.
+
+Introduced in notebooks/00_welcome.ipynb.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+from .errors import CourseInputError
+
+_TRUE = {"1", "true", "yes", "on"}
+VALID_DEVICES = ("cpu", "cuda", "mps")
+
+
+def fast_mode() -> bool:
+    """True when ``COURSE_FAST=1``: notebooks shrink every run to seconds.
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    return os.environ.get("COURSE_FAST", "").strip().lower() in _TRUE
+
+
+def in_colab() -> bool:
+    """True inside Google Colab.
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    """The best device here: cuda, then mps, then cpu.
+
+    `preferred` (or the ``COURSE_DEVICE`` environment variable) overrides the choice;
+    asking for a device that is not available raises a `CourseInputError`.
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    want = preferred or os.environ.get("COURSE_DEVICE") or ""
+    want = want.strip().lower()
+    if want:
+        kind = want.split(":")[0]
+        if kind not in VALID_DEVICES:
+            raise CourseInputError(
+                f"device {want!r} is not one of {', '.join(VALID_DEVICES)} (from "
+                f"{'COURSE_DEVICE' if not preferred else 'the device argument'})"
+            )
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise CourseInputError(f"device {want!r} asked for, but CUDA is not available here")
+        if kind == "mps" and not _mps_available():
+            raise CourseInputError(f"device {want!r} asked for, but Apple MPS is not available here")
+        return torch.device(want)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The mixed-precision dtype for `device`, or None for full fp32.
+
+    bf16 on CUDA GPUs that support it (Ampere and newer) and on MPS; fp16 on CUDA GPUs
+    without bf16, such as Colab's T4 (train with a GradScaler); None on the CPU, where
+    autocast brings no speed.
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    kind = torch.device(device).type
+    if kind == "cuda":
+        major, _ = torch.cuda.get_device_capability(torch.device(device))
+        return torch.bfloat16 if major >= 8 else torch.float16
+    if kind == "mps":
+        return torch.bfloat16 if hasattr(torch.backends, "mps") else None
+    return None
+
+
+def seed_everything(seed: int = 1337) -> None:
+    """Seed Python, NumPy (when installed) and torch on every device.
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % (2**32))
+    except ImportError:  # pragma: no cover - numpy ships with the course
+        pass
+    torch.manual_seed(seed)  # seeds CPU, CUDA and MPS generators
+
+
+def repo_root() -> Path | None:
+    """The repository checkout this package runs from, or None when installed elsewhere."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "notebooks").is_dir():
+        return here
+    return None
+
+
+def data_dir() -> Path:
+    """Where downloaded corpora are cached.
+
+    ``COURSE_DATA_DIR`` when set; else the repository's ``data/`` folder in a checkout;
+    else ``~/.cache/gpt2-course`` (Colab, or a plain ``pip install``).
+
+    Introduced in notebooks/02_data_and_embeddings.ipynb.
+    """
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        path = Path(env).expanduser()
+    elif (root := repo_root()) is not None:
+        path = root / "data"
+    else:
+        path = Path.home() / ".cache" / "gpt2-course"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def offline() -> bool:
+    """True when the course must not touch the network (``COURSE_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``).
+
+    The test suite sets it; a learner without internet gets the same behaviour
+    automatically when a download fails.
+
+    Introduced in notebooks/02_data_and_embeddings.ipynb.
+    """
+    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("COURSE_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def output_dir() -> Path:
+    """Where notebooks write what they make (checkpoints, tokenizers, plots).
+
+    ``COURSE_OUTPUT_DIR`` when set (the tests point it at a temporary folder); else the
+    repository's ``outputs/`` folder in a checkout; else ``./outputs``.
+
+    Introduced in notebooks/01_tokenization.ipynb.
+    """
+    env = os.environ.get("COURSE_OUTPUT_DIR")
+    if env:
+        path = Path(env).expanduser()
+    elif (root := repo_root()) is not None:
+        path = root / "outputs"
+    else:
+        path = Path.cwd() / "outputs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def device_name(device: torch.device | str) -> str:
+    """A readable name for `device`: the GPU's model, or the CPU and its core count."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+def environment_report(device: torch.device | None = None) -> str:
+    """The environment block that `course_lib.setup()` prints."""
+    import transformers
+
+    from . import __version__
+
+    dev = device or pick_device()
+    dtype = autocast_dtype(dev)
+    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 + GradScaler"}[dtype]
+    lines = [
+        f"gpt2-course {__version__} | Python {platform.python_version()} | torch {torch.__version__}"
+        f" | transformers {transformers.__version__}",
+        f"device: {dev} ({device_name(dev)}) | precision: {precision}",
+        f"fast mode: {'ON (COURSE_FAST=1)' if fast_mode() else 'off'}"
+        f" | Colab: {'yes' if in_colab() else 'no'} | threads: {torch.get_num_threads()}",
+    ]
+    return "\n".join(lines)
+
+
+def setup(seed: int = 1337, quiet: bool = False) -> torch.device:
+    """One call at the top of every notebook: seed, set plot defaults, print the environment.
+
+    Returns the device the notebook should use.
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    seed_everything(seed)
+    try:
+        import matplotlib as mpl
+
+        mpl.rcParams.update(
+            {"figure.figsize": (7, 3.5), "figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3}
+        )
+    except ImportError:  # pragma: no cover
+        pass
+    device = pick_device()
+    if not quiet:
+        print(environment_report(device))
+    return device

@@ -1,0 +1,105 @@
+"""Set up the course in a local virtual environment, then open it or test it.
+
+    python3 scripts/bootstrap.py lab    # what `make lab` runs: JupyterLab on notebooks/
+    python3 scripts/bootstrap.py test   # what `make test` runs: the whole test suite
+    python3 scripts/bootstrap.py setup  # only create or update the environment
+
+Windows: ``py scripts\\bootstrap.py lab`` and ``py scripts\\bootstrap.py test``.
+
+It creates ``.venv`` next to this repository (or reuses it), installs a CPU build of
+PyTorch when the environment has no torch (a plain ``pip install torch`` on Linux
+pulls a multi-GB CUDA build), then installs the course with its test tools. A second
+run reuses everything and starts at once. Only the standard library is used here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("COURSE_VENV", ROOT / ".venv"))
+STAMP = VENV / ".course-installed"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def say(msg: str) -> None:
+    print(f"[course] {msg}", flush=True)
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run(*cmd: str | os.PathLike, check: bool = True, quiet: bool = False) -> int:
+    kwargs = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+    code = subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+    if check and code != 0:
+        sys.exit(f"[course] command failed ({code}): {' '.join(map(str, cmd))}")
+    return code
+
+
+def has_torch(py: Path) -> bool:
+    return run(py, "-c", "import torch", check=False, quiet=True) == 0
+
+
+def install_torch(py: Path) -> None:
+    """Install a CPU build of torch, trying the cheapest route first."""
+    pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
+    spec = os.environ.get("COURSE_TORCH", "torch")
+    # 1. A torch wheel that pip is configured to find locally (find-links): no download.
+    if run(*pip, "--no-index", "--no-deps", spec, check=False) == 0:
+        say("installed torch from a local wheel")
+        return
+    # 2. macOS wheels on PyPI are CPU/MPS builds already.
+    if platform.system() == "Darwin":
+        run(*pip, spec)
+        return
+    # 3. Linux and Windows: the CPU-only index, then plain PyPI as a last resort.
+    if run(*pip, "--timeout", "60", "--index-url", CPU_INDEX, spec, check=False) == 0:
+        say("installed the CPU build of torch")
+        return
+    say(f"the CPU index ({CPU_INDEX}) could not be reached; installing torch from PyPI")
+    run(*pip, spec)
+
+
+def ensure_env() -> Path:
+    if sys.version_info < (3, 10):
+        sys.exit(f"[course] Python 3.10 or newer is needed; this is {platform.python_version()}")
+    py = venv_python()
+    if not py.exists():
+        say(f"creating a virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted and has_torch(py):
+        return py
+    if not has_torch(py):
+        install_torch(py)
+    say("installing the course and its tools (pip install -e '.[dev]')")
+    run(py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev]")
+    STAMP.write_text(wanted)
+    return py
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"lab", "test", "setup"}:
+        print(__doc__)
+        return 2
+    action, rest = argv[0], argv[1:]
+    py = ensure_env()
+    if action == "setup":
+        say(f"ready: {py}")
+        return 0
+    if action == "test":
+        return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
+    say("starting JupyterLab on notebooks/ (Ctrl-C to stop)")
+    return subprocess.call([str(py), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"), *rest], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
