@@ -69,7 +69,7 @@ def install_torch(py: Path) -> None:
 
 
 def ensure_env() -> Path:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script may run under any python3
         sys.exit(f"[course] Python 3.10 or newer is needed; this is {platform.python_version()}")
     py = venv_python()
     if not py.exists():

@@ -8,7 +8,10 @@ wrong, so the notebook always runs to the end.
 Introduced in notebooks/00_welcome.ipynb.
 """
 
-from ._core import CheckResult, check_function, check_value, values_equal
+from ._core import CheckResult as CheckResult
+from ._core import check_function as check_function
+from ._core import check_value as check_value
+from ._core import values_equal as values_equal
 from .data import *  # noqa: F403
 from .decoding import *  # noqa: F403
 from .finetuning import *  # noqa: F403
