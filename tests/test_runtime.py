@@ -1,0 +1,116 @@
+"""course_lib.runtime: device choice, precision, seeding, fast mode, folders, setup()."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import course_lib
+from course_lib import runtime
+from course_lib.errors import CourseInputError
+
+
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_mps_available", lambda: False)
+    assert runtime.pick_device() == torch.device("cpu")
+    monkeypatch.setattr(runtime, "_mps_available", lambda: True)
+    assert runtime.pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.pick_device() == torch.device("cuda")
+
+
+def test_course_device_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.pick_device() == torch.device("cpu")
+
+
+def test_unknown_or_unavailable_device_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_DEVICE", "tpu")
+    with pytest.raises(CourseInputError, match="'tpu' is not one of cpu, cuda, mps"):
+        runtime.pick_device()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(CourseInputError, match="CUDA is not available"):
+        runtime.pick_device("cuda")
+
+
+def test_autocast_dtype_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runtime.autocast_dtype("cpu") is None
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # T4
+    assert runtime.autocast_dtype("cuda") is torch.float16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # H100
+    assert runtime.autocast_dtype("cuda") is torch.bfloat16
+
+
+def test_seed_everything_repeats_python_numpy_and_torch() -> None:
+    def draw() -> tuple:
+        return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+    runtime.seed_everything(7)
+    first = draw()
+    runtime.seed_everything(7)
+    assert draw() == first
+    runtime.seed_everything(8)
+    assert draw() != first
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), ("0", False), ("", False)])
+def test_fast_mode_reads_course_fast(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
+    monkeypatch.setenv("COURSE_FAST", value)
+    assert runtime.fast_mode() is expected
+
+
+def test_in_colab(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert not runtime.in_colab()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101")
+    assert runtime.in_colab()
+
+
+def test_output_and_data_dirs_follow_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    assert runtime.output_dir() == tmp_path / "out" and (tmp_path / "out").is_dir()
+    assert runtime.data_dir() == tmp_path / "data" and (tmp_path / "data").is_dir()
+
+
+def test_offline_in_tests() -> None:
+    assert runtime.offline()
+
+
+def test_every_required_package_is_installed() -> None:
+    found = runtime.check_environment()
+    assert set(found) >= {"torch", "transformers", "tokenizers", "jupyterlab", "matplotlib", "ipywidgets", "bertviz"}
+    assert all(found.values()), {k: v for k, v in found.items() if not v}
+
+
+def test_setup_prints_the_environment_block(capsys: pytest.CaptureFixture[str]) -> None:
+    device = course_lib.setup(seed=3)
+    out = capsys.readouterr().out
+    assert isinstance(device, torch.device)
+    assert f"torch {torch.__version__}" in out
+    assert f"device: {device}" in out and "precision: fp32" in out
+    assert "fast mode: ON" in out
+
+
+def test_setup_from_the_command_line() -> None:
+    """The issue's acceptance command: python -c "import course_lib; course_lib.setup()"."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import course_lib; course_lib.setup()"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout
+    assert "gpt2-course" in out and "device:" in out and "precision:" in out
+
+
+def test_import_course_lib_is_lazy() -> None:
+    code = "import sys, course_lib; print('transformers' in sys.modules, 'course_lib.model' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"]
