@@ -1,0 +1,942 @@
+"""Training: the optimizer, the learning-rate schedule, the loop, and checkpoints that resume exactly.
+
+The pieces::
+
+    TrainConfig                  every knob of a run; a dataclass that round-trips through JSON
+    cosine_schedule(step, ...)   linear warm-up, then cosine decay to min_lr
+    make_optimizer(model, cfg)   AdamW, weight decay on 2-D weights only (fused on CUDA)
+    Trainer(model, train, val, cfg).fit()
+                                 accumulation, clipping, mixed precision, evaluation, samples,
+                                 a tqdm bar, callbacks, checkpoints every N steps and on Ctrl-C
+    Trainer(...).resume(dir)     continue a run bitwise where it stopped (on the CPU)
+
+A checkpoint is a Hugging Face model folder (``config.json``, ``model.safetensors``, the
+tokenizer files) plus ``train_state/`` (optimizer, GradScaler, RNG states, step, and the
+position in the data), written atomically with `course_lib.io.atomic_dir`, so
+``transformers.pipeline("text-generation", model=dir)`` loads it as it is.
+
+Data order. Each epoch is a seeded permutation of the training windows
+(``torch.randperm`` with seed ``config.seed + epoch``); micro-batch k of the epoch is rows
+``perm[k*B:(k+1)*B]`` with B = ``config.batch_size``, the GLOBAL batch. Under ``torchrun``
+rank r takes the r-th contiguous slice of B / world_size rows of that global batch, so a
+run on N processes sees the same global batches as a run on one, and the position saved in
+a checkpoint (micro-batches done) means the same thing for any world size.
+
+References:
+- I. Loshchilov & F. Hutter, "Decoupled Weight Decay Regularization" (AdamW), ICLR 2019.
+- I. Loshchilov & F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts" (cosine), 2017.
+- A. Karpathy, nanoGPT ``train.py`` (warm-up + cosine schedule, decay on 2-D weights only).
+- P. Micikevicius et al., "Mixed Precision Training" (loss scaling), ICLR 2018.
+
+Introduced in notebooks/06_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from . import distributed as dist_utils
+from . import runtime
+from .errors import CourseInputError
+from .io import atomic_dir
+
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "Callback",
+    "cosine_schedule",
+    "make_optimizer",
+    "decay_parameter_names",
+    "NonFiniteLossError",
+    "OutOfMemoryError",
+    "read_train_state",
+    "STATE_DIR",
+]
+
+STATE_DIR = "train_state"
+STATE_FORMAT = 1
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# TrainConfig fields that may change between a checkpoint and its resumption.
+RESUMABLE_CHANGES = frozenset({
+    "epochs", "max_steps", "eval_interval", "eval_batches", "checkpoint_interval", "out_dir",
+    "device", "progress", "sample_prompt", "sample_tokens", "sample_top_k", "sample_temperature",
+})
+_CUDA_OOM = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+
+
+class NonFiniteLossError(CourseInputError):
+    """The loss became NaN or infinite; training stopped and no bad checkpoint was written."""
+
+
+class OutOfMemoryError(CourseInputError):
+    """The GPU ran out of memory; the message suggests a smaller batch or accumulation."""
+
+
+# --------------------------------------------------------------------------- config
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run. Round-trips through JSON; impossible values raise.
+
+    `batch_size` is the GLOBAL number of sequences per micro-step (split over processes
+    under torchrun); one optimizer step sees ``batch_size * grad_accum_steps`` sequences.
+    `max_steps`, when set, wins over `epochs`.
+
+    Introduced in notebooks/06_training.ipynb.
+    """
+
+    batch_size: int = 12
+    seq_len: int = 64  # used when the Trainer is given raw token ids instead of a dataset
+    grad_accum_steps: int = 1
+    epochs: float = 1.0
+    max_steps: int | None = None
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # 0 turns clipping off
+    eval_interval: int = 250  # 0: evaluate only at the end
+    eval_batches: int | None = 20  # None: the whole validation set
+    sample_prompt: str | None = "\n"  # None: no sample at evaluations
+    sample_tokens: int = 48
+    sample_top_k: int | None = 10  # None or 1: greedy
+    sample_temperature: float = 1.0
+    out_dir: str | None = None  # None: no checkpoints
+    checkpoint_interval: int = 0  # every N steps; 0: only at the end and on Ctrl-C
+    device: str | None = None  # None: course_lib.runtime.pick_device()
+    precision: str = "auto"  # auto (runtime.autocast_dtype), fp32, bf16, fp16
+    seed: int = 1337
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, allow_zero: bool = False, allow_none: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            low = 0 if allow_zero else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise CourseInputError(
+                    f"TrainConfig.{name}: expected a whole number >= {low}, got {v!r}")
+
+        for name in ("batch_size", "seq_len", "grad_accum_steps", "sample_tokens"):
+            positive_int(name)
+        for name in ("warmup_steps", "eval_interval", "checkpoint_interval"):
+            positive_int(name, allow_zero=True)
+        positive_int("max_steps", allow_none=True)
+        positive_int("eval_batches", allow_none=True)
+        positive_int("sample_top_k", allow_none=True)
+        if not (isinstance(self.epochs, (int, float)) and self.epochs > 0):
+            raise CourseInputError(f"TrainConfig.epochs: expected a number > 0, got {self.epochs!r}")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+            raise CourseInputError(
+                f"TrainConfig: need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr!r}, min_lr={self.min_lr!r}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise CourseInputError(f"TrainConfig.{name}: expected 0 <= {name} < 1, got {getattr(self, name)!r}")
+        if self.weight_decay < 0 or self.grad_clip < 0 or self.eps <= 0 or self.sample_temperature <= 0:
+            raise CourseInputError(
+                "TrainConfig: weight_decay and grad_clip must be >= 0, eps and sample_temperature > 0")
+        if self.precision not in PRECISIONS:
+            raise CourseInputError(
+                f"TrainConfig.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.out_dir is not None:
+            self.out_dir = str(self.out_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from a dict; unknown keys are named in the error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise CourseInputError(f"TrainConfig: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The config as JSON text; also written to `path` when given."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text: str | os.PathLike) -> TrainConfig:
+        """Read JSON text or a JSON file written by `to_json`."""
+        s = str(path_or_text)
+        text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+    """``["key: a -> b", ...]`` for the keys whose values differ (missing counts as different)."""
+    skip = set(ignore)
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if k in skip:
+            continue
+        if a.get(k, "<absent>") != b.get(k, "<absent>"):
+            out.append(f"{k}: checkpoint {a.get(k, '<absent>')!r}, now {b.get(k, '<absent>')!r}")
+    return out
+
+
+# --------------------------------------------------------------------------- schedule + optimizer
+
+def cosine_schedule(step: int, *, max_lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
+    """The learning rate for optimizer step `step` (0-based): linear warm-up, then cosine.
+
+    Steps ``0 .. warmup_steps-1`` rise linearly to `max_lr` (step ``warmup_steps - 1`` is
+    at `max_lr`); from there the rate follows half a cosine down to `min_lr`, reached at
+    `total_steps`, and stays there after.
+
+    Introduced in notebooks/06_training.ipynb.
+    """
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)  # 0 -> 1
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+
+
+def decay_parameter_names(model: nn.Module) -> tuple[list[str], list[str]]:
+    """(decayed, not decayed) parameter names: weight decay applies to 2-D weights only.
+
+    Matrices (linear weights, embeddings) are decayed; biases and LayerNorm gains are
+    not. A tied weight is listed once.
+
+    Introduced in notebooks/06_training.ipynb.
+    """
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():  # named_parameters() lists a tied weight once
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() >= 2 else no_decay).append(name)
+    return decay, no_decay
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device | None = None) -> torch.optim.AdamW:
+    """AdamW with two groups (decay on 2-D weights only); the fused kernel on CUDA.
+
+    Introduced in notebooks/06_training.ipynb.
+    """
+    decay, no_decay = decay_parameter_names(model)
+    params = dict(model.named_parameters())
+    groups = [
+        {"params": [params[n] for n in decay], "weight_decay": config.weight_decay},
+        {"params": [params[n] for n in no_decay], "weight_decay": 0.0},
+    ]
+    dev = device or next(model.parameters()).device
+    extra = {"fused": True} if torch.device(dev).type == "cuda" else {}
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, **extra)
+
+
+# --------------------------------------------------------------------------- data
+
+class _Windows(Dataset):
+    """Windows of seq_len + 1 tokens every seq_len tokens of a 1-D id tensor: (x, y)."""
+
+    def __init__(self, ids: Any, seq_len: int, name: str) -> None:
+        t = torch.as_tensor(ids)
+        if t.dim() != 1 or t.dtype.is_floating_point:
+            raise CourseInputError(f"{name}: expected a 1-D sequence of integer token ids, got {tuple(t.shape)} {t.dtype}")
+        if t.numel() < seq_len + 1:
+            raise CourseInputError(
+                f"{name}: {t.numel():,} tokens is fewer than one window of seq_len + 1 = {seq_len + 1}; "
+                f"use a smaller seq_len (at most {max(1, t.numel() - 1)}) or more text")
+        self.ids, self.seq_len = t.long(), seq_len
+        self.n = (t.numel() - 1) // seq_len
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        w = self.ids[i * self.seq_len : i * self.seq_len + self.seq_len + 1]
+        return w[:-1], w[1:]  # (T,), (T,)
+
+
+def _as_dataset(data: Any, seq_len: int, name: str) -> Dataset | None:
+    if data is None or isinstance(data, Dataset):
+        return data
+    return _Windows(data, seq_len, name)
+
+
+def _collate(dataset: Dataset, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    items = [dataset[int(i)] for i in rows]
+    x = torch.stack([it[0] for it in items])  # (b, T)
+    y = torch.stack([it[1] for it in items])  # (b, T)
+    return x, y
+
+
+def _seq_len_of(dataset: Dataset) -> int:
+    return int(dataset[0][0].shape[-1])
+
+
+def _model_context(model: nn.Module) -> int | None:
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+
+
+def model_signature(model: nn.Module) -> dict[str, Any]:
+    """What must match between a checkpoint and the model it is loaded into."""
+    cfg = getattr(model, "config", None)
+    sig: dict[str, Any] = {"class": type(model).__name__}
+    for key in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+        if cfg is not None and hasattr(cfg, key):
+            sig[key] = getattr(cfg, key)
+    sig["num_parameters"] = sum(p.numel() for p in model.parameters())
+    return sig
+
+
+# --------------------------------------------------------------------------- callbacks
+
+class Callback:
+    """Hooks the Trainer calls; override the ones you need. Set ``trainer.should_stop`` to stop.
+
+    `logs` of ``on_step_end``: step, loss, lr, grad_norm, tokens_per_s, epoch.
+    `logs` of ``on_evaluate``: step, val_loss, val_ppl, sample (text or None).
+
+    Introduced in notebooks/06_training.ipynb.
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, Any]) -> None: ...
+
+    def on_evaluate(self, trainer: Trainer, logs: dict[str, Any]) -> None: ...
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+# --------------------------------------------------------------------------- state files
+
+def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``train_state/trainer.json`` of a checkpoint folder, or a clear error.
+
+    Introduced in notebooks/06_training.ipynb.
+    """
+    d = Path(path)
+    f = d / STATE_DIR / "trainer.json"
+    if not d.is_dir():
+        raise CourseInputError(f"checkpoint {d} does not exist (expected a folder written by the Trainer)")
+    if not f.is_file():
+        raise CourseInputError(
+            f"{d} has no {STATE_DIR}/trainer.json, so it cannot be resumed (it is a model folder, "
+            "not a training checkpoint, or an interrupted write)")
+    try:
+        state = json.loads(f.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise CourseInputError(f"{f} is damaged ({e}); it cannot be resumed") from None
+    if state.get("format") != STATE_FORMAT:
+        raise CourseInputError(f"{f}: unknown checkpoint format {state.get('format')!r} (expected {STATE_FORMAT})")
+    return state
+
+
+def _precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+# --------------------------------------------------------------------------- the Trainer
+
+class Trainer:
+    """Train a causal language model: ``Trainer(model, train_data, val_data, config).fit()``.
+
+    `model` maps ``input_ids`` (B, T) to an output with ``.logits`` (B, T, vocab): the
+    course `GPT` or a `transformers.GPT2LMHeadModel`. `train_data`/`val_data` are datasets
+    whose items are ``(x, y)`` pairs of (T,) id tensors (such as `data.TokenDataset`) or
+    1-D token-id tensors/arrays (cut into windows of ``config.seq_len``). `tokenizer`
+    (optional) is used for samples and saved into each checkpoint.
+
+    After `fit`, ``history`` holds one dict per optimizer step and ``eval_history`` one per
+    evaluation. Only the main process logs, shows the bar and writes checkpoints.
+
+    Introduced in notebooks/06_training.ipynb.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_data: Any,
+        val_data: Any = None,
+        config: TrainConfig | None = None,
+        *,
+        tokenizer: Any = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        self.config = config = config or TrainConfig()
+        self.tokenizer = tokenizer
+        self.callbacks = list(callbacks)
+        self.train_data = _as_dataset(train_data, config.seq_len, "train_data")
+        self.val_data = _as_dataset(val_data, config.seq_len, "val_data")
+        if self.train_data is None:
+            raise CourseInputError("train_data: give a dataset of (x, y) pairs or a 1-D tensor of token ids")
+        self.seq_len = _seq_len_of(self.train_data)
+        context = _model_context(model)
+        if context is not None and self.seq_len > context:
+            raise CourseInputError(
+                f"seq_len={self.seq_len} is longer than the model's context (n_positions={context}); "
+                f"use --seq_len {context} or less, or a model with a longer context")
+        self.world = dist_utils.world_size()
+        if config.batch_size % self.world:
+            raise CourseInputError(
+                f"batch_size={config.batch_size} (the global batch) does not divide among "
+                f"{self.world} processes; use a multiple of {self.world}")
+        self.local_batch = config.batch_size // self.world
+        n = len(self.train_data)
+        self.steps_per_epoch_micro = n // config.batch_size  # micro-batches per epoch (last partial dropped)
+        if self.steps_per_epoch_micro == 0:
+            raise CourseInputError(
+                f"the training data holds {n:,} sequences of {self.seq_len} tokens, fewer than one batch "
+                f"(batch_size={config.batch_size}); use a smaller --batch_size (at most {n}) or a smaller "
+                f"--seq_len, or more text")
+        if config.max_steps is not None:
+            self.total_steps = config.max_steps
+        else:
+            self.total_steps = max(1, math.ceil(config.epochs * self.steps_per_epoch_micro / config.grad_accum_steps))
+
+        self.device = runtime.pick_device(config.device)
+        self.amp_dtype = self._amp_dtype()
+        self.model = model.to(self.device)  # the plain model; self._train_model may be a DDP wrapper
+        self._train_model = dist_utils.wrap_model(self.model, self.device)
+        self.optimizer = make_optimizer(self.model, config, self.device)
+        use_scaler = self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler) if use_scaler else None
+
+        self.step = 0  # optimizer steps done
+        self.micro_batches_done = 0  # GLOBAL micro-batches consumed (world-size independent)
+        self.history: list[dict[str, Any]] = []
+        self.eval_history: list[dict[str, Any]] = []
+        self.interrupted = False
+        self.should_stop = False
+        self.last_checkpoint: Path | None = None
+        self.last_checkpoint_step: int | None = None
+        self._perm_cache: tuple[int, torch.Tensor] | None = None
+        self._stop_requested = False
+        self._tok_per_s: float | None = None
+
+    # -- small helpers -----------------------------------------------------------------
+    def _amp_dtype(self) -> torch.dtype | None:
+        p = self.config.precision
+        if p == "auto":
+            return runtime.autocast_dtype(self.device)
+        if p == "fp32":
+            return None
+        dtype = torch.bfloat16 if p == "bf16" else torch.float16
+        if p == "fp16" and self.device.type != "cuda":
+            raise CourseInputError(f"precision=fp16 needs a CUDA GPU (device is {self.device}); use bf16 or fp32")
+        return dtype
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    @property
+    def precision(self) -> str:
+        """"fp32", "bf16" or "fp16" (with a GradScaler)."""
+        return _precision_name(self.amp_dtype)
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Tokens in one optimizer step, over all processes."""
+        return self.config.batch_size * self.config.grad_accum_steps * self.seq_len
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimizer step `step` (0-based)."""
+        c = self.config
+        return cosine_schedule(step, max_lr=c.lr, min_lr=c.min_lr, warmup_steps=c.warmup_steps,
+                               total_steps=self.total_steps)
+
+    def _log(self, msg: str) -> None:
+        if dist_utils.is_main_process():
+            try:
+                from tqdm.auto import tqdm
+
+                tqdm.write(msg)
+            except ImportError:  # pragma: no cover
+                print(msg)
+
+    def _callback(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
+
+    # -- the plan ----------------------------------------------------------------------
+    def plan(self) -> dict[str, Any]:
+        """What `fit` will do: parameters, tokens, steps, device, precision, a rough time."""
+        n_params = sum(p.numel() for p in self.model.parameters())
+        cfg = getattr(self.model, "config", None)
+        n_layer = getattr(cfg, "n_layer", 0) or 0
+        n_embd = getattr(cfg, "n_embd", 0) or 0
+        # 6 N per token for the matmuls of forward + backward, plus attention (Kaplan et al. 2020)
+        flops_per_token = 6 * n_params + 12 * n_layer * n_embd * self.seq_len
+        remaining = max(0, self.total_steps - self.step)
+        tokens = remaining * self.tokens_per_step
+        rate = {"cuda": 4e13, "mps": 3e12}.get(self.device.type, 2e10 * max(1, torch.get_num_threads()) / 2)
+        return {
+            "parameters": n_params,
+            "train_sequences": len(self.train_data),
+            "train_tokens": len(self.train_data) * self.seq_len,
+            "val_sequences": len(self.val_data) if self.val_data is not None else 0,
+            "seq_len": self.seq_len,
+            "batch_size": self.config.batch_size,
+            "grad_accum_steps": self.config.grad_accum_steps,
+            "tokens_per_step": self.tokens_per_step,
+            "steps_per_epoch": max(1, self.steps_per_epoch_micro // self.config.grad_accum_steps),
+            "total_steps": self.total_steps,
+            "start_step": self.step,
+            "tokens_to_train": tokens,
+            "device": f"{self.device} ({runtime.device_name(self.device)})",
+            "processes": self.world,
+            "precision": self.precision + (" + GradScaler" if self.scaler is not None else ""),
+            "rough_seconds": flops_per_token * tokens / rate,
+        }
+
+    def describe_plan(self) -> str:
+        """The plan as a few readable lines."""
+        p = self.plan()
+        secs = p["rough_seconds"]
+        rough = f"{secs:.0f} s" if secs < 120 else f"{secs / 60:.0f} min" if secs < 7200 else f"{secs / 3600:.1f} h"
+        lines = [
+            f"model:     {p['parameters']:,} parameters",
+            f"data:      {p['train_tokens']:,} training tokens ({p['train_sequences']:,} sequences of "
+            f"{p['seq_len']}); {p['val_sequences']:,} validation sequences",
+            f"steps:     {p['total_steps']:,} optimizer steps ({p['steps_per_epoch']:,} per epoch) of "
+            f"{p['tokens_per_step']:,} tokens (batch {p['batch_size']} x accumulation "
+            f"{p['grad_accum_steps']} x {p['seq_len']})" + (f", resuming at step {p['start_step']:,}" if p["start_step"] else ""),
+            f"device:    {p['device']}, {p['processes']} process(es), precision {p['precision']}",
+            f"time:      roughly {rough} (a guess from FLOPs; the progress bar measures the real speed)",
+        ]
+        return "\n".join(lines)
+
+    # -- data order --------------------------------------------------------------------
+    def _epoch_perm(self, epoch: int) -> torch.Tensor:
+        if self._perm_cache is None or self._perm_cache[0] != epoch:
+            g = torch.Generator().manual_seed(self.config.seed + epoch)
+            self._perm_cache = (epoch, torch.randperm(len(self.train_data), generator=g))
+        return self._perm_cache[1]
+
+    def global_batch_rows(self, micro_batch: int) -> torch.Tensor:
+        """Dataset rows of GLOBAL micro-batch number `micro_batch` (all ranks together)."""
+        epoch, k = divmod(micro_batch, self.steps_per_epoch_micro)
+        B = self.config.batch_size
+        return self._epoch_perm(epoch)[k * B : (k + 1) * B]
+
+    def _micro_batch(self, micro_batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = self.global_batch_rows(micro_batch)
+        r = dist_utils.rank()
+        mine = rows[r * self.local_batch : (r + 1) * self.local_batch]  # this rank's slice
+        x, y = _collate(self.train_data, mine.tolist())
+        non_blocking = self.device.type == "cuda"
+        return x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking)
+
+    # -- loss, evaluation, samples -----------------------------------------------------
+    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            logits = model(x).logits  # (b, T, vocab)
+        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+
+    @torch.no_grad()
+    def evaluate(self, max_batches: int | None = ...) -> dict[str, float]:  # type: ignore[assignment]
+        """Mean validation loss and perplexity over ``config.eval_batches`` batches (a fixed subset)."""
+        if self.val_data is None:
+            return {}
+        if max_batches is ...:
+            max_batches = self.config.eval_batches
+        n = len(self.val_data)
+        B = self.config.batch_size
+        if max_batches is None or max_batches * B >= n:
+            rows = torch.arange(n)
+        else:  # the same seeded subset at every evaluation, so the curve is comparable
+            g = torch.Generator().manual_seed(self.config.seed)
+            rows = torch.randperm(n, generator=g)[: max_batches * B]
+        mine = rows[dist_utils.rank() :: self.world]
+        was_training = self.model.training
+        self.model.eval()
+        total = torch.zeros(2, dtype=torch.float64, device=self.device)  # (loss sum, count)
+        try:
+            for i in range(0, len(mine), self.local_batch):
+                x, y = _collate(self.val_data, mine[i : i + self.local_batch].tolist())
+                x, y = x.to(self.device), y.to(self.device)
+                loss = self._loss(self.model, x, y)
+                total[0] += loss.double() * x.size(0)
+                total[1] += x.size(0)
+        finally:
+            self.model.train(was_training)
+        total = dist_utils.all_reduce_mean(total)
+        val_loss = float(total[0] / total[1]) if float(total[1]) > 0 else float("nan")
+        return {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50.0))}
+
+    @torch.no_grad()
+    def sample(self, prompt: str | None = None, max_new_tokens: int | None = None,
+               top_k: int | None = ..., temperature: float | None = None, seed: int | None = None) -> str | None:  # type: ignore[assignment]
+        """A short continuation of `prompt` (top-k sampling with its own seeded generator).
+
+        Uses a private random generator, so sampling never changes the training's
+        random numbers. Returns None without a tokenizer.
+        """
+        tok = self.tokenizer
+        if tok is None:
+            return None
+        c = self.config
+        prompt = c.sample_prompt if prompt is None else prompt
+        if prompt is None:
+            return None
+        max_new_tokens = c.sample_tokens if max_new_tokens is None else max_new_tokens
+        top_k = c.sample_top_k if top_k is ... else top_k
+        temperature = c.sample_temperature if temperature is None else temperature
+        ids = tok.encode(prompt)
+        ids = list(getattr(ids, "ids", ids)) or [0]
+        context = _model_context(self.model) or self.seq_len
+        g = torch.Generator(device=self.device).manual_seed(c.seed if seed is None else seed)
+        x = torch.tensor([ids], device=self.device)  # (1, T)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for _ in range(max_new_tokens):
+                with self._autocast():
+                    logits = self.model(x[:, -context:]).logits[:, -1, :].float()  # (1, vocab)
+                if top_k is None or top_k <= 1:
+                    nxt = logits.argmax(-1, keepdim=True)
+                else:
+                    v, i = torch.topk(logits / temperature, min(top_k, logits.size(-1)))  # (1, k)
+                    choice = torch.multinomial(F.softmax(v, dim=-1), 1, generator=g)  # (1, 1)
+                    nxt = i.gather(-1, choice)
+                x = torch.cat([x, nxt], dim=1)
+        finally:
+            self.model.train(was_training)
+        new = x[0, len(ids):].tolist()
+        return prompt + tok.decode(new)
+
+    def _evaluate_and_report(self) -> None:
+        logs: dict[str, Any] = {"step": self.step}
+        logs.update(self.evaluate())
+        logs["sample"] = self.sample() if dist_utils.is_main_process() else None
+        self.eval_history.append(logs)
+        if "val_loss" in logs:
+            msg = f"step {self.step:,}: val loss {logs['val_loss']:.4f}, perplexity {logs['val_ppl']:.2f}"
+            if self.history:
+                msg = msg.replace(": val", f": train loss {self.history[-1]['loss']:.4f}, val")
+            self._log(msg)
+        if logs["sample"] is not None:
+            self._log(f"  sample: {logs['sample']!r}")
+        self._callback("on_evaluate", logs)
+
+    # -- checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self, path: str | os.PathLike | None = None, *, _rng: dict[str, Any] | None = None) -> Path | None:
+        """Write model + tokenizer + train_state/ atomically to `path` (default ``config.out_dir``).
+
+        Only the main process writes; all processes wait for it.
+        """
+        target = Path(path) if path is not None else (Path(self.config.out_dir) if self.config.out_dir else None)
+        if target is None:
+            raise CourseInputError("save_checkpoint: give a path or set TrainConfig.out_dir")
+        if dist_utils.is_main_process():
+            rng = _rng or self._rng_state()
+            with atomic_dir(target) as tmp:
+                self.model.save_pretrained(tmp)
+                self._save_tokenizer(tmp)
+                state_dir = tmp / STATE_DIR
+                state_dir.mkdir()
+                torch.save({
+                    "optimizer": self.optimizer.state_dict(),
+                    "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                    "torch_rng": rng["torch"],
+                    "cuda_rng": rng["cuda"],
+                }, state_dir / "state.pt")
+                info = {
+                    "format": STATE_FORMAT,
+                    "step": self.step,
+                    "micro_batches_done": self.micro_batches_done,
+                    "epoch": self.micro_batches_done / self.steps_per_epoch_micro,
+                    "total_steps": self.total_steps,
+                    "seq_len": self.seq_len,
+                    "world_size": self.world,
+                    "train_config": self.config.to_dict(),
+                    "model": model_signature(self.model),
+                    "python_rng": rng["python"],
+                    "history": self.history,
+                    "eval_history": self.eval_history,
+                    "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+                (state_dir / "trainer.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+            self._callback("on_checkpoint", target)
+        dist_utils.barrier()
+        self.last_checkpoint, self.last_checkpoint_step = target, self.step
+        return target
+
+    def _save_tokenizer(self, folder: Path) -> None:
+        tok = self.tokenizer
+        if tok is None:
+            return
+        context = _model_context(self.model)
+        for method in ("save_pretrained", "save"):
+            fn = getattr(tok, method, None)
+            if callable(fn):
+                if method == "save" and context:
+                    try:  # the course BPETokenizer records the model's context for transformers
+                        fn(str(folder), model_max_length=context)
+                        return
+                    except TypeError:
+                        pass
+                fn(str(folder))
+                return
+
+    def _rng_state(self) -> dict[str, Any]:
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        }
+
+    def _set_rng_state(self, rng: dict[str, Any]) -> None:
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        py = rng.get("python")
+        if py:
+            random.setstate((py[0], tuple(py[1]), py[2]))
+
+    def resume(self, path: str | os.PathLike) -> Trainer:
+        """Load a checkpoint written by `save_checkpoint` and continue from it; returns self.
+
+        The model's shape and the settings that shape the run must match the checkpoint
+        (the differences are named otherwise); `epochs`, `max_steps`, intervals, the
+        output folder and the device may change.
+        """
+        d = Path(path)
+        state = read_train_state(d)
+        diffs = config_differences(state["model"], model_signature(self.model))
+        if diffs:
+            raise CourseInputError(f"checkpoint {d} was made for another model: " + "; ".join(diffs))
+        diffs = config_differences(state["train_config"], self.config.to_dict(), ignore=RESUMABLE_CHANGES)
+        if state.get("seq_len") != self.seq_len:
+            diffs.append(f"sequence length: checkpoint {state.get('seq_len')!r}, now {self.seq_len!r}")
+        if diffs:
+            raise CourseInputError(
+                f"checkpoint {d} was made with other training settings, so it cannot continue this run: "
+                + "; ".join(diffs) + ". Use the same settings, or start a new run (--overwrite)")
+        self._load_weights(d)
+        blob = torch.load(d / STATE_DIR / "state.pt", map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(blob["optimizer"])
+        if self.scaler is not None and blob.get("scaler"):
+            self.scaler.load_state_dict(blob["scaler"])
+        self.step = int(state["step"])
+        self.micro_batches_done = int(state["micro_batches_done"])
+        self.history = list(state.get("history", []))
+        self.eval_history = list(state.get("eval_history", []))
+        self._set_rng_state({"torch": blob["torch_rng"], "cuda": blob.get("cuda_rng") or [],
+                             "python": state.get("python_rng")})
+        self.last_checkpoint, self.last_checkpoint_step = d, self.step
+        return self
+
+    def _load_weights(self, d: Path) -> None:
+        from safetensors.torch import load_file
+
+        f = d / "model.safetensors"
+        if not f.is_file():
+            raise CourseInputError(f"checkpoint {d} has no model.safetensors")
+        sd = load_file(f)
+        if hasattr(self.model, "load_hf_state_dict"):  # the course GPT
+            self.model.load_hf_state_dict(sd)
+            return
+        sd = {k: v.to(self.device) for k, v in sd.items()}
+        missing, unexpected = self.model.load_state_dict(sd, strict=False)
+        missing = [k for k in missing if k != "lm_head.weight" and not k.endswith((".attn.bias", ".attn.masked_bias"))]
+        if missing or unexpected:
+            raise CourseInputError(f"checkpoint {d} does not fit the model: missing {missing}, unexpected {unexpected}")
+        if hasattr(self.model, "tie_weights"):
+            self.model.tie_weights()
+
+    # -- Ctrl-C ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _catch_sigint(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_requested:  # a second Ctrl-C: stop at once
+                signal.signal(signal.SIGINT, previous)
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            self._log("Ctrl-C: finishing this step, then saving a checkpoint (press again to stop at once)")
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- the loop ----------------------------------------------------------------------
+    def _train_step(self) -> dict[str, Any]:
+        c = self.config
+        model = self._train_model
+        lr = self.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=self.device)
+        for micro in range(c.grad_accum_steps):
+            x, y = self._micro_batch(self.micro_batches_done + micro)
+            last = micro == c.grad_accum_steps - 1
+            with dist_utils.no_sync_unless(model, sync=last):
+                loss = self._loss(model, x, y) / c.grad_accum_steps
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                else:
+                    loss.backward()
+            loss_sum += loss.detach()
+        # one reduction for the logged loss and for a Ctrl-C seen by any rank
+        flags = torch.stack([loss_sum.float(), torch.tensor(float(self._stop_requested), device=self.device)])
+        flags = dist_utils.all_reduce_mean(flags)
+        loss_value = float(flags[0])
+        if float(flags[1]) > 0:
+            self._stop_requested = True
+        if not math.isfinite(loss_value):
+            self.optimizer.zero_grad(set_to_none=True)
+            return {"loss": loss_value, "finite": False}
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        grad_norm = float("nan")
+        if c.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip))
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        dt = time.perf_counter() - t0
+        self.step += 1
+        self.micro_batches_done += c.grad_accum_steps
+        tps = self.tokens_per_step / max(dt, 1e-9)
+        return {"step": self.step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm,
+                "tokens_per_s": tps, "epoch": self.micro_batches_done / self.steps_per_epoch_micro,
+                "finite": True}
+
+    def _oom_error(self) -> OutOfMemoryError:
+        c = self.config
+        half = max(1, c.batch_size // 2)
+        return OutOfMemoryError(
+            f"the GPU ran out of memory at step {self.step + 1} with batch_size={c.batch_size} "
+            f"({self.local_batch} per device) x seq_len={self.seq_len}. Try --batch_size {half} with "
+            f"--grad_accum {c.grad_accum_steps * 2} (the same tokens per step), a shorter --seq_len, or a "
+            "smaller model." + self._checkpoint_note())
+
+    def _checkpoint_note(self) -> str:
+        if self.last_checkpoint is not None:
+            return (f" The last good checkpoint (step {self.last_checkpoint_step:,}) is in "
+                    f"{self.last_checkpoint}, untouched; continue it with --resume / Trainer.resume().")
+        return " No checkpoint had been written yet (set checkpoint_interval / --save_every to keep one)."
+
+    def fit(self) -> dict[str, Any]:
+        """Train until ``total_steps``, Ctrl-C, or ``should_stop``; returns a summary dict.
+
+        Ctrl-C finishes the current step, writes a checkpoint (when ``out_dir`` is set)
+        and returns with ``interrupted`` True; a second Ctrl-C stops at once (the
+        checkpoint then holds the last finished step). A NaN/inf loss raises
+        `NonFiniteLossError` before the bad step is applied or saved; CUDA out of memory
+        raises `OutOfMemoryError` with suggestions.
+        """
+        c = self.config
+        main = dist_utils.is_main_process()
+        self._stop_requested = False
+        self.interrupted = False
+        self.should_stop = False
+        bar = None
+        if c.progress and main and self.step < self.total_steps:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step",
+                       dynamic_ncols=True)
+        self.model.train()
+        self._callback("on_train_begin")
+        status = "done"
+        rng_before_step = None
+        try:
+            with self._catch_sigint():
+                while self.step < self.total_steps:
+                    rng_before_step = self._rng_state()
+                    try:
+                        logs = self._train_step()
+                    except _CUDA_OOM:
+                        raise self._oom_error() from None
+                    if not logs.pop("finite"):
+                        raise NonFiniteLossError(
+                            f"the loss became {logs['loss']} at step {self.step + 1}; training stopped and this "
+                            "step was not applied or saved." + self._checkpoint_note()
+                            + " Try a lower --lr, more warm-up, or bf16/fp32 instead of fp16.")
+                    rng_before_step = None
+                    self.history.append(logs)
+                    self._tok_per_s = logs["tokens_per_s"] if self._tok_per_s is None else (
+                        0.9 * self._tok_per_s + 0.1 * logs["tokens_per_s"])
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}",
+                                        tok_s=f"{self._tok_per_s:,.0f}")
+                    self._callback("on_step_end", logs)
+                    done = self.step >= self.total_steps
+                    if c.eval_interval and self.step % c.eval_interval == 0 or done:
+                        self._evaluate_and_report()
+                    if self._stop_requested or self.should_stop:
+                        status = "interrupted" if self._stop_requested else "stopped"
+                        break
+                    if c.out_dir and c.checkpoint_interval and self.step % c.checkpoint_interval == 0 and not done:
+                        self.save_checkpoint()
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:
+            if bar is not None:
+                bar.close()
+        self.interrupted = status == "interrupted"
+        if c.out_dir:
+            # after a mid-step interrupt, save the RNG state of the last finished step
+            self.save_checkpoint(_rng=rng_before_step)
+            if self.interrupted:
+                self._log(f"interrupted at step {self.step:,}: checkpoint saved to {c.out_dir}; "
+                          "continue with Trainer.resume() or `course train ... --resume`")
+        elif self.interrupted:
+            self._log(f"interrupted at step {self.step:,} (no out_dir, so no checkpoint was written)")
+        self._callback("on_train_end")
+        last_eval = self.eval_history[-1] if self.eval_history else {}
+        return {
+            "status": status,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "train_loss": self.history[-1]["loss"] if self.history else None,
+            "val_loss": last_eval.get("val_loss"),
+            "val_ppl": last_eval.get("val_ppl"),
+            "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
+        }
