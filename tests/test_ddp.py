@@ -105,22 +105,33 @@ def _worker(rank: int, world: int, port: int, out: str, job: str) -> None:
     assert distributed.init("gloo")
     try:
         assert distributed.world_size() == world and distributed.rank() == rank
-        results = {}
-        if job == "plain":
-            results["accum"] = plain_train(MICRO, ACCUM, STEPS, snapshot_after=2)
-            results["sync_every_micro_step"] = plain_train(MICRO, ACCUM, 1, use_no_sync=False)
-        if distributed.is_main_process():
-            torch.save(results, Path(out) / "rank0.pt")
-        else:
-            (Path(out) / f"rank{rank}.done").write_text(str(distributed.rank()), encoding="utf-8")
+        results: dict = {"plain": {
+            "accum": plain_train(MICRO, ACCUM, STEPS, snapshot_after=2),
+            "sync_every_micro_step": plain_train(MICRO, ACCUM, 1, use_no_sync=False),
+        }}
+        if job == "with_trainer":
+            results["trainer"] = trainer_runs(Path(out))
+        torch.save(results, Path(out) / f"rank{rank}.pt")
         distributed.barrier()
     finally:
         distributed.cleanup()
 
 
-def _spawn(job: str, tmp_path: Path, world: int = 2) -> dict:
-    mp.spawn(_worker, args=(world, _free_port(), str(tmp_path), job), nprocs=world, join=True)
-    return torch.load(tmp_path / "rank0.pt", weights_only=False)
+def _have_trainer() -> bool:
+    try:
+        import course_lib.train  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
+    """ONE spawn of 2 workers (process start-up is the slow part) running every job."""
+    out = tmp_path_factory.mktemp("ddp")
+    job = "with_trainer" if _have_trainer() else "plain"
+    mp.spawn(_worker, args=(2, _free_port(), str(out), job), nprocs=2, join=True)
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)], out
 
 
 def _assert_same_weights(a: dict, b: dict, atol: float = 2e-5) -> None:
@@ -130,8 +141,8 @@ def _assert_same_weights(a: dict, b: dict, atol: float = 2e-5) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_process_plain(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _spawn("plain", tmp_path_factory.mktemp("ddp_plain"))
+def two_process_plain(two_processes: tuple[list[dict], Path]) -> dict:
+    return two_processes[0][0]["plain"]
 
 
 def test_two_processes_equal_one_process_with_the_same_global_batch(two_process_plain: dict) -> None:
@@ -162,3 +173,101 @@ def test_resume_from_two_processes_into_one(two_process_plain: dict) -> None:
     assert resumed["steps"] == STEPS and resumed["samples"] == uninterrupted["samples"]
     assert resumed["losses"] == pytest.approx(uninterrupted["losses"][2:], rel=1e-5, abs=1e-6)
     _assert_same_weights(resumed["model"], uninterrupted["model"])
+
+
+# --------------------------------------------------------------------------- the course Trainer
+
+def _trainer_setup(out_dir: Path | None, max_steps: int = STEPS):
+    from course_lib.train import TrainConfig, Trainer
+
+    seed_everything(SEED)
+    model = GPT(GPTConfig(**CFG))
+    g = torch.Generator().manual_seed(321)
+    ids = torch.randint(0, CFG["vocab_size"], (SEQ * 80 + 1,), generator=g)
+    config = TrainConfig(batch_size=4, seq_len=SEQ, grad_accum_steps=2, max_steps=max_steps, lr=3e-3,
+                         warmup_steps=2, min_lr=3e-4, eval_interval=0, eval_batches=None,
+                         sample_prompt=None, out_dir=str(out_dir) if out_dir else None,
+                         device="cpu", precision="fp32", seed=SEED, progress=False)
+    return Trainer(model, ids[: SEQ * 60 + 1], ids[SEQ * 60:], config)
+
+
+class _StopAt:
+    """A Trainer callback that stops the run (as Ctrl-C would) after `step` steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def __getattr__(self, name: str):  # the Trainer calls the hooks it finds; others do nothing
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def on_step_end(self, trainer, logs) -> None:  # noqa: ANN001
+        if trainer.step >= self.step:
+            trainer.should_stop = True
+
+
+def trainer_runs(out: Path) -> dict:
+    """In each worker: a full run and a run stopped after 2 steps, counting syncs and writes."""
+    import course_lib.train as train_mod
+
+    counters: list[dict] = []
+    writes = {"count": 0}
+    original_wrap, original_atomic = distributed.wrap_model, train_mod.atomic_dir
+
+    def wrap_and_count(model, device):  # noqa: ANN001
+        wrapped = original_wrap(model, device)
+        counters.append(distributed.count_gradient_syncs(wrapped))
+        return wrapped
+
+    def counting_atomic_dir(path):  # noqa: ANN001
+        writes["count"] += 1
+        return original_atomic(path)
+
+    distributed.wrap_model, train_mod.atomic_dir = wrap_and_count, counting_atomic_dir
+    try:
+        full = _trainer_setup(out / "full")
+        summary = full.fit()
+        stopped = _trainer_setup(out / "stopped")
+        stopped.callbacks.append(_StopAt(2))
+        stopped.fit()
+    finally:
+        distributed.wrap_model, train_mod.atomic_dir = original_wrap, original_atomic
+    return {"summary": summary, "losses": [h["loss"] for h in full.history],
+            "syncs": [dict(c) for c in counters], "writes": writes["count"],
+            "stopped_step": stopped.step}
+
+
+@pytest.fixture(scope="module")
+def two_process_trainer(two_processes: tuple[list[dict], Path]) -> tuple[list[dict], Path]:
+    if not _have_trainer():
+        pytest.skip("course_lib.train is not there yet")
+    ranks, out = two_processes
+    return [r["trainer"] for r in ranks], out
+
+
+def test_trainer_on_two_processes_equals_one_process(two_process_trainer: tuple[list[dict], Path]) -> None:
+    ranks, out = two_process_trainer
+    single = _trainer_setup(None)
+    single.fit()
+    assert ranks[0]["losses"] == pytest.approx([h["loss"] for h in single.history], rel=1e-5, abs=1e-6)
+    assert ranks[1]["losses"] == ranks[0]["losses"]  # every rank logs the same (all-reduced) loss
+    saved = GPT.from_pretrained(out / "full")
+    _assert_same_weights(saved.state_dict(), single.model.state_dict())
+
+
+def test_trainer_syncs_once_per_step_and_only_rank_zero_writes(two_process_trainer: tuple[list[dict], Path]) -> None:
+    ranks, _ = two_process_trainer
+    for r in ranks:  # two runs per worker: 3 steps, then 2 steps; 2 micro-steps each
+        assert [c["syncs"] for c in r["syncs"]] == [STEPS, 2]
+    assert ranks[0]["writes"] == 2 and ranks[1]["writes"] == 0  # one final checkpoint per run, by rank 0
+
+
+def test_trainer_resumes_a_two_process_checkpoint_in_one_process(two_process_trainer: tuple[list[dict], Path]) -> None:
+    ranks, out = two_process_trainer
+    assert ranks[0]["stopped_step"] == 2
+    resumed = _trainer_setup(None).resume(out / "stopped")
+    assert resumed.step == 2
+    resumed.fit()
+    assert [h["loss"] for h in resumed.history] == pytest.approx(ranks[0]["losses"], rel=1e-5, abs=1e-6)
+    _assert_same_weights(resumed.model.state_dict(), GPT.from_pretrained(out / "full").state_dict())
