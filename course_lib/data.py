@@ -711,6 +711,14 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
     return list(getattr(ids, "ids", ids))  # HF `tokenizers` returns an Encoding with .ids
 
 
+# Attributes that define how a tokenizer encodes: course_lib.tokenizer's BPETokenizer and
+# CharTokenizer, and tiktoken's Encoding.
+_STATE_ATTRS = (
+    "pattern", "vocab", "merges", "special_tokens", "itos",
+    "name", "_pat_str", "_mergeable_ranks", "_special_tokens",
+)
+
+
 def _tokenizer_fingerprint(tokenizer: Any) -> bytes:
     """Bytes that change whenever the tokenizer's behaviour can change."""
     for attr in ("fingerprint", "to_str"):  # a tokenizer's own, or HF `tokenizers`' JSON
@@ -720,6 +728,9 @@ def _tokenizer_fingerprint(tokenizer: Any) -> bytes:
                 return str(fn()).encode("utf-8")
             except Exception:  # noqa: BLE001
                 pass
+    state = [(a, getattr(tokenizer, a)) for a in _STATE_ATTRS if hasattr(tokenizer, a)]
+    if state:  # what defines encoding; not pickle, which would also see a lookup cache
+        return repr(state).encode("utf-8", "backslashreplace")
     try:
         return pickle.dumps(tokenizer, protocol=4)
     except Exception:  # noqa: BLE001 - unpicklable: describe it by its behaviour
@@ -739,8 +750,8 @@ def encode_corpus(
     The tokenizer is duck-typed: anything with ``.encode_ordinary(text)`` or
     ``.encode(text)`` and a vocabulary size (see `vocab_size_of`). Ids are stored as
     uint16 when the vocabulary has at most 65,536 entries, else uint32. The file name
-    holds a hash of the text and of the tokenizer (its ``fingerprint()``/``to_str()`` or
-    its pickle), so a changed text or tokenizer never reads a stale file. Put
+    holds a hash of the text and of the tokenizer (its ``fingerprint()``, HF
+    ``to_str()``, its vocabulary/merges/pattern attributes, or else its pickle), so a changed text or tokenizer never reads a stale file. Put
     `cache_dir` next to the tokenizer; default ``runtime.output_dir()/"encoded"``.
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
@@ -807,7 +818,7 @@ def _check_seq_len(n: int, seq_len: int) -> None:
         best = f"the largest seq_len that works is {n - 1}" if n >= 2 else "it needs at least 2 tokens"
         raise CourseInputError(
             f"seq_len={seq_len} is too long for this corpus: a window needs seq_len + 1 = "
-            f"{seq_len + 1:,} tokens but there are only {n:,}; {best}"
+            f"{seq_len + 1:,} tokens but there are only {n:,} tokens; {best}"
         )
 
 
