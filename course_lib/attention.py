@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import CourseInputError
+
 KVCache = tuple[torch.Tensor, torch.Tensor]  # (k, v), each (B, nh, S, hs)
 
 
@@ -37,7 +39,7 @@ def causal_mask(T: int, S: int | None = None, device: torch.device | str | None 
     """
     S = T if S is None else S
     if S < T:
-        raise ValueError(f"causal_mask: key length S={S} is shorter than query length T={T}")
+        raise CourseInputError(f"causal_mask: key length S={S} is shorter than query length T={T}")
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
 
 
@@ -68,7 +70,10 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0) -> None:
         super().__init__()
         if n_embd % n_head != 0:
-            raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
+            raise CourseInputError(
+                f"n_embd={n_embd} is not divisible by n_head={n_head}: each head gets n_embd // n_head "
+                f"channels; pick n_head among {[h for h in range(1, n_embd + 1) if n_embd % h == 0][:12]}"
+            )
         self.n_head = n_head
         self.n_embd = n_embd
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)

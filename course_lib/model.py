@@ -140,6 +140,19 @@ class GPTConfig:
         )
 
 
+def count_parameters(config: GPTConfig, exclude_embeddings: bool = False) -> int:
+    """The number of parameters of `GPT(config)`, without allocating its weights.
+
+    The model is built on PyTorch's "meta" device, which records shapes only, so even
+    gpt2-xl (1.5 billion parameters) is counted in a blink.
+
+    Introduced in notebooks/05_gpt2_model.ipynb.
+    """
+    with torch.device("meta"):
+        model = GPT(config)
+    return model.num_parameters(exclude_embeddings=exclude_embeddings)
+
+
 class MLP(nn.Module):
     """Position-wise feed-forward: expand 4x, GELU (tanh form), project back.
 
@@ -329,11 +342,10 @@ class GPT(nn.Module):
 
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.size(-1)),
-                labels[:, 1:].reshape(-1).to(logits.device),
-                ignore_index=-100,
-            )
+            # Position t predicts token t + 1. Shifting the (small) labels instead of the (huge)
+            # logits avoids copying a (B, T, vocab) tensor; the last position predicts nothing.
+            targets = F.pad(labels[:, 1:].to(logits.device), (0, 1), value=-100)  # (B, T)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
         return GPTOutput(
             logits=logits,
             loss=loss,
