@@ -1,0 +1,349 @@
+"""Making training fast on a GPU: precision, TF32, torch.compile, fused AdamW, FLOPs and MFU.
+
+Each helper makes one known failure impossible:
+
+- `choose_precision` picks bf16 where the GPU has it (Ampere and newer) and fp16 with a
+  GradScaler where it does not (Colab's T4), never bf16 on a T4;
+- `enable_tf32` lets fp32 matmuls use TF32 tensor cores (Ampere and newer);
+- `compile_model` makes ``torch.compile`` an opt-in with a clean fallback: it is
+  skipped where it is known not to work (Windows, GPUs older than compute capability
+  7.0, Apple MPS) and, when a trial step fails, warns in one line and returns the
+  eager model;
+- `fused_adamw_available` tells whether AdamW's fused kernel works on a device;
+- `flops_per_token`, `peak_flops` and `mfu` give the model FLOPs utilisation: the
+  share of the GPU's peak that the training actually uses.
+
+References:
+- PaLM (Chowdhery et al., 2022), appendix B: MFU and 6N + 12 L T C FLOPs per token.
+- Kaplan et al., "Scaling Laws for Neural Language Models" (2020), section 2.1.
+- Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models"
+  (2022): activation memory of a transformer layer.
+- NVIDIA data sheets (T4, L4, L40(S), V100, A100, H100, H200) for dense tensor-core peaks.
+- PyTorch: torch.compile, automatic mixed precision, TF32 notes.
+
+Introduced in notebooks/10_scaling_up.ipynb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import runtime
+from .errors import CourseInputError
+
+__all__ = [
+    "PEAK_TFLOPS", "Precision", "autocast", "choose_precision", "compile_model",
+    "compile_unsupported_reason", "dtype_for_capability", "enable_tf32", "estimate_training_memory",
+    "flops_per_token", "fused_adamw_available", "gpu_peak_name", "is_compiled", "largest_preset_that_fits",
+    "mfu", "non_embedding_params", "peak_flops",
+]
+
+# Dense (no sparsity) tensor-core peaks in TFLOPS, by data type, from NVIDIA's data sheets.
+# "fp32" is the TF32 tensor-core peak where the GPU has TF32 (Ampere and newer, with
+# `enable_tf32`), else the plain fp32 peak. Order matters: the first name found in the
+# device name wins ("L40S" before "L40" before "L4", "H100 PCIe" before "H100").
+PEAK_TFLOPS: dict[str, dict[str, float]] = {
+    "H200": {"bf16": 989.0, "fp16": 989.0, "fp32": 494.5},
+    "H100 PCIe": {"bf16": 756.0, "fp16": 756.0, "fp32": 378.0},
+    "H100 NVL": {"bf16": 835.0, "fp16": 835.0, "fp32": 417.5},
+    "H100": {"bf16": 989.0, "fp16": 989.0, "fp32": 494.5},  # SXM
+    "A100": {"bf16": 312.0, "fp16": 312.0, "fp32": 156.0},
+    "L40S": {"bf16": 362.0, "fp16": 362.0, "fp32": 183.0},
+    "L40": {"bf16": 181.0, "fp16": 181.0, "fp32": 90.5},
+    "L4": {"bf16": 121.0, "fp16": 121.0, "fp32": 60.0},
+    "V100": {"fp16": 125.0, "fp32": 15.7},
+    "T4": {"fp16": 65.0, "fp32": 8.1},
+}
+_DTYPE_KEY = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32", None: "fp32"}
+
+
+# --------------------------------------------------------------------------- precision
+
+def dtype_for_capability(major: int, minor: int = 0) -> torch.dtype:
+    """The autocast dtype for a CUDA GPU of compute capability (major, minor).
+
+    bf16 needs Ampere (8.0) or newer; older GPUs such as the T4 (7.5) and V100 (7.0)
+    get fp16, which must be trained with a GradScaler.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How to train on one device: the autocast dtype (None = fp32) and whether to scale the loss.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+
+    dtype: torch.dtype | None
+    use_grad_scaler: bool
+
+    @property
+    def name(self) -> str:
+        return {torch.bfloat16: "bf16", torch.float16: "fp16 + GradScaler", None: "fp32"}.get(
+            self.dtype, str(self.dtype))
+
+    def grad_scaler(self, device: torch.device | str) -> torch.amp.GradScaler | None:
+        """A GradScaler for fp16, None otherwise."""
+        return torch.amp.GradScaler(torch.device(device).type) if self.use_grad_scaler else None
+
+
+def choose_precision(device: torch.device | str) -> Precision:
+    """bf16 where the device has it, fp16 + GradScaler on older GPUs (T4), fp32 on the CPU.
+
+    Uses `course_lib.runtime.autocast_dtype`, the one place the course decides this.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    dtype = runtime.autocast_dtype(device)
+    return Precision(dtype, use_grad_scaler=dtype == torch.float16)
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for `dtype` on `device`, or a no-op for fp32 (None).
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def enable_tf32(device: torch.device | str) -> bool:
+    """Let fp32 matmuls and convolutions use TF32 tensor cores on a CUDA GPU that has them.
+
+    Returns True when TF32 is now on; False (and nothing changed) elsewhere, including
+    GPUs older than Ampere, which have no TF32.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda" or not torch.cuda.is_available():
+        return False
+    if torch.cuda.get_device_capability(dev)[0] < 8:
+        return False
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):  # the newer switches (torch >= 2.9)
+        matmul.fp32_precision = "tf32"
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):
+            conv.fp32_precision = "tf32"
+    else:
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return True
+
+
+def fused_adamw_available(device: torch.device | str) -> bool:
+    """True when ``torch.optim.AdamW(..., fused=True)`` takes a step on `device`.
+
+    Tried on a one-element parameter, so it answers for this PyTorch build and device.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    try:
+        p = torch.zeros(1, device=device, requires_grad=True)
+        p.grad = torch.ones_like(p)
+        torch.optim.AdamW([p], lr=1e-3, fused=True).step()
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- torch.compile
+
+def compile_unsupported_reason(device: torch.device | str) -> str | None:
+    """Why ``torch.compile`` should not be tried on `device` here, or None when it may work.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    dev = torch.device(device)
+    if not hasattr(torch, "compile"):
+        return f"torch {torch.__version__} has no torch.compile (it needs torch 2.0 or newer)"
+    if sys.platform == "win32":
+        return "torch.compile is not dependable on Windows (use Linux, WSL or Colab for it)"
+    if dev.type == "mps":
+        return "torch.compile does not support Apple MPS well yet"
+    if dev.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(dev)
+        if major < 7:
+            return (f"this GPU has compute capability {major}.{minor}; torch.compile's Triton kernels "
+                    "need 7.0 or newer")
+    if dev.type == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++", "cl")):
+        return "no C++ compiler found, which torch.compile needs on the CPU"
+    return None
+
+
+def is_compiled(model: nn.Module) -> bool:
+    """True for a module returned by ``torch.compile``.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    return isinstance(getattr(model, "_orig_mod", None), nn.Module)
+
+
+def compile_model(
+    model: nn.Module,
+    *,
+    enabled: bool = True,
+    device: torch.device | str | None = None,
+    trial: Callable[[nn.Module], Any] | None = None,
+    mode: str | None = None,
+    quiet: bool = False,
+) -> nn.Module:
+    """``torch.compile(model)`` as an opt-in that never breaks the notebook.
+
+    Returns `model` unchanged when `enabled` is False or where compiling is known not
+    to work (`compile_unsupported_reason`). Compilation happens at the first call, so
+    give `trial`, a function that runs one typical step (forward and backward, under the
+    same autocast as training) with the compiled model: if it raises, a one-line
+    warning is printed and the eager model comes back. Gradients the trial left behind
+    are cleared.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    if not enabled:
+        return model
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    reason = compile_unsupported_reason(device)
+    if reason is not None:
+        if not quiet:
+            print(f"torch.compile skipped: {reason}; the model runs eagerly (same results).")
+        return model
+    try:
+        compiled = torch.compile(model, mode=mode)
+        if trial is not None:
+            trial(compiled)
+    except Exception as e:  # noqa: BLE001 - any compiler failure means: run eagerly
+        first_line = (str(e).strip().splitlines() or [""])[0][:160]
+        if not quiet:
+            print(f"torch.compile failed ({type(e).__name__}: {first_line}); the model runs eagerly "
+                  "(same results, a little slower).")
+        with contextlib.suppress(Exception):
+            torch._dynamo.reset()
+        model.zero_grad(set_to_none=True)
+        return model
+    model.zero_grad(set_to_none=True)
+    return compiled
+
+
+# --------------------------------------------------------------------------- FLOPs and MFU
+
+def non_embedding_params(config: Any) -> int:
+    """Parameters that cost matmul FLOPs for every token: the blocks, ln_f and the (tied) head.
+
+    The position table is a lookup, so it is left out; the token embedding is counted
+    once, because the output head multiplies by the same matrix.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    C, L, V = config.n_embd, config.n_layer, config.vocab_size
+    per_block = 12 * C * C + 13 * C  # c_attn 3C^2+3C, c_proj C^2+C, c_fc 4C^2+4C, c_proj 4C^2+C, 2 LayerNorms 4C
+    return L * per_block + 2 * C + V * C
+
+
+def flops_per_token(config: Any, seq_len: int | None = None) -> int:
+    """Training FLOPs per token: 6 N (forward 2N + backward 4N) plus attention 12 L T C.
+
+    N is `non_embedding_params`; the attention term counts the Q K^T and (weights) V
+    matmuls, forward and backward, at sequence length `seq_len` (default n_positions).
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    T = config.n_positions if seq_len is None else seq_len
+    return 6 * non_embedding_params(config) + 12 * config.n_layer * T * config.n_embd
+
+
+def gpu_peak_name(device_name: str) -> str | None:
+    """The `PEAK_TFLOPS` entry for a GPU name like "NVIDIA H100 80GB HBM3", or None.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    upper = device_name.upper()
+    for key in PEAK_TFLOPS:
+        if all(part.upper() in upper for part in key.split()):
+            return key
+    return None
+
+
+def peak_flops(device: torch.device | str, dtype: torch.dtype | None = None,
+               device_name: str | None = None) -> float | None:
+    """The GPU's dense peak FLOP/s for `dtype` (None = fp32); None on a CPU, MPS or an unknown GPU.
+
+    `device_name` overrides the name read from the device (for tables and tests).
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    dev = torch.device(device)
+    if device_name is None:
+        if dev.type != "cuda" or not torch.cuda.is_available():
+            return None
+        device_name = torch.cuda.get_device_name(dev)
+    key = gpu_peak_name(device_name)
+    if key is None:
+        return None
+    tflops = PEAK_TFLOPS[key].get(_DTYPE_KEY.get(dtype, "fp32"))
+    return None if tflops is None else tflops * 1e12
+
+
+def mfu(tokens_per_s: float, flops_per_tok: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation: achieved FLOP/s over peak FLOP/s (None when the peak is unknown).
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    if peak is None or peak <= 0:
+        return None
+    return tokens_per_s * flops_per_tok / peak
+
+
+# --------------------------------------------------------------------------- memory
+
+def estimate_training_memory(config: Any, batch_size: int, seq_len: int,
+                             dtype: torch.dtype | None = torch.bfloat16) -> int:
+    """Rough bytes on the GPU to train `config` with AdamW at this micro-batch and length.
+
+    Weights, gradients and AdamW's two moments in fp32 (16 bytes per parameter), the
+    activations each layer keeps for the backward pass (about 34 B T C values with a
+    fused attention kernel, Korthikanti et al. 2022), the logits (in the autocast dtype,
+    an fp32 copy for the loss and its gradient), and ~0.5 GB for the CUDA context.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    if batch_size < 1 or seq_len < 1:
+        raise CourseInputError(f"batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}")
+    act_bytes = 4 if dtype is None else 2
+    n_params = non_embedding_params(config) + config.n_positions * config.n_embd
+    states = 16 * n_params
+    activations = config.n_layer * 34 * batch_size * seq_len * config.n_embd * act_bytes // 2
+    logits = batch_size * seq_len * config.vocab_size * (act_bytes + 8)
+    return states + activations + logits + 512 * 2**20
+
+
+def largest_preset_that_fits(memory_bytes: int, batch_size: int, seq_len: int,
+                             dtype: torch.dtype | None = torch.bfloat16, headroom: float = 0.9,
+                             presets: tuple[str, ...] = ("gpt2-xl", "gpt2-large", "gpt2-medium", "gpt2"),
+                             **overrides: Any) -> str | None:
+    """The largest GPT-2 preset whose `estimate_training_memory` fits in `headroom` of the memory.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    from .model import GPTConfig
+
+    for name in presets:
+        cfg = GPTConfig.preset(name, **overrides)
+        if estimate_training_memory(cfg, batch_size, seq_len, dtype) <= headroom * memory_bytes:
+            return name
+    return None
