@@ -415,3 +415,17 @@ def test_char_tokenizer() -> None:
         tok.encode("z")
     with pytest.raises(CourseInputError, match="empty"):
         CharTokenizer.train("")
+
+
+def test_benchmark_quick_mode_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/bench_tokenizer.py keeps working (no timing is asserted)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_tokenizer.py"
+    spec = importlib.util.spec_from_file_location("bench_tokenizer", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio course / HF" in out and "course / tiktoken" in out and "difference +0.000%" in out
