@@ -367,3 +367,20 @@ def test_plan_describes_the_run():
     text = t.describe_plan()
     for word in ("parameters", "steps", "cpu", "fp32", "roughly"):
         assert word in text
+
+
+# --------------------------------------------------------------------------- the live loss plot
+
+def test_live_loss_plot_redraws_headless_and_smooths():
+    from course_lib.viz.training import LiveLossPlot, loss_figure, smooth
+
+    assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected: no warm-up dip
+    assert smooth([1.0, 3.0], beta=0.5) == pytest.approx([1.0, (0.25 * 1 + 0.5 * 3) / 0.75])
+    plot = LiveLossPlot(every=2)
+    t = Trainer(tiny_model(), TRAIN, VAL, cfg(max_steps=4, eval_interval=2), callbacks=[plot])
+    t.fit()
+    assert plot.redraws == 2 + 2 + 1  # every 2 steps, at each evaluation, at the end
+    ax = plot.figure.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["train (per step)", "train (smoothed)", "validation"]
+    assert list(ax.get_lines()[0].get_ydata()) == losses(t)
+    assert len(loss_figure([], [], show_lr=False).axes) == 1
