@@ -50,11 +50,14 @@ def prepare_output_dir(
     overwrite: bool = False,
     resume: bool = False,
     flag: str = "--out",
+    offer_resume: bool = False,
 ) -> Path:
     """Make sure `path` may be written, creating it when absent.
 
     An existing non-empty folder is refused with a message naming it, unless
     `overwrite` (its contents are removed) or `resume` (kept as is) is set.
+    `offer_resume` adds "or --resume to continue it" to the message, for commands
+    that have that flag.
     """
     p = Path(path)
     if p.exists() and not p.is_dir():
@@ -66,7 +69,7 @@ def prepare_output_dir(
             raise CourseInputError(
                 f"{flag}: {p} already exists and is not empty; nothing was changed. "
                 "Pass --overwrite to replace it"
-                + (" or --resume to continue it" if flag == "--out" else "")
+                + (" or --resume to continue it" if offer_resume else "")
                 + ", or choose another folder."
             )
         shutil.rmtree(p)

@@ -50,10 +50,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.min_frequency < 1:
         raise CourseInputError(f"--min_frequency {args.min_frequency} must be at least 1")
-    try:
-        out = prepare_output_dir(args.out, overwrite=args.overwrite)
-    except CourseInputError as e:  # this command has no --resume: do not suggest it
-        raise CourseInputError(str(e).replace(" or --resume to continue it", "")) from None
+    out = prepare_output_dir(args.out, overwrite=args.overwrite)
     start = time.perf_counter()
     if args.impl == "course":
         BPETokenizer.train(text, args.vocab_size, verbose=True, min_frequency=args.min_frequency).save(out)
