@@ -1,0 +1,701 @@
+"""Seeing attention: a static plot, an offline explorer widget, and a bridge to bertviz.
+
+- `plot_attention` draws one head's (T, T) matrix, or all heads of a layer, with
+  readable token labels (matplotlib).
+- `AttentionExplorer` is an ipywidgets + matplotlib widget that needs no CDN and no
+  require.js, so it renders offline in JupyterLab, Notebook 7, VS Code and Colab: a
+  layer-by-head grid of thumbnails, a click opens a head's matrix, a token picker shows
+  what a token attends to and what attends to it, and a sortable table of head roles
+  (previous token, first token / sink, induction, entropy; see `course_lib.viz.heads`)
+  opens a head on click. The browser only ever receives small PNGs: the thumbnails once,
+  then one head at a time (the weights are kept as float16 on the Python side), so it
+  stays responsive at 512 tokens.
+- `head_view` / `model_view` hand the same weights to bertviz (Vig, "A Multiscale
+  Visualization of Attention in the Transformer Model", ACL 2019,
+  https://github.com/jessevig/bertviz) with per-layer (1, H, T, T) tensors, prettified
+  tokens, weights rounded to 3 decimals and automatic layer/head limits above 64 tokens.
+  bertviz loads require.js, d3 and jQuery from a CDN; when that cannot be reached (or
+  `runtime.offline()`), they say so in one line and point to `AttentionExplorer`.
+
+Token labels: GPT-2's byte-level tokens spell a space as "Ġ" and a newline as "Ċ";
+`pretty_token` maps them back to the real characters and `display_label` makes
+invisible ones visible on an axis ("↵" for a newline).
+
+The logic lives in plain functions (`head_matrix`, `thumbnails`, `token_attention`,
+`sort_roles`, `bertviz_inputs`, ...) that the tests call directly; the widget only draws.
+
+Introduced in notebooks/08_attention_visualization.ipynb (plot_attention: notebooks/03_attention.ipynb).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import math
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import runtime
+from ..errors import CourseInputError
+from .heads import (
+    ROLE_NAMES,
+    HeadRole,
+    attention_entropy,
+    attention_maps,
+    first_token_score,
+    head_roles,
+    head_roles_from_attentions,
+    induction_score,
+    previous_token_score,
+    repeated_random_tokens,
+    top_heads,
+    train_char_model,
+    train_induction_model,
+)
+
+__all__ = [
+    # head roles (defined in course_lib.viz.heads, re-exported so course_lib.viz.<name> finds them)
+    "ROLE_NAMES",
+    "HeadRole",
+    "attention_maps",
+    "previous_token_score",
+    "first_token_score",
+    "induction_score",
+    "attention_entropy",
+    "repeated_random_tokens",
+    "head_roles",
+    "head_roles_from_attentions",
+    "top_heads",
+    "train_induction_model",
+    "train_char_model",
+    # this module
+    "pretty_token",
+    "display_label",
+    "token_labels",
+    "encode_text",
+    "head_matrix",
+    "thumbnails",
+    "token_attention",
+    "sort_roles",
+    "plot_attention",
+    "AttentionExplorer",
+    "BertvizInputs",
+    "bertviz_inputs",
+    "cdn_reachable",
+    "head_view",
+    "model_view",
+    "BERTVIZ_CDN",
+    "BERTVIZ_AUTO_LIMIT_TOKENS",
+    "BERTVIZ_MAX_VALUES",
+]
+
+BERTVIZ_CDN = "cdnjs.cloudflare.com"
+BERTVIZ_AUTO_LIMIT_TOKENS = 64  # above this many tokens bertviz views get layer/head limits
+BERTVIZ_MAX_VALUES = 200_000  # weights sent to bertviz above the limit (~1 MB of notebook)
+ROLE_LABELS = {"previous_token": "previous token", "first_token": "first token (sink)",
+               "induction": "induction", "entropy": "entropy (nats)"}
+
+
+# --------------------------------------------------------------------------- tokens
+@functools.lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-to-symbol table (Radford et al., 2019, encoder.py), inverted."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def pretty_token(token: str) -> str:
+    """A byte-level BPE token spelled with GPT-2's symbols ("Ġworld", "Ċ") as real text.
+
+    Strings with characters outside GPT-2's symbol table are returned unchanged.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    table = _byte_decoder()
+    if not token or any(c not in table for c in token):
+        return token
+    return bytes(table[c] for c in token).decode("utf-8", errors="replace")
+
+
+def display_label(text: str, limit: int = 12) -> str:
+    """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣"; long ones cut.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    s = text.replace("\r", "␍").replace("\n", "↵").replace("\t", "⇥")
+    if s == "":
+        s = "∅"
+    elif s.strip() == "":
+        s = "␣" * len(s)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
+    """The text of each token in `ids`, for any of the course's tokenizers or `transformers`'.
+
+    Uses ``token_bytes`` (course BPE), ``token_text`` (course characters),
+    ``convert_ids_to_tokens`` + `pretty_token` (`transformers`), ``decode_single_token_bytes``
+    (tiktoken) or ``decode``, whichever the tokenizer has. No tokenizer: the ids as text.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    ids = [int(i) for i in ids]
+    if tokenizer is None:
+        return [str(i) for i in ids]
+    if hasattr(tokenizer, "token_bytes"):
+        return [tokenizer.token_bytes(i).decode("utf-8", errors="replace") for i in ids]
+    if hasattr(tokenizer, "token_text"):
+        return [tokenizer.token_text(i) for i in ids]
+    if hasattr(tokenizer, "convert_ids_to_tokens"):
+        return [pretty_token(t) for t in tokenizer.convert_ids_to_tokens(ids)]
+    if hasattr(tokenizer, "decode_single_token_bytes"):
+        return [tokenizer.decode_single_token_bytes(i).decode("utf-8", errors="replace") for i in ids]
+    if hasattr(tokenizer, "decode"):
+        return [tokenizer.decode([i]) for i in ids]
+    raise CourseInputError(f"token_labels: cannot read tokens from a {type(tokenizer).__name__}")
+
+
+def encode_text(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of `text` for the course's, `transformers`', `tokenizers`' or tiktoken's tokenizers.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    if not isinstance(text, str) or not text:
+        raise CourseInputError("encode_text: the text is empty; give a few words")
+    if tokenizer is None or not hasattr(tokenizer, "encode"):
+        raise CourseInputError("encode_text: give a tokenizer with an encode() method")
+    out = tokenizer.encode(text)
+    ids = out.ids if hasattr(out, "ids") else out
+    return [int(i) for i in ids]
+
+
+# --------------------------------------------------------------------------- plain data functions
+def head_matrix(att: torch.Tensor, layer: int, head: int) -> np.ndarray:
+    """One head's (T, T) weights as float16, the form the explorer draws from.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    L, H = att.shape[:2]
+    if not (0 <= layer < L and 0 <= head < H):
+        raise CourseInputError(f"no head L{layer}H{head}: layers are 0 .. {L - 1}, heads 0 .. {H - 1}")
+    return att[layer, head].to(torch.float16).numpy()
+
+
+def thumbnails(att: torch.Tensor, size: int = 48) -> np.ndarray:
+    """uint8 thumbnails (L, H, s, s) of every head, s = min(size, T), each scaled to its own max.
+
+    Long sequences are average-pooled so a 512-token head becomes a small image.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    L, H, T, _ = att.shape
+    s = max(1, min(size, T))
+    x = att.float().reshape(L * H, 1, T, T)
+    if s < T:
+        x = torch.nn.functional.adaptive_avg_pool2d(x, s)  # (L*H, 1, s, s)
+    x = x.reshape(L, H, s, s)
+    peak = x.amax(dim=(-1, -2), keepdim=True).clamp_min(1e-8)
+    return (x / peak * 255).round().to(torch.uint8).numpy()
+
+
+def token_attention(weights: np.ndarray | torch.Tensor, i: int, k: int = 5) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """For token `i` of one head's (T, T) weights: the top-`k` keys it attends to, and the
+    top-`k` queries that attend to it, as (position, weight) pairs, largest first.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    w = torch.as_tensor(np.asarray(weights, dtype=np.float32))
+    T = w.shape[-1]
+    if not 0 <= i < T:
+        raise CourseInputError(f"token position {i} is outside 0 .. {T - 1}")
+
+    def top(v: torch.Tensor, offset: int) -> list[tuple[int, float]]:
+        vals, idx = v.topk(min(k, v.numel()))
+        return [(int(j) + offset, float(x)) for x, j in zip(vals, idx)]
+
+    return top(w[i, : i + 1], 0), top(w[i:, i], i)
+
+
+def sort_roles(roles: Sequence[HeadRole], by: str = "previous_token", descending: bool | None = None) -> list[HeadRole]:
+    """The role table sorted by one score (highest first; entropy lowest first). NaNs go last.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    if by not in ROLE_NAMES:
+        raise CourseInputError(f"sort_roles: by={by!r} is not one of {', '.join(ROLE_NAMES)}")
+    if descending is None:
+        descending = by != "entropy"
+    sign = -1.0 if descending else 1.0
+    return sorted(roles, key=lambda r: (math.isnan(getattr(r, by)), sign * getattr(r, by) if not math.isnan(getattr(r, by)) else 0.0))
+
+
+# --------------------------------------------------------------------------- static plot
+def _tick_positions(T: int, max_labels: int) -> list[int]:
+    step = max(1, math.ceil(T / max_labels))
+    return list(range(0, T, step))
+
+
+def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | None = None, *,
+                   title: str | None = None, ax: Any = None, big: bool = False,
+                   highlight: int | None = None, max_labels: int = 48, cmap: str = "viridis") -> Any:
+    """Draw attention weights: one head (T, T), or every head of a layer (H, T, T) side by side.
+
+    Rows are queries (the token doing the looking), columns keys. `tokens` label the
+    axes (thinned to at most `max_labels`); `highlight` outlines one token's row and
+    column; `big` uses classroom-sized fonts. Returns the matplotlib Figure.
+
+    Introduced in notebooks/03_attention.ipynb.
+    """
+    from matplotlib.figure import Figure
+
+    w = torch.as_tensor(np.asarray(weights, dtype=np.float32)) if not isinstance(weights, torch.Tensor) else weights
+    w = w.detach().float().cpu()
+    if w.dim() == 4 and w.size(0) == 1:
+        w = w[0]
+    if w.dim() not in (2, 3) or w.size(-1) != w.size(-2):
+        raise CourseInputError(f"plot_attention: expected (T, T) or (H, T, T) weights, got {tuple(w.shape)}")
+    T = w.size(-1)
+    if tokens is not None and len(tokens) != T:
+        raise CourseInputError(f"plot_attention: {len(tokens)} tokens for {T} positions")
+    heads = [w] if w.dim() == 2 else list(w)
+    fs = 15 if big else 8
+    if ax is not None:
+        axes, fig, heads = [ax], ax.figure, heads[:1]
+    elif len(heads) == 1:
+        side = 7.5 if big else 4.2
+        fig = Figure(figsize=(side + 0.9, side))
+        axes = [fig.add_subplot(1, 1, 1)]
+    else:
+        fig = Figure(figsize=(min(3.2 * len(heads), 18), 3.6))
+        axes = list(np.atleast_1d(fig.subplots(1, len(heads))))
+    labels = [display_label(t) for t in tokens] if tokens is not None else None
+    for h, (a, m) in enumerate(zip(axes, heads)):
+        im = a.imshow(m.numpy(), cmap=cmap, vmin=0.0, vmax=max(float(m.max()), 1e-6), interpolation="nearest")
+        a.grid(False)
+        ticks = _tick_positions(T, max_labels if len(heads) == 1 else max(4, max_labels // len(heads)))
+        a.set_xticks(ticks)
+        a.set_yticks(ticks)
+        if labels is not None:
+            a.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=fs)
+            a.set_yticklabels([labels[i] for i in ticks], fontsize=fs)
+        else:
+            a.tick_params(labelsize=fs)
+        if highlight is not None and 0 <= highlight < T:
+            from matplotlib.patches import Rectangle
+
+            a.add_patch(Rectangle((-0.5, highlight - 0.5), T, 1, fill=False, ec="red", lw=1.5))
+            a.add_patch(Rectangle((highlight - 0.5, -0.5), 1, T, fill=False, ec="orange", lw=1.5))
+        a.set_xlabel("key (attended to)", fontsize=fs + 1)
+        if h == 0:
+            a.set_ylabel("query (looking)", fontsize=fs + 1)
+        if len(heads) > 1:
+            a.set_title(f"head {h}", fontsize=fs + 2)
+        elif title:
+            a.set_title(title, fontsize=fs + 3)
+    if len(heads) == 1 and ax is None:
+        fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04).ax.tick_params(labelsize=fs)
+    if title and len(heads) > 1:
+        fig.suptitle(title, fontsize=fs + 3)
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+def _thumb_png(img: np.ndarray, cmap: str = "viridis") -> bytes:
+    """A uint8 (s, s) image as a colour PNG (matplotlib's colormap, Pillow's encoder)."""
+    import matplotlib
+    from PIL import Image
+
+    rgb = (matplotlib.colormaps[cmap](img)[..., :3] * 255).astype(np.uint8)  # (s, s, 3)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- the explorer widget
+class AttentionExplorer:
+    """An offline attention explorer: thumbnails of every head, one head large, token picker, roles.
+
+    Give it a model (the course `GPT` or a `transformers` GPT-2) with a tokenizer and a
+    text (or `input_ids`), or ready-made `attentions` (L, H, T, T) with `tokens`. When a
+    model is given, the role table also measures induction on a repeated random sequence
+    of `period` tokens. Display it as the last expression of a cell.
+
+    Methods the buttons call (and tests use): `open(layer, head)`, `pick_token(i)`,
+    `sort(by)`. The current head's float16 matrix is `current_matrix`.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+
+    def __init__(self, model: Any = None, tokenizer: Any = None, text: str | None = None, *,
+                 input_ids: Sequence[int] | torch.Tensor | None = None,
+                 attentions: torch.Tensor | None = None, tokens: Sequence[str] | None = None,
+                 roles: Sequence[HeadRole] | None = None, period: int = 32, seed: int = 0,
+                 big: bool = False, thumb_size: int = 48, table_rows: int = 12,
+                 layer: int | None = None, head: int | None = None) -> None:
+        if attentions is None:
+            if model is None:
+                raise CourseInputError("AttentionExplorer: give a model (with text or input_ids) or attentions=")
+            if input_ids is None:
+                if text is None:
+                    raise CourseInputError("AttentionExplorer: give text= (with a tokenizer) or input_ids=")
+                input_ids = encode_text(tokenizer, text)
+            ids = [int(i) for i in torch.as_tensor(input_ids).reshape(-1).tolist()]
+            n_pos = int(getattr(model.config, "n_positions", len(ids)))
+            if len(ids) > n_pos:
+                raise CourseInputError(f"AttentionExplorer: {len(ids)} tokens but the model's context is {n_pos}; shorten the text")
+            attentions = attention_maps(model, ids)
+            if tokens is None:
+                tokens = token_labels(tokenizer, ids)
+        att = torch.as_tensor(attentions).detach().cpu()
+        if att.dim() == 5 and att.size(1) == 1:  # (L, 1, H, T, T) as stacked from bertviz-style tuples
+            att = att[:, 0]
+        if att.dim() != 4 or att.size(-1) != att.size(-2):
+            raise CourseInputError(f"AttentionExplorer: attentions must be (L, H, T, T), got {tuple(att.shape)}")
+        self.att = att.to(torch.float16)  # (L, H, T, T): kept small; one head at a time goes out
+        self.n_layer, self.n_head, self.T = att.size(0), att.size(1), att.size(-1)
+        self.tokens = list(tokens) if tokens is not None else [str(i) for i in range(self.T)]
+        if len(self.tokens) != self.T:
+            raise CourseInputError(f"AttentionExplorer: {len(self.tokens)} tokens for {self.T} positions")
+        if roles is None:
+            ind_att = None
+            if model is not None:
+                V = int(model.config.vocab_size)
+                p = max(2, min(period, int(getattr(model.config, "n_positions", 2 * period)) // 2))
+                ind_att = attention_maps(model, repeated_random_tokens(V, p, seed=seed)[0])
+                roles = head_roles_from_attentions(att.float(), ind_att, p)
+            else:
+                roles = head_roles_from_attentions(att.float())
+        self.roles = list(roles)
+        self.big = big
+        self.thumb_size = thumb_size
+        self.table_rows = table_rows
+        self.selected: tuple[int, int] | None = None
+        self.token: int | None = None
+        self.sort_by = "previous_token"
+        self._widget: Any = None
+        self._build()
+        if layer is None or head is None:
+            best = sort_roles(self.roles, "previous_token")[0]
+            layer, head = best.layer, best.head
+        self.open(layer, head)
+
+    # -- plain accessors -----------------------------------------------------------
+    @property
+    def current_matrix(self) -> np.ndarray:
+        """The open head's (T, T) float16 weights."""
+        assert self.selected is not None
+        return head_matrix(self.att, *self.selected)
+
+    def role(self, layer: int, head: int) -> HeadRole:
+        return next(r for r in self.roles if r.layer == layer and r.head == head)
+
+    def table(self) -> list[HeadRole]:
+        """The rows the role table shows, in its current order."""
+        return sort_roles(self.roles, self.sort_by)[: self.table_rows]
+
+    # -- widgets ---------------------------------------------------------------------
+    def _build(self) -> None:
+        import ipywidgets as W
+
+        fs = "20px" if self.big else "13px"
+        thumbs = thumbnails(self.att, self.thumb_size)
+        px = 64 if self.big else 44
+        self.head_buttons: dict[tuple[int, int], Any] = {}
+        cells = []
+        for li in range(self.n_layer):
+            for h in range(self.n_head):
+                img = W.Image(value=_thumb_png(thumbs[li, h]), format="png",
+                              layout=W.Layout(width=f"{px}px", height=f"{px}px"))
+                img.add_class("course-head-thumb")
+                b = W.Button(description=f"L{li}H{h}", tooltip=f"open layer {li}, head {h}",
+                             layout=W.Layout(width=f"{px + 8}px", height="24px", padding="0"))
+                b.add_class("course-head-button")
+                b.on_click(lambda _b, li=li, h=h: self.open(li, h))
+                self.head_buttons[(li, h)] = b
+                cells.append(W.VBox([img, b], layout=W.Layout(align_items="center", margin="1px")))
+        grid = W.GridBox(cells, layout=W.Layout(grid_template_columns=f"repeat({self.n_head}, {px + 12}px)"))
+        self.grid = grid
+        self.title = W.HTML()
+        self.title.add_class("course-head-title")
+        self.view = W.Image(format="png")
+        self.view.add_class("course-head-view")
+        options = [("(none)", -1)] + [(f"{i}: {display_label(t, 16)}", i) for i, t in enumerate(self.tokens)]
+        self.token_picker = W.Dropdown(options=options, value=-1, description="token:",
+                                       layout=W.Layout(width="260px"))
+        self.token_picker.add_class("course-token-picker")
+        self.token_picker.observe(lambda ch: self.pick_token(None if ch["new"] < 0 else ch["new"]), names="value")
+        self.token_panel = W.HTML()
+        self.token_panel.add_class("course-token-panel")
+        self.sort_picker = W.ToggleButtons(options=[(ROLE_LABELS[n], n) for n in ROLE_NAMES],
+                                           value=self.sort_by, description="sort by:",
+                                           style={"button_width": "130px"})
+        self.sort_picker.observe(lambda ch: self.sort(ch["new"]), names="value")
+        self.role_buttons = [W.Button(layout=W.Layout(width="460px", height="26px")) for _ in
+                             range(min(self.table_rows, len(self.roles)))]
+        for i, b in enumerate(self.role_buttons):
+            b.style.font_family = "monospace"
+            b.style.font_size = fs
+            b.add_class("course-role-row")
+            b.on_click(lambda _b, i=i: self._open_row(i))
+        self.role_header = W.HTML()
+        self._fill_table()
+        left = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Heads (rows: layers, columns: heads). Click one.</b>"), grid])
+        right = W.VBox([self.title, self.view, self.token_picker, self.token_panel])
+        roles = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Head roles</b> (click a row to open it)"),
+                        self.sort_picker, self.role_header, *self.role_buttons])
+        self._widget = W.VBox([W.HBox([left, right]), roles])
+        self._widget.add_class("course-attention-explorer")
+
+    @property
+    def widget(self) -> Any:
+        """The ipywidgets box to display."""
+        return self._widget
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self._widget._repr_mimebundle_(**kwargs)
+
+    def _fill_table(self) -> None:
+        self.role_header.value = (
+            "<pre style='margin:0'>head     prev  first  induct  entropy</pre>")
+        for b, r in zip(self.role_buttons, self.table()):
+            ind = "   -  " if math.isnan(r.induction) else f"{r.induction:6.3f}"
+            b.description = f"{r.name:<7} {r.previous_token:5.3f} {r.first_token:6.3f} {ind} {r.entropy:7.3f}"
+            b.tooltip = f"open layer {r.layer}, head {r.head}"
+
+    def _open_row(self, i: int) -> None:
+        r = self.table()[i]
+        self.open(r.layer, r.head)
+
+    def _render(self) -> None:
+        li, h = self.selected
+        r = self.role(li, h)
+        ind = "n/a" if math.isnan(r.induction) else f"{r.induction:.2f}"
+        fs = "20px" if self.big else "14px"
+        self.title.value = (
+            f"<div style='font-size:{fs}'><b>Layer {li}, head {h}</b> · previous token {r.previous_token:.2f}"
+            f" · first token {r.first_token:.2f} · induction {ind} · entropy {r.entropy:.2f}</div>")
+        import matplotlib
+
+        with matplotlib.rc_context({"axes.grid": False}):
+            fig = plot_attention(self.current_matrix, self.tokens, title=f"L{li}H{h}",
+                                 big=self.big, highlight=self.token)
+            self.view.value = _png(fig)
+        self._render_token_panel()
+
+    def _render_token_panel(self) -> None:
+        if self.token is None:
+            self.token_panel.value = "<i>Pick a token to see what it attends to and what attends to it.</i>"
+            return
+        w = self.current_matrix.astype(np.float32)
+        i = self.token
+        fs = "20px" if self.big else "14px"
+
+        def spans(weights: np.ndarray, lo: int, hi: int, color: str) -> str:
+            peak = max(float(weights[lo:hi].max()), 1e-6)
+            out = []
+            for j in range(lo, hi):
+                a = float(weights[j]) / peak
+                text = html.escape(self.tokens[j]).replace("\n", "↵<br>")
+                border = "border:1px solid red;" if j == i else ""
+                out.append(f"<span title='{j}: {float(weights[j]):.3f}' style='background:rgba({color},{a:.2f});"
+                           f"{border}white-space:pre'>{text}</span>")
+            return "".join(out)
+
+        to, by = token_attention(w, i, k=3)
+        top_to = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in to)
+        top_by = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in by)
+        self.token_panel.value = (
+            f"<div style='font-size:{fs};line-height:1.6;max-width:640px'>"
+            f"<b>{i}: {html.escape(display_label(self.tokens[i]))!s}</b> attends to: {html.escape(top_to)}<br>"
+            f"{spans(w[i], 0, i + 1, '220,40,40')}<br>"
+            f"<b>attended to by:</b> {html.escape(top_by)}<br>"
+            f"{spans(w[:, i], i, self.T, '240,150,0')}</div>")
+
+    # -- actions -----------------------------------------------------------------------
+    def open(self, layer: int, head: int) -> None:
+        """Open head (layer, head) large. Introduced in notebooks/08_attention_visualization.ipynb."""
+        head_matrix(self.att, layer, head)  # validates
+        if self.selected is not None:
+            self.head_buttons[self.selected].button_style = ""
+        self.selected = (layer, head)
+        self.head_buttons[self.selected].button_style = "info"
+        self._render()
+
+    def pick_token(self, i: int | None) -> None:
+        """Highlight token `i` (None clears). Introduced in notebooks/08_attention_visualization.ipynb."""
+        if i is not None and not 0 <= i < self.T:
+            raise CourseInputError(f"token position {i} is outside 0 .. {self.T - 1}")
+        self.token = i
+        want = -1 if i is None else i
+        if self.token_picker.value != want:
+            self.token_picker.value = want  # calls back here once, harmlessly
+        self._render()
+
+    def sort(self, by: str) -> None:
+        """Sort the role table by one score. Introduced in notebooks/08_attention_visualization.ipynb."""
+        if by not in ROLE_NAMES:
+            raise CourseInputError(f"sort: by={by!r} is not one of {', '.join(ROLE_NAMES)}")
+        self.sort_by = by
+        if self.sort_picker.value != by:
+            self.sort_picker.value = by
+        self._fill_table()
+
+
+# --------------------------------------------------------------------------- bertviz bridge
+@dataclass
+class BertvizInputs:
+    """What goes to bertviz: per-layer (1, H, T, T) weights, prettified tokens, what is shown.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+
+    attention: tuple[torch.Tensor, ...]
+    tokens: list[str]
+    include_layers: list[int]
+    include_heads: list[int]
+    limited: bool
+
+    def values_shown(self) -> int:
+        T = len(self.tokens)
+        return len(self.include_layers) * len(self.include_heads) * T * T
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """k indices spread evenly over 0 .. n-1, first and last included."""
+    if k >= n:
+        return list(range(n))
+    if k == 1:
+        return [0]
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+def bertviz_inputs(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | None = None,
+                   heads: Sequence[int] | None = None, view: str = "head",
+                   max_values: int = BERTVIZ_MAX_VALUES) -> BertvizInputs:
+    """The tensors and tokens bertviz needs, with layer/head limits above 64 tokens.
+
+    Up to `BERTVIZ_AUTO_LIMIT_TOKENS` tokens everything is shown. Above, unless you pass
+    `layers` / `heads`, layers spread evenly over the model (and, for the model view or
+    when one layer alone is too big, the first heads) are chosen so that at most
+    `max_values` weights go into the notebook. Weights are rounded to 3 decimals, which
+    bertviz writes as short JSON numbers.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    if view not in ("head", "model"):
+        raise CourseInputError(f"bertviz_inputs: view must be 'head' or 'model', got {view!r}")
+    ids = encode_text(tokenizer, text)
+    att = attention_maps(model, ids)  # (L, H, T, T)
+    L, H, T, _ = att.shape
+    tokens = token_labels(tokenizer, ids)
+    for name, chosen, n in (("layers", layers, L), ("heads", heads, H)):
+        if chosen is not None and (not chosen or any(not 0 <= int(i) < n for i in chosen)):
+            raise CourseInputError(f"bertviz_inputs: {name}={list(chosen)!r}; valid values are 0 .. {n - 1}")
+    inc_layers = list(layers) if layers is not None else list(range(L))
+    inc_heads = list(heads) if heads is not None else list(range(H))
+    limited = False
+    if T > BERTVIZ_AUTO_LIMIT_TOKENS and layers is None and len(inc_heads) * len(inc_layers) * T * T > max_values:
+        per_head = T * T
+        n_layers = max(1, max_values // (len(inc_heads) * per_head))
+        inc_layers = _spread(L, n_layers)
+        limited = True
+    if T > BERTVIZ_AUTO_LIMIT_TOKENS and heads is None and len(inc_heads) * len(inc_layers) * T * T > max_values:
+        inc_heads = list(range(max(1, max_values // (len(inc_layers) * T * T))))
+        limited = True
+    if view == "head" and heads is None and len(inc_heads) < H:
+        att = att[:, : len(inc_heads)]  # head view shows every head it gets: keep the first k (same numbers)
+    rounded = att.double().round(decimals=3)
+    per_layer = tuple(rounded[layer][None] for layer in range(L))  # each (1, H, T, T)
+    return BertvizInputs(per_layer, tokens, inc_layers, inc_heads, limited)
+
+
+def cdn_reachable(host: str = BERTVIZ_CDN, timeout: float = 1.5) -> bool:
+    """Whether bertviz's CDN answers (always False when `runtime.offline()`).
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    if runtime.offline():
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _no_cdn_line(what: str) -> str:
+    why = "offline mode is on" if runtime.offline() else f"{BERTVIZ_CDN} cannot be reached"
+    return (f"bertviz {what} needs require.js, d3 and jQuery from {BERTVIZ_CDN} and {why}; "
+            "use course_lib.viz.AttentionExplorer(model, tokenizer, text) instead, it works offline.")
+
+
+def _limit_line(inp: BertvizInputs, L: int, H: int) -> str:
+    return (f"bertviz: {len(inp.tokens)} tokens, so showing layers {inp.include_layers} of {L} and heads "
+            f"{inp.include_heads[0]}..{inp.include_heads[-1]} of {H} to keep the notebook small; "
+            "pass layers=/heads= to choose, or use AttentionExplorer for every head.")
+
+
+def head_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | None = None,
+              heads: Sequence[int] | None = None, html_action: str = "view",
+              max_values: int = BERTVIZ_MAX_VALUES) -> Any:
+    """bertviz's head view of `model` on `text` (course GPT or `transformers` model).
+
+    ``html_action="return"`` returns bertviz's HTML object without displaying it (no
+    network needed to build it). With ``"view"``, when the CDN cannot be reached, prints
+    one line pointing to `AttentionExplorer` and returns None.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    return _bertviz("head", model, tokenizer, text, layers, heads, html_action, max_values)
+
+
+def model_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | None = None,
+               heads: Sequence[int] | None = None, html_action: str = "view",
+               max_values: int = BERTVIZ_MAX_VALUES) -> Any:
+    """bertviz's model view (every chosen layer x head as a small panel); see `head_view`.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    return _bertviz("model", model, tokenizer, text, layers, heads, html_action, max_values)
+
+
+def _bertviz(view: str, model: Any, tokenizer: Any, text: str, layers: Any, heads: Any,
+             html_action: str, max_values: int) -> Any:
+    if html_action not in ("view", "return"):
+        raise CourseInputError(f"html_action must be 'view' or 'return', got {html_action!r}")
+    if html_action == "view" and not cdn_reachable():
+        print(_no_cdn_line(f"{view}_view"))
+        return None
+    import bertviz
+
+    inp = bertviz_inputs(model, tokenizer, text, layers=layers, heads=heads, view=view, max_values=max_values)
+    L = len(inp.attention)
+    H = int(getattr(model.config, "n_head", inp.attention[0].size(1)))
+    if inp.limited:
+        print(_limit_line(inp, L, H))
+    if view == "head":
+        return bertviz.head_view(list(inp.attention), inp.tokens, prettify_tokens=False,
+                                 include_layers=inp.include_layers, layer=inp.include_layers[0],
+                                 heads=list(heads) if heads is not None else None, html_action=html_action)
+    return bertviz.model_view(list(inp.attention), inp.tokens, prettify_tokens=False,
+                              include_layers=inp.include_layers, include_heads=inp.include_heads,
+                              html_action=html_action)
