@@ -120,14 +120,25 @@ def _encode(path: str, flag: str, tok: Any) -> Any:
 def _build_model(args: argparse.Namespace, vocab_size: int, out: Path) -> Any:
     from ..model import GPT, GPTConfig
 
-    if args.resume:  # the checkpoint's shape wins; Trainer.resume checks the rest
+    cfg = GPTConfig(vocab_size=vocab_size, n_positions=args.n_positions or args.seq_len,
+                    n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head, dropout=args.dropout)
+    if args.resume:  # the flags must describe the checkpoint's model; Trainer.resume checks the rest
+        import json
+
+        from ..errors import CourseInputError
+        from ..train import config_differences
+
+        saved = GPTConfig.from_hf(json.loads((out / "config.json").read_text(encoding="utf-8")))
+        diffs = config_differences(saved.to_dict(), cfg.to_dict())
+        if diffs:
+            raise CourseInputError(
+                f"--resume: the checkpoint in {out} is another model: " + "; ".join(diffs)
+                + " (vocab_size comes from --tokenizer_dir). Use the flags of the original run")
         if args.impl == "hf":
             from transformers import GPT2LMHeadModel
 
             return GPT2LMHeadModel.from_pretrained(str(out))
         return GPT.from_pretrained(out)
-    cfg = GPTConfig(vocab_size=vocab_size, n_positions=args.n_positions or args.seq_len,
-                    n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head, dropout=args.dropout)
     model = GPT(cfg)
     if args.impl == "hf":
         from transformers import GPT2LMHeadModel
