@@ -192,3 +192,22 @@ def test_a_failing_compile_falls_back_to_the_eager_model(monkeypatch: pytest.Mon
     out = capsys.readouterr().out
     assert "RuntimeError: backend compiler failed" in out and out.count("\n") == 1
     torch.testing.assert_close(got(x).logits, _tiny_model()(x).logits)  # and it still works
+
+
+# --------------------------------------------------------------------------- the GPU benchmark, CPU mode
+
+def test_bench_gpu_runs_its_cpu_mode(capsys: pytest.CaptureFixture) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.main(["--quick", "--steps", "1"])
+    train = r["train"]
+    # same weights, same batch: the course model and GPT2LMHeadModel start at the same loss
+    assert train["course"]["first_loss"] == pytest.approx(train["transformers"]["first_loss"], rel=1e-5)
+    assert r["generate"]["same_tokens"]  # greedy decoding agrees token for token
+    assert train["course"]["mfu"] is None and r["peak_flops"] is None  # no peak known for a CPU
+    assert "train tokens/s" in capsys.readouterr().out
