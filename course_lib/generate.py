@@ -841,7 +841,7 @@ def diverse_beam_search(
                     active[gi] = g.step(lp, eos_t, False, None)
                     tok = g.running[:, :, g.cur_len - 1]  # (B, gs) the tokens this group just took
                     chosen.scatter_add_(1, tok, torch.ones_like(tok, dtype=chosen.dtype))
-                    order.append(g.flat_parents().view(B, gs) + gi * gs)
+                    order.append(g.parents + gi * gs)
                 else:  # a finished group keeps its beams where they are
                     g.running[:, :, g.cur_len] = eos[0] if eos else 0
                     g.cur_len += 1
