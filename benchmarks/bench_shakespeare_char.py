@@ -16,7 +16,7 @@ shuffle of all offsets), evaluation every 250 steps on a fixed set of 20 validat
 included) and of the whole script.
 
     python benchmarks/bench_shakespeare_char.py            # the full run (~3-4 min on 2 quiet cores)
-    python benchmarks/bench_shakespeare_char.py --quick    # 30 steps, proves the script works
+    python benchmarks/bench_shakespeare_char.py --quick    # 10 steps, proves the script works
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="tinyshakespeare.txt")
     ap.add_argument("--iters", type=int, default=2000)
-    ap.add_argument("--quick", action="store_true", help="30 steps on a slice; proves the script runs")
+    ap.add_argument("--quick", action="store_true", help="10 steps on a slice; proves the script runs")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--progress", action="store_true", help="show the progress bar")
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = path.read_text(encoding="utf-8")
     if args.quick:
-        text = text[:50_000]
+        text = text[:20_000]
     chars = sorted(set(text))  # the character vocabulary (65 for the full file)
     stoi = {c: i for i, c in enumerate(chars)}
     ids = torch.tensor([stoi[c] for c in text], dtype=torch.int16)
@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     train_ids, val_ids = ids[:n].numpy(), ids[n:].numpy()  # first 90% / last 10%, as nanoGPT
 
     block = 64
-    iters = 30 if args.quick else args.iters
+    iters = 10 if args.quick else args.iters
     torch.manual_seed(args.seed)
     model = GPT(GPTConfig(vocab_size=len(chars), n_positions=block, n_embd=128, n_layer=4, n_head=4, dropout=0.0))
     config = TrainConfig(
         batch_size=12, seq_len=block, grad_accum_steps=1, max_steps=iters,
-        lr=1e-3, min_lr=1e-4, warmup_steps=10 if args.quick else 100,
+        lr=1e-3, min_lr=1e-4, warmup_steps=3 if args.quick else 100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
-        eval_interval=10 if args.quick else 250, eval_batches=20, sample_prompt=None,
+        eval_interval=5 if args.quick else 250, eval_batches=2 if args.quick else 20, sample_prompt=None,
         device=args.device, precision="fp32", seed=args.seed, progress=args.progress,
     )
     train = TokenDataset(train_ids, block, stride=1)  # every offset, like nanoGPT's random windows
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     full_s = time.perf_counter() - t1
     total_s = time.perf_counter() - T_START
     for e in trainer.eval_history:
-        print(f"  step {e['step']:>5}: val loss {e['val_loss']:.4f} (20 batches)")
+        print(f"  step {e['step']:>5}: val loss {e['val_loss']:.4f} ({config.eval_batches} batches)")
     val_loss = summary["val_loss"]
-    print(f"final val loss (20 fixed batches, as nanoGPT's --eval_iters=20): {val_loss:.4f}")
+    print(f"final val loss ({config.eval_batches} fixed batches; nanoGPT: --eval_iters=20): {val_loss:.4f}")
     print(f"final val loss (whole validation split, {len(val_full):,} windows): {full_val['val_loss']:.4f} "
           f"({full_s:.1f} s)")
     print(f"training wall time: {train_s:.1f} s ({train_s / iters * 1000:.0f} ms/step, evaluations included); "

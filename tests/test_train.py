@@ -384,3 +384,29 @@ def test_live_loss_plot_redraws_headless_and_smooths():
     assert [line.get_label() for line in ax.get_lines()] == ["train (per step)", "train (smoothed)", "validation"]
     assert list(ax.get_lines()[0].get_ydata()) == losses(t)
     assert len(loss_figure([], [], show_lr=False).axes) == 1
+
+
+# --------------------------------------------------------------------------- benchmarks keep working
+
+def _load_benchmark(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_train_quick_runs(capsys):
+    assert _load_benchmark("bench_train").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "course / hf-default" in out and "tokens/s" in out
+
+
+@pytest.mark.slow
+def test_bench_shakespeare_char_quick_runs(shakespeare_path, capsys):
+    assert _load_benchmark("bench_shakespeare_char").main(["--quick", "--data", str(shakespeare_path)]) == 0
+    out = capsys.readouterr().out
+    assert "final val loss" in out and "training wall time" in out
