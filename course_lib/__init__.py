@@ -32,8 +32,8 @@ from .runtime import (  # noqa: E402
 )
 
 _SUBMODULES = {
-    "attention", "checks", "cli", "data", "errors", "figures", "generate", "io", "lora",
-    "model", "notebook", "runtime", "tokenizer", "train", "viz",
+    "attention", "checks", "cli", "data", "distributed", "errors", "figures", "generate", "io",
+    "lora", "model", "notebook", "runtime", "scaling", "tokenizer", "train", "viz",
 }
 
 __all__ = [
