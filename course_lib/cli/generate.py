@@ -1,16 +1,194 @@
-"""`course generate` (placeholder until its issue lands)."""
+"""`course generate`: continue a prompt with a trained model (the original ``generate.py``).
+
+    course generate --model_dir outputs/mini_gpt2_med --prompt "ROMEO:" \\
+                    --strategy top_p --top_p 0.9 --max_new_tokens 100 --seed 7
+
+The model folder is what `course train` writes (a Hugging Face model folder with the
+tokenizer files beside it); the tokenizer is read with `course_lib.tokenizer.load_tokenizer`,
+or with `transformers.AutoTokenizer` for other folders (``--tokenizer_dir`` points
+elsewhere). Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
+contrastive, diverse_beam; each uses the flags that belong to it, with sensible
+defaults. Generation stops at the tokenizer's ``<|endoftext|>`` unless
+``--eos_token_id -1``.
+
+Introduced in notebooks/07_decoding_strategies.ipynb.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-HELP = "not available yet"
+from ..errors import CourseInputError
+from . import add_flag
+
+HELP = "continue a prompt with a trained model (greedy, sampling, top-k/p, min-p, beams, ...)"
+STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam", "contrastive", "diverse_beam")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's flags."""
+    add_flag(parser, "--model_dir", required=True, metavar="DIR", help="model folder written by `course train`")
+    add_flag(parser, "--prompt", required=True, help="the text to continue")
+    add_flag(parser, "--strategy", default="greedy", choices=STRATEGIES, help="decoding strategy (default greedy)")
+    add_flag(parser, "--max_new_tokens", type=int, default=100, metavar="N", help="tokens to add (default 100)")
+    add_flag(parser, "--temperature", type=float, default=1.0, metavar="T",
+             help="divide the logits by T when sampling; 0 = greedy (default 1)")
+    add_flag(parser, "--top_k", type=int, default=None, metavar="K",
+             help="keep the K most likely tokens (default 50 for --strategy top_k, 4 for contrastive)")
+    add_flag(parser, "--top_p", type=float, default=None, metavar="P",
+             help="nucleus: keep the most likely tokens up to mass P (default 0.9 for --strategy top_p)")
+    add_flag(parser, "--min_p", type=float, default=None, metavar="P",
+             help="keep tokens at least P times as likely as the best (default 0.05 for --strategy min_p)")
+    add_flag(parser, "--typical_p", type=float, default=None, metavar="P",
+             help="locally typical sampling mass (default 0.9 for --strategy typical)")
+    add_flag(parser, "--repetition_penalty", type=float, default=1.0, metavar="R",
+             help="> 1 discourages repeating tokens (default 1 = off)")
+    add_flag(parser, "--no_repeat_ngram_size", type=int, default=0, metavar="N",
+             help="never repeat an N-gram (default 0 = off)")
+    add_flag(parser, "--num_beams", type=int, default=4, metavar="N", help="beams for beam strategies (default 4)")
+    add_flag(parser, "--num_beam_groups", type=int, default=2, metavar="G", help="groups for diverse_beam (default 2)")
+    add_flag(parser, "--diversity_penalty", type=float, default=1.0, metavar="D",
+             help="diverse_beam: penalty per earlier group's choice (default 1)")
+    add_flag(parser, "--length_penalty", type=float, default=1.0, metavar="L",
+             help="beam score = log p / length**L (default 1)")
+    add_flag(parser, "--early_stopping", action="store_true", help="beams: stop once num_beams texts are done")
+    add_flag(parser, "--penalty_alpha", type=float, default=0.6, metavar="A", help="contrastive: degeneration penalty")
+    add_flag(parser, "--num_return_sequences", type=int, default=1, metavar="N",
+             help="texts to print (sampling or beams; default 1)")
+    add_flag(parser, "--seed", type=int, default=None, metavar="S", help="random seed for sampling")
+    add_flag(parser, "--eos_token_id", type=int, default=None, metavar="ID",
+             help="stop at this token (default: the tokenizer's <|endoftext|>; -1 = never stop)")
+    add_flag(parser, "--tokenizer_dir", default=None, metavar="DIR", help="tokenizer folder (default: --model_dir)")
+    add_flag(parser, "--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    add_flag(parser, "--no_cache", action="store_true", help="recompute the whole context each step (slower)")
+
+
+def load_tokenizer_any(directory: str | Path) -> Any:
+    """The course tokenizer saved in `directory`, else whatever `AutoTokenizer` finds there.
+
+    Both have ``encode(text) -> list[int]`` and ``decode(ids) -> str``.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise CourseInputError(f"--tokenizer_dir: folder not found: {d}")
+    try:
+        from ..tokenizer import load_tokenizer
+
+        return load_tokenizer(d)
+    except (ImportError, CourseInputError) as course_error:
+        try:
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(str(d))
+        except Exception as e:  # noqa: BLE001 - any failure means: no usable tokenizer here
+            raise CourseInputError(
+                f"no tokenizer found in {d} ({course_error}; transformers: {type(e).__name__}); "
+                "pass --tokenizer_dir with the folder `course train-tokenizer` wrote"
+            ) from None
+
+
+def _eos_of(tokenizer: Any, model_dir: Path, vocab_size: int) -> int | None:
+    special = getattr(tokenizer, "special_tokens", None)
+    if isinstance(special, dict) and "<|endoftext|>" in special:
+        return int(special["<|endoftext|>"])
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if isinstance(eos, int):
+        return eos
+    cfg = model_dir / "config.json"
+    if cfg.is_file():
+        eos = json.loads(cfg.read_text(encoding="utf-8")).get("eos_token_id")
+        if isinstance(eos, int) and 0 <= eos < vocab_size:
+            return eos
+    return None
+
+
+def strategy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The `generate` keyword arguments that --strategy and the flags mean.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    s = args.strategy
+    kw: dict[str, Any] = dict(
+        repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
+        num_return_sequences=args.num_return_sequences,
+    )
+    if s in ("sample", "top_k", "top_p", "min_p", "typical"):
+        defaults = {"top_k": ("top_k", 50), "top_p": ("top_p", 0.9), "min_p": ("min_p", 0.05),
+                    "typical": ("typical_p", 0.9)}
+        kw.update(do_sample=True, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                  min_p=args.min_p, typical_p=args.typical_p, seed=args.seed)
+        if s in defaults:
+            name, value = defaults[s]
+            if kw[name] is None:
+                kw[name] = value
+    elif s in ("beam", "diverse_beam"):
+        kw.update(num_beams=args.num_beams, length_penalty=args.length_penalty,
+                  early_stopping=args.early_stopping)
+        if s == "diverse_beam":
+            kw.update(num_beam_groups=args.num_beam_groups, diversity_penalty=args.diversity_penalty)
+    elif s == "contrastive":
+        kw.update(penalty_alpha=args.penalty_alpha, top_k=args.top_k if args.top_k is not None else 4)
+    return kw
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
-    raise NotImplementedError
+    from .. import generate as gen
+    from ..model import GPT
+    from ..runtime import pick_device
+
+    model_dir = Path(args.model_dir)
+    if not model_dir.is_dir():
+        raise CourseInputError(f"--model_dir: folder not found: {model_dir}")
+    if not args.prompt:
+        raise CourseInputError("--prompt is empty: give some text to continue")
+    kw = strategy_kwargs(args)
+    device = pick_device(args.device)
+    tokenizer = load_tokenizer_any(args.tokenizer_dir or model_dir)
+    model = GPT.from_pretrained(model_dir).to(device).eval()
+    ids = tokenizer.encode(args.prompt)
+    if not ids:
+        raise CourseInputError(f"--prompt {args.prompt!r} encodes to no tokens")
+    if max(ids) >= model.config.vocab_size:
+        raise CourseInputError(
+            f"the tokenizer gives id {max(ids)} but the model knows {model.config.vocab_size} tokens; "
+            "is --tokenizer_dir the one the model was trained with?")
+    eos = args.eos_token_id
+    if eos is None:
+        eos = _eos_of(tokenizer, model_dir, model.config.vocab_size)
+    elif eos < 0:
+        eos = None
+    common = dict(eos_token_id=eos, use_cache=not args.no_cache)
+    s = args.strategy
+    if s == "contrastive":
+        kw.pop("num_return_sequences")
+        kw.pop("repetition_penalty")
+        kw.pop("no_repeat_ngram_size")
+        settings = gen.DecodingSettings(repetition_penalty=args.repetition_penalty,
+                                        no_repeat_ngram_size=args.no_repeat_ngram_size)
+        out = gen.contrastive_search(model, ids, args.max_new_tokens, settings=settings, **kw, **common)
+    elif s == "diverse_beam":
+        settings = gen.DecodingSettings(repetition_penalty=kw.pop("repetition_penalty"),
+                                        no_repeat_ngram_size=kw.pop("no_repeat_ngram_size"))
+        out = gen.diverse_beam_search(model, ids, args.max_new_tokens, settings=settings, **kw, **common).sequences
+    else:
+        out = gen.generate(model, ids, args.max_new_tokens, **kw, **common)
+    n_prompt = len(ids)
+    texts = []
+    for row in out.tolist():
+        new = row[n_prompt:]
+        if eos is not None and eos in new:
+            new = new[: new.index(eos)]  # drop the stop token and its padding
+        texts.append(tokenizer.decode(ids + new))
+    for i, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"--- {i + 1} of {len(texts)} ---")
+        print(text)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,134 @@
+"""`course generate`: loads a model folder with its tokenizer and prints what generate() makes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_lib.cli import main
+from course_lib.cli.generate import add_arguments, strategy_kwargs
+from course_lib.generate import contrastive_search, generate
+from course_lib.model import GPT, GPTConfig
+from course_lib.tokenizer import BPETokenizer
+
+TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat.\n" * 20
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("mini_gpt")
+    tok = BPETokenizer.train(TEXT, vocab_size=300)
+    torch.manual_seed(0)
+    vocab = max([*tok.vocab, *tok.special_tokens.values()]) + 1
+    model = GPT(GPTConfig(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "ln" not in name:
+                p.normal_(0, 0.3)
+    model.save_pretrained(d)
+    tok.save(d)
+    return d
+
+
+def expected(d: Path, prompt: str, n: int, fn=generate, **kw) -> list[str]:
+    tok = BPETokenizer.load(d)
+    model = GPT.from_pretrained(d).eval()
+    ids = tok.encode(prompt)
+    eos = tok.special_tokens["<|endoftext|>"]
+    out = fn(model, ids, n, eos_token_id=eos, **kw)
+    texts = []
+    for row in out.tolist():
+        new = row[len(ids):]
+        new = new[: new.index(eos)] if eos in new else new
+        texts.append(tok.decode(ids + new))
+    return texts
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["generate", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_greedy_top_p_and_beams_print_what_generate_makes(model_dir: Path, capsys) -> None:
+    code, out, _ = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "12")
+    assert code == 0 and out.strip() == expected(model_dir, "the cat", 12)[0]
+    code, out, _ = run_cli(capsys, "--model-dir", str(model_dir), "--prompt", "the cat", "--strategy", "top_p",
+                           "--top_p", "0.9", "--max_new_tokens", "12", "--seed", "7")
+    assert code == 0 and out.strip() == expected(model_dir, "the cat", 12, do_sample=True, top_p=0.9, seed=7)[0]
+    code, out, _ = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "a dog", "--strategy", "beam",
+                           "--num_beams", "3", "--num_return_sequences", "2", "--max_new_tokens", "8")
+    want = expected(model_dir, "a dog", 8, num_beams=3, num_return_sequences=2)
+    assert code == 0 and "--- 2 of 2 ---" in out
+    assert [t.strip() for t in out.split("---") if t.strip() and " of 2" not in t] == want
+    code, out, _ = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "a dog", "--strategy", "contrastive",
+                           "--max_new_tokens", "8", "--no_cache")
+    assert code == 0 and out.strip() == expected(model_dir, "a dog", 8, fn=contrastive_search)[0]
+
+
+def test_strategies_fill_in_their_defaults() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def kw(*extra: str) -> dict:
+        return strategy_kwargs(parser.parse_args(["--model_dir", "x", "--prompt", "p", *extra]))
+
+    assert kw()["repetition_penalty"] == 1.0 and "do_sample" not in kw()
+    assert kw("--strategy", "top_k")["top_k"] == 50
+    assert kw("--strategy", "top_k", "--top_k", "7")["top_k"] == 7
+    assert kw("--strategy", "top_p")["top_p"] == 0.9 and kw("--strategy", "top_p")["top_k"] is None
+    assert kw("--strategy", "min_p")["min_p"] == 0.05
+    assert kw("--strategy", "typical")["typical_p"] == 0.9
+    assert kw("--strategy", "beam", "--early_stopping")["early_stopping"] is True
+    assert kw("--strategy", "diverse_beam")["num_beam_groups"] == 2
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--strategy", "top_p", "--top_p", "1.5"], "top_p"),
+    (["--strategy", "sample", "--temperature", "-1"], "temperature"),
+    (["--strategy", "top_k", "--top_k", "-3"], "top_k"),
+    (["--strategy", "beam", "--num_beams", "0"], "num_beams"),
+    (["--prompt", ""], "prompt"),
+])
+def test_bad_flags_print_one_line_and_exit_2(model_dir: Path, capsys, argv, words) -> None:
+    base = ["--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "3"]
+    code, _, err = run_cli(capsys, *base, *argv)
+    assert code == 2 and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_folders_are_named(tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, "--model_dir", str(tmp_path / "nope"), "--prompt", "x")
+    assert code == 2 and "nope" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "--model_dir", str(tmp_path / "empty"), "--prompt", "x")
+    assert code == 2 and "empty" in err
+
+
+def test_a_transformers_tokenizer_folder_works_too(model_dir: Path, tmp_path: Path, capsys) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator([TEXT], trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    from tokenizers import decoders
+
+    tok.decoder = decoders.ByteLevel()
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    (tmp_path / "hf_tok").mkdir()
+    hf_tok.save_pretrained(tmp_path / "hf_tok")
+    for name in ("vocab.json", "merges.txt"):  # leave only tokenizer.json: the course loader cannot read it
+        (tmp_path / "hf_tok" / name).unlink(missing_ok=True)
+    code, out, err = run_cli(capsys, "--model_dir", str(model_dir), "--tokenizer_dir", str(tmp_path / "hf_tok"),
+                             "--prompt", "the dog", "--max_new_tokens", "6")
+    assert code == 0, err
+    model = GPT.from_pretrained(model_dir).eval()
+    ids = hf_tok.encode("the dog")
+    eos = hf_tok.eos_token_id
+    new = generate(model, ids, 6, eos_token_id=eos)[0, len(ids):].tolist()
+    new = new[: new.index(eos)] if eos in new else new
+    assert out.strip() == hf_tok.decode(ids + new).strip()
