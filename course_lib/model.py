@@ -239,17 +239,28 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # weight tying (Press & Wolf, 2017)
         self.gradient_checkpointing = False
+        if not self.transformer.wte.weight.is_meta:  # meta tensors (shapes only) hold no values
+            self.init_weights()
+
+    def init_weights(self) -> None:
+        """GPT-2's initialisation: N(0, 0.02^2) weights, zero biases, unit LayerNorms, and the
+        projections that write into the residual stream scaled down by 1/sqrt(2 n_layer).
+
+        Introduced in notebooks/05_gpt2_model.ipynb.
+        """
         self.apply(self._init_weights)
-        # GPT-2 scales the projections that write into the residual stream by 1/sqrt(2 n_layer).
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
     # -- conveniences ------------------------------------------------------------------
