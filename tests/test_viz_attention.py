@@ -1,0 +1,333 @@
+"""Attention visualization: token labels, attention maps, head roles, the explorer's logic, bertviz.
+
+References: token labels against tiktoken's token bytes and a `transformers` GPT-2 tokenizer;
+attention maps against `GPT2LMHeadModel` (eager) on the same weights; bertviz inputs against
+`transformers`' own ``output_attentions``. The explorer is driven without a browser: buttons
+are clicked and the data it drew is compared with the plain functions.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from course_lib.errors import CourseInputError
+from course_lib.model import GPT, GPTConfig
+from course_lib.viz import attention as va
+from course_lib.viz import heads
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from course_lib.tokenizer import gpt2_tokenizer
+
+    return gpt2_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def hf_tok(tok, tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    d = tmp_path_factory.mktemp("gpt2_tok")
+    tok.save(d)
+    return AutoTokenizer.from_pretrained(str(d))
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt():
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=50257, n_positions=128, n_layer=3, n_head=4, n_embd=32)).eval()
+
+
+TEXT = "Hello world,\nthe café sat on the mat. The cat sat on the mat."
+
+
+# --------------------------------------------------------------------------- tokens
+def test_pretty_token_matches_tiktoken_bytes_for_every_gpt2_token(hf_tok) -> None:
+    from course_lib.tokenizer import tiktoken_gpt2
+
+    enc = tiktoken_gpt2()
+    rng = random.Random(0)
+    ids = rng.sample(range(50256), 3000) + [198, 220, 628, 50255]  # "\n", " ", "\n\n", ...
+    symbols = hf_tok.convert_ids_to_tokens(ids)
+    for i, s in zip(ids, symbols):
+        assert va.pretty_token(s) == enc.decode_single_token_bytes(i).decode("utf-8", errors="replace")
+    assert va.pretty_token("Ġworld") == " world" and va.pretty_token("Ċ") == "\n"
+    assert va.pretty_token("<|endoftext|>") == "<|endoftext|>"  # not byte symbols: unchanged
+
+
+def test_token_labels_agree_across_tokenizers(tok, hf_tok) -> None:
+    from course_lib.tokenizer import CharTokenizer, tiktoken_gpt2
+
+    ids = va.encode_text(tok, TEXT)
+    assert ids == va.encode_text(hf_tok, TEXT) == tiktoken_gpt2().encode(TEXT)
+    course = va.token_labels(tok, ids)
+    assert course == va.token_labels(hf_tok, ids) == va.token_labels(tiktoken_gpt2(), ids)
+    assert "".join(course) == TEXT and "\n" in course and " world" in course
+    chars = CharTokenizer.train(TEXT)
+    assert va.token_labels(chars, chars.encode("cat")) == ["c", "a", "t"]
+    assert va.token_labels(None, [5, 7]) == ["5", "7"]
+
+
+def test_display_label_makes_invisible_tokens_visible() -> None:
+    assert va.display_label("\n") == "↵" and va.display_label(" ") == "␣" and va.display_label("\t") == "⇥"
+    assert va.display_label(" the") == " the" and va.display_label("") == "∅"
+    assert va.display_label("x" * 40, limit=8) == "x" * 7 + "…"
+
+
+# --------------------------------------------------------------------------- attention maps
+def test_attention_maps_match_transformers_eager(tiny_gpt, tok) -> None:
+    ids = va.encode_text(tok, TEXT)
+    ours = heads.attention_maps(tiny_gpt, ids)
+    hf = tiny_gpt.to_hf().eval()
+    with torch.no_grad():
+        ref = hf(torch.tensor([ids]), output_attentions=True).attentions
+    assert ours.shape == (3, 4, len(ids), len(ids))
+    torch.testing.assert_close(ours, torch.stack([a[0] for a in ref]), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(heads.attention_maps(hf, ids), ours, atol=1e-5, rtol=1e-4)
+
+
+def test_attention_maps_switch_an_sdpa_model_to_eager(tiny_gpt, tok) -> None:
+    ids = va.encode_text(tok, "The cat sat.")
+    hf = tiny_gpt.to_hf(attn_implementation="sdpa").eval()
+    torch.testing.assert_close(heads.attention_maps(hf, ids), heads.attention_maps(tiny_gpt, ids),
+                               atol=1e-5, rtol=1e-4)
+
+
+def test_attention_maps_refuse_bad_input(tiny_gpt) -> None:
+    with pytest.raises(CourseInputError):
+        heads.attention_maps(tiny_gpt, [])
+    with pytest.raises(CourseInputError):
+        heads.attention_maps(tiny_gpt, torch.zeros(2, 3, dtype=torch.long))
+
+
+# --------------------------------------------------------------------------- scores
+def _causal_uniform(T: int) -> torch.Tensor:
+    m = torch.ones(T, T).tril()
+    return m / m.sum(-1, keepdim=True)
+
+
+def test_scores_on_hand_made_patterns() -> None:
+    T, p = 10, 5
+    prev = torch.zeros(T, T)
+    prev[0, 0] = 1
+    prev[torch.arange(1, T), torch.arange(0, T - 1)] = 1
+    sink = torch.zeros(T, T)
+    sink[:, 0] = 1
+    induct = _causal_uniform(T).clone()
+    for t in range(p, T):
+        induct[t] = 0
+        induct[t, t - p + 1] = 1
+    uniform = _causal_uniform(T)
+    att = torch.stack([prev, sink, induct, uniform])  # (4, T, T)
+    torch.testing.assert_close(heads.previous_token_score(att)[:2], torch.tensor([1.0, 1 / (T - 1)]))
+    torch.testing.assert_close(heads.first_token_score(att)[:2], torch.tensor([0.0, 1.0]))
+    assert heads.induction_score(att, p)[2] == 1.0 and heads.induction_score(att, p)[0] < 0.3
+    ent = heads.attention_entropy(att)
+    assert ent[0] == 0 and ent[1] == 0
+    assert math.isclose(float(ent[3]), sum(math.log(i + 1) for i in range(T)) / T, rel_tol=1e-5)
+    # first-token score leaves out query 0 (which can only look at itself)
+    assert math.isclose(float(heads.first_token_score(uniform)), sum(1 / (i + 1) for i in range(1, T)) / (T - 1),
+                        rel_tol=1e-5)
+    with pytest.raises(CourseInputError):
+        heads.induction_score(att, T)
+
+
+def test_head_roles_table_and_sorting() -> None:
+    T = 8
+    att = torch.stack([_causal_uniform(T)] * 6).reshape(2, 3, T, T).clone()
+    att[1, 2] = 0
+    att[1, 2, 0, 0] = 1
+    att[1, 2, torch.arange(1, T), torch.arange(0, T - 1)] = 1
+    roles = heads.head_roles_from_attentions(att)
+    assert [(r.layer, r.head) for r in roles] == [(i, h) for i in range(2) for h in range(3)]
+    assert math.isnan(roles[0].induction)
+    best = heads.top_heads(roles, "previous_token", 1)[0]
+    assert (best.layer, best.head, best.previous_token) == (1, 2, 1.0)
+    assert va.sort_roles(roles, "entropy")[0].name == "L1H2"  # lowest entropy first
+    assert va.sort_roles(roles, "previous_token")[0].name == "L1H2"
+    with pytest.raises(CourseInputError):
+        va.sort_roles(roles, "bogus")
+
+
+def test_repeated_random_tokens_repeat() -> None:
+    x = heads.repeated_random_tokens(50, 7, batch=3, seed=1)
+    assert x.shape == (3, 14) and torch.equal(x[:, :7], x[:, 7:]) and int(x.max()) < 50
+    assert torch.equal(x, heads.repeated_random_tokens(50, 7, batch=3, seed=1))
+
+
+@pytest.mark.slow
+def test_an_induction_head_appears_and_head_roles_find_it(capsys) -> None:
+    torch.manual_seed(0)
+    model = heads.train_induction_model(seed=0)
+    roles = heads.head_roles(model, period=12)
+    best = heads.top_heads(roles, "induction", 1)[0]
+    layer0 = max(r.induction for r in roles if r.layer == 0)
+    print(f"induction head {best.name}: {best.induction:.3f} (best layer-0 head {layer0:.3f})")
+    with capsys.disabled():
+        print(f"\n[induction] {best.name} score {best.induction:.3f}; best layer-0 head {layer0:.3f}")
+    assert best.layer >= 1, "an induction head needs a previous layer to build on"
+    assert best.induction > 0.4 and best.induction > 2 * layer0
+    # and it is a real copy mechanism: the model predicts the second copy
+    x = heads.repeated_random_tokens(model.config.vocab_size, 12, batch=8, seed=3)
+    with torch.no_grad():
+        pred = model(x).logits.argmax(-1)
+    acc = (pred[:, 12:-1] == x[:, 13:]).float().mean().item()
+    assert acc > 0.8
+
+
+@pytest.mark.slow
+def test_a_previous_token_head_appears_in_a_char_model(capsys) -> None:
+    from course_lib.data import load_corpus
+
+    text = load_corpus("offline", verbose=False)
+    model, vocab = heads.train_char_model(text, steps=150, seed=0)
+    sample = text[1000:1064]
+    roles = heads.head_roles(model, vocab.encode(sample), period=24)
+    best = heads.top_heads(roles, "previous_token", 1)[0]
+    with capsys.disabled():
+        print(f"\n[previous token] {best.name} score {best.previous_token:.3f}")
+    assert best.previous_token > 0.5
+
+
+# --------------------------------------------------------------------------- the explorer, without a browser
+def test_explorer_click_pick_sort_draw_the_right_data(tiny_gpt, tok) -> None:
+    ex = va.AttentionExplorer(tiny_gpt, tok, TEXT)
+    att = heads.attention_maps(tiny_gpt, va.encode_text(tok, TEXT))
+    assert ex.tokens == va.token_labels(tok, va.encode_text(tok, TEXT))
+    assert ex.att.dtype == torch.float16 and ex.att.shape == att.shape
+    assert set(ex.head_buttons) == {(i, h) for i in range(3) for h in range(4)}
+    before = ex.view.value
+    ex.head_buttons[(2, 1)].click()
+    assert ex.selected == (2, 1) and ex.head_buttons[(2, 1)].button_style == "info"
+    assert ex.view.value != before and ex.view.value[:4] == b"\x89PNG"
+    assert "Layer 2, head 1" in ex.title.value
+    torch.testing.assert_close(torch.from_numpy(ex.current_matrix).float(), att[2, 1], atol=1e-3, rtol=1e-3)
+    # pick a token with the dropdown, as a learner would
+    ex.token_picker.value = 5
+    assert ex.token == 5
+    to, by = va.token_attention(ex.current_matrix, 5, k=3)
+    assert to[0][0] == int(att[2, 1, 5, :6].argmax()) and by[0][0] == 5 + int(att[2, 1, 5:, 5].argmax())
+    assert f"{to[0][1]:.2f}" in ex.token_panel.value and "attended to by" in ex.token_panel.value
+    ex.token_picker.value = -1
+    assert ex.token is None and "Pick a token" in ex.token_panel.value
+    # sort the role table and open its first row
+    ex.sort_picker.value = "first_token"
+    expected = va.sort_roles(ex.roles, "first_token")[0]
+    assert ex.role_buttons[0].description.startswith(expected.name)
+    ex.role_buttons[0].click()
+    assert ex.selected == (expected.layer, expected.head)
+    assert not any(math.isnan(r.induction) for r in ex.roles)  # measured with the model
+    with pytest.raises(CourseInputError):
+        ex.open(3, 0)
+
+
+def test_explorer_on_transformers_gpt2(tiny_gpt, hf_tok) -> None:
+    hf = tiny_gpt.to_hf(attn_implementation="sdpa").eval()
+    ex = va.AttentionExplorer(hf, hf_tok, TEXT)
+    ref = va.AttentionExplorer(tiny_gpt, hf_tok, TEXT)
+    assert ex.tokens[:4] == ["Hello", " world", ",", "\n"]
+    torch.testing.assert_close(ex.att.float(), ref.att.float(), atol=2e-3, rtol=1e-3)
+
+
+def test_explorer_at_512_tokens_sends_small_images() -> None:
+    L, H, T = 2, 3, 512
+    att = torch.softmax(torch.randn(L, H, T, T).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")), -1)
+    ex = va.AttentionExplorer(attentions=att, tokens=[f"t{i}" for i in range(T)], layer=1, head=2)
+    assert ex.current_matrix.dtype.name == "float16" and ex.current_matrix.shape == (T, T)
+    thumbs = va.thumbnails(att, 48)
+    assert thumbs.shape == (L, H, 48, 48) and thumbs.dtype.name == "uint8"
+    assert len(ex.view.value) < 400_000  # one head, one PNG
+    ex.pick_token(300)
+    assert ex.token_panel.value.count("<span") == 301 + (T - 300)
+    assert math.isnan(ex.roles[0].induction)  # no model: no induction measurement
+
+
+def test_explorer_refuses_bad_input(tiny_gpt, tok) -> None:
+    with pytest.raises(CourseInputError):
+        va.AttentionExplorer()
+    with pytest.raises(CourseInputError):
+        va.AttentionExplorer(attentions=torch.zeros(2, 2, 3, 3), tokens=["a", "b"])
+    with pytest.raises(CourseInputError):
+        va.AttentionExplorer(tiny_gpt, tok, "word " * 200)  # longer than n_positions=128
+
+
+def test_plot_attention_one_head_and_a_layer(tiny_gpt, tok) -> None:
+    att = heads.attention_maps(tiny_gpt, va.encode_text(tok, TEXT))
+    labels = va.token_labels(tok, va.encode_text(tok, TEXT))
+    fig = va.plot_attention(att[0, 0], labels, title="L0H0", highlight=3)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][:4] == ["Hello", " world", ",", "↵"]
+    torch.testing.assert_close(torch.as_tensor(ax.images[0].get_array()), att[0, 0])
+    fig = va.plot_attention(att[1], labels)
+    assert len([a for a in fig.axes if a.images]) == 4
+    with pytest.raises(CourseInputError):
+        va.plot_attention(torch.zeros(3, 4))
+
+
+# --------------------------------------------------------------------------- bertviz bridge
+def test_bertviz_inputs_are_transformers_attentions(tiny_gpt, tok) -> None:
+    ids = va.encode_text(tok, TEXT)
+    inp = va.bertviz_inputs(tiny_gpt, tok, TEXT)
+    hf = tiny_gpt.to_hf().eval()
+    with torch.no_grad():
+        ref = hf(torch.tensor([ids]), output_attentions=True).attentions
+    assert len(inp.attention) == len(ref) == 3
+    for ours, theirs in zip(inp.attention, ref):
+        assert ours.shape == theirs.shape == (1, 4, len(ids), len(ids))
+        torch.testing.assert_close(ours, theirs.double(), atol=6e-4, rtol=0)  # rounded to 3 decimals
+    assert inp.tokens[:4] == ["Hello", " world", ",", "\n"] and not inp.limited
+    assert inp.include_layers == [0, 1, 2] and inp.include_heads == [0, 1, 2, 3]
+
+
+def test_bertviz_limits_above_64_tokens(tiny_gpt, tok) -> None:
+    text = "the cat sat on the mat. " * 20  # 140 tokens
+    T = len(va.encode_text(tok, text[:-1]))
+    small = 3 * T * T  # room for three heads only
+    inp = va.bertviz_inputs(tiny_gpt, tok, text[:-1], view="model", max_values=small)
+    assert inp.limited and inp.values_shown() <= small and inp.include_layers == [0]
+    assert inp.include_heads == [0, 1, 2]
+    inp = va.bertviz_inputs(tiny_gpt, tok, text[:-1], view="head", max_values=8 * T * T)
+    assert inp.include_layers == [0, 2] and inp.attention[0].shape == (1, 4, T, T)
+    inp = va.bertviz_inputs(tiny_gpt, tok, text[:-1], view="head", max_values=T * T)
+    assert inp.include_layers == [0] and inp.attention[0].shape == (1, 1, T, T)
+    short = va.bertviz_inputs(tiny_gpt, tok, "the cat sat", max_values=1)  # <= 64 tokens: never limited
+    assert not short.limited and short.include_layers == [0, 1, 2]
+    with pytest.raises(CourseInputError):
+        va.bertviz_inputs(tiny_gpt, tok, "the cat", layers=[7])
+
+
+def test_head_and_model_view_html(tiny_gpt, tok, capsys) -> None:
+    html = va.head_view(tiny_gpt, tok, TEXT, html_action="return").data
+    assert "café" in html and "require.min.js" in html
+    text = "the cat sat on the mat. " * 20
+    html = va.model_view(tiny_gpt, tok, text, html_action="return", max_values=50_000).data
+    assert "showing layers" in capsys.readouterr().out
+    assert len(html) < 2_000_000
+
+
+def test_views_offline_say_so_in_one_line(tiny_gpt, tok, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert not va.cdn_reachable()
+    assert va.head_view(tiny_gpt, tok, TEXT) is None
+    assert va.model_view(tiny_gpt, tok, TEXT) is None
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 2 and all("AttentionExplorer" in line and "cdnjs" in line for line in out)
+
+
+# --------------------------------------------------------------------------- notebook 08, saved with outputs
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_notebook_08_saved_with_outputs_is_under_2_mb(tmp_path) -> None:
+    import nbformat
+    from test_notebooks import ROOT, execute_notebook
+
+    nb = execute_notebook(ROOT / "notebooks" / "08_attention_visualization.ipynb", tmp_path, limit_s=300)
+    saved = nbformat.writes(nb).encode("utf-8")
+    (tmp_path / "08_with_outputs.ipynb").write_bytes(saved)
+    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    assert widgets, "the explorer's widget state was not saved"
+    assert len(saved) < 2_000_000, f"notebook 08 with outputs is {len(saved) / 1e6:.2f} MB"
