@@ -90,6 +90,8 @@ def val_loss(model, ids: torch.Tensor, seq_len: int, batches: int, device) -> fl
 
 def run(args: argparse.Namespace) -> dict:
     device = runtime.pick_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     runtime.seed_everything(0)
     task = make_task(args.corpus, args.max_chars)
     cfg = GPTConfig(vocab_size=256, n_positions=args.seq_len, n_embd=args.n_embd,
@@ -193,8 +195,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_chars", type=int, default=400_000)
     p.add_argument("--n_layer", type=int, default=4)
     p.add_argument("--n_head", type=int, default=4)
-    p.add_argument("--n_embd", type=int, default=128)
-    p.add_argument("--seq_len", type=int, default=128)
+    p.add_argument("--n_embd", type=int, default=96)
+    p.add_argument("--seq_len", type=int, default=96)
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--pretrain_steps", type=int, default=200)
     p.add_argument("--ft_steps", type=int, default=50)
@@ -203,6 +205,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--targets", default="c_attn,c_proj,c_fc")
     p.add_argument("--r", type=int, default=8)
     p.add_argument("--alpha", type=float, default=16)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.quick:
