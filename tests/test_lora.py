@@ -238,3 +238,38 @@ def test_targets_that_are_not_linear_tied_or_already_adapted() -> None:
         apply_lora(model, "c_attn")
     with pytest.raises(CourseInputError, match="no LoRA adapters"):
         merge_lora(tiny_gpt())
+
+
+def test_step_memory_shows_what_checkpointing_saves() -> None:
+    from course_lib.lora import step_memory
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, n_positions=64, n_embd=32, n_layer=4, n_head=4))
+    ids = torch.randint(0, 64, (4, 64))
+    off = step_memory(model, ids)
+    model.gradient_checkpointing_enable()
+    on = step_memory(model, ids)
+    assert on.saved_bytes < off.saved_bytes / 2
+    assert off.peak_bytes is not None and on.peak_bytes is not None  # the CPU profiler record
+    assert 0 < on.peak_bytes < off.peak_bytes
+    assert step_memory(model, ids).peak_bytes == on.peak_bytes  # exact and repeatable
+    assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+@pytest.mark.slow
+def test_bench_finetune_quick_runs(capsys) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_finetune.py"
+    spec = importlib.util.spec_from_file_location("bench_finetune", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--quick", "--corpus", "offline", "--threads", "1"])
+    rows = {(r["method"], r["checkpointing"]): r for r in result["rows"]}
+    assert set(rows) == {("full", False), ("full", True), ("lora", False), ("lora", True)}
+    for m in ("full", "lora"):  # checkpointing changes memory, not the numbers
+        assert rows[m, True]["losses"] == pytest.approx(rows[m, False]["losses"], abs=1e-5)
+    assert rows["lora", False]["trainable"] < rows["full", False]["trainable"]
+    assert rows["lora", False]["peft_val_loss"] == pytest.approx(rows["lora", False]["val_loss"], abs=1e-5)
+    assert "| LoRA | on |" in capsys.readouterr().out
