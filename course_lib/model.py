@@ -295,6 +295,8 @@ class GPT(nn.Module):
     def _check_input(self, input_ids: torch.Tensor, past_length: int) -> None:
         if input_ids.dim() != 2:
             raise CourseInputError(f"input_ids must be (batch, time); got shape {tuple(input_ids.shape)}")
+        if input_ids.dtype.is_floating_point or input_ids.dtype in (torch.bool, torch.complex64):
+            raise CourseInputError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}")
         T = input_ids.size(1)
         if T == 0:
             raise CourseInputError("input_ids is empty: give at least one token")
@@ -304,7 +306,7 @@ class GPT(nn.Module):
                 f"sequence of {past_length + T} tokens{cached} is longer than the model's context, "
                 f"n_positions={self.config.n_positions}; crop it to the last {self.config.n_positions} tokens"
             )
-        lo, hi = int(input_ids.min()), int(input_ids.max())
+        lo, hi = torch.stack([input_ids.min(), input_ids.max()]).tolist()  # one device sync, not two
         if lo < 0 or hi >= self.config.vocab_size:
             bad = hi if hi >= self.config.vocab_size else lo
             raise CourseInputError(
@@ -353,6 +355,11 @@ class GPT(nn.Module):
 
         loss = None
         if labels is not None:
+            if labels.shape != input_ids.shape:
+                raise CourseInputError(
+                    f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)} "
+                    "(they are shifted inside: pass labels=input_ids for next-token prediction)"
+                )
             # Position t predicts token t + 1. Shifting the (small) labels instead of the (huge)
             # logits avoids copying a (B, T, vocab) tensor; the last position predicts nothing.
             targets = F.pad(labels[:, 1:].to(logits.device), (0, 1), value=-100)  # (B, T)

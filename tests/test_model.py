@@ -253,6 +253,10 @@ def test_token_id_outside_the_vocabulary_is_named() -> None:
         model(torch.tensor([[1, -1]]))
     with pytest.raises(CourseInputError, match="batch, time"):
         model(torch.tensor([1, 2]))
+    with pytest.raises(CourseInputError, match="integer token ids"):
+        model(torch.tensor([[1.0, 2.0]]))
+    with pytest.raises(CourseInputError, match=r"labels must have the shape of input_ids \(1, 3\); got \(1, 2\)"):
+        model(torch.tensor([[1, 2, 3]]), labels=torch.tensor([[2, 3]]))
 
 
 def test_mismatched_weights_list_their_names() -> None:
