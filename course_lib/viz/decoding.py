@@ -1,0 +1,284 @@
+"""DecodingExplorer: watch each decoding strategy cut the next-token distribution, live.
+
+The logic is plain functions that tests call directly: `distribution_html` (bars of
+the candidates before and after the processors, kept and removed, with the removed
+mass and the entropy), `beam_tree_svg` (the beams of a `DecodingTrace` as a tree),
+`compare_strategies` (several strategies on one prompt with one seed). The widget
+only wires a prompt box, a strategy menu and sliders to them and shows the HTML;
+its callbacks (`refresh`, `step`, `generate_n`, `compare`, `reset`) are plain methods.
+Everything is inline HTML/SVG: it renders offline, with no JavaScript from a CDN.
+
+Introduced in notebooks/07_decoding_strategies.ipynb.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..errors import CourseInputError
+from ..generate import DecodingSettings, DecodingTrace, TraceStep, generate, next_token_step
+
+__all__ = ["DecodingExplorer", "STRATEGIES", "beam_tree_svg", "compare_strategies", "distribution_html",
+           "strategy_kwargs", "token_label"]
+
+STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam")
+KEPT, REMOVED, RAW = "#4c78a8", "#d9d9d9", "#f58518"
+
+
+def token_label(tokenizer: Any, token_id: int) -> str:
+    """A short printable label for one token: whitespace made visible.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    if tokenizer is None:
+        return f"#{token_id}"
+    try:
+        text = tokenizer.decode([int(token_id)])
+    except Exception:  # noqa: BLE001 - an id the tokenizer cannot show on its own
+        return f"#{token_id}"
+    text = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+    return text or f"#{token_id}"
+
+
+def strategy_kwargs(strategy: str, temperature: float = 1.0, top_k: int = 50, top_p: float = 0.9,
+                    min_p: float = 0.05, typical_p: float = 0.9, repetition_penalty: float = 1.0,
+                    num_beams: int = 3) -> dict[str, Any]:
+    """The `generate` keyword arguments for a strategy name and the slider values.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    if strategy not in STRATEGIES:
+        raise CourseInputError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    kw: dict[str, Any] = {"repetition_penalty": repetition_penalty}
+    if strategy == "beam":
+        kw["num_beams"] = num_beams
+    elif strategy != "greedy":
+        kw.update(do_sample=True, temperature=temperature)
+        extra = {"top_k": {"top_k": top_k}, "top_p": {"top_p": top_p}, "min_p": {"min_p": min_p},
+                 "typical": {"typical_p": typical_p}}
+        kw.update(extra.get(strategy, {}))
+    return kw
+
+
+def _settings(kw: Mapping[str, Any]) -> DecodingSettings:
+    names = ("do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p", "repetition_penalty")
+    return DecodingSettings(**{k: kw[k] for k in names if k in kw})
+
+
+def distribution_html(step: TraceStep, tokenizer: Any = None, title: str = "next token") -> str:
+    """Bars of the top candidates: raw probability (thin, orange) and after the processors
+    (wide, blue when kept, grey and struck through when removed); the chosen token in bold.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    raw = step.probs["raw"]
+    final = list(step.probs.values())[-1]
+    top = max(max(raw), max(final), 1e-9)
+    stages = " → ".join(step.probs)
+    rows = []
+    for i, tid in enumerate(step.token_ids):
+        kept = step.kept[i]
+        label = html.escape(token_label(tokenizer, tid))
+        style = "" if kept else "text-decoration:line-through;color:#999"
+        if step.chosen is not None and tid == step.chosen:
+            style += ";font-weight:bold"
+        w_final = 100 * final[i] / top
+        w_raw = 100 * raw[i] / top
+        rows.append(
+            f'<tr><td style="font-family:monospace;white-space:pre;padding-right:6px;{style}" '
+            f'title="id {tid}">{label}</td>'
+            f'<td style="width:260px"><div style="background:{KEPT if kept else REMOVED};height:10px;'
+            f'width:{w_final:.1f}%"></div><div style="background:{RAW};height:3px;width:{w_raw:.1f}%"></div></td>'
+            f'<td style="font-size:11px;padding-left:6px">{100 * raw[i]:.1f}% → {100 * final[i]:.1f}%'
+            f'{"" if kept else " (removed)"}</td></tr>')
+    head = (f'<div style="font-family:sans-serif;font-size:13px"><b>{html.escape(title)}</b> · stages: '
+            f'{html.escape(stages)} · removed mass <b>{100 * step.removed_mass:.1f}%</b> · entropy '
+            f'<b>{step.entropy:.2f}</b> nats ({step.entropy / math.log(2):.2f} bits)</div>')
+    return head + '<table style="border-collapse:collapse">' + "".join(rows) + "</table>"
+
+
+def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_step: int = 90,
+                  height_per_beam: int = 28) -> str:
+    """The beams of a beam-search `DecodingTrace` as an SVG tree.
+
+    Column t holds the beams after step t (best first); a line joins each beam to the
+    beam it grew from; labels are the token and the summed log-probability.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    steps = [s for s in trace.steps if s.beams]
+    if not steps:
+        return "<div><i>no beams to draw: run a beam search with trace=DecodingTrace()</i></div>"
+    nb = len(steps[0].beams)
+    W = 30 + width_per_step * len(steps)
+    H = 20 + height_per_beam * nb
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+             f'style="font-family:monospace;font-size:10px">',
+             f'<circle cx="12" cy="{10 + height_per_beam // 2}" r="4" fill="#333"><title>prompt</title></circle>']
+
+    def xy(t: int, slot: int) -> tuple[int, int]:
+        return 30 + t * width_per_step, 10 + slot * height_per_beam + height_per_beam // 2
+
+    for t, s in enumerate(steps):
+        for slot, (parent, tok, score) in enumerate(s.beams):
+            x, y = xy(t, slot)
+            px, py = (12, 10 + height_per_beam // 2) if t == 0 else xy(t - 1, parent)
+            parts.append(f'<line x1="{px}" y1="{py}" x2="{x}" y2="{y}" stroke="#888" stroke-width="1"/>')
+            label = html.escape(token_label(tokenizer, tok))[:8]
+            color = "#c00" if score <= -1e8 else "#222"
+            parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{KEPT}"/>'
+                         f'<text x="{x + 5}" y="{y - 2}" fill="{color}">{label}</text>'
+                         f'<text x="{x + 5}" y="{y + 9}" fill="#777">{score:.2f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def compare_strategies(model: Any, input_ids: Any, strategies: Mapping[str, Mapping[str, Any]],
+                       max_new_tokens: int, seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
+    """Run each strategy (name -> `generate` kwargs) on the same prompt with the same seed.
+
+    Returns name -> the new ids (a list), or their text when a tokenizer is given.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    out: dict[str, Any] = {}
+    n_prompt = len(input_ids) if not isinstance(input_ids, torch.Tensor) else input_ids.shape[-1]
+    for name, kw in strategies.items():
+        ids = generate(model, input_ids, max_new_tokens, seed=seed, **dict(kw))[0, n_prompt:].tolist()
+        out[name] = tokenizer.decode(ids) if tokenizer is not None else ids
+    return out
+
+
+class DecodingExplorer:
+    """A prompt box, a strategy menu and sliders; bars of the next-token distribution;
+    step one token or generate N; strategies side by side with one seed; the beam tree.
+
+    ``DecodingExplorer(model, tokenizer, prompt="ROMEO:")`` and display it as the last
+    expression of a cell. `tokenizer` needs ``encode`` and ``decode``.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, prompt: str = "Hello", seed: int = 0, top_n: int = 12) -> None:
+        import ipywidgets as w
+
+        self.model = model.eval() if hasattr(model, "eval") else model
+        self.tokenizer = tokenizer
+        self.seed = seed
+        self.top_n = top_n
+        self.trace = DecodingTrace(top_n=top_n)
+        self.prompt = w.Text(value=prompt, description="prompt", continuous_update=False,
+                             layout=w.Layout(width="98%"))
+        self.strategy = w.Dropdown(options=STRATEGIES, value="top_p", description="strategy")
+        self.temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature")
+        self.top_k = w.IntSlider(value=20, min=1, max=100, description="top-k")
+        self.top_p = w.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p")
+        self.min_p = w.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01, description="min-p")
+        self.repetition_penalty = w.FloatSlider(value=1.0, min=1.0, max=2.0, step=0.05, description="rep. penalty")
+        self.num_beams = w.IntSlider(value=3, min=2, max=6, description="beams")
+        self.n_tokens = w.IntSlider(value=20, min=1, max=100, description="N tokens")
+        buttons = {name: w.Button(description=label) for name, label in (
+            ("step", "step one token"), ("generate_n", "generate N"), ("compare", "compare strategies"),
+            ("reset", "reset"))}
+        buttons["step"].on_click(lambda _: self.step())
+        buttons["generate_n"].on_click(lambda _: self.generate_n())
+        buttons["compare"].on_click(lambda _: self.compare())
+        buttons["reset"].on_click(lambda _: self.reset())
+        self.buttons = buttons
+        self.text_box = w.HTML()
+        self.bars = w.HTML()
+        self.tree = w.HTML()
+        self.comparison = w.HTML()
+        controls = [self.strategy, self.temperature, self.top_k, self.top_p, self.min_p,
+                    self.repetition_penalty, self.num_beams, self.n_tokens]
+        for c in [self.prompt, *controls]:
+            c.observe(self._on_change, names="value")
+        self.widget = w.VBox([
+            self.prompt,
+            w.HBox([w.VBox(controls[:4]), w.VBox(controls[4:])]),
+            w.HBox(list(buttons.values())),
+            self.text_box, self.bars, self.tree, self.comparison,
+        ])
+        self.reset()
+
+    # -- plain methods (what the buttons and sliders call) ----------------------------
+    def kwargs(self, strategy: str | None = None) -> dict[str, Any]:
+        """The `generate` kwargs of the current (or the named) strategy and slider values."""
+        return strategy_kwargs(strategy or self.strategy.value, self.temperature.value, self.top_k.value,
+                               self.top_p.value, self.min_p.value, 0.9, self.repetition_penalty.value,
+                               self.num_beams.value)
+
+    def _on_change(self, change: Any) -> None:
+        if change["owner"] is self.prompt:
+            self.reset()
+        else:
+            self.refresh()
+
+    def reset(self) -> None:
+        """Start again from the prompt."""
+        ids = self.tokenizer.encode(self.prompt.value)
+        if not ids:
+            raise CourseInputError("the prompt is empty: type some text to continue")
+        self.ids: list[int] = list(ids)
+        self.n_prompt = len(ids)
+        self.trace = DecodingTrace(top_n=self.top_n)
+        self.tree.value = ""
+        self.comparison.value = ""
+        self.refresh()
+
+    def refresh(self) -> TraceStep:
+        """Redraw the text and the next-token bars for the current settings; returns the step."""
+        kw = self.kwargs()
+        step = next_token_step(self.model, self.ids, _settings(kw), top_n=self.top_n)
+        self.current = step
+        self.bars.value = distribution_html(step, self.tokenizer,
+                                            title=f"next token · {self.strategy.value}")
+        self._draw_text()
+        return step
+
+    def _draw_text(self) -> None:
+        prompt = html.escape(self.tokenizer.decode(self.ids[: self.n_prompt]))
+        new = html.escape(self.tokenizer.decode(self.ids[self.n_prompt:]))
+        self.text_box.value = (f'<div style="font-family:monospace;white-space:pre-wrap;border:1px solid #ccc;'
+                               f'padding:4px">{prompt}<span style="background:#cfe3ff">{new}</span></div>')
+
+    def _run(self, n: int) -> list[int]:
+        kw = self.kwargs()
+        trace = DecodingTrace(top_n=self.top_n)
+        seed = self.seed + len(self.ids)  # reproducible, but a new draw at each position
+        out = generate(self.model, self.ids, n, seed=seed, trace=trace, **kw)[0].tolist()
+        new = out[len(self.ids):]
+        self.trace = trace
+        if kw.get("num_beams", 1) > 1:
+            self.tree.value = beam_tree_svg(trace, self.tokenizer)
+        else:
+            self.tree.value = ""
+        self.ids = out
+        self.refresh()
+        return new
+
+    def step(self) -> int:
+        """Add one token with the current strategy; returns it."""
+        return self._run(1)[0]
+
+    def generate_n(self) -> list[int]:
+        """Add `N tokens` tokens with the current strategy; returns them."""
+        return self._run(self.n_tokens.value)
+
+    def compare(self, strategies: tuple[str, ...] = STRATEGIES) -> dict[str, str]:
+        """Every strategy from the current text, `N tokens` each, with the same seed."""
+        texts = compare_strategies(self.model, self.ids, {s: self.kwargs(s) for s in strategies},
+                                   self.n_tokens.value, seed=self.seed, tokenizer=self.tokenizer)
+        rows = "".join(
+            f'<tr><td style="padding-right:8px"><b>{html.escape(s)}</b></td><td style="font-family:monospace;'
+            f'white-space:pre-wrap">{html.escape(t)}</td></tr>' for s, t in texts.items())
+        self.comparison.value = f'<table style="border-collapse:collapse">{rows}</table>'
+        return texts
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)

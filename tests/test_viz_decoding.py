@@ -1,0 +1,92 @@
+"""DecodingExplorer: its plain functions and the callbacks the widget wires up."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib.errors import CourseInputError
+from course_lib.generate import DecodingSettings, DecodingTrace, generate, next_token_step
+from course_lib.model import GPT, GPTConfig
+from course_lib.tokenizer import CharTokenizer
+from course_lib.viz.decoding import (
+    STRATEGIES,
+    DecodingExplorer,
+    beam_tree_svg,
+    compare_strategies,
+    distribution_html,
+    strategy_kwargs,
+)
+
+TEXT = "to be or not to be, that is the question.\n"
+
+
+@pytest.fixture(scope="module")
+def setup():
+    tok = CharTokenizer.train(TEXT)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tok.stoi), n_positions=64, n_embd=32, n_layer=1, n_head=2)).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "ln" not in name:
+                p.normal_(0, 0.3)
+    return model, tok
+
+
+def test_distribution_html_marks_kept_and_removed(setup) -> None:
+    model, tok = setup
+    step = next_token_step(model, tok.encode("to be"), DecodingSettings(do_sample=True, top_k=3), top_n=8)
+    assert sum(step.kept) == 3 and len(step.token_ids) == 8
+    out = distribution_html(step, tok)
+    assert out.count("(removed)") == 5 and out.count("line-through") == 5
+    assert f"{100 * step.removed_mass:.1f}%" in out and "entropy" in out
+    assert "raw → top_k" in out.replace("&gt;", ">").replace("→", "→")
+    assert "http" not in out and "<script" not in out  # offline: no CDN, no JavaScript
+
+
+def test_beam_tree_draws_every_beam(setup) -> None:
+    model, tok = setup
+    trace = DecodingTrace()
+    generate(model, tok.encode("to be"), 4, num_beams=3, trace=trace)
+    svg = beam_tree_svg(trace, tok)
+    assert svg.startswith("<svg") and svg.count("<line") == 3 * len(trace.steps)
+    assert "no beams" in beam_tree_svg(DecodingTrace())
+
+
+def test_compare_strategies_uses_one_seed(setup) -> None:
+    model, tok = setup
+    ids = tok.encode("to be")
+    kws = {s: strategy_kwargs(s) for s in STRATEGIES}
+    a = compare_strategies(model, ids, kws, 6, seed=3)
+    assert a == compare_strategies(model, ids, kws, 6, seed=3)
+    assert a["greedy"] == generate(model, ids, 6)[0, len(ids):].tolist()
+    assert a["top_p"] == generate(model, ids, 6, do_sample=True, top_p=0.9, seed=3)[0, len(ids):].tolist()
+    with pytest.raises(CourseInputError, match="strategy"):
+        strategy_kwargs("magic")
+
+
+def test_explorer_callbacks(setup) -> None:
+    model, tok = setup
+    ex = DecodingExplorer(model, tok, prompt="to be", seed=1)
+    assert ex.ids == tok.encode("to be") and "to be" in ex.text_box.value
+    ex.strategy.value = "top_k"
+    ex.top_k.value = 2
+    assert sum(ex.current.kept) == 2  # the bars follow the slider
+    assert ex.bars.value.count("(removed)") == len(ex.current.token_ids) - 2
+    ex.strategy.value = "greedy"
+    token = ex.step()
+    assert ex.ids[-1] == token == generate(model, tok.encode("to be"), 1)[0, -1]
+    ex.n_tokens.value = 5
+    new = ex.generate_n()
+    assert len(new) == 5 and ex.ids == generate(model, tok.encode("to be"), 6)[0].tolist()
+    ex.strategy.value = "beam"
+    ex.generate_n()
+    assert ex.tree.value.startswith("<svg")
+    texts = ex.compare()
+    assert set(texts) == set(STRATEGIES) and "greedy" in ex.comparison.value
+    ex.prompt.value = "that"
+    assert ex.ids == tok.encode("that") and ex.tree.value == ""
+    ex.strategy.value = "top_p"
+    ex.temperature.value = 0.0  # 0 means greedy: nothing is removed
+    assert all(ex.current.kept)
+    assert ex._repr_mimebundle_()
