@@ -105,12 +105,23 @@ def test_notebook_08_explorer_in_jupyterlab(jupyterlab, tmp_path: Path) -> None:
             page.set_default_timeout(60_000)
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
             page.wait_for_selector(".jp-Notebook", timeout=90_000)
+            # a fresh server may ask which kernel to start: accept the proposed Python 3
+            try:
+                page.wait_for_selector(".jp-Dialog .jp-mod-accept", timeout=15_000)
+                page.click(".jp-Dialog .jp-mod-accept")
+            except sync_api.TimeoutError:
+                pass
             # wait for the kernel to be idle, then Run > Run All Cells
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
             page.click("text=Run", timeout=30_000)
             page.click("text=Run All Cells")
-            explorer = page.wait_for_selector(".course-attention-explorer", timeout=150_000)
-            assert explorer is not None
+            try:
+                page.wait_for_selector(".course-attention-explorer", timeout=150_000)
+            except sync_api.TimeoutError:
+                page.screenshot(path=str(tmp_path / "timeout.png"), full_page=True)
+                errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+                pytest.fail(f"the explorer did not render within 150 s (screenshot {tmp_path / 'timeout.png'}); "
+                            f"stderr outputs: {[e[-300:] for e in errors][-3:]}")
             title = page.locator(".course-head-title").first
             view = page.locator(".course-head-view").first
             title.wait_for(timeout=30_000)
