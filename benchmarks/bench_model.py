@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.quick:
-        cfg = GPTConfig(vocab_size=500, n_positions=64, n_embd=64, n_layer=2, n_head=4)
-        args.batch, args.seq = 4, 64
+        cfg = GPTConfig(vocab_size=300, n_positions=32, n_embd=32, n_layer=2, n_head=4)
+        args.batch, args.seq = 2, 32
         args.rounds = args.rounds or 2
         args.steps = args.steps or 1
         args.warmup = args.warmup if args.warmup is not None else 1
