@@ -295,7 +295,7 @@ class GPT(nn.Module):
     def _check_input(self, input_ids: torch.Tensor, past_length: int) -> None:
         if input_ids.dim() != 2:
             raise CourseInputError(f"input_ids must be (batch, time); got shape {tuple(input_ids.shape)}")
-        if input_ids.dtype.is_floating_point or input_ids.dtype in (torch.bool, torch.complex64):
+        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
             raise CourseInputError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}")
         T = input_ids.size(1)
         if T == 0:
