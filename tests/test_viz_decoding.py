@@ -90,3 +90,5 @@ def test_explorer_callbacks(setup) -> None:
     ex.temperature.value = 0.0  # 0 means greedy: nothing is removed
     assert all(ex.current.kept)
     assert ex._repr_mimebundle_()
+    ex.prompt.value = ""  # said in the widget, not raised from the callback
+    assert "empty" in ex.text_box.value

@@ -214,10 +214,13 @@ class DecodingExplorer:
                                self.num_beams.value)
 
     def _on_change(self, change: Any) -> None:
-        if change["owner"] is self.prompt:
-            self.reset()
-        else:
-            self.refresh()
+        try:
+            if change["owner"] is self.prompt:
+                self.reset()
+            else:
+                self.refresh()
+        except CourseInputError as e:  # say it in the widget instead of a traceback
+            self.text_box.value = f'<div style="color:#b00">{html.escape(str(e))}</div>'
 
     def reset(self) -> None:
         """Start again from the prompt."""
