@@ -5,8 +5,9 @@ Submodules, one per room (each lists its public names in ``__all__``):
 - tokens     TokenizerPlayground              (notebooks/01_tokenization)
 - training   LiveLossPlot                     (notebooks/06_training)
 - decoding   DecodingExplorer                 (notebooks/07_decoding_strategies)
-- attention  AttentionExplorer, plot_attention, head_roles, head_view, model_view
+- attention  AttentionExplorer, plot_attention, head_view, model_view (bertviz bridge)
                                               (notebooks/03 and 08)
+- heads      head_roles, attention_maps, train_induction_model  (notebooks/08)
 
 Names are loaded on first use, so ``import course_lib.viz`` does not import
 ipywidgets or bertviz until a widget is asked for.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-SUBMODULES = ("tokens", "training", "decoding", "attention")
+SUBMODULES = ("tokens", "training", "decoding", "attention", "heads")
 
 
 def __getattr__(name: str) -> Any:
