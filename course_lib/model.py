@@ -153,6 +153,11 @@ def count_parameters(config: GPTConfig, exclude_embeddings: bool = False) -> int
     return model.num_parameters(exclude_embeddings=exclude_embeddings)
 
 
+def _is_compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+
+
 class MLP(nn.Module):
     """Position-wise feed-forward: expand 4x, GELU (tanh form), project back.
 
@@ -306,6 +311,8 @@ class GPT(nn.Module):
                 f"sequence of {past_length + T} tokens{cached} is longer than the model's context, "
                 f"n_positions={self.config.n_positions}; crop it to the last {self.config.n_positions} tokens"
             )
+        if _is_compiling():  # a data-dependent check would break the compiled graph
+            return
         lo, hi = torch.stack([input_ids.min(), input_ids.max()]).tolist()  # one device sync, not two
         if lo < 0 or hi >= self.config.vocab_size:
             bad = hi if hi >= self.config.vocab_size else lo
