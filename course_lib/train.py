@@ -661,6 +661,7 @@ class Trainer:
             raise CourseInputError("save_checkpoint: give a path or set TrainConfig.out_dir")
         if dist_utils.is_main_process():
             rng = _rng or self._rng_state()
+            py = random.getstate()  # the Trainer draws none; kept so a resumed notebook continues alike
             with atomic_dir(target) as tmp:
                 self.model.save_pretrained(tmp)
                 self._save_tokenizer(tmp)
@@ -682,7 +683,7 @@ class Trainer:
                     "world_size": self.world,
                     "train_config": self.config.to_dict(),
                     "model": model_signature(self.model),
-                    "python_rng": rng["python"],
+                    "python_rng": [py[0], list(py[1]), py[2]],
                     "history": self.history,
                     "eval_history": self.eval_history,
                     "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -711,10 +712,10 @@ class Trainer:
                 return
 
     def _rng_state(self) -> dict[str, Any]:
+        """The random states a step uses (cheap: taken before every step). Python's is added at save."""
         return {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
         }
 
     def _set_rng_state(self, rng: dict[str, Any]) -> None:
