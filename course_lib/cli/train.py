@@ -110,11 +110,12 @@ def _load_tokenizer(directory: str) -> Any:
         raise CourseInputError(f"--tokenizer_dir: {e}." + hint) from None
 
 
-def _encode(path: str, flag: str, tok: Any) -> Any:
+def _encode(path: str, flag: str, tok: Any, cache_dir: str) -> Any:
+    """Encode a text file, caching the ids as .npy next to the tokenizer (a second run starts at once)."""
     from ..data import encode_corpus
     from ..io import read_text
 
-    return encode_corpus(read_text(path, flag=flag), tok, verbose=False)
+    return encode_corpus(read_text(path, flag=flag), tok, cache_dir=cache_dir, verbose=False)
 
 
 def _build_model(args: argparse.Namespace, vocab_size: int, out: Path) -> Any:
@@ -150,7 +151,18 @@ def _build_model(args: argparse.Namespace, vocab_size: int, out: Path) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check everything, print the plan, train, save."""
+    """Check everything, print the plan, train, save (under torchrun: one process per rank)."""
+    from .. import distributed
+
+    started = distributed.init()  # False unless launched by torchrun
+    try:
+        return _run(args)
+    finally:
+        if started:
+            distributed.cleanup()
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..data import TokenDataset
     from ..errors import CourseInputError
     from ..io import prepare_output_dir
@@ -165,9 +177,9 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs <= 0:
         raise CourseInputError(f"--epochs must be > 0, got {args.epochs}")
     tok = _load_tokenizer(args.tokenizer_dir)
-    ids = _encode(args.train_txt, "--train_txt", tok)
+    ids = _encode(args.train_txt, "--train_txt", tok, args.tokenizer_dir)
     if args.val_txt:
-        train_ids, val_ids = ids, _encode(args.val_txt, "--val_txt", tok)
+        train_ids, val_ids = ids, _encode(args.val_txt, "--val_txt", tok, args.tokenizer_dir)
     else:
         if not 0.0 < args.val_fraction < 1.0:
             raise CourseInputError(f"--val_fraction must be between 0 and 1, got {args.val_fraction}")
