@@ -122,27 +122,29 @@ def test_notebook_08_explorer_in_jupyterlab(jupyterlab, tmp_path: Path) -> None:
                 errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
                 pytest.fail(f"the explorer did not render within 150 s (screenshot {tmp_path / 'timeout.png'}); "
                             f"stderr outputs: {[e[-300:] for e in errors][-3:]}")
-            title = page.locator(".course-head-title").first
-            view = page.locator(".course-head-view").first
+            # let Run All finish: a widget's click is handled only once the kernel is idle again
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=150_000)
+            explorer = page.locator(".course-attention-explorer").first
+            explorer.scroll_into_view_if_needed()
+            title = explorer.locator(".course-head-title").first
+            view = explorer.locator(".course-head-view").first
             title.wait_for(timeout=30_000)
-            before_title = title.inner_text()
+            # text_content, not inner_text: JupyterLab 4 skips rendering cells scrolled out of view
+            before_title = title.text_content() or ""
             before_src = view.get_attribute("src")
-            buttons = page.locator(".course-attention-explorer").first.locator(".course-head-button")
+            buttons = explorer.locator(".course-head-button")
             assert buttons.count() >= 2
             # click a head other than the one open now
             m = re.search(r"Layer (\d+), head (\d+)", before_title)
             assert m, f"explorer title not shown: {before_title!r}"
             current = f"L{m.group(1)}H{m.group(2)}"
-            target = next(i for i in range(buttons.count()) if buttons.nth(i).inner_text().strip() != current)
-            label = buttons.nth(target).inner_text().strip()
+            target = next(i for i in range(buttons.count()) if (buttons.nth(i).text_content() or "").strip() != current)
+            label = (buttons.nth(target).text_content() or "").strip()
             buttons.nth(target).click()
             layer, head = label[1:].split("H")
-            page.wait_for_function(
-                "([l, h]) => [...document.querySelectorAll('.course-head-title')]"
-                ".some(e => e.innerText.includes(`Layer ${l}, head ${h}`))", arg=[layer, head], timeout=30_000)
-            assert title.inner_text() != before_title
-            page.wait_for_function("([s]) => document.querySelector('.course-head-view').getAttribute('src') !== s",
-                                   arg=[before_src], timeout=30_000)
+            sync_api.expect(title).to_contain_text(f"Layer {layer}, head {head}", timeout=60_000)
+            assert title.text_content() != before_title
+            sync_api.expect(view).not_to_have_attribute("src", before_src or "", timeout=60_000)
             page.screenshot(path=str(tmp_path / "notebook08_explorer.png"), full_page=False)
             assert (tmp_path / "notebook08_explorer.png").stat().st_size > 10_000
         finally:
