@@ -34,9 +34,13 @@ def _chromium() -> Path:
         return CHROMIUM
     if sys.platform != "linux" or not shutil.which("apt-get"):
         pytest.skip(f"Chromium not found at {CHROMIUM} and apt-get is not available to install it")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
     try:
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, timeout=600,
-                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if subprocess.run(install, timeout=600, capture_output=True, env=env).returncode != 0:
+            # a fresh machine has no package lists yet
+            subprocess.run(["apt-get", "update", "-q"], check=True, timeout=600, capture_output=True, env=env)
+            subprocess.run(install, check=True, timeout=600, capture_output=True, env=env)
     except (subprocess.SubprocessError, OSError) as e:
         pytest.skip(f"Chromium not found at {CHROMIUM} and `apt-get install -y chromium` failed: {e}")
     if not CHROMIUM.is_file():
