@@ -10,13 +10,18 @@ Introduced in notebooks/01_tokenization.ipynb.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import CourseInputError
+
+_C = TypeVar("_C", bound="JsonConfig")
 
 
 def read_text(path: str | os.PathLike, flag: str = "path") -> str:
@@ -99,3 +104,39 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class JsonConfig:
+    """Mixin for config dataclasses: a round trip through dicts and JSON text or files.
+
+    Unknown keys are refused by name, so a typo in a config file is an error, not a
+    silently ignored setting. Used by `model.GPTConfig` and `train.TrainConfig`.
+
+    Introduced in notebooks/05_gpt2_model.ipynb.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[_C], d: dict[str, Any]) -> _C:
+        """Build from a dict; unknown keys are named in the error."""
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(d) - known
+        if unknown:
+            raise CourseInputError(f"{cls.__name__}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The config as JSON text; also written to `path` when given."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls: type[_C], path_or_text: str | os.PathLike) -> _C:
+        """Read JSON text, or a JSON file written by `to_json`."""
+        s = str(path_or_text)
+        text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
+        return cls.from_dict(json.loads(text))

@@ -16,7 +16,6 @@ Introduced in notebooks/04_transformer_block.ipynb and notebooks/05_gpt2_model.i
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import CausalSelfAttention, KVCache
 from .errors import CourseInputError
+from .io import JsonConfig
 
 # The four weights Hugging Face stores as Conv1D (in, out); we store them as Linear (out, in).
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -45,7 +45,7 @@ PRESETS: dict[str, dict[str, int]] = {
 
 
 @dataclass
-class GPTConfig:
+class GPTConfig(JsonConfig):
     """The shape of a GPT-2 model. Round-trips through JSON; impossible values raise.
 
     Introduced in notebooks/05_gpt2_model.ipynb.
@@ -85,28 +85,6 @@ class GPTConfig:
             raise CourseInputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise CourseInputError(f"GPTConfig: unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    @classmethod
-    def from_json(cls, path_or_text: str | os.PathLike) -> GPTConfig:
-        s = str(path_or_text)
-        text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(text))
 
     # -- Hugging Face GPT2Config -------------------------------------------------------
     def to_hf(self, **kwargs: Any) -> Any:

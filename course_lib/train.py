@@ -55,7 +55,7 @@ from torch.utils.data import Dataset
 from . import distributed as dist_utils
 from . import runtime
 from .errors import CourseInputError
-from .io import atomic_dir
+from .io import JsonConfig, atomic_dir
 
 __all__ = [
     "TrainConfig",
@@ -92,7 +92,7 @@ class OutOfMemoryError(CourseInputError):
 # --------------------------------------------------------------------------- config
 
 @dataclass
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """Every setting of a training run. Round-trips through JSON; impossible values raise.
 
     `batch_size` is the GLOBAL number of sequences per micro-step (split over processes
@@ -162,31 +162,6 @@ class TrainConfig:
         if self.out_dir is not None:
             self.out_dir = str(self.out_dir)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a dict; unknown keys are named in the error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise CourseInputError(f"TrainConfig: unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """The config as JSON text; also written to `path` when given."""
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    @classmethod
-    def from_json(cls, path_or_text: str | os.PathLike) -> TrainConfig:
-        """Read JSON text or a JSON file written by `to_json`."""
-        s = str(path_or_text)
-        text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(text))
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
