@@ -136,6 +136,49 @@ def _is_compiling() -> bool:
     return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
 
 
+_K1 = 2.0 * math.sqrt(2.0 / math.pi)  # 2z = K1 * x + K2 * x^3 for GELU's tanh argument z
+_K2 = _K1 * 0.044715
+
+
+class _SigmoidFormGELU(torch.autograd.Function):
+    """GELU (tanh form) as x * sigmoid(2z), with its derivative written out by hand."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        s = torch.addcmul(x.new_tensor(_K1), x, x, value=_K2)  # K1 + K2 x^2
+        s.mul_(x).sigmoid_()  # sigmoid(2z) = (1 + tanh z) / 2
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        x, s = ctx.saved_tensors
+        # d/dx [x s] = s + x s (1 - s) d(2z)/dx, with d(2z)/dx = K1 + 3 K2 x^2
+        d = torch.addcmul(x.new_tensor(_K1), x, x, value=3 * _K2)
+        d.mul_(x).mul_(torch.addcmul(s, s, s, value=-1.0)).add_(s)
+        return d.mul_(grad)
+
+
+class GELU(nn.Module):
+    """GPT-2's GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    The same function as ``nn.GELU(approximate="tanh")`` (``gelu_new`` in transformers),
+    computed a faster way on the CPU. Because 0.5 (1 + tanh z) = sigmoid(2z), GELU is
+    x * sigmoid(2z), and PyTorch's vectorised sigmoid is much cheaper there than its tanh:
+    forward and backward together take about 0.7x the time of the built-in kernel on the
+    course's 2-core CPU (0.83x on large activations), which is ~3% of a small model's
+    training step. Outputs agree to float32 rounding (tests compare both directions). On
+    GPUs, in half precision and under ``torch.compile`` the built-in kernel is used.
+
+    Introduced in notebooks/04_transformer_block.ipynb.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == torch.float32 and not _is_compiling():
+            return _SigmoidFormGELU.apply(x)
+        return F.gelu(x, approximate="tanh")
+
+
 class MLP(nn.Module):
     """Position-wise feed-forward: expand 4x, GELU (tanh form), project back.
 
@@ -145,7 +188,7 @@ class MLP(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
-        self.act = nn.GELU(approximate="tanh")
+        self.act = GELU()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
         self.dropout = nn.Dropout(config.dropout)
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from course_lib.errors import CourseInputError
-from course_lib.model import CONV1D_WEIGHTS, GPT, PRESETS, GPTConfig, count_parameters
+from course_lib.model import CONV1D_WEIGHTS, GELU, GPT, PRESETS, GPTConfig, count_parameters
 
 transformers = pytest.importorskip("transformers")
 
@@ -143,6 +143,29 @@ def test_gradient_checkpointing_gives_the_same_gradients() -> None:
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     for name in grads[0]:
         torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5, 64), (2, 16, 1024)])
+def test_gelu_equals_the_tanh_gelu_forward_and_backward(shape: tuple[int, ...]) -> None:
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(shape, generator=g) * 4  # tails out to |x| ~ 20
+    x.view(-1)[:4] = torch.tensor([-30.0, -1e-3, 0.0, 30.0])  # saturated ends and zero
+    x.requires_grad_()
+    grad_out = torch.randn(shape, generator=g)
+    ref = torch.nn.functional.gelu(x, approximate="tanh")
+    (ref_grad,) = torch.autograd.grad(ref, x, grad_out)
+    ours = GELU()(x)
+    (our_grad,) = torch.autograd.grad(ours, x, grad_out)
+    assert ours.grad_fn is not None and "SigmoidFormGELU" in type(ours.grad_fn).__name__  # the fast CPU path ran
+    torch.testing.assert_close(ours, ref, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(our_grad, ref_grad, atol=2e-5, rtol=1e-5)
+    assert torch.isfinite(our_grad).all()
+
+
+def test_gelu_falls_back_to_the_builtin_kernel_outside_cpu_float32() -> None:
+    x = torch.randn(4, 8, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(GELU()(x), torch.nn.functional.gelu(x, approximate="tanh"), atol=0, rtol=0)
+    assert torch.autograd.gradcheck(GELU(), (x,))
 
 
 def test_block_equals_gpt2block() -> None:
