@@ -19,7 +19,7 @@ directly. `attention_maps` gets those tensors from the course `GPT` or from a
 `transformers` GPT-2 (eager attention).
 
 `train_induction_model` trains a 2-layer GPT on random sequences repeated twice (an
-induction head appears within a few hundred steps); `train_char_model` trains a tiny
+induction head appears after about 1,000 steps); `train_char_model` trains a tiny
 character-level GPT on text, where a previous-token head appears.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
@@ -269,16 +269,24 @@ def _tiny_gpt(vocab_size: int, n_positions: int, n_layer: int, n_head: int, n_em
                          n_head=n_head, n_embd=n_embd))
 
 
-def train_induction_model(steps: int = 600, *, vocab_size: int = 64, period: int = 24, batch_size: int = 32,
-                          n_layer: int = 2, n_head: int = 4, n_embd: int = 64, lr: float = 3e-3,
-                          seed: int = 0, verbose: bool = True) -> Any:
+def train_induction_model(steps: int = 1000, *, vocab_size: int = 512, period: int = 24, batch_size: int = 32,
+                          n_layer: int = 2, n_head: int = 4, n_embd: int = 64, lr: float = 1e-3,
+                          seed: int = 1, verbose: bool = True) -> Any:
     """Train a tiny GPT on random sequences repeated twice; an induction head appears.
 
     `period` is the longest copy; each step draws a period from ``period // 2 .. period``.
-    The loss counts only the second copy (the first is random and cannot be predicted),
-    which the model can only get right by finding the earlier occurrence of the current
-    token and copying what came after it: an induction head (layer 1) fed by a
-    previous-token head (layer 0). About 600 steps take well under a minute on a laptop CPU.
+    The loss counts only the second copy (the first is random and cannot be predicted).
+    The clean way to get it right is to find the earlier occurrence of the current token
+    and copy what came after it: an induction head (layer 1) fed by a previous-token head
+    (layer 0). The loss sits near chance for a few hundred steps, then drops suddenly
+    when the two heads form together (the "phase change" of Olsson et al., 2022).
+
+    The defaults grow that circuit in about 1,000 steps (under a minute on 2 CPU cores):
+    with seed 1 every layer-1 head attends about 0.9 to the token after the earlier copy.
+    It is a real experiment, not a certainty: across seeds 0-2, two grew induction heads
+    within 1,500 steps, and one learned to copy as well through a different, diffuse
+    pattern; a large vocabulary (few repeated tokens by chance) and lr 1e-3 matter (at
+    vocab 64 only one seed in three formed one; at lr 3e-3 none learned at all).
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
