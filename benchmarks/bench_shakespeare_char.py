@@ -21,6 +21,7 @@ the run with N seeds and judges the mean.
 
     python benchmarks/bench_shakespeare_char.py            # one run (~3.5 min on 2 quiet cores)
     python benchmarks/bench_shakespeare_char.py --seeds 3  # three seeds, mean and spread
+    python benchmarks/bench_shakespeare_char.py --arch nanogpt  # nanoGPT's bias=False + exact GELU, same loop
     python benchmarks/bench_shakespeare_char.py --quick    # 10 steps, proves the script works
 """
 
