@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import distributed as dist_utils
+from course_lib import scaling
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
 from course_lib.train import (
@@ -100,6 +101,8 @@ def test_weight_decay_only_on_2d_weights_same_names_as_hf():
     opt = make_optimizer(model, cfg(weight_decay=0.1))
     assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    # the fused kernel wherever this PyTorch build has one for the device (the CPU included)
+    assert bool(opt.defaults["fused"]) == scaling.fused_adamw_available("cpu")
 
 
 # --------------------------------------------------------------------------- the loop
@@ -110,7 +113,8 @@ def _reference_run(model, config, trainer):
     named = dict(model.named_parameters())
     opt = torch.optim.AdamW([{"params": [named[n] for n in decay], "weight_decay": config.weight_decay},
                              {"params": [named[n] for n in no_decay], "weight_decay": 0.0}],
-                            lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
+                            lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
+                            fused=trainer.optimizer.defaults["fused"])  # the same kernel, so the same rounding
     out = []
     mb = 0
     for step in range(config.max_steps):
@@ -409,4 +413,8 @@ def test_bench_train_quick_runs(capsys):
 def test_bench_shakespeare_char_quick_runs(shakespeare_path, capsys):
     assert _load_benchmark("bench_shakespeare_char").main(["--quick", "--data", str(shakespeare_path)]) == 0
     out = capsys.readouterr().out
-    assert "final val loss" in out and "training wall time" in out
+    assert "on the whole validation split" in out and "start to end of training" in out
+    bench = _load_benchmark("bench_shakespeare_char")
+    assert bench.main(["--quick", "--data", str(shakespeare_path), "--seeds", "2", "--arch", "nanogpt"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 1337: course GPT (nanogpt architecture)" in out and "seed 1338: val loss" in out
