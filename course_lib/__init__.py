@@ -24,11 +24,13 @@ __version__ = "0.1.0"
 
 from .runtime import (  # noqa: E402
     autocast_dtype,
+    capped_mode,
     fast_mode,
     in_colab,
     pick_device,
     seed_everything,
     setup,
+    steps,
 )
 
 _SUBMODULES = {
@@ -37,8 +39,8 @@ _SUBMODULES = {
 }
 
 __all__ = [
-    "__version__", "autocast_dtype", "fast_mode", "in_colab", "pick_device",
-    "seed_everything", "setup", *sorted(_SUBMODULES),
+    "__version__", "autocast_dtype", "capped_mode", "fast_mode", "in_colab", "pick_device",
+    "seed_everything", "setup", "steps", *sorted(_SUBMODULES),
 ]
 
 

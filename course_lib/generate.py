@@ -606,6 +606,10 @@ class _BeamState:
         if sample:
             idx = torch.multinomial(total.softmax(-1), self.keep, generator=generator)
             cand_scores = total.gather(1, idx)
+            # best first, so "the first nb" below means the best nb samples (transformers >= 5.24
+            # does the same; older versions kept the draw order)
+            cand_scores, order = cand_scores.sort(dim=-1, descending=True)
+            idx = idx.gather(-1, order)
         else:
             cand_scores, idx = torch.topk(total, self.keep)  # (B, K)
         cand_beam, cand_tok = idx // V, idx % V

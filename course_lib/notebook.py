@@ -37,6 +37,59 @@ except ImportError:
 DEVICE = course_lib.setup()'''
 
 
+# The three ways a notebook runs (environment variables the setup cell reads).
+MODES: dict[str, dict[str, str]] = {
+    "fast": {"COURSE_FAST": "1", "COURSE_CAPPED": "0"},    # small models, few steps: < 1 min
+    "capped": {"COURSE_FAST": "0", "COURSE_CAPPED": "1"},  # full-mode sizes, loops cut short
+    "full": {"COURSE_FAST": "0", "COURSE_CAPPED": "0"},    # what learners run by default
+}
+
+
+class NotebookFailed(AssertionError):
+    """A notebook cell raised or timed out; the message names the notebook, mode and cell."""
+
+
+def execute(path: str | Path, workdir: str | Path, mode: str = "fast",
+            cell_timeout: int | None = 600) -> tuple[object, float]:
+    """Run `path` top to bottom in a fresh kernel in `mode`; returns (notebook, seconds).
+
+    Outputs stay in the returned notebook, never in the file. A failing cell raises
+    `NotebookFailed` naming the notebook, the mode, the cell number and its first line.
+    """
+    import os
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    env_backup = dict(os.environ)
+    os.environ.update({**MODES[mode], "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
+    start = time.monotonic()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as e:
+        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        failing = next((i for i in reversed(code)
+                        if any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))), None)
+        if failing is None:  # a timeout leaves no error output: the cell after the last that started
+            started = [i for i in code if nb.cells[i].get("execution_count")]
+            failing = min(started[-1] + 1 if started else 0, len(nb.cells) - 1)
+        lines = nb.cells[failing].source.strip().splitlines()
+        summary = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise NotebookFailed(
+            f"{path.name} ({mode} mode): cell {failing} failed ({(lines or [''])[0]!r}): {summary}"
+        ) from None
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
+    return nb, time.monotonic() - start
+
+
 def clean(nb: dict) -> dict:
     """Strip outputs, execution counts and widget state from a notebook dict."""
     for cell in nb.get("cells", []):

@@ -23,11 +23,34 @@ VALID_DEVICES = ("cpu", "cuda", "mps")
 
 
 def fast_mode() -> bool:
-    """True when ``COURSE_FAST=1``: notebooks shrink every run to seconds.
-
-    Introduced in notebooks/00_welcome.ipynb.
-    """
+    """True when ``COURSE_FAST=1``: notebooks shrink every run to seconds."""
     return os.environ.get("COURSE_FAST", "").strip().lower() in _TRUE
+
+
+def capped_mode() -> bool:
+    """True when ``COURSE_CAPPED=1`` (and not fast): full-mode sizes, loops cut short.
+
+    The test suite runs every notebook this way so that the shapes and settings of the
+    default (full) mode, which learners run, are exercised in seconds.
+    """
+    return not fast_mode() and os.environ.get("COURSE_CAPPED", "").strip().lower() in _TRUE
+
+
+CAPPED_STEPS = 3  # what `steps()` gives in capped mode
+
+
+def steps(full: int, fast: int) -> int:
+    """How many times a loop runs: `full` normally, `fast` with ``COURSE_FAST=1``.
+
+    With ``COURSE_CAPPED=1`` it is at most `CAPPED_STEPS`. Use it for step counts,
+    repetitions and time budgets, never for a size that sets a shape (a sequence
+    length, a model width, a generation length that must fit the context).
+    """
+    if fast_mode():
+        return fast
+    if capped_mode():
+        return min(full, fast, CAPPED_STEPS)
+    return full
 
 
 def in_colab() -> bool:
@@ -214,7 +237,7 @@ def environment_report(device: torch.device | None = None) -> str:
         f"gpt2-course {__version__} | Python {platform.python_version()} | torch {torch.__version__}"
         f" | transformers {transformers_version}",
         f"device: {dev} ({device_name(dev)}) | precision: {precision}",
-        f"fast mode: {'ON (COURSE_FAST=1)' if fast_mode() else 'off'}"
+        f"fast mode: {'ON (COURSE_FAST=1)' if fast_mode() else 'capped (COURSE_CAPPED=1)' if capped_mode() else 'off'}"
         f" | Colab: {'yes' if in_colab() else 'no'} | threads: {torch.get_num_threads()}",
     ]
     return "\n".join(lines)
@@ -236,7 +259,23 @@ def setup(seed: int = 1337, quiet: bool = False) -> torch.device:
         )
     except ImportError:  # pragma: no cover
         pass
+    if in_colab():
+        enable_colab_widgets()
     device = pick_device()
     if not quiet:
         print(environment_report(device))
     return device
+
+
+def enable_colab_widgets() -> bool:
+    """Let Colab draw ipywidgets 8 and bertviz (its custom widget manager); True when enabled.
+
+    Colab's front end renders only its built-in widgets until this is called once per
+    session; elsewhere it does nothing.
+    """
+    try:
+        from google.colab import output  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    output.enable_custom_widget_manager()
+    return True

@@ -4,12 +4,22 @@
     python3 scripts/bootstrap.py test   # what `make test` runs: the whole test suite
     python3 scripts/bootstrap.py setup  # only create or update the environment
 
+    python3 scripts/bootstrap.py test --versions newest  # the suite on the newest allowed releases
+    python3 scripts/bootstrap.py test --versions oldest  # ... and on the oldest (tests/constraints-oldest.txt)
+    python3 scripts/bootstrap.py lock   # rewrite tests/constraints.txt from the environment
+
 Windows: ``py scripts\\bootstrap.py lab`` and ``py scripts\\bootstrap.py test``.
 
 It creates ``.venv`` next to this repository (or reuses it), installs a CPU build of
 PyTorch when the environment has no torch (a plain ``pip install torch`` on Linux
 pulls a multi-GB CUDA build), then installs the course with its test tools. A second
 run reuses everything and starts at once. Only the standard library is used here.
+
+Versions: ``test`` installs exactly the versions in ``tests/constraints.txt`` (the ones
+the suite was last run against), so a fresh clone tests what its authors tested.
+``lab`` and Colab install from the ranges in ``pyproject.toml``. ``--versions newest``
+and ``--versions oldest`` build separate environments (``.venv-newest``,
+``.venv-oldest``) to run the suite at both ends of those ranges.
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("COURSE_VENV", ROOT / ".venv"))
-STAMP = VENV / ".course-installed"
+LOCK = ROOT / "tests" / "constraints.txt"
+OLDEST = ROOT / "tests" / "constraints-oldest.txt"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -32,8 +43,8 @@ def say(msg: str) -> None:
     print(f"[course] {msg}", flush=True)
 
 
-def venv_python() -> Path:
-    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def venv_python(venv: Path = VENV) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def run(*cmd: str | os.PathLike, check: bool = True, quiet: bool = False) -> int:
@@ -48,10 +59,21 @@ def has_torch(py: Path) -> bool:
     return run(py, "-c", "import torch", check=False, quiet=True) == 0
 
 
-def install_torch(py: Path) -> None:
+def pinned(name: str, constraints: Path | None) -> str | None:
+    """The ``name==version`` line of a constraints file, if it pins `name`."""
+    if constraints is None:
+        return None
+    for line in constraints.read_text(encoding="utf-8").splitlines():
+        spec = line.split(";")[0].split("#")[0].strip()
+        if spec.lower().startswith(name + "=="):
+            return spec
+    return None
+
+
+def install_torch(py: Path, constraints: Path | None = None) -> None:
     """Install a CPU build of torch, trying the cheapest route first."""
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
-    spec = os.environ.get("COURSE_TORCH", "torch")
+    spec = os.environ.get("COURSE_TORCH") or pinned("torch", constraints) or "torch"
     # 1. A torch wheel that pip is configured to find locally (find-links): no download.
     if run(*pip, "--no-index", "--no-deps", spec, check=False) == 0:
         say("installed torch from a local wheel")
@@ -68,34 +90,87 @@ def install_torch(py: Path) -> None:
     run(*pip, spec)
 
 
-def ensure_env() -> Path:
+def ensure_env(venv: Path = VENV, constraints: Path | None = None, upgrade: bool = False) -> Path:
+    """Create or reuse `venv` and install the course into it (with `constraints`, if given)."""
     if sys.version_info < (3, 10):  # noqa: UP036 - this script may run under any python3
         sys.exit(f"[course] Python 3.10 or newer is needed; this is {platform.python_version()}")
-    py = venv_python()
+    py = venv_python(venv)
     if not py.exists():
-        say(f"creating a virtual environment in {VENV}")
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == wanted and has_torch(py):
+        say(f"creating a virtual environment in {venv}")
+        _create(venv)
+    stamp = venv / ".course-installed"
+    parts = [(ROOT / "pyproject.toml").read_bytes(), constraints.read_bytes() if constraints else b"ranges",
+             b"upgrade" if upgrade else b""]
+    wanted = hashlib.sha256(b"\0".join(parts)).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == wanted and has_torch(py):
         return py
     if not has_torch(py):
-        install_torch(py)
-    say("installing the course and its tools (pip install -e '.[dev]')")
-    run(py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev]")
-    STAMP.write_text(wanted)
+        install_torch(py, constraints)
+    how = f"with the versions in {constraints.relative_to(ROOT)}" if constraints else "from pyproject's ranges"
+    say(f"installing the course and its tools (pip install -e '.[lab,dev]', {how})")
+    cmd = [py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[lab,dev]"]
+    if constraints:
+        cmd += ["-c", constraints]
+    if upgrade:
+        cmd += ["--upgrade", "--upgrade-strategy", "eager"]
+    run(*cmd)
+    stamp.write_text(wanted)
     return py
 
 
+def _create(path: Path) -> None:
+    venv.EnvBuilder(with_pip=True).create(path)
+
+
+def lock(py: Path) -> int:
+    """Write tests/constraints.txt: every installed distribution, pinned (torch without +cpu)."""
+    out = subprocess.run([str(py), "-m", "pip", "freeze", "--exclude-editable", "--disable-pip-version-check"],
+                         capture_output=True, text=True, check=True).stdout
+    lines = []
+    for line in sorted(out.splitlines(), key=str.lower):
+        if "==" not in line or line.lower().startswith("gpt2-course"):
+            continue
+        name, version = line.split("==", 1)
+        lines.append(f'{name}=={version.split("+")[0]}; python_version >= "3.11"')
+    header = (
+        "# The versions the README's test command installs (`make test`), so a fresh clone tests\n"
+        "# exactly what the suite was last run against. Learners' and Colab's installs use the\n"
+        "# ranges in pyproject.toml instead. Regenerate: python scripts/bootstrap.py lock\n"
+        "# (pins apply on Python 3.11+; Python 3.10 resolves pyproject's ranges)\n"
+    )
+    LOCK.write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+    say(f"wrote {len(lines)} pins to {LOCK.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test", "setup"}:
+    if not argv or argv[0] not in {"lab", "test", "setup", "lock"}:
         print(__doc__)
         return 2
     action, rest = argv[0], argv[1:]
-    py = ensure_env()
+    versions = "locked"
+    if action == "test" and rest and rest[0].startswith("--versions"):
+        versions = rest.pop(0).partition("=")[2] or (rest.pop(0) if rest else "")
+        if versions not in {"locked", "newest", "oldest"}:
+            print(f"[course] --versions: expected locked, newest or oldest, got {versions!r}", file=sys.stderr)
+            return 2
+    if action == "lock":
+        return lock(ensure_env())
+    if action == "test" and versions == "newest":
+        py = ensure_env(ROOT / ".venv-newest", None, upgrade=True)
+    elif action == "test" and versions == "oldest":
+        py = ensure_env(ROOT / ".venv-oldest", OLDEST)
+    else:
+        py = ensure_env(VENV, LOCK if action == "test" and LOCK.exists() else None)
     if action == "setup":
         say(f"ready: {py}")
         return 0
     if action == "test":
+        if versions != "locked":
+            listing = subprocess.run([str(py), "-m", "pip", "list", "--disable-pip-version-check"],
+                                     capture_output=True, text=True, cwd=ROOT).stdout
+            (ROOT / f".venv-{versions}" / "versions.txt").write_text(listing, encoding="utf-8")
+            say(f"testing with the {versions} versions (listed in .venv-{versions}/versions.txt)")
         return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
     say("starting JupyterLab on notebooks/ (Ctrl-C to stop)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:

@@ -1,60 +1,35 @@
-"""Every notebook runs top to bottom in fast mode, in a real Jupyter kernel, offline.
+"""Every notebook runs top to bottom in a real Jupyter kernel, offline, in two modes.
 
-A failure names the notebook, the cell number and the cell's first line.
+- fast mode (``COURSE_FAST=1``): small models, few steps, under a minute each;
+- capped mode (``COURSE_CAPPED=1``): the sizes and settings of the default (full) mode that
+  learners run, with training loops, repetitions and time budgets cut to a few steps
+  (`course_lib.steps`), so a shape or configuration bug of the full mode fails here.
+
+A failure names the notebook, the mode, the cell number and the cell's first line.
+``python scripts/run_notebooks.py`` runs them in true full mode and prints each one's time.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-from course_lib.notebook import SETUP_CELL
+from course_lib.notebook import SETUP_CELL, execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NOTEBOOK_LIMIT_S = 120
+CAPPED_LIMIT_S = 300
 
 
-def execute_notebook(path: Path, workdir: Path, limit_s: int = NOTEBOOK_LIMIT_S) -> nbformat.NotebookNode:
+def execute_notebook(path: Path, workdir: Path, limit_s: int = NOTEBOOK_LIMIT_S,
+                     mode: str = "fast") -> nbformat.NotebookNode:
     """Execute `path` in a fresh kernel; raise AssertionError naming the failing cell."""
-    label = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
-    nb = nbformat.read(path, as_version=4)
-    env_backup = dict(os.environ)
-    os.environ.update({"COURSE_FAST": "1", "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    client = NotebookClient(
-        nb, timeout=limit_s, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
-    )
-    start = time.monotonic()
-    try:
-        client.execute()
-    except (CellExecutionError, CellTimeoutError) as e:
-        failing = None
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-                failing = i
-        if failing is None:  # a timeout leaves no error output: the last cell that started
-            started = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
-            failing = started[-1] + 1 if started else 0
-            failing = min(failing, len(nb.cells) - 1)
-        first_line = nb.cells[failing].source.strip().splitlines()[0] if nb.cells[failing].source.strip() else ""
-        summary = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise AssertionError(
-            f"{label}: cell {failing} failed ({first_line!r}): {summary}"
-        ) from None
-    finally:
-        os.environ.clear()
-        os.environ.update(env_backup)
-    elapsed = time.monotonic() - start
-    assert elapsed < limit_s, f"{path.name} took {elapsed:.0f} s in fast mode (limit {limit_s} s)"
+    nb, elapsed = execute(path, workdir, mode=mode, cell_timeout=limit_s)
+    assert elapsed < limit_s, f"{path.name} took {elapsed:.0f} s in {mode} mode (limit {limit_s} s)"
     return nb
 
 
@@ -73,6 +48,19 @@ def test_notebook_runs_in_fast_mode(path: Path, tmp_path: Path) -> None:
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
     )
     assert "✗" not in text, f"{path.name}: an exercise check printed a failure with the reference solution"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_with_full_mode_sizes(path: Path, tmp_path: Path) -> None:
+    """The default mode's shapes and settings, loops capped: what learners run, in seconds."""
+    nb = execute_notebook(path, tmp_path, limit_s=CAPPED_LIMIT_S, mode="capped")
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    text = "\n".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
+    )
+    assert "capped (COURSE_CAPPED=1)" in text, "the setup cell did not see capped mode"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -53,7 +53,7 @@ def test_tf32_is_left_alone_off_cuda() -> None:
     assert torch.get_float32_matmul_precision() == before
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="TF32 needs a CUDA GPU")
+@pytest.mark.cuda
 def test_tf32_on_cuda() -> None:  # pragma: no cover - runs only with a GPU
     on = scaling.enable_tf32("cuda")
     assert on == (torch.cuda.get_device_capability()[0] >= 8)
