@@ -130,6 +130,8 @@ def _fmt_number(x: Any) -> str:
             return "inf" if x > 0 else "-inf"
         short = repr(x)
         return short if len(short) <= 8 else f"{x:.6g}"
+    if isinstance(x, int) and abs(x) >= 10_000:
+        return f"{x:,}"
     return repr(x)
 
 

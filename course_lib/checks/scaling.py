@@ -211,7 +211,7 @@ SHARD = Exercise(
         "dropped. Return the samples themselves, not their positions",
     ),
     cases=(
-        Case("the ragged tail is dropped: every rank gets the same number", (list(range(10, 20)), 1, 3)),
+        Case("the ragged tail is dropped: every rank gets the same number", (list(range(10, 20)), 0, 3)),
         Case("return the samples, not their positions", ([42, 7, 13, 99, 5, 61], 0, 2)),
         Case("the last rank", ([3, 1, 4, 1, 5, 9, 2, 6], 3, 4)),
         Case("a single rank takes everything", ([8, 6, 7], 0, 1)),
