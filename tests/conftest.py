@@ -44,3 +44,14 @@ def shakespeare_path() -> Path:
     if not SHAKESPEARE.is_file():
         pytest.skip(f"Tiny Shakespeare not found at {SHAKESPEARE} (only present on course dev machines)")
     return SHAKESPEARE
+
+
+@pytest.fixture(autouse=True)
+def _fresh_exercise_attempts() -> None:
+    """Every test starts at the first rung of each exercise's hint ladder."""
+    import sys
+
+    core = sys.modules.get("course_lib.checks._core")
+    if core is not None:
+        core.reset_attempts()
+

@@ -1,9 +1,18 @@
-"""The exercise mechanism: compare a learner's function with the reference on random inputs.
+"""The exercise mechanism: an `Exercise` spec, checked against a reference, with staged help.
 
-A check prints one clear line (pass, fail with a hint, or "not done yet") and never
-raises inside the notebook. It returns a `CheckResult` that can be called like the
-function it stands for: the learner's function when it passed, otherwise the
-reference, so the rest of the notebook always runs.
+An exercise is data: its reference, a ladder of hints (a nudge first, then a stronger
+one; concepts, never code), fixed adversarial `Case`s that catch its classic mistakes,
+a random input maker and, where needed, a contract on the kind of result. `Exercise.check`
+runs the fixed cases first, then at least 8 random ones, and prints one message:
+
+- "… name: not done yet" for an unfinished stub (nothing else: no hint, no code);
+- "✗" with the input, the first difference and the next rung of the hint ladder;
+- "✓" when every case passed.
+
+It never raises and never hangs (each call of the learner's function runs under a time
+limit), and returns a `CheckResult` that calls the learner's function when it passed and
+the reference otherwise, so the notebook always runs on. The answer itself is shown only
+on request, by `solution(name)`; `last_failure(name)` gives back the input that failed.
 
 Introduced in notebooks/00_welcome.ipynb.
 """
@@ -11,15 +20,30 @@ Introduced in notebooks/00_welcome.ipynb.
 from __future__ import annotations
 
 import copy
+import ctypes
+import dis
+import inspect
 import math
+import numbers
 import random
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 PASS, FAIL, TODO = "pass", "fail", "todo"
+TIME_LIMIT_S = 5.0  # per call of the learner's function; tests lower it
+MIN_RANDOM_TRIALS = 8
+
+Inputs = Sequence[Any] | Mapping[str, Any]  # positional arguments, or keyword arguments
+
+
+class Compare(Protocol):
+    """Compares a result with the expected one: (ok, why it is not)."""
+
+    def __call__(self, got: Any, expected: Any) -> tuple[bool, str]: ...
 
 
 @dataclass
@@ -44,133 +68,545 @@ class CheckResult:
         return self.passed
 
 
-def _short(x: Any, limit: int = 160) -> str:
+@dataclass(frozen=True)
+class Case:
+    """A fixed input that exposes a classic mistake; `why` names the mistake (a concept)."""
+
+    why: str
+    inputs: Inputs | Callable[[], Inputs]
+
+    def make(self) -> Inputs:
+        return self.inputs() if callable(self.inputs) else self.inputs
+
+
+@dataclass
+class Failure:
+    """The input an exercise last failed on: call `reproduce(fn)` to run it again."""
+
+    name: str
+    where: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    expected: Any
+    got: Any
+    message: str
+    shown: str = ""  # the input, one argument a line
+
+    def __repr__(self) -> str:
+        shown = self.shown or "    (no arguments)"
+        return (f"Failure of {self.name} on {self.where}:\n  input:\n{shown}\n"
+                f"  expected: {describe(self.expected)}\n  got: {describe(self.got)}")
+
+    def reproduce(self, fn: Callable[..., Any]) -> Any:
+        """Call `fn` on (a copy of) the failing input and return what it gives."""
+        return fn(*copy.deepcopy(self.args), **copy.deepcopy(self.kwargs))
+
+
+EXERCISES: dict[str, Exercise] = {}
+_FAILURES: dict[str, int] = {}
+_LAST_FAILURE: dict[str, Failure] = {}
+
+
+def _key(name: str) -> str:
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    return key.removeprefix("check_").removeprefix("my_")
+
+
+def reset_attempts() -> None:
+    """Forget every failed attempt (the hint ladder starts again at its first rung)."""
+    _FAILURES.clear()
+    _LAST_FAILURE.clear()
+
+
+# --------------------------------------------------------------------- showing values
+
+def _fmt_number(x: Any) -> str:
+    if isinstance(x, bool):
+        return repr(x)
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        short = repr(x)
+        return short if len(short) <= 8 else f"{x:.6g}"
+    if isinstance(x, int) and abs(x) >= 10_000:
+        return f"{x:,}"
+    return repr(x)
+
+
+def _fmt_nested(x: Any) -> str:
+    if isinstance(x, list):
+        return "[" + ", ".join(_fmt_nested(v) for v in x) + "]"
+    return _fmt_number(x)
+
+
+def describe(x: Any, limit: int = 400) -> str:
+    """A one-line description of a value: shape and dtype of a tensor, small values in full.
+
+    Numbers, strings and small containers are never cut; a long container is cut
+    within itself only, so the arguments after it still show.
+    """
     if isinstance(x, torch.Tensor):
-        s = f"tensor{tuple(x.shape)} {x.dtype}" if x.numel() > 12 else repr(x.tolist())
+        head = f"tensor of shape {tuple(x.shape)}, {str(x.dtype).removeprefix('torch.')}"
+        if x.numel() <= 40:
+            return f"{head}: {_fmt_nested(x.detach().cpu().tolist())}"
+        return f"{head} (too big to print; see last_failure)"
+    if isinstance(x, torch.nn.Module):
+        n = sum(p.numel() for p in x.parameters())
+        return f"a {type(x).__name__} with {n:,} parameters"
+    if isinstance(x, (list, tuple)) and x and all(isinstance(v, torch.Tensor) for v in x):
+        shapes = ", ".join(str(tuple(v.shape)) for v in x)
+        return f"{type(x).__name__} of {len(x)} tensors of shapes {shapes}"
+    if isinstance(x, float):
+        return _fmt_number(x)
+    s = repr(x)
+    return s if len(s) <= limit else s[: limit - 20] + f" ... ({len(s):,} characters)"
+
+
+def _arg_names(fn: Callable[..., Any], n: int) -> list[str]:
+    try:
+        names = [p.name for p in inspect.signature(fn).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    return (names + [f"argument {i + 1}" for i in range(len(names), n)])[:n]
+
+
+def describe_inputs(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """One line per argument, `name = value`, named like the parameters of `fn`."""
+    named = list(zip(_arg_names(fn, len(args)), args)) + list(kwargs.items())
+    return "\n".join(f"    {k} = {describe(v)}" for k, v in named)
+
+
+# --------------------------------------------------------------------- comparing
+
+def _kind(dtype: torch.dtype) -> str:
+    if dtype == torch.bool:
+        return "bool"
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "floating-point"
+    return "integer"
+
+
+_KIND_EXAMPLE = {"bool": "bool", "floating-point": "floating-point (like float32)",
+                 "integer": "an integer type (like int64)", "complex": "complex"}
+
+
+def as_number(x: Any) -> float | int | None:
+    """`x` as a Python number when it is one: int, float, a 0-d or 1-element tensor, a numpy scalar."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, numbers.Number) and not isinstance(x, complex):
+        return x.item() if hasattr(x, "item") else x  # numpy scalars are Numbers too
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
+        return x.detach().cpu().item()
+    if hasattr(x, "item") and getattr(x, "size", None) == 1 and hasattr(x, "dtype"):  # a numpy array
+        try:
+            value = x.item()
+        except (TypeError, ValueError):
+            return None
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return None
+
+
+def _position(idx: Sequence[int]) -> str:
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+
+
+def tensors_equal(got: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5,
+                  noun: str = "result") -> tuple[bool, str]:
+    """Dtype kind, shape, NaN, then values; on a difference, the first position with got/expected."""
+    if _kind(got.dtype) != _kind(expected.dtype):
+        return False, (f"your {noun} is {str(got.dtype).removeprefix('torch.')}; "
+                       f"the {noun} must be {_KIND_EXAMPLE[_kind(expected.dtype)]}")
+    if got.shape != expected.shape:
+        return False, f"your {noun} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+    g, e = got.detach().cpu(), expected.detach().cpu()
+    if g.is_floating_point() or g.is_complex():
+        if g.is_complex() or e.is_complex():
+            g, e = g.to(torch.complex128), e.to(torch.complex128)
+        else:
+            g, e = g.double(), e.double()
+        bad_nan = torch.isnan(g) & ~torch.isnan(e)
+        if bad_nan.any():
+            first = bad_nan.nonzero()[0].tolist()
+            return False, (f"your {noun} contains NaN ({int(bad_nan.sum())} of {g.numel()} values, "
+                           f"the first at {_position(first)})")
+        close = torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)  # inf == inf counts as close
     else:
-        s = repr(x)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
+        close = g == e
+    if bool(close.all()):
+        return True, ""
+    wrong = (~close).nonzero()
+    first = wrong[0].tolist()
+    gv, ev = g[tuple(first)].item(), e[tuple(first)].item()
+    where = f"at {_position(first)}" if first else "its value"
+    return False, (f"{len(wrong)} of {g.numel()} values differ; {where}: "
+                   f"got {_fmt_number(gv)}, expected {_fmt_number(ev)}")
 
 
-def values_equal(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5) -> tuple[bool, str]:
-    """Compare nested results (tensors, numbers, sequences, mappings); returns (ok, why)."""
+def values_equal(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5,
+                 noun: str = "result") -> tuple[bool, str]:
+    """Compare nested results (tensors, numbers, sequences, mappings); returns (ok, why).
+
+    A 0-d tensor or a numpy scalar counts as the number it holds; an integer expected
+    must match exactly, a float within the tolerance.
+    """
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, torch.Tensor):
-            return False, f"expected a tensor, got {type(got).__name__}"
-        if got.shape != expected.shape:
-            return False, f"shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
-        if expected.dtype.is_floating_point or got.dtype.is_floating_point:
-            ok = torch.allclose(got.detach().double().cpu(), expected.detach().double().cpu(),
-                                rtol=rtol, atol=atol, equal_nan=True)
-            if not ok:
-                diff = (got.detach().double().cpu() - expected.detach().double().cpu()).abs().max()
-                return False, f"values differ (max abs difference {diff.item():.3g})"
-            return True, ""
-        if not torch.equal(got.cpu(), expected.cpu()):
-            return False, "values differ"
-        return True, ""
-    if isinstance(expected, float) or isinstance(got, float):
-        if isinstance(got, (int, float)) and isinstance(expected, (int, float)) and math.isclose(
-            got, expected, rel_tol=rtol, abs_tol=atol
-        ):
-            return True, ""
-        return False, f"got {_short(got)}, expected {_short(expected)}"
+            return False, f"your {noun} is a {type(got).__name__}; it must be a torch tensor"
+        return tensors_equal(got, expected, rtol, atol, noun)
+    if isinstance(expected, numbers.Number) and not isinstance(expected, bool):
+        value = as_number(got)
+        if value is None:
+            return False, f"your {noun} is {describe(got, 80)} (a {type(got).__name__}); it must be a number"
+        if isinstance(value, float) and math.isnan(value) and not (
+                isinstance(expected, float) and math.isnan(expected)):
+            return False, f"your {noun} is NaN, expected {_fmt_number(expected)}"
+        if isinstance(expected, numbers.Integral):
+            ok = value == expected
+        else:
+            ok = math.isclose(value, expected, rel_tol=rtol, abs_tol=atol) or value == expected
+        return (True, "") if ok else (False, f"got {_fmt_number(value)}, expected {_fmt_number(expected)}")
     if isinstance(expected, Mapping):
         if not isinstance(got, Mapping):
-            return False, f"expected a mapping, got {type(got).__name__}"
-        if set(got) != set(expected):
-            missing = set(expected) - set(got)
-            extra = set(got) - set(expected)
-            return False, f"keys differ (missing {_short(sorted(missing, key=repr))}, extra {_short(sorted(extra, key=repr))})"
+            return False, f"your {noun} is a {type(got).__name__}; it must be a dict"
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing keys {describe(sorted(missing, key=repr))}")
+            if extra:
+                parts.append(f"unexpected keys {describe(sorted(extra, key=repr))}")
+            return False, "; ".join(parts)
         for k in expected:
-            ok, why = values_equal(got[k], expected[k], rtol, atol)
+            ok, why = values_equal(got[k], expected[k], rtol, atol, noun="value")
             if not ok:
                 return False, f"at key {k!r}: {why}"
         return True, ""
     if isinstance(expected, Sequence) and not isinstance(expected, (str, bytes)):
         if not isinstance(got, Sequence) or isinstance(got, (str, bytes)):
-            return False, f"expected a sequence, got {type(got).__name__}"
+            return False, f"your {noun} is a {type(got).__name__}; it must be a {type(expected).__name__}"
         if len(got) != len(expected):
-            return False, f"length {len(got)}, expected {len(expected)}"
+            return False, (f"your {noun} has length {len(got)}, expected {len(expected)}: "
+                           f"got {describe(got)}, expected {describe(expected)}")
         for i, (g, e) in enumerate(zip(got, expected)):
-            ok, why = values_equal(g, e, rtol, atol)
+            ok, why = values_equal(g, e, rtol, atol, noun="item")
             if not ok:
+                whole = f"got {describe(got)}, expected {describe(expected)}"
+                if len(whole) < 300 and not any(isinstance(v, torch.Tensor) for v in (*got, *expected)):
+                    return False, f"{whole}; the first difference is at index {i}: {why}"
                 return False, f"at index {i}: {why}"
         return True, ""
     if got != expected:
-        return False, f"got {_short(got)}, expected {_short(expected)}"
+        return False, f"got {describe(got)}, expected {describe(expected)}"
     return True, ""
 
 
-def _report(result: CheckResult, quiet: bool) -> CheckResult:
-    if not quiet:
-        print(result.message)
-    return result
+def _unchanged(before: Any, after: Any) -> bool:
+    """True when `after` still equals `before` (NaN equals NaN); used to spot in-place changes."""
+    if isinstance(before, torch.Tensor):
+        if not isinstance(after, torch.Tensor) or before.shape != after.shape or before.dtype != after.dtype:
+            return False
+        b, a = before.detach().cpu(), after.detach().cpu()
+        same = b == a
+        if b.is_floating_point():
+            same |= torch.isnan(b) & torch.isnan(a)
+        return bool(same.all())
+    if isinstance(before, torch.nn.Module):
+        sb, sa = before.state_dict(), after.state_dict()
+        return sb.keys() == sa.keys() and all(_unchanged(sb[k], sa[k]) for k in sb)
+    if isinstance(before, Mapping):
+        return (isinstance(after, Mapping) and list(before) == list(after)
+                and all(_unchanged(before[k], after[k]) for k in before))
+    if isinstance(before, (list, tuple)):
+        return (isinstance(after, (list, tuple)) and len(before) == len(after)
+                and all(_unchanged(b, a) for b, a in zip(before, after)))
+    try:
+        return bool(before == after)
+    except Exception:  # noqa: BLE001 - an object that cannot compare is taken as unchanged
+        return True
 
+
+# --------------------------------------------------------------------- running learner code
+
+class _TimeLimit(BaseException):
+    """Raised inside the learner's thread to stop it when it ran out of time."""
+
+
+def _stop_thread(thread: threading.Thread) -> None:
+    """Ask CPython to raise `_TimeLimit` in `thread` (it stops at its next Python instruction)."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_TimeLimit))
+
+
+def call_with_limit(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any],
+                    limit: float | None) -> tuple[str, Any]:
+    """Run `fn` in a daemon thread for at most `limit` seconds.
+
+    Returns ("ok", value), ("raised", exception) or ("timeout", None). A thread that runs
+    over is stopped, so an infinite loop does not go on eating the CPU and memory.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except _TimeLimit:
+            box["timeout"] = True
+        except BaseException as e:  # noqa: BLE001 - everything the learner raises is reported
+            box["error"] = e
+
+    if limit is None:
+        target()
+    else:
+        thread = threading.Thread(target=target, name="course-check", daemon=True)
+        thread.start()
+        thread.join(limit)
+        if thread.is_alive():
+            _stop_thread(thread)
+            thread.join(1.0)
+            return "timeout", None
+    if "error" in box:
+        return "raised", box["error"]
+    if "timeout" in box:
+        return "timeout", None
+    return "ok", box.get("value")
+
+
+def is_unfinished(fn: Any) -> bool:
+    """True for a function whose body is only `...` or `pass` (and maybe a docstring): it returns None."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(code)
+           if i.opname not in ("RESUME", "NOP", "CACHE")]
+    return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+
+
+# --------------------------------------------------------------------- the exercise spec
+
+@dataclass
+class Exercise:
+    """One auto-checked exercise; `check(fn)` runs it. Registered by name on creation.
+
+    - `reference`: the course's own solution (shown by `solution(name)` unless `solution`
+      is given), called on the same inputs as the learner's function.
+    - `hints`: the ladder, first rung after the first failure, next after the second...
+      Concepts only: never code, never the formula.
+    - `cases`: fixed adversarial inputs, run before the `trials` random ones from
+      `make_inputs(rng)` (positional arguments as a tuple, or keyword arguments as a dict).
+    - `contract(got)`: a message when the result is of the wrong kind (else None).
+    - `noun`: what the result is called in messages ("your mask is float32 ...").
+    - `compare(got, expected)`: defaults to `values_equal` with `rtol`/`atol`.
+    - `judge(got, expected, args, kwargs)`: replaces `compare` when the verdict needs the input
+      (a tolerance that depends on it, say).
+    """
+
+    name: str
+    reference: Callable[..., Any]
+    make_inputs: Callable[[random.Random], Inputs]
+    hints: Sequence[str]
+    cases: Sequence[Case] = ()
+    trials: int = MIN_RANDOM_TRIALS
+    contract: Callable[[Any], str | None] | None = None
+    compare: Compare | None = None
+    noun: str = "result"
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    seed: int = 0
+    time_limit: float | None = None  # seconds; None = TIME_LIMIT_S
+    solution: Callable[..., Any] | None = None
+    judge: Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], tuple[bool, str]] | None = None
+
+    def __post_init__(self) -> None:
+        self.hints = tuple(self.hints) or ("compare your function with what the text above describes",)
+        self.cases = tuple(self.cases)
+        EXERCISES[_key(self.name)] = self
+
+    def _compare(self, got: Any, expected: Any) -> tuple[bool, str]:
+        if self.compare is not None:
+            return self.compare(got, expected)
+        return values_equal(got, expected, self.rtol, self.atol, self.noun)
+
+    def _plan(self) -> list[tuple[str, Callable[[random.Random], Inputs], str]]:
+        fixed = [(f"fixed case {i} of {len(self.cases)}", lambda _rng, c=c: c.make(), c.why)
+                 for i, c in enumerate(self.cases, 1)]
+        rand = [(f"random test {i} of {self.trials}", self.make_inputs, "") for i in range(1, self.trials + 1)]
+        return fixed + rand
+
+    def check(self, fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+        """Check the learner's `fn`; print one message; never raise."""
+        if is_unfinished(fn):
+            return self._todo(quiet)
+        rng = random.Random(self.seed)
+        torch_state = torch.random.get_rng_state()
+        limit = TIME_LIMIT_S if self.time_limit is None else self.time_limit
+        try:
+            for n, (where, make, why) in enumerate(self._plan()):
+                torch.manual_seed(self.seed * 1000 + n)
+                try:
+                    inputs = make(rng)
+                    args, kwargs = ((), dict(inputs)) if isinstance(inputs, Mapping) else (tuple(inputs), {})
+                    expected = self.reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+                except Exception as e:  # noqa: BLE001 - a bug of the course, reported, not raised
+                    return self._report(CheckResult(self.name, FAIL, (
+                        f"✗ {self.name}: the checker itself failed on {where} ({type(e).__name__}: {e}); "
+                        "please report this. The notebook goes on with your function."), fn), quiet)
+                given_args, given_kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
+                status, got = call_with_limit(fn, given_args, given_kwargs, limit)
+                if status == "raised" and isinstance(got, NotImplementedError) or (status == "ok" and got is ...):
+                    return self._todo(quiet)
+                problem = self._problem(status, got, expected, args, kwargs, given_args, given_kwargs, limit)
+                if problem:
+                    return self._fail(fn, where, why, problem, args, kwargs, got, expected, quiet)
+            total = f"{len(self.cases)} fixed cases and {self.trials} random tests" if self.cases else \
+                f"{self.trials} random tests"
+            return self._report(CheckResult(self.name, PASS, f"✓ {self.name}: passed {total}. Well done!", fn), quiet)
+        finally:
+            torch.random.set_rng_state(torch_state)
+
+    def _problem(self, status: str, got: Any, expected: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 given_args: tuple[Any, ...], given_kwargs: dict[str, Any], limit: float | None) -> str:
+        """What is wrong with one call, or "" when nothing is."""
+        if status == "timeout":
+            return f"your function did not return within {limit:g} s (an infinite loop?)"
+        if status == "raised":
+            return f"your function raised {type(got).__name__}: {got}"
+        names = _arg_names(self.reference, len(args))
+        changed = [name for name, b, a in zip(names, args, given_args) if not _unchanged(b, a)]
+        changed += [k for k in kwargs if not _unchanged(kwargs[k], given_kwargs[k])]
+        if changed:
+            return (f"your function changed its input {', '.join(changed)} in place, so the caller's "
+                    f"{'value changes' if len(changed) == 1 else 'values change'} too; leave the inputs "
+                    "as they are and return a new result")
+        if got is None and expected is not None:
+            return "your function returned None; it must return its result"
+        try:
+            if self.contract is not None:
+                why = self.contract(got)
+                if why:
+                    return why
+            if self.judge is not None:
+                ok, why = self.judge(got, expected, copy.deepcopy(args), copy.deepcopy(kwargs))
+            else:
+                ok, why = self._compare(got, expected)
+        except Exception as e:  # noqa: BLE001 - a result that cannot even be compared is a fail
+            return f"your {self.noun} could not be compared with the expected one ({type(e).__name__}: {e})"
+        return "" if ok else (why or "wrong result")
+
+    def _todo(self, quiet: bool) -> CheckResult:
+        return self._report(CheckResult(
+            self.name, TODO, f"… {self.name}: not done yet; the notebook goes on with the reference.",
+            self.reference), quiet)
+
+    def _fail(self, fn: Callable[..., Any], where: str, why: str, problem: str, args: tuple[Any, ...],
+              kwargs: dict[str, Any], got: Any, expected: Any, quiet: bool) -> CheckResult:
+        key = _key(self.name)
+        _FAILURES[key] = _FAILURES.get(key, 0) + 1
+        attempt = _FAILURES[key]
+        rung = self.hints[min(attempt, len(self.hints)) - 1]
+        label = "Hint" if attempt == 1 else "Stronger hint" if attempt <= len(self.hints) else "Hint (the last one)"
+        shown = describe_inputs(self.reference, args, kwargs)
+        lines = [f"✗ {self.name}: wrong on {where}" + (f" ({why})" if why else "") + ".",
+                 f"  {problem}",
+                 "  input:",
+                 shown,
+                 f"  {label}: {rung}",
+                 f"  To get this input back: course_lib.checks.last_failure(\"{key}\")."]
+        if attempt >= 2:
+            lines.append(f"  Still stuck? course_lib.checks.solution(\"{key}\") shows the reference solution.")
+        lines.append("  (the notebook goes on with the reference)")
+        message = "\n".join(lines)
+        _LAST_FAILURE[key] = Failure(self.name, where, args, kwargs, expected, got, message, shown)
+        return self._report(CheckResult(self.name, FAIL, message, self.reference), quiet)
+
+    @staticmethod
+    def _report(result: CheckResult, quiet: bool) -> CheckResult:
+        if not quiet:
+            print(result.message)
+        return result
+
+
+# --------------------------------------------------------------------- asking for more
+
+def _find(name: str) -> Exercise | None:
+    ex = EXERCISES.get(_key(name))
+    if ex is None:
+        print(f"no exercise called {name!r}; the exercises are: {', '.join(sorted(EXERCISES))}")
+    return ex
+
+
+def solution(name: str) -> str | None:
+    """Print (and return) the reference solution of exercise `name`: the answer, on request only."""
+    ex = _find(name)
+    if ex is None:
+        return None
+    fn = ex.solution or ex.reference
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = f"# the source of {getattr(fn, '__qualname__', fn)!r} is not available"
+    print(source)
+    return source
+
+
+def last_failure(name: str) -> Failure | None:
+    """The input exercise `name` last failed on (args, kwargs, expected, got), or None.
+
+    `last_failure("name").reproduce(my_fn)` runs your function on it again.
+    """
+    ex = _find(name)
+    if ex is None:
+        return None
+    failure = _LAST_FAILURE.get(_key(name))
+    if failure is None:
+        print(f"{ex.name} has not failed in this session")
+    return failure
+
+
+# --------------------------------------------------------------------- the older entry points
 
 def check_function(
     learner: Callable[..., Any],
     reference: Callable[..., Any],
-    make_inputs: Callable[[random.Random], Sequence[Any] | Mapping[str, Any]],
+    make_inputs: Callable[[random.Random], Inputs],
     *,
     name: str,
-    hint: str,
-    trials: int = 5,
+    hint: str | Sequence[str],
+    trials: int = MIN_RANDOM_TRIALS,
     seed: int = 0,
-    compare: Callable[[Any, Any], tuple[bool, str]] = values_equal,
+    compare: Compare | None = None,
+    cases: Sequence[Case] = (),
     quiet: bool = False,
 ) -> CheckResult:
-    """Run `learner` and `reference` on `trials` seeded random inputs and compare.
+    """Check `learner` against `reference` once: an `Exercise` built on the spot. Never raises.
 
-    `make_inputs(rng)` returns positional arguments (a tuple or list) or keyword
-    arguments (a dict). Each function gets its own deep copy, so a learner that
-    mutates its input cannot spoil the reference. Never raises.
+    `hint` is one hint or a ladder of them. Prefer a module-level `Exercise`, which also
+    gets fixed cases, a contract and `solution(name)`.
     """
-    rng = random.Random(seed)
-    torch_state = torch.random.get_rng_state()
-    try:
-        for trial in range(1, trials + 1):
-            torch.manual_seed(seed * 1000 + trial)
-            inputs = make_inputs(rng)
-            args, kwargs = ((), dict(inputs)) if isinstance(inputs, Mapping) else (tuple(inputs), {})
-            expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-            try:
-                got = learner(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-            except NotImplementedError:
-                return _report(CheckResult(
-                    name, TODO,
-                    f"… {name}: not done yet; the notebook goes on with the reference. Hint: {hint}",
-                    reference), quiet)
-            except Exception as e:  # noqa: BLE001 - a learner's bug must not stop the notebook
-                shown = _short(kwargs if kwargs else args)
-                return _report(CheckResult(
-                    name, FAIL,
-                    f"✗ {name}: raised {type(e).__name__}: {e} on input {shown}.\n"
-                    f"  Hint: {hint}\n  (the notebook goes on with the reference)",
-                    reference), quiet)
-            ok, why = compare(got, expected)
-            if not ok:
-                shown = _short(kwargs if kwargs else args)
-                return _report(CheckResult(
-                    name, FAIL,
-                    f"✗ {name}: wrong on random test {trial} of {trials}: {why}.\n"
-                    f"  input: {shown}\n  Hint: {hint}\n  (the notebook goes on with the reference)",
-                    reference), quiet)
-        return _report(CheckResult(
-            name, PASS, f"✓ {name}: passed {trials} random tests. Well done!", learner), quiet)
-    finally:
-        torch.random.set_rng_state(torch_state)
+    hints = (hint,) if isinstance(hint, str) else tuple(hint)
+    ex = Exercise(name, reference, make_inputs, hints, cases=cases, trials=trials, seed=seed, compare=compare)
+    return ex.check(learner, quiet=quiet)
 
 
-def check_value(name: str, got: Any, expected: Any, *, hint: str, quiet: bool = False,
-                compare: Callable[[Any, Any], tuple[bool, str]] = values_equal) -> CheckResult:
+def check_value(name: str, got: Any, expected: Any, *, hint: str | Sequence[str], quiet: bool = False,
+                compare: Compare | None = None) -> CheckResult:
     """Compare one value the learner computed with the expected one. Never raises."""
     if got is ... or got is NotImplemented:
-        return _report(CheckResult(name, TODO, f"… {name}: not done yet. Hint: {hint}"), quiet)
+        return Exercise._report(CheckResult(name, TODO, f"… {name}: not done yet."), quiet)
     try:
-        ok, why = compare(got, expected)
+        ok, why = (compare or values_equal)(got, expected)
     except Exception as e:  # noqa: BLE001
         ok, why = False, f"could not compare ({type(e).__name__}: {e})"
     if ok:
-        return _report(CheckResult(name, PASS, f"✓ {name}: correct. Well done!"), quiet)
-    return _report(CheckResult(name, FAIL, f"✗ {name}: {why}.\n  Hint: {hint}"), quiet)
+        return Exercise._report(CheckResult(name, PASS, f"✓ {name}: correct. Well done!"), quiet)
+    hints = (hint,) if isinstance(hint, str) else tuple(hint)
+    key = _key(name)
+    _FAILURES[key] = _FAILURES.get(key, 0) + 1
+    rung = hints[min(_FAILURES[key], len(hints)) - 1]
+    return Exercise._report(CheckResult(name, FAIL, f"✗ {name}: {why}.\n  Hint: {rung}"), quiet)

@@ -1,7 +1,7 @@
 """Checks for the exercises of notebooks/02_data_and_embeddings.ipynb.
 
-Each compares the learner's function with a reference on seeded random inputs (see
-`course_lib.checks._core.check_function`), prints one line and returns a callable that
+Each is an `Exercise` (see `course_lib.checks._core`): fixed cases for the classic
+mistakes, then seeded random inputs; it prints one line and returns a callable that
 falls back to the reference when the exercise is unfinished or wrong.
 
 Introduced in notebooks/02_data_and_embeddings.ipynb.
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckResult, check_function
+from ._core import Case, CheckResult, Exercise, as_number, describe
 
 __all__ = [
     "check_make_xy",
@@ -87,6 +87,100 @@ def _cosine_inputs(rng: random.Random) -> tuple[Any, ...]:
     return (torch.randn(rng.randint(2, 12), rng.randint(2, 16)) * rng.uniform(0.1, 10.0),)
 
 
+# ----------------------------------------------------------------- contracts
+
+def _pair_of_tensors(got: Any) -> str | None:
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        return f"your result is {describe(got, 80)}; return a pair (x, y) of tensors"
+    return None
+
+
+def _count(got: Any) -> str | None:
+    value = as_number(got)
+    if value is None or float(value) != int(value):
+        return f"your result is {describe(got, 80)}; return a whole number, the count"
+    return None
+
+
+# ----------------------------------------------------------------- exercises
+
+MAKE_XY = Exercise(
+    name="make_xy",
+    reference=reference_make_xy,
+    make_inputs=_xy_inputs,
+    hints=(
+        "the model reads x and is scored on predicting y, the token that comes next: "
+        "y is x shifted by one position",
+        "cut one window of seq_len plus one ids that begins at start; x is that window without "
+        "its last id, y the same window without its first. Both have length seq_len",
+    ),
+    cases=(
+        Case("ids that are not their own positions", (torch.tensor([5, 3, 8, 1, 9, 2]), 1, 3)),
+        Case("the window reaches the last id", (torch.arange(10, 20), 0, 9)),
+        Case("a window of one token", (torch.tensor([4, 7, 1]), 1, 1)),
+    ),
+    contract=_pair_of_tensors,
+)
+
+COUNT_LEAKS = Exercise(
+    name="count_leaks",
+    reference=reference_count_leaks,
+    make_inputs=_leak_inputs,
+    hints=(
+        "a leak is a validation line that also appears, exactly, among the training lines; "
+        "count validation lines, not distinct texts",
+        "make the training lines quick to look up, then go through every validation line and count "
+        "those found; a line repeated in validation counts every time, a part of a line is no match",
+    ),
+    cases=(
+        Case("a repeated validation line counts each time", (["a b", "c d"], ["a b", "a b", "x y"])),
+        Case("a line repeated in training counts once per validation line", (["a b", "a b"], ["a b"])),
+        Case("part of a training line is not a leak", (["the cat sat"], ["the cat", "cat sat"])),
+        Case("no validation lines", (["a b"], [])),
+    ),
+    contract=_count,
+)
+
+ONE_HOT_EMBEDDING = Exercise(
+    name="one_hot_embedding",
+    reference=reference_one_hot_embedding,
+    make_inputs=_embedding_inputs,
+    hints=(
+        "a one-hot row picks exactly one row of the weight matrix when multiplied by it; "
+        "the row has one slot per vocabulary entry",
+        "turn every id into a one-hot vector as long as the vocabulary (the number of rows of the weight, "
+        "not the largest id you happen to see), make it floating point, and multiply by the weight: "
+        "batch by time by vocabulary times vocabulary by channels",
+    ),
+    cases=(
+        Case("the largest id is not in the batch: the one-hot width is the vocabulary size",
+             (torch.tensor([[0, 1, 1]]), torch.arange(12.0).reshape(4, 3))),
+        Case("a single token", (torch.tensor([[2]]), torch.arange(6.0).reshape(3, 2))),
+        Case("two rows of ids", (torch.tensor([[3, 0], [1, 3]]), torch.linspace(-1, 1, 8).reshape(4, 2))),
+    ),
+    noun="embedding",
+)
+
+COSINE_SIMILARITY = Exercise(
+    name="cosine_similarity",
+    reference=reference_cosine_similarity,
+    make_inputs=_cosine_inputs,
+    hints=(
+        "cosine similarity compares directions only: two vectors pointing the same way score 1 "
+        "whatever their lengths",
+        "scale every row (each vector, not each column) to length one, then take the dot product of "
+        "every row with every row; the result is T by T with ones on the diagonal",
+    ),
+    cases=(
+        Case("rows of very different lengths", (torch.tensor([[1.0, 2.0, 2.0], [10.0, 20.0, 20.0]]),)),
+        Case("a vector and its opposite", (torch.tensor([[3.0, -4.0], [-3.0, 4.0], [4.0, 3.0]]),)),
+        Case("more rows than columns (normalise rows, not columns)",
+             (torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 5.0], [-2.0, 1.0]]),)),
+    ),
+    noun="similarity matrix",
+)
+
+
 # ----------------------------------------------------------------- checks
 
 def check_make_xy(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
@@ -94,12 +188,7 @@ def check_make_xy(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
-    return check_function(
-        fn, reference_make_xy, _xy_inputs, name="make_xy",
-        hint="take the window ids[start : start + seq_len + 1]; x is all but its last id, "
-             "y all but its first. Both have length seq_len.",
-        quiet=quiet,
-    )
+    return MAKE_XY.check(fn, quiet=quiet)
 
 
 def check_count_leaks(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
@@ -107,12 +196,7 @@ def check_count_leaks(fn: Callable[..., Any], *, quiet: bool = False) -> CheckRe
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
-    return check_function(
-        fn, reference_count_leaks, _leak_inputs, name="count_leaks",
-        hint="put the training lines in a set, then count the validation lines (each one, "
-             "repeats included) that are in it.",
-        quiet=quiet,
-    )
+    return COUNT_LEAKS.check(fn, quiet=quiet)
 
 
 def check_one_hot_embedding(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
@@ -120,12 +204,7 @@ def check_one_hot_embedding(fn: Callable[..., Any], *, quiet: bool = False) -> C
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
-    return check_function(
-        fn, reference_one_hot_embedding, _embedding_inputs, name="one_hot_embedding",
-        hint="F.one_hot(ids, num_classes=weight.shape[0]) gives (B, T, V) integers; make them "
-             "floats (.to(weight.dtype)) and multiply by weight (V, C) to get (B, T, C).",
-        quiet=quiet,
-    )
+    return ONE_HOT_EMBEDDING.check(fn, quiet=quiet)
 
 
 def check_cosine_similarity(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
@@ -133,9 +212,4 @@ def check_cosine_similarity(fn: Callable[..., Any], *, quiet: bool = False) -> C
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
-    return check_function(
-        fn, reference_cosine_similarity, _cosine_inputs, name="cosine_similarity",
-        hint="divide each row by its length (p.norm(dim=-1, keepdim=True)), then multiply the "
-             "result by its own transpose.",
-        quiet=quiet,
-    )
+    return COSINE_SIMILARITY.check(fn, quiet=quiet)

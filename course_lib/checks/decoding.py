@@ -2,20 +2,26 @@
 
 Each compares the learner's function with the reference in `course_lib.generate`
 (`top_k_filter`, `top_p_filter`, `repetition_penalty`), which the tests prove equal to
-the matching `transformers` logits processors, on seeded random scores.
+the matching `transformers` logits processors: fixed cases for the classic mistakes
+(ties in top-k, the token that crosses p, negative scores), then seeded random scores.
+A filter's failure says which tokens each row kept.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from ..generate import repetition_penalty, top_k_filter, top_p_filter
-from ._core import CheckResult, check_function
+from ._core import Case, CheckResult, Exercise, tensors_equal
 
 __all__ = ["check_repetition_penalty", "check_top_k_filter", "check_top_p_filter"]
+
+NEG_INF = float("-inf")
 
 
 def _scores(rng: random.Random) -> torch.Tensor:
@@ -24,22 +30,144 @@ def _scores(rng: random.Random) -> torch.Tensor:
     return torch.randn(B, V, generator=g) * rng.choice([0.5, 2.0, 5.0])  # (B, V) logits
 
 
+def _ids(mask: torch.Tensor) -> str:
+    ids = mask.nonzero().flatten().tolist()
+    return str(ids) if len(ids) <= 12 else f"{ids[:12]} and {len(ids) - 12} more"
+
+
+def _filter_shape(got: Any, expected: torch.Tensor) -> str:
+    if not isinstance(got, torch.Tensor):
+        return f"your result is a {type(got).__name__}; return the scores tensor with the removed tokens at -inf"
+    ok, why = tensors_equal(got, expected, noun="filtered scores")
+    if not ok and ("must be" in why or "shape" in why):
+        return why
+    return ""
+
+
+def _kept_values(got: torch.Tensor, scores: torch.Tensor) -> str:
+    """The kept tokens must keep their scores, the others must be exactly -inf."""
+    kept = got != NEG_INF
+    if not torch.equal(got[kept].double(), scores[kept].double()):
+        return "a kept token's score changed; keep the scores of the tokens you keep as they were"
+    return ""
+
+
+def _row_message(r: int, got_kept: torch.Tensor, exp_kept: torch.Tensor) -> str:
+    n_got, n_exp = int(got_kept.sum()), int(exp_kept.sum())
+    return (f"row {r}: you kept {n_got} token{'s' * (n_got != 1)} {_ids(got_kept)}, "
+            f"expected {n_exp} {_ids(exp_kept)}")
+
+
+def _compare_top_k(got: Any, expected: torch.Tensor) -> tuple[bool, str]:
+    if why := _filter_shape(got, expected):
+        return False, why
+    g, e = got.detach().cpu(), expected.detach().cpu()
+    for r in range(e.size(0)):
+        gk, ek = g[r] != NEG_INF, e[r] != NEG_INF
+        if not torch.equal(gk, ek):
+            return False, _row_message(r, gk, ek)
+    return tensors_equal(g, e, noun="filtered scores")
+
+
+def _ref_top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    return top_k_filter(scores, k)
+
+
+def _top_k_inputs(rng: random.Random) -> tuple[torch.Tensor, int]:
+    scores = _scores(rng)
+    return scores, rng.randint(1, scores.size(-1))
+
+
+def _randn(*shape: int, scale: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape) * scale  # the check seeds torch before each case
+
+
+TOP_K = Exercise(
+    name="top_k_filter",
+    reference=_ref_top_k,
+    solution=top_k_filter,
+    make_inputs=_top_k_inputs,
+    hints=(
+        "in each row, find the k-th best score; every score below it is removed (set to minus infinity), "
+        "the others stay exactly as they were",
+        "compare each score with its own row's k-th best score, not with a single threshold for the "
+        "whole batch; a score equal to the k-th best is kept, so ties can keep more than k tokens",
+    ),
+    cases=(
+        Case("ties: with k = 2 both scores tied for second place are kept, three tokens in all",
+             (torch.tensor([[1.0, 2.0, 2.0, 3.0, 0.5]]), 2)),
+        Case("each row has its own k-th best score",
+             (torch.tensor([[0.1, 5.0, 3.0, 4.0, -1.0], [10.0, 20.0, 30.0, 40.0, 50.0]]), 3)),
+        Case("k equal to the vocabulary size keeps everything", lambda: (_randn(2, 6), 6)),
+        Case("k = 1 keeps only the best", lambda: (_randn(1, 7, scale=2), 1)),
+        Case("negative scores", lambda: (-_randn(1, 8).abs() - 1, 3)),
+    ),
+    compare=_compare_top_k,
+    noun="filtered scores",
+)
+
+
 def check_top_k_filter(fn: Callable[[torch.Tensor, int], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """Check `fn(scores, k)`: keep the k largest scores of each row, set the others to -inf.
+    """Check `fn(scores, k)`: keep the k largest scores of each row (ties included), the others -inf.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
+    return TOP_K.check(fn, quiet=quiet)
 
-    def make(rng: random.Random) -> tuple[torch.Tensor, int]:
-        scores = _scores(rng)
-        return scores, rng.randint(1, scores.size(-1))
 
-    return check_function(
-        fn, lambda s, k: top_k_filter(s, k), make, name="top_k_filter", trials=8,
-        hint="kth = torch.topk(scores, k).values[..., -1:] is each row's k-th best score; "
-             "scores.masked_fill(scores < kth, float('-inf'))",
-        quiet=quiet,
-    )
+def _ref_top_p(scores: torch.Tensor, p: float) -> torch.Tensor:
+    return top_p_filter(scores, p)
+
+
+_P_TOLERANCE = 1e-5  # a token whose mass before it is this close to p may go either way
+
+
+def _judge_top_p(got: Any, expected: torch.Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, str]:
+    """Kept: the most likely tokens until their mass reaches p; float rounding at p is forgiven."""
+    scores, p = (args + tuple(kwargs.values()))[:2]
+    if why := _filter_shape(got, expected):
+        return False, why
+    g = got.detach().cpu()
+    probs = scores.detach().cpu().double().softmax(-1)
+    order = probs.argsort(dim=-1, descending=True)
+    sorted_probs = probs.gather(-1, order)
+    before = sorted_probs.cumsum(-1) - sorted_probs  # the mass of the more likely tokens
+    must = (before < p - _P_TOLERANCE).scatter(-1, order, before < p - _P_TOLERANCE)
+    must[torch.arange(g.size(0)), order[:, 0]] = True  # the most likely token always stays
+    may = (before <= p + _P_TOLERANCE).scatter(-1, order, before <= p + _P_TOLERANCE) | must
+    for r in range(g.size(0)):
+        kept = g[r] != NEG_INF
+        if bool((must[r] & ~kept).any()) or bool((kept & ~may[r]).any()):
+            return False, _row_message(r, kept, expected[r].detach().cpu() != NEG_INF)
+    if why := _kept_values(g, scores.detach().cpu()):
+        return False, why
+    return True, ""
+
+
+TOP_P = Exercise(
+    name="top_p_filter",
+    reference=_ref_top_p,
+    solution=top_p_filter,
+    make_inputs=lambda rng: (_scores(rng), rng.choice([0.1, 0.5, 0.8, 0.9, 0.95, 1.0])),
+    hints=(
+        "go from the most likely token down and keep tokens until their probability mass reaches p; "
+        "the token that makes the mass cross p is kept too",
+        "work with probabilities (a softmax of the scores), sorted; a token is removed only when the mass "
+        "of the tokens more likely than it already reaches p. The most likely token always stays, and the "
+        "answer must be put back in the original token order",
+    ),
+    cases=(
+        Case("the token that crosses p is kept: 0.5 + 0.3 reaches 0.6",
+             (torch.tensor([[math.log(0.2), math.log(0.5), math.log(0.3)]]), 0.6)),
+        Case("the most likely token stays even when it alone is more than p",
+             (torch.tensor([[math.log(0.05), math.log(0.9), math.log(0.05)]]), 0.5)),
+        Case("each row has its own nucleus",
+             (torch.tensor([[4.0, 0.0, 1.0, 0.5, -1.0], [0.1, 0.3, 0.2, 0.0, 0.4]]), 0.8)),
+        Case("p = 1 keeps every token", lambda: (_randn(2, 9), 1.0)),
+    ),
+    judge=_judge_top_p,
+    noun="filtered scores",
+)
 
 
 def check_top_p_filter(fn: Callable[[torch.Tensor, float], torch.Tensor], quiet: bool = False) -> CheckResult:
@@ -47,16 +175,49 @@ def check_top_p_filter(fn: Callable[[torch.Tensor, float], torch.Tensor], quiet:
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
+    return TOP_P.check(fn, quiet=quiet)
 
-    def make(rng: random.Random) -> tuple[torch.Tensor, float]:
-        return _scores(rng), rng.choice([0.1, 0.5, 0.8, 0.9, 0.95, 1.0])
 
-    return check_function(
-        fn, lambda s, p: top_p_filter(s, p), make, name="top_p_filter", trials=8,
-        hint="sort ascending, cum = softmax(sorted).cumsum(-1); remove where cum <= 1 - p, but never the "
-             "last (most likely) one; scatter the mask back with the sort order and masked_fill -inf",
-        quiet=quiet,
-    )
+def _penalty_inputs(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, float]:
+    scores = _scores(rng)
+    B, V = scores.shape
+    T = rng.randint(1, 8)
+    ids = torch.tensor([[rng.randrange(V) for _ in range(T)] for _ in range(B)])  # (B, T)
+    return ids, scores, rng.choice([0.8, 1.2, 1.5, 2.0])
+
+
+def _solution_repetition_penalty(input_ids: torch.Tensor, scores: torch.Tensor, penalty: float) -> torch.Tensor:
+    """Seen tokens: positive scores divided by the penalty, negative ones multiplied; a new tensor."""
+    seen = scores.gather(1, input_ids)  # (B, T) the scores of the tokens already in the text
+    seen = torch.where(seen < 0, seen * penalty, seen / penalty)
+    return scores.scatter(1, input_ids, seen)  # a token seen twice gets the same value twice
+
+
+REPETITION_PENALTY = Exercise(
+    name="repetition_penalty",
+    reference=repetition_penalty,
+    solution=_solution_repetition_penalty,
+    make_inputs=_penalty_inputs,
+    hints=(
+        "only the tokens already in that row's text change, and a penalty above one must make every one "
+        "of them less likely, whatever the sign of its score",
+        "a positive score is divided by the penalty, a negative one multiplied by it (dividing a negative "
+        "score would raise it). A token seen twice is penalised once, each row uses its own ids, and the "
+        "input scores must stay as they were: work on a copy",
+    ),
+    cases=(
+        Case("a negative score is multiplied by the penalty",
+             (torch.tensor([[0, 2]]), torch.tensor([[-1.0, 0.5, 2.0, -3.0]]), 2.0)),
+        Case("a token seen three times is penalised once",
+             (torch.tensor([[1, 1, 1]]), torch.tensor([[0.5, 3.0, -1.0]]), 1.5)),
+        Case("each row has its own history",
+             (torch.tensor([[0, 1], [2, 2]]), torch.tensor([[1.0, -2.0, 3.0, 4.0], [1.0, -2.0, 3.0, -4.0]]), 2.0)),
+        Case("a penalty below one raises the seen tokens",
+             (torch.tensor([[3]]), torch.tensor([[1.0, 1.0, 1.0, -2.0]]), 0.8)),
+        Case("a zero score stays zero", (torch.tensor([[0]]), torch.tensor([[0.0, 1.0]]), 1.3)),
+    ),
+    noun="scores",
+)
 
 
 def check_repetition_penalty(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
@@ -66,17 +227,4 @@ def check_repetition_penalty(fn: Callable[[torch.Tensor, torch.Tensor, float], t
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
-
-    def make(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, float]:
-        scores = _scores(rng)
-        B, V = scores.shape
-        T = rng.randint(1, 8)
-        ids = torch.tensor([[rng.randrange(V) for _ in range(T)] for _ in range(B)])  # (B, T)
-        return ids, scores, rng.choice([0.8, 1.2, 1.5, 2.0])
-
-    return check_function(
-        fn, repetition_penalty, make, name="repetition_penalty", trials=8,
-        hint="seen = scores.gather(1, input_ids); seen = torch.where(seen < 0, seen * penalty, seen / penalty); "
-             "return scores.scatter(1, input_ids, seen) (a token seen twice is penalized once)",
-        quiet=quiet,
-    )
+    return REPETITION_PENALTY.check(fn, quiet=quiet)

@@ -1,7 +1,8 @@
 """Checks for notebooks/08_attention_visualization.ipynb: head-role scores written by the learner.
 
-Each compares the learner's function with the reference in `course_lib.viz.heads` on
-random causal attention maps of random shapes.
+Each compares the learner's function with the reference in `course_lib.viz.heads`:
+hand-made attention maps for the classic mistakes first, then random causal attention maps
+of random shapes.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
 """
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from ..viz.heads import attention_entropy, induction_score, previous_token_score
-from ._core import CheckResult, check_function
+from ._core import Case, CheckResult, Exercise
 
 __all__ = ["check_previous_token_score", "check_induction_score", "check_attention_entropy",
            "random_attention"]
@@ -32,16 +34,87 @@ def random_attention(rng: random.Random, T: int | None = None) -> torch.Tensor:
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
 
+def _one_hot_rows(T: int, key_of: Callable[[int], int]) -> torch.Tensor:
+    """(1, 1, T, T) attention where query i looks only at key `key_of(i)`."""
+    att = torch.zeros(1, 1, T, T)
+    for i in range(T):
+        att[0, 0, i, key_of(i)] = 1.0
+    return att
+
+
+def _uniform_causal(T: int) -> torch.Tensor:
+    """(1, 1, T, T) attention where query i spreads evenly over keys 0 .. i."""
+    mask = torch.ones(T, T).tril()
+    return (mask / mask.sum(-1, keepdim=True))[None, None]
+
+
+def _a_score_per_head(noun: str) -> Callable[[Any], str | None]:
+    def contract(got: Any) -> str | None:
+        if not isinstance(got, torch.Tensor):
+            return f"your {noun} is a {type(got).__name__}; return a tensor with one number per layer and head"
+        return None
+    return contract
+
+
+PREVIOUS_TOKEN_SCORE = Exercise(
+    name="previous_token_score",
+    reference=previous_token_score,
+    make_inputs=lambda rng: (random_attention(rng),),
+    hints=(
+        "a previous-token head puts the attention of query i on key i minus one; the score is how much "
+        "it does that on average, one number per layer and head",
+        "take the weights just below the diagonal of each attention map (query i, key i minus one) for "
+        "the queries that have a previous token, from the second on, and average them over the queries "
+        "only; the result has the shape of the layer and head dimensions",
+    ),
+    cases=(
+        Case("attention entirely on the previous token scores one",
+             lambda: (_one_hot_rows(5, lambda i: max(i - 1, 0)),)),
+        Case("query 0 has no previous token: average over queries 1 to T-1 only",
+             lambda: (_uniform_causal(4),)),
+        Case("two tokens", lambda: (random_attention(random.Random(2), T=2),)),
+        Case("several layers and heads", lambda: (random_attention(random.Random(5), T=6),)),
+    ),
+    contract=_a_score_per_head("score"),
+    noun="score",
+)
+
+
 def check_previous_token_score(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
     """`fn(att)`: mean attention from each query i >= 1 to key i - 1, one number per head.
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
-    return check_function(
-        fn, previous_token_score, lambda rng: (random_attention(rng),), name="previous_token_score",
-        hint="take att[..., i, i - 1] for i = 1 .. T-1 (torch.diagonal with offset=-1 on the last two "
-             "dims) and average them; the result has shape att.shape[:-2]", quiet=quiet,
-    )
+    return PREVIOUS_TOKEN_SCORE.check(fn, quiet=quiet)
+
+
+def _induction_inputs(rng: random.Random) -> tuple[torch.Tensor, int]:
+    period = rng.randint(2, 6)
+    return random_attention(rng, T=2 * period + rng.choice([0, 0, 1, 3])), period
+
+
+INDUCTION_SCORE = Exercise(
+    name="induction_score",
+    reference=induction_score,
+    make_inputs=_induction_inputs,
+    hints=(
+        "in a sequence that repeats itself every period tokens, an induction head looks back to the "
+        "earlier copy of the current token and attends to the token that came right after it",
+        "for each query t from period on, the key that matters is t minus period plus one (one after the "
+        "earlier copy, not the copy itself); average those weights over the queries, one number per layer "
+        "and head, for any sequence length",
+    ),
+    cases=(
+        Case("perfect induction attention scores one",
+             lambda: (_one_hot_rows(6, lambda t: t - 3 + 1 if t >= 3 else 0), 3)),
+        Case("the token after the earlier copy, not the copy itself",
+             lambda: (_one_hot_rows(6, lambda t: t - 3 if t >= 3 else t), 3)),
+        Case("a sequence longer than two periods", lambda: (random_attention(random.Random(3), T=9), 3)),
+        Case("period two", lambda: (random_attention(random.Random(4), T=4), 2)),
+    ),
+    contract=_a_score_per_head("score"),
+    noun="score",
+)
 
 
 def check_induction_score(fn: Callable[[torch.Tensor, int], torch.Tensor], quiet: bool = False) -> CheckResult:
@@ -49,16 +122,29 @@ def check_induction_score(fn: Callable[[torch.Tensor, int], torch.Tensor], quiet
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
+    return INDUCTION_SCORE.check(fn, quiet=quiet)
 
-    def make(rng: random.Random) -> tuple[torch.Tensor, int]:
-        period = rng.randint(2, 6)
-        return random_attention(rng, T=2 * period), period
 
-    return check_function(
-        fn, induction_score, make, name="induction_score",
-        hint="for t in period .. T-1, the token after the earlier copy is at t - period + 1: "
-             "average att[..., t, t - period + 1]", quiet=quiet,
-    )
+ATTENTION_ENTROPY = Exercise(
+    name="attention_entropy",
+    reference=attention_entropy,
+    make_inputs=lambda rng: (random_attention(rng),),
+    hints=(
+        "the entropy of one attention row says how spread out it is: zero when the query looks at a "
+        "single key, the log of the number of keys when it spreads evenly. Measure it in nats",
+        "for each row, add up minus p times the natural log of p over the keys, where a zero weight "
+        "contributes nothing (zero times log zero counts as zero, not as NaN); then average the rows "
+        "over the queries, one number per layer and head",
+    ),
+    cases=(
+        Case("one-hot rows have zero entropy: zero weights contribute nothing",
+             lambda: (_one_hot_rows(4, lambda i: i),)),
+        Case("uniform rows: the natural log of the number of keys", lambda: (_uniform_causal(5),)),
+        Case("several layers and heads", lambda: (random_attention(random.Random(6), T=6),)),
+    ),
+    contract=_a_score_per_head("entropy"),
+    noun="entropy",
+)
 
 
 def check_attention_entropy(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
@@ -66,8 +152,4 @@ def check_attention_entropy(fn: Callable[[torch.Tensor], torch.Tensor], quiet: b
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
-    return check_function(
-        fn, attention_entropy, lambda rng: (random_attention(rng),), name="attention_entropy",
-        hint="-(p * log p).sum(-1) gives each row's entropy (treat 0 * log 0 as 0, e.g. with "
-             "p.clamp_min(1e-12) inside the log), then .mean(-1) over the queries", quiet=quiet,
-    )
+    return ATTENTION_ENTROPY.check(fn, quiet=quiet)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
-from ._core import CheckResult, check_function
+from ._core import Case, CheckResult, Exercise
 
 __all__ = ["check_mean_of_squares", "mean_of_squares_reference"]
 
@@ -15,16 +14,27 @@ def mean_of_squares_reference(xs: list[float]) -> float:
     return sum(x * x for x in xs) / len(xs)
 
 
+MEAN_OF_SQUARES = Exercise(
+    name="mean_of_squares",
+    reference=mean_of_squares_reference,
+    make_inputs=lambda rng: ([rng.uniform(-5, 5) for _ in range(rng.randint(1, 10))],),
+    hints=(
+        "square every number first and only then average; the mean of the squares is not the square of the mean",
+        "add up the squares of all the numbers and divide that sum by how many numbers there are; "
+        "a negative number has a positive square",
+    ),
+    cases=(
+        Case("the mean of the squares, not the square of the mean", ([3.0, 4.0],)),
+        Case("negative numbers have positive squares", ([-2.0, 2.0],)),
+        Case("a single number", ([5.0],)),
+        Case("numbers below one get smaller when squared", ([0.5, -0.25, 0.1],)),
+    ),
+)
+
+
 def check_mean_of_squares(fn: Callable[[list[float]], float], quiet: bool = False) -> CheckResult:
     """Check the warm-up exercise: `fn(xs)` returns the mean of the squares of `xs`.
 
     Introduced in notebooks/00_welcome.ipynb.
     """
-
-    def make(rng: random.Random) -> tuple[list[float]]:
-        return ([rng.uniform(-5, 5) for _ in range(rng.randint(1, 10))],)
-
-    return check_function(
-        fn, mean_of_squares_reference, make, name="mean_of_squares",
-        hint="square each number, add them up, divide by how many there are", quiet=quiet,
-    )
+    return MEAN_OF_SQUARES.check(fn, quiet=quiet)

@@ -1,0 +1,105 @@
+"""Every exercise check follows the rules: no answer before trying, never raises, fixed cases
+first, hints as a ladder of concepts. New exercises are picked up here automatically."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from course_lib import checks
+from course_lib.checks import _core
+
+CHECKS = sorted(n for n in dir(checks) if n.startswith("check_") and n not in ("check_function", "check_value"))
+# code-like content: calls, operators, backticks, indexing, library prefixes
+CODE = re.compile(r"`|=|\*\*|\w\(|\.\w+\(|\btorch\.|\bF\.|\bnp\.|\[[^\]]*\]|->|\blambda\b|[{}<>+/]|\bdef\b")
+CALLS = re.compile(r"`|\w\(|\.\w+\(|\btorch\.|\bF\.|\bnp\.|\blambda\b")  # case labels may say "k = 2"
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def _dots(*args, **kwargs): ...
+
+
+def _crash(*args, **kwargs):
+    raise ValueError("something went wrong in my function")
+
+
+def _exercise(name: str) -> _core.Exercise:
+    result = getattr(checks, name)(_stub, quiet=True)
+    return _core.EXERCISES[_core._key(result.name)]
+
+
+def test_there_is_an_exercise_for_every_notebook_check() -> None:
+    assert len(CHECKS) >= 31
+    names = {_exercise(n).name for n in CHECKS}
+    assert len(names) == len(CHECKS)  # one exercise each
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_an_unfinished_exercise_prints_not_done_yet_and_no_code(name: str, capsys) -> None:
+    for unfinished in (_stub, _dots):
+        result = getattr(checks, name)(unfinished)
+        out = capsys.readouterr().out
+        assert result.status == "todo" and result.fn is not None and result.fn is not unfinished
+        assert out.startswith("… ") and "not done yet" in out and out.count("\n") == 1
+        assert not CODE.search(out), f"{name}: the unfinished message carries code: {out!r}"
+        assert "Hint" not in out and "✗" not in out
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_the_spec_has_fixed_cases_enough_random_trials_and_a_ladder_of_concepts(name: str) -> None:
+    ex = _exercise(name)
+    assert len(ex.cases) >= 2 and all(c.why for c in ex.cases)
+    assert ex.trials >= 8
+    assert len(ex.hints) >= 2
+    for rung in ex.hints:
+        assert not CODE.search(rung), f"{name}: a hint carries code: {rung!r} ({CODE.search(rung)})"
+    for case in ex.cases:
+        assert not CALLS.search(case.why), f"{name}: a case label carries code: {case.why!r}"
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_the_reference_and_the_shown_solution_pass(name: str, capsys) -> None:
+    ex = _exercise(name)
+    assert getattr(checks, name)(ex.reference, quiet=True).passed
+    if ex.solution is not None:
+        assert getattr(checks, name)(ex.solution, quiet=True).passed
+    source = checks.solution(ex.name)
+    assert source and "def " in source and source in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_a_crash_or_a_wrong_kind_of_result_is_a_fail_with_the_message(name: str, capsys) -> None:
+    result = getattr(checks, name)(_crash)
+    out = capsys.readouterr().out
+    assert result.status == "fail" and result.fn is not _crash
+    assert "raised ValueError: something went wrong in my function" in out
+    assert "fixed case 1" in out and "Hint:" in out and "input:" in out
+    assert checks.last_failure(_exercise(name).name).where.startswith("fixed case 1")
+
+    def forgot_return(*args, **kwargs):
+        _ = len(args)
+
+    for wrong_kind in (forgot_return, lambda *a, **k: "a string", lambda *a, **k: object()):
+        result = getattr(checks, name)(wrong_kind)
+        assert result.status == "fail", name
+    assert "Stronger hint" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["check_apply_merge", "check_causal_mask", "check_lr_schedule"])
+def test_a_hang_fails_within_the_time_limit(name: str, monkeypatch, capsys) -> None:
+    import time
+
+    monkeypatch.setattr(_core, "TIME_LIMIT_S", 0.3)
+
+    def forever(*args, **kwargs):
+        while True:
+            pass
+
+    start = time.monotonic()
+    assert getattr(checks, name)(forever).status == "fail"
+    assert time.monotonic() - start < 3
+    assert "did not return within 0.3 s (an infinite loop?)" in capsys.readouterr().out

@@ -1,0 +1,568 @@
+"""Learners' answers for every exercise: correct-but-different ones must pass, the classic
+mistakes must fail on a fixed case with a message that names what is wrong.
+
+Includes each example of issue 21: the most-frequent-first encoder, the float mask, the
+in-place penalty, the 0-d lr, the Parameters decay groups, the infinite apply_merge and
+the top-k ties.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib import checks
+from course_lib.checks import _core
+from course_lib.tokenizer import apply_merge, count_pairs
+
+NEG_INF = float("-inf")
+
+
+# -- 01 tokenization ----------------------------------------------------------------------
+def counter_pairs(ids):
+    from collections import Counter
+
+    return dict(Counter(zip(ids, ids[1:])))
+
+
+def non_overlapping_pairs(ids):
+    counts, i = {}, 0
+    while i + 1 < len(ids):
+        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
+        i += 2
+    return counts
+
+
+def recursive_merge(ids, pair, new_id):
+    if len(ids) < 2:
+        return list(ids)
+    if (ids[0], ids[1]) == tuple(pair):
+        return [new_id, *recursive_merge(ids[2:], pair, new_id)]
+    return [ids[0], *recursive_merge(ids[1:], pair, new_id)]
+
+
+def step_one_merge(ids, pair, new_id):  # steps by one after a merge
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+        else:
+            out.append(ids[i])
+        i += 1
+    return out
+
+
+def endless_merge(ids, pair, new_id):  # forgets i += 1
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+    return out
+
+
+def in_table_order(ids, merges):  # each merge once, in the order learned: equivalent
+    ids = list(ids)
+    for pair, new_id in merges.items():
+        ids = apply_merge(ids, pair, new_id)
+    return ids
+
+
+def most_frequent_first(ids, merges):  # the training rule, not the encoding rule
+    ids = list(ids)
+    while True:
+        counts = {p: n for p, n in count_pairs(ids).items() if p in merges}
+        if not counts:
+            return ids
+        pair = max(counts, key=counts.get)
+        ids = apply_merge(ids, pair, merges[pair])
+
+
+def reversed_table(ids, merges):
+    ids = list(ids)
+    for pair, new_id in reversed(list(merges.items())):
+        ids = apply_merge(ids, pair, new_id)
+    return ids
+
+
+# -- 02 data ------------------------------------------------------------------------------
+def unfold_xy(ids, start, seq_len):
+    w = ids.unfold(0, seq_len + 1, 1)[start]
+    return w[:-1], w[1:]
+
+
+def float_one_hot(ids, weight):
+    return torch.eye(weight.shape[0], dtype=weight.dtype)[ids] @ weight
+
+
+def one_hot_without_width(ids, weight):
+    return F.one_hot(ids).float() @ weight
+
+
+def column_normalised(p):
+    q = p / p.norm(dim=0, keepdim=True)
+    return q @ q.T
+
+
+# -- 03 attention -------------------------------------------------------------------------
+def float_mask(T):
+    return torch.ones(T, T).tril()
+
+
+def strict_mask(T):
+    return torch.ones(T, T, dtype=torch.bool).tril(-1)
+
+
+def sdpa_attention(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def zero_filled_attention(q, k, v):
+    T = q.size(-2)
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    return s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), 0.0).softmax(-1) @ v
+
+
+def sqrt_t_attention(q, k, v):
+    T = q.size(-2)
+    s = q @ k.transpose(-2, -1) / math.sqrt(T)
+    return s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), NEG_INF).softmax(-1) @ v
+
+
+def einops_like_split(x, n_head):
+    B, T, C = x.shape
+    return torch.stack(x.split(C // n_head, dim=-1), dim=1)
+
+
+def reshape_split(x, n_head):
+    B, T, C = x.shape
+    return x.reshape(B, n_head, T, C // n_head)
+
+
+# -- 04 block -----------------------------------------------------------------------------
+def ln_via_var(x, w, b, eps):
+    return (x - x.mean(-1, keepdim=True)) * torch.rsqrt(x.var(-1, unbiased=False, keepdim=True) + eps) * w + b
+
+
+def ln_eps_outside(x, w, b, eps):
+    return (x - x.mean(-1, keepdim=True)) / (x.var(-1, unbiased=False, keepdim=True).sqrt() + eps) * w + b
+
+
+def ln_unbiased(x, w, b, eps):
+    return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps) * w + b
+
+
+def gelu_sigmoid_form(x):  # tanh(z) = 2 sigmoid(2z) - 1
+    return x * torch.sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3)))
+
+
+def block_with_names(block, x):
+    h = block.ln_1(x)
+    attn_out, _cache, _weights = block.attn(h)
+    x = attn_out + x
+    return block.mlp(block.ln_2(x)) + x
+
+
+def post_ln_block(block, x):
+    x = block.ln_1(x + block.attn(x)[0])
+    return block.ln_2(x + block.mlp(x))
+
+
+def no_second_residual(block, x):
+    x = x + block.attn(block.ln_1(x))[0]
+    return block.mlp(block.ln_2(x))
+
+
+# -- 05 model -----------------------------------------------------------------------------
+def count_by_layers(cfg):
+    C = cfg.n_embd
+    ln = 2 * C
+    attn = (C * 3 * C + 3 * C) + (C * C + C)
+    mlp = (C * 4 * C + 4 * C) + (4 * C * C + C)
+    return (cfg.vocab_size + cfg.n_positions) * C + cfg.n_layer * (2 * ln + attn + mlp) + ln
+
+
+def untied_count(cfg):
+    return count_by_layers(cfg) + cfg.vocab_size * cfg.n_embd
+
+
+def loss_by_log_softmax(logits, ids):
+    logp = logits[:, :-1].log_softmax(-1)
+    return -logp.gather(-1, ids[:, 1:, None]).mean()
+
+
+def unshifted_loss(logits, ids):
+    return F.cross_entropy(logits.flatten(0, 1), ids.flatten())
+
+
+def summed_loss(logits, ids):
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="sum")
+
+
+# -- 06 training --------------------------------------------------------------------------
+def lr_as_0d_tensor(step, max_lr, min_lr, warmup_steps, total_steps):
+    max_lr, min_lr = torch.tensor(max_lr), torch.tensor(min_lr)  # float32, like a tensor schedule
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_lr + (max_lr - min_lr) * (1 + torch.cos(torch.tensor(math.pi * progress))) / 2
+
+
+def lr_numpy(step, max_lr, min_lr, warmup_steps, total_steps):
+    if step < warmup_steps:
+        return np.float64(max_lr * (step + 1) / warmup_steps)
+    progress = np.clip((step - warmup_steps) / max(1, total_steps - warmup_steps), 0, 1)
+    return min_lr + 0.5 * (1 + np.cos(np.pi * progress)) * (max_lr - min_lr)
+
+
+def lr_zero_at_start(step, max_lr, min_lr, warmup_steps, total_steps):
+    if step < warmup_steps:
+        return max_lr * step / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    p = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_lr + 0.5 * (1 + math.cos(math.pi * p)) * (max_lr - min_lr)
+
+
+def lr_to_zero(step, max_lr, min_lr, warmup_steps, total_steps):  # forgets min_lr
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    p = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.5 * (1 + math.cos(math.pi * p)) * max_lr
+
+
+def groups_by_ndim(model):
+    params = dict(model.named_parameters())
+    return sorted(n for n, p in params.items() if p.ndim > 1), sorted(n for n, p in params.items() if p.ndim <= 1)
+
+
+def groups_of_parameters(model):  # what an AdamW group wants, not what the exercise asks
+    return [p for p in model.parameters() if p.dim() >= 2], [p for p in model.parameters() if p.dim() < 2]
+
+
+def groups_by_name(model):
+    names = [n for n, _ in model.named_parameters()]
+    return [n for n in names if "ln" not in n and "bias" not in n], [n for n in names if "ln" in n or "bias" in n]
+
+
+def groups_from_state_dict(model):  # lists the tied head twice
+    sd = model.state_dict()
+    return [n for n in sd if sd[n].dim() >= 2], [n for n in sd if sd[n].dim() < 2]
+
+
+def grad_norm_cat(grads):
+    return torch.cat([g.flatten() for g in grads]).norm()  # a 0-d tensor
+
+
+def sum_of_norms(grads):
+    return sum(g.norm().item() for g in grads)
+
+
+# -- 07 decoding --------------------------------------------------------------------------
+def top_k_by_sort(scores, k):
+    kth = scores.sort(-1, descending=True).values[:, k - 1 : k]
+    return torch.where(scores >= kth, scores, torch.full_like(scores, NEG_INF))
+
+
+def top_k_scatter(scores, k):  # keeps exactly k tokens: wrong on ties
+    v, i = scores.topk(k)
+    return torch.full_like(scores, NEG_INF).scatter(1, i, v)
+
+
+def top_k_in_place(scores, k):
+    kth = scores.topk(k).values[:, -1:]
+    return scores.masked_fill_(scores < kth, NEG_INF)
+
+
+def top_p_descending(scores, p):
+    probs, order = scores.softmax(-1).sort(-1, descending=True)
+    before = probs.cumsum(-1) - probs
+    remove = before >= p
+    remove[:, 0] = False
+    return scores.masked_fill(remove.scatter(1, order, remove), NEG_INF)
+
+
+def top_p_drops_crossing(scores, p):
+    probs, order = scores.softmax(-1).sort(-1, descending=True)
+    remove = probs.cumsum(-1) > p
+    remove[:, 0] = False
+    return scores.masked_fill(remove.scatter(1, order, remove), NEG_INF)
+
+
+def penalty_loop(input_ids, scores, penalty):
+    out = scores.clone()
+    for b in range(scores.size(0)):
+        for t in set(input_ids[b].tolist()):
+            s = out[b, t]
+            out[b, t] = s * penalty if s < 0 else s / penalty
+    return out
+
+
+def penalty_in_place(input_ids, scores, penalty):
+    seen = scores.gather(1, input_ids)
+    seen = torch.where(seen < 0, seen * penalty, seen / penalty)
+    return scores.scatter_(1, input_ids, seen)
+
+
+def penalty_divides_all(input_ids, scores, penalty):
+    return scores.scatter(1, input_ids, scores.gather(1, input_ids) / penalty)
+
+
+def penalty_per_occurrence(input_ids, scores, penalty):
+    out = scores.clone()
+    for b in range(scores.size(0)):
+        for t in input_ids[b].tolist():
+            out[b, t] = out[b, t] * penalty if out[b, t] < 0 else out[b, t] / penalty
+    return out
+
+
+# -- 08 visualization ---------------------------------------------------------------------
+def prev_by_loop(att):
+    T = att.size(-1)
+    return torch.stack([att[..., i, i - 1] for i in range(1, T)], -1).mean(-1)
+
+
+def prev_over_all_queries(att):
+    return att.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1) / att.size(-1)
+
+
+def induction_by_loop(att, period):
+    T = att.size(-1)
+    return torch.stack([att[..., t, t - period + 1] for t in range(period, T)], -1).mean(-1)
+
+
+def induction_on_copy(att, period):
+    T = att.size(-1)
+    return torch.stack([att[..., t, t - period] for t in range(period, T)], -1).mean(-1)
+
+
+def induction_fixed_length(att, period):  # assumes T == 2 * period
+    return att[..., period:, 1 : period + 1].diagonal(dim1=-2, dim2=-1).mean(-1)
+
+
+def entropy_entr(att):
+    return torch.special.entr(att).sum(-1).mean(-1)
+
+
+def entropy_nan(att):
+    return -(att * att.log()).sum(-1).mean(-1)
+
+
+def entropy_bits(att):
+    return -(att * torch.log2(att.clamp_min(1e-12))).sum(-1).mean(-1)
+
+
+# -- 09 fine-tuning -----------------------------------------------------------------------
+def lora_forward_linear(x, W, b, A, B, alpha):
+    return F.linear(x, W, b) + F.linear(F.linear(x, A), B) * (alpha / A.shape[0])
+
+
+def lora_forward_no_scale(x, W, b, A, B, alpha):
+    return x @ W.t() + b + (x @ A.t()) @ B.t()
+
+
+def lora_count_loop(n_layer, shapes, r):
+    total = 0
+    for _ in range(n_layer):
+        for fan_in, fan_out in shapes:
+            total += r * fan_in + fan_out * r
+    return total
+
+
+def lora_count_product(n_layer, shapes, r):
+    return n_layer * sum(r * i * o for i, o in shapes)
+
+
+def merge_clone(W, A, B, alpha):
+    return torch.addmm(W, B, A, alpha=alpha / A.shape[0])
+
+
+def merge_in_place(W, A, B, alpha):
+    W += (alpha / A.shape[0]) * B @ A
+    return W
+
+
+def merge_alpha_only(W, A, B, alpha):
+    return W + alpha * (B @ A)
+
+
+# -- 10 scaling ---------------------------------------------------------------------------
+def precision_by_table(major, minor):
+    return torch.float16 if (major, minor) < (8, 0) else torch.bfloat16
+
+
+def precision_ampere_hopper_only(major, minor):
+    return torch.bfloat16 if major in (8, 9) else torch.float16
+
+
+def precision_string(major, minor):
+    return "bf16" if major >= 8 else "fp16"
+
+
+def flops_expanded(config, seq_len):
+    C, L, V = config.n_embd, config.n_layer, config.vocab_size
+    return 6 * (L * (12 * C * C + 13 * C) + 2 * C + V * C) + 12 * L * seq_len * C
+
+
+def flops_n_positions(config, seq_len):
+    from course_lib.scaling import non_embedding_params
+
+    return 6 * non_embedding_params(config) + 12 * config.n_layer * config.n_positions * config.n_embd
+
+
+def mfu_numpy(tokens_per_s, flops_per_token, peak_flops):
+    return np.float32(tokens_per_s) * np.float32(flops_per_token) / np.float32(peak_flops)
+
+
+def mfu_percent(tokens_per_s, flops_per_token, peak_flops):
+    return 100 * tokens_per_s * flops_per_token / peak_flops
+
+
+def shard_loop(global_order, rank, world_size):
+    n = len(global_order) // world_size
+    return [global_order[rank + i * world_size] for i in range(n)]
+
+
+def shard_ragged(global_order, rank, world_size):
+    return global_order[rank::world_size]
+
+
+def shard_positions(global_order, rank, world_size):
+    return list(range(rank, len(global_order), world_size))[: len(global_order) // world_size]
+
+
+# (check, right-but-different answers, [(wrong answer, words its message must contain)])
+TABLE = [
+    ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
+     [(lambda xs: (sum(xs) / len(xs)) ** 2, "got 12.25, expected 12.5")]),
+    ("check_count_pairs", [counter_pairs],
+     [(non_overlapping_pairs, "at key (1, 1): got 1, expected 2"),
+      (lambda ids: {list(p)[0]: 1 for p in zip(ids, ids[1:])}, "keys must be pairs")]),
+    ("check_apply_merge", [recursive_merge],
+     [(step_one_merge, "got [256, 256, 1], expected [256, 1]")]),
+    ("check_encode_with_merges", [in_table_order],
+     [(most_frequent_first, "got [1, 257, 257], expected [256, 3, 257]"),
+      (reversed_table, "expected [256, 3, 257]")]),
+    ("check_make_xy", [unfold_xy],
+     [(lambda ids, s, n: (ids[s : s + n], ids[s : s + n]), "fixed case 1"),
+      (lambda ids, s, n: (torch.arange(s, s + n), torch.arange(s + 1, s + n + 1)), "got 1, expected 3")]),
+    ("check_count_leaks", [lambda tr, va: int(np.isin(va, tr).sum())],
+     [(lambda tr, va: len(set(tr) & set(va)), "got 1, expected 2"),
+      (lambda tr, va: sum(any(v in t for t in tr) for v in va), "part of a training line")]),
+    ("check_one_hot_embedding", [float_one_hot],
+     [(one_hot_without_width, "(the largest id is not in the batch")]),
+    ("check_cosine_similarity", [lambda p: F.cosine_similarity(p[:, None], p[None], dim=-1)],
+     [(lambda p: p @ p.T, "rows of very different lengths"), (column_normalised, "values differ")]),
+    ("check_causal_mask", [lambda T: ~torch.ones(T, T, dtype=torch.bool).triu(1)],
+     [(float_mask, "your mask is float32; the mask must be bool"),
+      (strict_mask, "at [0, 0]: got False, expected True"),
+      (lambda T: torch.ones(T, T, dtype=torch.bool).triu(), "at [0, 1]: got True, expected False")]),
+    ("check_causal_attention", [sdpa_attention],
+     [(sqrt_t_attention, "square root of the head size"),
+      (zero_filled_attention, "fixed case 1")]),
+    ("check_split_heads", [einops_like_split],
+     [(reshape_split, "a plain reshape mixes positions and heads"),
+      (lambda x, n: x.reshape(x.shape[0], x.shape[1], n, -1), "your heads has shape (1, 3, 2, 4), expected (1, 2, 3, 4)")]),
+    ("check_layer_norm", [ln_via_var, lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps)],
+     [(ln_eps_outside, "eps inside the square root"), (ln_unbiased, "the biased variance")]),
+    ("check_gelu", [gelu_sigmoid_form, lambda x: F.gelu(x, approximate="tanh")],
+     [(lambda x: F.gelu(x), "the tanh form, not the exact erf form"),
+      (lambda x: x.mul_(torch.sigmoid(1.702 * x)), "changed its input x in place")]),
+    ("check_block_forward", [block_with_names],
+     [(post_ln_block, "fixed case 1"), (no_second_residual, "fixed case 1"),
+      (lambda block, x: x + block.attn(block.ln_1(x)) + block.mlp(block.ln_2(x)), "raised TypeError")]),
+    ("check_parameter_count", [count_by_layers],
+     [(untied_count, "got 163,037,184"), (lambda cfg: float(count_by_layers(cfg)) * 1.0001, "whole number")]),
+    ("check_lm_loss", [loss_by_log_softmax],
+     [(unshifted_loss, "fixed case 1"), (summed_loss, "fixed case"),
+      (lambda lo, ids: unshifted_loss(lo, ids).item(), "return it as a tensor")]),
+    ("check_lr_schedule", [lr_as_0d_tensor, lr_numpy],
+     [(lr_zero_at_start, "the first warm-up step is not zero"), (lr_to_zero, "the mean of max_lr and min_lr")]),
+    ("check_decay_groups", [groups_by_ndim],
+     [(groups_of_parameters, "return their names"),
+      (groups_by_name, "decayed, but must not be (biases and LayerNorm parameters are 1-D): 1.weight"),
+      (groups_from_state_dict, "not trainable parameters of this model (a tied weight is named once): lm_head.weight")]),
+    ("check_grad_norm", [grad_norm_cat],
+     [(sum_of_norms, "got 7.0, expected 5.0")]),
+    ("check_top_k_filter", [top_k_by_sort],
+     [(top_k_scatter, "row 0: you kept 2 tokens [1, 3], expected 3 [1, 2, 3]"),
+      (top_k_in_place, "changed its input scores in place")]),
+    ("check_top_p_filter", [top_p_descending],
+     [(top_p_drops_crossing, "row 0: you kept 1 token [1], expected 2 [1, 2]")]),
+    ("check_repetition_penalty", [penalty_loop],
+     [(penalty_in_place, "changed its input scores in place"),
+      (penalty_divides_all, "a negative score is multiplied"),
+      (penalty_per_occurrence, "a token seen three times is penalised once")]),
+    ("check_previous_token_score", [prev_by_loop],
+     [(prev_over_all_queries, "attention entirely on the previous token scores one")]),
+    ("check_induction_score", [induction_by_loop],
+     [(induction_on_copy, "perfect induction attention"),
+      (induction_fixed_length, "a sequence longer than two periods")]),
+    ("check_attention_entropy", [entropy_entr],
+     [(entropy_nan, "your entropy contains NaN"), (entropy_bits, "uniform rows")]),
+    ("check_lora_forward", [lora_forward_linear],
+     [(lora_forward_no_scale, "scaled by alpha over r")]),
+    ("check_lora_param_count", [lora_count_loop],
+     [(lora_count_product, "got 169,869,312, expected 294,912"), (lambda n, s, r: "294912", "whole number")]),
+    ("check_merge_lora_weight", [merge_clone],
+     [(merge_in_place, "changed its input W in place"), (merge_alpha_only, "alpha over r")]),
+    ("check_precision_choice", [precision_by_table],
+     [(precision_ampere_hopper_only, "newer majors"), (precision_string, "return a torch dtype")]),
+    ("check_flops_per_token", [flops_expanded],
+     [(flops_n_positions, "the attention term uses seq_len")]),
+    ("check_mfu", [mfu_numpy],
+     [(mfu_percent, "a fraction, not a percentage")]),
+    ("check_shard", [shard_loop],
+     [(shard_ragged, "the ragged tail is dropped"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
+]
+
+
+def test_every_exercise_has_learners_here() -> None:
+    checked = {row[0] for row in TABLE}
+    every = {n for n in dir(checks) if n.startswith("check_") and n not in ("check_function", "check_value")}
+    assert checked == every
+
+
+@pytest.mark.parametrize(("name", "rights", "wrongs"), TABLE, ids=[row[0] for row in TABLE])
+def test_right_answers_pass_and_classic_mistakes_fail(name, rights, wrongs, capsys) -> None:
+    check = getattr(checks, name)
+    for right in rights:
+        result = check(right)
+        assert result.passed, capsys.readouterr().out
+        assert result.fn is right
+    capsys.readouterr()
+    for wrong, words in wrongs:
+        result = check(wrong)
+        out = capsys.readouterr().out
+        assert result.status == "fail" and result.fn is not wrong, out
+        assert words in out, f"{name}: {words!r} not in\n{out}"
+
+
+def test_the_infinite_apply_merge_fails_within_the_time_limit(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(_core, "TIME_LIMIT_S", 1.0)
+    start = time.monotonic()
+    result = checks.check_apply_merge(endless_merge)
+    assert time.monotonic() - start < 4
+    out = capsys.readouterr().out
+    assert result.status == "fail" and "did not return within 1 s (an infinite loop?)" in out
+    assert checks.last_failure("apply_merge").args == ([1, 1, 1], (1, 1), 256)
+
+
+def test_the_in_place_penalty_would_have_changed_the_callers_logits(capsys) -> None:
+    checks.check_repetition_penalty(penalty_in_place)
+    failure = checks.last_failure("repetition_penalty")
+    ids, scores, penalty = failure.args
+    before = scores.clone()
+    failure.reproduce(penalty_in_place)  # a copy: the stored input stays as it was
+    assert torch.equal(failure.args[1], before)
+    penalty_in_place(ids, scores, penalty)
+    assert not torch.equal(scores, before)  # what the check caught
