@@ -125,3 +125,15 @@ def test_every_course_lib_module_is_in_the_architecture_doc() -> None:
         if path.name.startswith("_"):
             continue
         assert path.name in doc, f"docs/ARCHITECTURE.md does not mention course_lib/{path.name}"
+
+
+def test_readme_and_notebook_00_give_the_same_fast_mode_command() -> None:
+    import nbformat
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    nb = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "COURSE_FAST=1 make lab" in readme and "COURSE_FAST=1 make lab" in text
+    assert "jupyter lab" not in text  # make lab sets up .venv and the classroom settings first
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "autocast: " not in code and "plain fp32" in code  # no bare `autocast: None` under "plain fp32"
