@@ -215,6 +215,7 @@ class DecodingExplorer:
             w.HBox(list(buttons.values())),
             self.text_box, self.bars, self.tree, self.comparison,
         ])
+        self.widget.add_class("course-decoding-explorer")  # for the browser test
         self.reset()
 
     # -- plain methods (what the buttons and sliders call) ----------------------------
