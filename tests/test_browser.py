@@ -207,7 +207,8 @@ def test_notebook_00_course_map_link_opens_the_notebook_without_a_news_pop_up(ju
             link.click()
             tab = page.locator(".lm-TabBar-tab.jp-mod-current .lm-TabBar-tabLabel")
             sync_api.expect(tab).to_have_text("01_tokenization.ipynb", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.locator(".jp-Notebook >> visible=true").first.wait_for(timeout=60_000)  # 01, shown over 00
+            time.sleep(1)
             shot = _artifact("notebook00_map_link_opened_01.png")
             page.screenshot(path=str(shot), full_page=False)
             assert shot.stat().st_size > 10_000
