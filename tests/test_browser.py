@@ -233,12 +233,15 @@ def test_notebook_07_decoding_explorer_fits_a_1366_px_screen(jupyterlab) -> None
             assert "\n" in explorer.locator("textarea").first.input_value()  # "ROMEO:\nI ", not "ROMEO:I "
             label = explorer.locator(".widget-label", has_text="temperature").first
             assert label.evaluate("e => e.scrollWidth <= e.clientWidth"), "the 'temperature' label is cut off"
+            explorer.locator("textarea").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(_artifact("notebook07_explorer_controls_1366.png")), full_page=False)
             explorer.locator("select").first.select_option("beam")
             explorer.locator("button", has_text="generate N").first.click()
             svg = explorer.locator("svg").first
             svg.wait_for(timeout=120_000)
-            box = svg.locator("xpath=..")  # the scrolling wrapper
+            box = explorer.locator(".widget-html:has(svg)").first  # the tree's widget: it scrolls
             assert box.evaluate("e => getComputedStyle(e).overflowX") == "auto"
+            assert box.evaluate("e => e.scrollWidth > e.clientWidth"), "the tree fits; make it wider to test"
             right = box.evaluate("e => e.getBoundingClientRect().right")
             assert right <= 1366, f"the beam tree's box ends at {right} px, past the screen"
             svg.scroll_into_view_if_needed()

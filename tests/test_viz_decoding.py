@@ -81,7 +81,7 @@ def test_explorer_callbacks(setup) -> None:
     assert len(new) == 5 and ex.ids == generate(model, tok.encode("to be"), 6)[0].tolist()
     ex.strategy.value = "beam"
     ex.generate_n()
-    assert ex.tree.value.startswith('<div style="overflow-x:auto') and "<svg" in ex.tree.value
+    assert ex.tree.value.startswith("<svg")
     texts = ex.compare()
     assert set(texts) == set(STRATEGIES) and "greedy" in ex.comparison.value
     ex.prompt.value = "that"
@@ -113,6 +113,6 @@ def test_explorer_keeps_newlines_labels_and_wide_trees_visible(setup) -> None:
     ex.strategy.value = "beam"
     ex.n_tokens.value = 30  # 30 columns of 90 px: far wider than the screen
     ex.generate_n()
+    # the tree's box is as wide as the output and scrolls (checked in a browser by test_browser.py)
     assert ex.tree.layout.overflow == "auto" and ex.tree.layout.width == "100%"
-    assert 'overflow-x:auto;max-width:100%' in ex.tree.value
-    assert int(ex.tree.value.split('width="')[1].split('"')[0]) > 1366  # scrolls, since it cannot fit
+    assert int(ex.tree.value.split('width="')[1].split('"')[0]) > 1366  # too wide to fit: it must scroll

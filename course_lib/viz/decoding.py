@@ -24,17 +24,12 @@ from ..errors import CourseInputError
 from ..generate import DecodingSettings, DecodingTrace, TraceStep, generate, next_token_step
 
 __all__ = ["DecodingExplorer", "STRATEGIES", "beam_tree_svg", "compare_strategies", "distribution_html",
-           "scrolling", "strategy_kwargs", "token_label"]
+           "strategy_kwargs", "token_label"]
 
 STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam")
 KEPT, REMOVED, RAW = "#4c78a8", "#d9d9d9", "#f58518"
 LABEL_STYLE = {"description_width": "90px"}  # ipywidgets' default cuts "temperature" to "temperat…"
 CONTROL_WIDTH = "380px"  # two columns of controls fit a 1366-px screen
-
-
-def scrolling(html_text: str) -> str:
-    """Wrap wide HTML (the beam tree) in a box that scrolls sideways instead of being cut off."""
-    return f'<div style="overflow-x:auto;max-width:100%">{html_text}</div>'
 
 
 def token_label(tokenizer: Any, token_id: int) -> str:
@@ -203,7 +198,8 @@ class DecodingExplorer:
         self.buttons = buttons
         self.text_box = w.HTML()
         self.bars = w.HTML()
-        self.tree = w.HTML(layout=w.Layout(width="100%", overflow="auto"))  # a long tree scrolls, not clipped
+        # the widget box is as wide as the output and scrolls: a long tree is not cut off on the right
+        self.tree = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self.comparison = w.HTML()
         controls = [self.strategy, self.temperature, self.top_k, self.top_p, self.min_p,
                     self.repetition_penalty, self.num_beams, self.n_tokens]
@@ -270,7 +266,7 @@ class DecodingExplorer:
         new = out[len(self.ids):]
         self.trace = trace
         if kw.get("num_beams", 1) > 1:
-            self.tree.value = scrolling(beam_tree_svg(trace, self.tokenizer))
+            self.tree.value = beam_tree_svg(trace, self.tokenizer)
         else:
             self.tree.value = ""
         self.ids = out
