@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import runtime
 from .errors import CourseInputError
-from .io import read_text
+from .io import read_text, usual_permissions
 
 __all__ = [
     "DEFAULT_CORPUS",
@@ -100,6 +100,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        usual_permissions(tmp)  # mkstemp made it owner-only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -786,6 +787,7 @@ def encode_corpus(
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, ids, allow_pickle=False)
+        usual_permissions(tmp)  # mkstemp made it owner-only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -94,6 +94,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
         yield tmp
+        usual_permissions(tmp)  # mkdtemp made it owner-only; others may read it as they would a mkdir
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -104,6 +105,47 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux's /proc allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (the only portable way to read it)
+    os.umask(mask)
+    return mask
+
+
+def usual_permissions(path: str | os.PathLike) -> None:
+    """Give `path` (a file, or a folder and all it holds) the mode a plain mkdir/open gives.
+
+    `tempfile.mkdtemp` and `mkstemp` make owner-only folders (0o700) and files (0o600),
+    so output written through them and renamed into place would be unreadable to others
+    on a shared machine. Folders become 0o777 and files 0o666 (0o777 if executable),
+    minus the umask. Nothing happens on Windows, which has no such modes.
+    """
+    if os.name == "nt":
+        return
+    mask = current_umask()
+    root = Path(path)
+
+    def fix(p: Path, is_dir: bool) -> None:
+        if p.is_symlink():
+            return
+        executable = is_dir or bool(p.stat().st_mode & 0o111)
+        os.chmod(p, (0o777 if executable else 0o666) & ~mask)
+
+    fix(root, root.is_dir())
+    if root.is_dir():
+        for here, dirs, files in os.walk(root):
+            for name in dirs:
+                fix(Path(here) / name, True)
+            for name in files:
+                fix(Path(here) / name, False)
 
 
 class JsonConfig:

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .errors import CourseInputError
+from .io import usual_permissions
 
 __all__ = [
     "LoRALinear",
@@ -392,6 +393,7 @@ def save_lora(model: nn.Module, directory: str | os.PathLike, overwrite: bool = 
     sd = {k: v.detach().cpu().contiguous() for k, v in lora_state_dict(model).items()}
     d.mkdir(parents=True, exist_ok=True)
     save_file(sd, weights, metadata={"format": "pt"})
+    usual_permissions(weights)  # safetensors writes it owner-only (0o600)
     (d / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return d
 

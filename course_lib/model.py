@@ -30,7 +30,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import CausalSelfAttention, KVCache
 from .errors import CourseInputError
-from .io import JsonConfig
+from .io import JsonConfig, usual_permissions
 
 # The four weights Hugging Face stores as Conv1D (in, out); we store them as Linear (out, in).
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -488,6 +488,7 @@ class GPT(nn.Module):
         hf_config.save_pretrained(d)
         sd = {k: v.detach().cpu() for k, v in self.hf_state_dict().items()}
         save_file(sd, d / "model.safetensors", metadata={"format": "pt"})
+        usual_permissions(d / "model.safetensors")  # safetensors writes it owner-only (0o600)
         return d
 
     @classmethod

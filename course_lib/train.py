@@ -368,6 +368,8 @@ class Trainer:
     Introduced in notebooks/06_training.ipynb.
     """
 
+    ESTIMATE_AFTER_STEPS = 3  # steps timed before the time left is printed (the 1st is not counted)
+
     def __init__(
         self,
         model: nn.Module,
@@ -428,6 +430,8 @@ class Trainer:
         self._perm_cache: tuple[int, torch.Tensor] | None = None
         self._stop_requested = False
         self._tok_per_s: float | None = None
+        self._clock = time.perf_counter  # what times the first steps (a test gives a fake clock)
+        self.measured: dict[str, float] = {}  # seconds_per_step and estimated_seconds, once measured
 
     # -- small helpers -----------------------------------------------------------------
     def _amp_dtype(self) -> torch.dtype | None:
@@ -521,9 +525,45 @@ class Trainer:
             f"{p['tokens_per_step']:,} tokens (batch {p['batch_size']} x accumulation "
             f"{p['grad_accum_steps']} x {p['seq_len']})" + (f", resuming at step {p['start_step']:,}" if p["start_step"] else ""),
             f"device:    {p['device']}, {p['processes']} process(es), precision {p['precision']}",
-            f"time:      roughly {rough} (a guess from FLOPs; the progress bar measures the real speed)",
+            f"time:      measured on the first {self.ESTIMATE_AFTER_STEPS} steps and printed then "
+            f"(a FLOPs guess, often off by 2x: {rough})",
         ]
         return "\n".join(lines)
+
+    def remaining_evaluations(self) -> int:
+        """How many evaluations `fit` will still run (every eval_interval steps, and at the end)."""
+        c = self.config
+        if self.val_data is None or self.step >= self.total_steps:
+            return 0
+        every = c.eval_interval or 0
+        regular = (self.total_steps // every - self.step // every) if every else 0
+        return regular + (0 if every and self.total_steps % every == 0 else 1)
+
+    def estimate_seconds(self, seconds_per_step: float) -> float:
+        """Seconds left for the remaining steps and evaluations at a measured `seconds_per_step`.
+
+        An evaluation batch is a forward pass only, about a third of a training micro-step
+        (forward + backward + update), so evaluations are costed from the same measurement.
+        """
+        c = self.config
+        remaining = max(0, self.total_steps - self.step)
+        n_val = len(self.val_data) if self.val_data is not None else 0
+        batches = math.ceil(n_val / (c.batch_size * self.world)) if n_val else 0
+        if c.eval_batches is not None:
+            batches = min(batches, c.eval_batches)
+        per_eval = batches * seconds_per_step / (3 * c.grad_accum_steps)
+        return remaining * seconds_per_step + self.remaining_evaluations() * per_eval
+
+    def _report_measured_speed(self, step_seconds: list[float]) -> None:
+        """After the first steps: the measured time per step and the time left, in one line."""
+        per_step = sum(step_seconds[1:]) / len(step_seconds[1:])  # the first step carries one-off costs
+        secs = self.estimate_seconds(per_step)
+        left = f"{secs:.0f} s" if secs < 120 else f"{secs / 60:.0f} min" if secs < 7200 else f"{secs / 3600:.1f} h"
+        self.measured = {"seconds_per_step": per_step, "estimated_seconds": secs}
+        self._log(f"time:      {per_step:.2f} s per step, measured on steps {self.step - len(step_seconds) + 2:,}"
+                  f"-{self.step:,} -> about {left} for the {self.total_steps - self.step:,} steps left and "
+                  f"{self.remaining_evaluations():,} evaluation(s)"
+                  f" (done around {time.strftime('%H:%M', time.localtime(time.time() + secs))})")
 
     # -- data order --------------------------------------------------------------------
     def _epoch_perm(self, epoch: int) -> torch.Tensor:
@@ -874,20 +914,27 @@ class Trainer:
         self._callback("on_train_begin")
         status = "done"
         rng_before_step = None
+        step_seconds: list[float] = []  # this call's first steps, timed for the estimate
         try:
             with self._catch_sigint():
                 while self.step < self.total_steps:
                     rng_before_step = self._rng_state()
+                    t0 = self._clock()
                     try:
                         logs = self._train_step()
                     except _CUDA_OOM:
                         raise self._oom_error() from None
+                    seconds = self._clock() - t0
                     if not logs.pop("finite"):
                         raise NonFiniteLossError(
                             f"the loss became {logs['loss']} at step {self.step + 1}; training stopped and this "
                             "step was not applied or saved." + self._checkpoint_note()
                             + " Try a lower --lr, more warm-up, or bf16/fp32 instead of fp16.")
                     rng_before_step = None
+                    if len(step_seconds) < self.ESTIMATE_AFTER_STEPS:
+                        step_seconds.append(seconds)
+                        if len(step_seconds) == self.ESTIMATE_AFTER_STEPS and self.step < self.total_steps:
+                            self._report_measured_speed(step_seconds)
                     self.history.append(logs)
                     self._tok_per_s = logs["tokens_per_s"] if self._tok_per_s is None else (
                         0.9 * self._tok_per_s + 0.1 * logs["tokens_per_s"])

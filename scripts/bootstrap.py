@@ -20,13 +20,18 @@ the suite was last run against), so a fresh clone tests what its authors tested.
 ``lab`` and Colab install from the ranges in ``pyproject.toml``. ``--versions newest``
 and ``--versions oldest`` build separate environments (``.venv-newest``,
 ``.venv-oldest``) to run the suite at both ends of those ranges.
+``test`` also installs Debian's Chromium for the browser test when it is missing and
+that is possible (root with apt-get); ``lab`` turns off JupyterLab's news pop-up and
+update check, which would cover the widgets in a classroom.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import venv
@@ -142,6 +147,53 @@ def lock(py: Path) -> int:
     say(f"wrote {len(lines)} pins to {LOCK.relative_to(ROOT)}")
     return 0
 
+# -- a classroom JupyterLab, and the browser the browser test drives -------------------
+LAB_OVERRIDES = {  # no "get notified about news?" pop-up over the widgets, no update check
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+LAB_OPTIONS = ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def write_lab_overrides(app_settings_dir: Path) -> Path:
+    """Write LAB_OVERRIDES where JupyterLab reads setting overrides at start (overrides.d)."""
+    path = Path(app_settings_dir) / "overrides.d" / "gpt2-course.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def quiet_lab(py: Path) -> None:
+    """Install LAB_OVERRIDES into the environment's JupyterLab (its app settings folder)."""
+    found = subprocess.run([str(py), "-c", "from jupyterlab.commands import get_app_dir; print(get_app_dir())"],
+                           capture_output=True, text=True, cwd=ROOT)
+    if found.returncode == 0 and found.stdout.strip():
+        write_lab_overrides(Path(found.stdout.strip()) / "settings")
+
+
+def ensure_browser() -> None:
+    """Install Debian's Chromium for tests/test_browser.py when missing and possible (root + apt-get).
+
+    Otherwise say so in one line and go on: that test then skips and says why.
+    """
+    if CHROMIUM.is_file():
+        return
+    if not (sys.platform == "linux" and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0):
+        say(f"no Chromium at {CHROMIUM} (install it with `apt-get install chromium`); the browser test will skip")
+        return
+    say("installing Chromium for the browser test (apt-get install chromium)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    try:
+        if subprocess.run(install, env=env, capture_output=True, timeout=900).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=900)  # no lists yet
+            subprocess.run(install, env=env, capture_output=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as e:
+        say(f"could not install Chromium ({e}); the browser test will skip")
+        return
+    if not CHROMIUM.is_file():
+        say("`apt-get install chromium` did not give /usr/bin/chromium; the browser test will skip")
+
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"lab", "test", "setup", "lock"}:
@@ -171,7 +223,10 @@ def main(argv: list[str]) -> int:
                                      capture_output=True, text=True, cwd=ROOT).stdout
             (ROOT / f".venv-{versions}" / "versions.txt").write_text(listing, encoding="utf-8")
             say(f"testing with the {versions} versions (listed in .venv-{versions}/versions.txt)")
+        ensure_browser()
         return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
+    quiet_lab(py)
+    rest = LAB_OPTIONS + rest
     say("starting JupyterLab on notebooks/ (Ctrl-C to stop)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
         rest.append("--allow-root")  # containers and cloud machines often run as root

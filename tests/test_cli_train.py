@@ -59,7 +59,7 @@ def test_original_command_end_to_end_then_refuse_overwrite_resume(workdir, monke
     out = workdir / "outputs" / "mini_gpt2_med"
     printed = capsys.readouterr().out
     assert printed.index("parameters") < printed.index("saved to")  # the plan comes first
-    for word in ("steps", "device", "precision", "roughly"):
+    for word in ("steps", "device", "precision", "measured on the first 3 steps"):
         assert word in printed
     state = read_train_state(out)
     assert state["step"] == state["total_steps"] > 0

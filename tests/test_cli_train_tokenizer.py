@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import regex
 
 from course_lib.cli import main
-from course_lib.tokenizer import ENDOFTEXT, BPETokenizer, load_tokenizer
+from course_lib.tokenizer import ENDOFTEXT, GPT2_SPLIT_PATTERN, BPETokenizer, load_tokenizer
 
 TEXT = "It was the best of times, it was the worst of times. " * 40 + "Naïve café 日本 😀\n" * 10
 
@@ -30,13 +31,32 @@ def test_trains_and_saves_a_loadable_folder(impl: str, text_file: Path, tmp_path
     out = tmp_path / f"tok_{impl}"
     assert main(["train-tokenizer", "--text", str(text_file), "--vocab_size", "300", "--out", str(out),
                  "--impl", impl]) == 0
-    assert "bytes per token" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "bytes per token" in printed and "note:" not in printed  # 300 was reached
     tok = load_tokenizer(out)
     assert len(tok) == 300 and ENDOFTEXT in tok.special_tokens
     auto = AutoTokenizer.from_pretrained(out)
     assert auto.eos_token == ENDOFTEXT
     assert auto.backend_tokenizer.encode(TEXT).ids == tok.encode_ordinary(TEXT)
     assert tok.decode(tok.encode_ordinary(TEXT)) == TEXT
+
+
+@pytest.mark.parametrize("impl", ["course", "hf"])
+def test_a_vocabulary_smaller_than_asked_is_explained(impl: str, text_file: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A small text runs out of pairs to merge; the command says so instead of staying silent."""
+    out = tmp_path / "tok_8k"
+    assert main(["train-tokenizer", "--text", str(text_file), "--vocab_size", "8000", "--out", str(out),
+                 "--impl", impl]) == 0
+    printed = capsys.readouterr().out
+    got = len(load_tokenizer(out))
+    assert got < 8000
+    note = printed.splitlines()[-1]
+    assert note.startswith(f"note: --vocab_size 8,000 asked for more tokens than {text_file} supports")
+    assert f"the vocabulary has {got:,} (256 bytes + {got - 257:,} merges + 1 special)" in note
+    assert "--min_frequency 2" in note and "distinct words" in note and f"real size ({got:,})" in note
+    words = len(set(regex.findall(GPT2_SPLIT_PATTERN, TEXT)))
+    assert f"only {words:,} distinct words and symbols" in note
 
 
 def test_course_and_hf_folders_agree(text_file: Path, tmp_path: Path) -> None:

@@ -79,7 +79,36 @@ def test_shakespeare_unavailable_offline_is_a_clear_error() -> None:
         D.load_corpus("shakespeare")
 
 
-def test_shakespeare_from_env_var(shakespeare_path: Path, monkeypatch, capsys) -> None:
+@pytest.fixture
+def expect_shakespeare(shakespeare_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`shakespeare_path`, with `load_corpus` expecting that file's size and sha256.
+
+    With the whole Tiny Shakespeare nothing changes. With the shipped sample (a fresh
+    clone), the verification constants become the sample's, so the same checks (verify,
+    cache, reuse, refuse a wrong file) run on it.
+    """
+    from tests.conftest import SHAKESPEARE_SAMPLE
+
+    if shakespeare_path == SHAKESPEARE_SAMPLE:
+        data = shakespeare_path.read_bytes()
+        monkeypatch.setattr(D, "SHAKESPEARE_BYTES", len(data))
+        monkeypatch.setattr(D, "SHAKESPEARE_SHA256", hashlib.sha256(data).hexdigest())
+    return shakespeare_path
+
+
+def test_the_shipped_shakespeare_sample_is_the_start_of_tiny_shakespeare() -> None:
+    from tests.conftest import FULL_SHAKESPEARE, SHAKESPEARE_SAMPLE, SHAKESPEARE_SAMPLE_SHA256
+
+    sample = SHAKESPEARE_SAMPLE.read_bytes()
+    assert hashlib.sha256(sample).hexdigest() == SHAKESPEARE_SAMPLE_SHA256
+    assert sample.startswith(b"First Citizen:\nBefore we proceed any further, hear me speak.\n")
+    assert sample.count(b"\n") == 998
+    if FULL_SHAKESPEARE is not None:  # where the whole file is here, check the sample against it too
+        assert FULL_SHAKESPEARE.read_bytes().startswith(sample)
+
+
+def test_shakespeare_from_env_var(expect_shakespeare: Path, monkeypatch, capsys) -> None:
+    shakespeare_path = expect_shakespeare
     monkeypatch.setenv(D.SHAKESPEARE_ENV, str(shakespeare_path))
     text = D.load_corpus(D.DEFAULT_CORPUS)
     assert "Tiny Shakespeare" in _one_line(capsys)
@@ -95,8 +124,9 @@ def test_a_wrong_file_in_the_env_var_is_refused(tmp_path: Path, monkeypatch) -> 
         D.load_corpus("shakespeare")
 
 
-def test_download_is_verified_cached_and_used_once(shakespeare_path: Path, monkeypatch, capsys,
+def test_download_is_verified_cached_and_used_once(expect_shakespeare: Path, monkeypatch, capsys,
                                                    _data_dir: Path) -> None:
+    shakespeare_path = expect_shakespeare
     _online(monkeypatch)
     calls = []
 
@@ -111,7 +141,7 @@ def test_download_is_verified_cached_and_used_once(shakespeare_path: Path, monke
     assert calls == [(D.SHAKESPEARE_URL, D.DOWNLOAD_TIMEOUT_S)]
     cached = _data_dir / D.SHAKESPEARE_FILE
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == D.SHAKESPEARE_SHA256
-    assert len(text.encode("utf-8")) == D.SHAKESPEARE_BYTES
+    assert len(text.encode("utf-8")) == D.SHAKESPEARE_BYTES == len(shakespeare_path.read_bytes())
     # the second time it comes from the cache, even offline
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     assert D.load_corpus("shakespeare") == text

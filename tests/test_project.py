@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from course_lib import notebook
+from course_lib.errors import CourseInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,67 @@ def test_the_course_map_lists_every_notebook_and_the_readme_shows_it() -> None:
     assert set(on_disk) <= set(mapped), f"notebooks missing from COURSE_MAP: {set(on_disk) - set(mapped)}"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert notebook.course_map_markdown() in readme, "README's course map is out of date; paste course_map_markdown()"
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _relative_links(markdown: str) -> list[str]:
+    """The link targets in `markdown` that are paths (not web addresses or #anchors)."""
+    return [t.split("#")[0] for t in _LINK.findall(markdown) if not re.match(r"[a-z]+:|#", t)]
+
+
+def _notebook_00_map(monkeypatch: pytest.MonkeyPatch, colab: bool) -> str:
+    """The Markdown that notebook 00's course-map cell displays, by running that cell's code."""
+    import nbformat
+
+    import course_lib
+
+    nb = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "course_map_markdown" in c.source)
+    *body, last = cell.source.strip().splitlines()
+    monkeypatch.setattr(course_lib, "in_colab", lambda: colab)
+    scope = {"course_lib": course_lib}
+    exec("\n".join(body), scope)  # noqa: S102 - the notebook's own cell
+    return eval(last, scope).data  # noqa: S307 - its last line is the displayed Markdown
+
+
+def test_course_map_links_open_a_notebook_wherever_the_map_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    # notebook 00 in JupyterLab: links resolve from notebooks/
+    shown = _notebook_00_map(monkeypatch, colab=False)
+    links = _relative_links(shown)
+    assert len(links) == len(notebook.COURSE_MAP)
+    for link in links:
+        assert (ROOT / "notebooks" / link).is_file(), f"notebook 00's map links to a missing file: {link}"
+    # the README: links resolve from the repository root (the map and every other relative link)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme_links = _relative_links(readme)
+    assert sum(link.startswith("notebooks/") for link in readme_links) == len(notebook.COURSE_MAP)
+    for link in readme_links:
+        assert (ROOT / link).exists(), f"README links to a missing file: {link}"
+    # Colab opens no relative links: every title and badge goes to the notebook's Colab page
+    on_colab = _notebook_00_map(monkeypatch, colab=True)
+    assert not _relative_links(on_colab)
+    pages = re.findall(r"https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/main/(notebooks/[^)]+)\)", on_colab)
+    assert len(pages) == 2 * len(notebook.COURSE_MAP)
+    for page in pages:
+        assert (ROOT / page).is_file(), page
+
+
+def test_markdown_links_inside_notebooks_resolve_from_the_notebook_folder() -> None:
+    import nbformat
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                for link in _relative_links(cell.source):
+                    assert (path.parent / link).exists(), f"{path.name} links to a missing file: {link}"
+
+
+def test_course_map_refuses_an_unknown_place() -> None:
+    with pytest.raises(CourseInputError, match="where='lab'; expected one of readme, notebooks, colab"):
+        notebook.course_map_markdown("lab")
 
 
 def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one() -> None:
@@ -63,3 +125,15 @@ def test_every_course_lib_module_is_in_the_architecture_doc() -> None:
         if path.name.startswith("_"):
             continue
         assert path.name in doc, f"docs/ARCHITECTURE.md does not mention course_lib/{path.name}"
+
+
+def test_readme_and_notebook_00_give_the_same_fast_mode_command() -> None:
+    import nbformat
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    nb = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "COURSE_FAST=1 make lab" in readme and "COURSE_FAST=1 make lab" in text
+    assert "jupyter lab" not in text  # make lab sets up .venv and the classroom settings first
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "autocast: " not in code and "plain fp32" in code  # no bare `autocast: None` under "plain fp32"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,6 +91,32 @@ def test_every_required_package_is_installed() -> None:
     found = runtime.check_environment()
     assert set(found) >= {"torch", "transformers", "tokenizers", "jupyterlab", "matplotlib", "ipywidgets", "bertviz"}
     assert all(found.values()), {k: v for k, v in found.items() if not v}
+
+
+def test_the_environment_check_lists_every_declared_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notebook 00's list is pyproject's [project] dependencies, all of them, in order."""
+    import re
+    from importlib import metadata
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the TOML parser pip carries
+        from pip._vendor import tomli as tomllib
+
+    root = Path(runtime.__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["lab"]  # JupyterLab: not on Colab
+    names = [re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in declared]
+    assert len(names) >= 15 and "pillow" in names and "peft" in names and names[-1] == "jupyterlab"
+    assert runtime.required_packages() == names
+    assert list(runtime.check_environment()) == names
+    assert runtime.required_packages(include_lab=False) == names[:-1]
+    # installed without a checkout (Colab, pip install): the distribution's metadata says the same
+    monkeypatch.setattr(runtime, "repo_root", lambda: None)
+    installed = [re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in metadata.requires("gpt2-course")
+                 if "extra ==" not in r or "'lab'" in r or '"lab"' in r]
+    assert runtime.required_packages() == installed
+    assert set(installed) == set(names), "the installed gpt2-course is stale: pip install -e ."
 
 
 def test_setup_prints_the_environment_block(capsys: pytest.CaptureFixture[str]) -> None:

@@ -369,8 +369,33 @@ def test_plan_describes_the_run():
     assert p["tokens_per_step"] == 4 * 2 * 8 and p["total_steps"] == t.total_steps == 2 * (124 // 4) // 2 + 0
     assert p["parameters"] == sum(q.numel() for q in t.model.parameters())
     text = t.describe_plan()
-    for word in ("parameters", "steps", "cpu", "fp32", "roughly"):
+    for word in ("parameters", "steps", "cpu", "fp32", "measured on the first 3 steps"):
         assert word in text
+
+
+def test_time_left_is_measured_on_the_first_steps_not_guessed():
+    t = Trainer(tiny_model(), TRAIN, VAL, cfg(max_steps=10, eval_interval=4, eval_batches=2))
+    # evaluations after steps 4 and 8 and at the end; each is 2 forward batches, a third of a step each
+    assert t.remaining_evaluations() == 3
+    assert t.estimate_seconds(3.0) == pytest.approx(10 * 3.0 + 3 * 2 * 3.0 / 3)
+    # a fake clock: the first step takes 5 s (one-off costs, not counted), the next two 2 s each
+    readings = iter([0.0, 5.0, 100.0, 102.0, 200.0, 202.0])
+    t._clock = lambda: next(readings, 1000.0)
+    said: list[str] = []
+    t._log = said.append
+    t.fit()
+    lines = [m for m in said if m.startswith("time:")]
+    assert len(lines) == 1, said
+    assert t.measured["seconds_per_step"] == pytest.approx(2.0)
+    # after step 3: 7 steps and 3 evaluations left = 7 x 2 + 3 x (2 batches x 2 s / 3)
+    assert t.measured["estimated_seconds"] == pytest.approx(7 * 2.0 + 3 * 2 * 2.0 / 3)
+    assert "2.00 s per step, measured on steps 2-3 -> about 18 s for the 7 steps left and 3 evaluation(s)" in lines[0]
+    # no estimate for a run too short to measure
+    short = Trainer(tiny_model(), TRAIN, VAL, cfg(max_steps=3))
+    said.clear()
+    short._log = said.append
+    short.fit()
+    assert not short.measured and not [m for m in said if m.startswith("time:")]
 
 
 # --------------------------------------------------------------------------- the live loss plot

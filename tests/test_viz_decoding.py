@@ -92,3 +92,27 @@ def test_explorer_callbacks(setup) -> None:
     assert ex._repr_mimebundle_()
     ex.prompt.value = ""  # said in the widget, not raised from the callback
     assert "empty" in ex.text_box.value
+
+
+def test_explorer_keeps_newlines_labels_and_wide_trees_visible(setup) -> None:
+    """What the browser showed at 1366 px: "ROMEO:I", "temperat…", a beam tree cut off on the right."""
+    import ipywidgets as w
+
+    model, tok = setup
+    ex = DecodingExplorer(model, tok, prompt="to be\nor", seed=1)
+    assert isinstance(ex.prompt, w.Textarea)  # a one-line Text input drops the newline
+    assert ex.prompt.value == "to be\nor" and ex.ids == tok.encode("to be\nor")
+    assert "to be\nor" in ex.text_box.value and "white-space:pre-wrap" in ex.text_box.value
+    controls = [ex.strategy, ex.temperature, ex.top_k, ex.top_p, ex.min_p, ex.repetition_penalty,
+                ex.num_beams, ex.n_tokens]
+    for c in controls:  # about 7 px per character of a 13-px label, plus room
+        width = int(c.style.description_width.removesuffix("px"))
+        assert width >= 7 * len(c.description), (c.description, c.style.description_width)
+    # two columns of controls side by side fit in a 1366-px window (with JupyterLab's side bar)
+    assert 2 * int(ex.temperature.layout.width.removesuffix("px")) <= 1366 - 400
+    ex.strategy.value = "beam"
+    ex.n_tokens.value = 30  # 30 columns of 90 px: far wider than the screen
+    ex.generate_n()
+    # the tree's box is as wide as the output and scrolls (checked in a browser by test_browser.py)
+    assert ex.tree.layout.overflow == "auto" and ex.tree.layout.width == "100%"
+    assert int(ex.tree.value.split('width="')[1].split('"')[0]) > 1366  # too wide to fit: it must scroll

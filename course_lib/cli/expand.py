@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import CourseInputError
+from ..io import usual_permissions
 
 HELP = "grow a one-example-per-line text file to exactly --target lines (seeded, reported)"
 
@@ -50,6 +51,7 @@ def _write_lines(path: Path, lines: list[str]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write("\n".join(lines) + "\n")
+        usual_permissions(tmp)  # mkstemp made it owner-only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -65,4 +65,30 @@ def run(args: argparse.Namespace) -> int:
         f"{n_bytes / max(n_tokens, 1):.2f} bytes per token on it ({n_tokens:,} tokens)\n"
         f"saved to {out} (vocab.json, merges.txt, tokenizer config)"
     )
+    if len(tok) < args.vocab_size:
+        print(short_vocab_note(text, args.text, args.vocab_size, len(tok), len(tok.special_tokens), args.min_frequency))
     return 0
+
+
+def short_vocab_note(text: str, name: str, asked: int, got: int, n_special: int, min_frequency: int) -> str:
+    """Why the vocabulary came out smaller than --vocab_size, and what that means.
+
+    BPE only merges a pair of adjacent tokens that occurs at least --min_frequency times,
+    and never across word boundaries (GPT-2's pre-tokenization), so a small text runs
+    out of pairs worth merging long before a large vocabulary is reached.
+    """
+    import regex
+
+    from ..tokenizer import GPT2_SPLIT_PATTERN
+
+    words = set(regex.findall(GPT2_SPLIT_PATTERN, text))
+    return (
+        f"note: --vocab_size {asked:,} asked for more tokens than {name} supports; the vocabulary has "
+        f"{got:,} (256 bytes + {got - 256 - n_special:,} merges + {n_special} special). BPE stopped because no pair of adjacent tokens "
+        f"occurs at least --min_frequency {min_frequency} times any more: it never merges across words, and "
+        f"the text has only {len(words):,} distinct words and symbols. This is not an error: the tokenizer "
+        f"is complete for this text and `course train` uses its real size ({got:,}). A larger vocabulary "
+        "needs more varied text (more distinct words); `course expand` adds few new words, and "
+        "--min_frequency 1 also merges pairs seen once. A smaller vocabulary is no loss on this text: "
+        "its words are already whole tokens or a few pieces each."
+    )

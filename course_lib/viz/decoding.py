@@ -28,6 +28,8 @@ __all__ = ["DecodingExplorer", "STRATEGIES", "beam_tree_svg", "compare_strategie
 
 STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam")
 KEPT, REMOVED, RAW = "#4c78a8", "#d9d9d9", "#f58518"
+LABEL_STYLE = {"description_width": "90px"}  # ipywidgets' default cuts "temperature" to "temperat…"
+CONTROL_WIDTH = "380px"  # two columns of controls fit a 1366-px screen
 
 
 def token_label(tokenizer: Any, token_id: int) -> str:
@@ -172,16 +174,20 @@ class DecodingExplorer:
         self.seed = seed
         self.top_n = top_n
         self.trace = DecodingTrace(top_n=top_n)
-        self.prompt = w.Text(value=prompt, description="prompt", continuous_update=False,
-                             layout=w.Layout(width="98%"))
-        self.strategy = w.Dropdown(options=STRATEGIES, value="top_p", description="strategy")
-        self.temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature")
-        self.top_k = w.IntSlider(value=20, min=1, max=100, description="top-k")
-        self.top_p = w.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p")
-        self.min_p = w.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01, description="min-p")
-        self.repetition_penalty = w.FloatSlider(value=1.0, min=1.0, max=2.0, step=0.05, description="rep. penalty")
-        self.num_beams = w.IntSlider(value=3, min=2, max=6, description="beams")
-        self.n_tokens = w.IntSlider(value=20, min=1, max=100, description="N tokens")
+        # a Textarea, not a Text: a one-line input drops the newline in prompts like "ROMEO:\n"
+        self.prompt = w.Textarea(value=prompt, description="prompt", continuous_update=False, rows=2,
+                                 style=LABEL_STYLE, layout=w.Layout(width="98%"))
+        # room for the longest label ("temperature", "rep. penalty"), so none is cut off
+        wide = {"style": LABEL_STYLE, "layout": w.Layout(width=CONTROL_WIDTH)}
+        self.strategy = w.Dropdown(options=STRATEGIES, value="top_p", description="strategy", **wide)
+        self.temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", **wide)
+        self.top_k = w.IntSlider(value=20, min=1, max=100, description="top-k", **wide)
+        self.top_p = w.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p", **wide)
+        self.min_p = w.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01, description="min-p", **wide)
+        self.repetition_penalty = w.FloatSlider(value=1.0, min=1.0, max=2.0, step=0.05, description="rep. penalty",
+                                                **wide)
+        self.num_beams = w.IntSlider(value=3, min=2, max=6, description="beams", **wide)
+        self.n_tokens = w.IntSlider(value=20, min=1, max=100, description="N tokens", **wide)
         buttons = {name: w.Button(description=label) for name, label in (
             ("step", "step one token"), ("generate_n", "generate N"), ("compare", "compare strategies"),
             ("reset", "reset"))}
@@ -192,7 +198,8 @@ class DecodingExplorer:
         self.buttons = buttons
         self.text_box = w.HTML()
         self.bars = w.HTML()
-        self.tree = w.HTML()
+        # the widget box is as wide as the output and scrolls: a long tree is not cut off on the right
+        self.tree = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self.comparison = w.HTML()
         controls = [self.strategy, self.temperature, self.top_k, self.top_p, self.min_p,
                     self.repetition_penalty, self.num_beams, self.n_tokens]
@@ -204,6 +211,7 @@ class DecodingExplorer:
             w.HBox(list(buttons.values())),
             self.text_box, self.bars, self.tree, self.comparison,
         ])
+        self.widget.add_class("course-decoding-explorer")  # for the browser test
         self.reset()
 
     # -- plain methods (what the buttons and sliders call) ----------------------------
