@@ -556,7 +556,13 @@ class BPETokenizer:
             encoder: dict[str, int] = json.loads((d / vocab_name).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CourseInputError(f"{d / vocab_name} is not a JSON vocabulary: {e}") from None
-        merge_lines = (d / merges_name).read_text(encoding="utf-8").splitlines()
+        if not isinstance(encoder, dict) or not all(isinstance(i, int) for i in encoder.values()):
+            raise CourseInputError(f"{d / vocab_name} is not a vocabulary: expected a JSON object of token -> id")
+        try:
+            merge_lines = (d / merges_name).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise CourseInputError(f"{d / merges_name} is not UTF-8 text (bad byte at offset {e.start}); "
+                                   "expected one merge of two tokens per line") from None
         specials = _declared_specials(d)
         if ENDOFTEXT in encoder:
             specials.add(ENDOFTEXT)
@@ -575,7 +581,10 @@ class BPETokenizer:
         pattern = GPT2_SPLIT_PATTERN
         cfg = d / "tokenizer_config.json"
         if cfg.is_file():
-            pattern = json.loads(cfg.read_text(encoding="utf-8")).get("course_split_pattern", pattern)
+            try:
+                pattern = json.loads(cfg.read_text(encoding="utf-8")).get("course_split_pattern", pattern)
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+                raise CourseInputError(f"{cfg} is not a JSON object: {e}") from None
         return cls(vocab, merges, special_tokens, pattern)
 
 
@@ -599,6 +608,8 @@ def _declared_specials(d: Path) -> set[str]:
         try:
             cfg = json.loads(p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if not isinstance(cfg, dict):
             continue
         for key in ("bos_token", "eos_token", "unk_token", "pad_token", "additional_special_tokens",
                     "extra_special_tokens"):

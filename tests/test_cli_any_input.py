@@ -331,11 +331,16 @@ def _damage(kind: str, model_dir: Path, root: Path) -> Path:
             (d / name).unlink(missing_ok=True)
     elif kind == "merges_garbage":
         (d / "merges.txt").write_bytes(b"#version: 0.2\n\xff\xfe nonsense here\n")
+    elif kind == "vocab_not_an_object":
+        (d / "vocab.json").write_text("[1, 2, 3]", encoding="utf-8")
+    elif kind == "tokenizer_config_garbage":
+        (d / "tokenizer_config.json").write_text("[{", encoding="utf-8")
     return d
 
 
 BAD_MODEL_DIRS = ["missing", "a_file", "empty", "tokenizer_only", "config_not_json", "config_wrong_shape",
-                  "weights_garbage", "no_weights", "no_tokenizer", "merges_garbage"]
+                  "weights_garbage", "no_weights", "no_tokenizer", "merges_garbage", "vocab_not_an_object",
+                  "tokenizer_config_garbage"]
 
 
 @pytest.mark.timeout(120)

@@ -85,12 +85,17 @@ def load_tokenizer_any(directory: str | Path) -> Any:
         try:
             from transformers import AutoTokenizer
 
-            return AutoTokenizer.from_pretrained(str(d))
+            tok = AutoTokenizer.from_pretrained(str(d))
         except Exception as e:  # noqa: BLE001 - any failure means: no usable tokenizer here
-            raise CourseInputError(
-                f"no tokenizer found in {d} ({course_error}; transformers: {type(e).__name__}); "
-                "pass --tokenizer_dir with the folder `course train-tokenizer` wrote"
-            ) from None
+            why = type(e).__name__
+        else:
+            if len(tok) > 256:  # transformers builds an empty one from a bare config.json
+                return tok
+            why = f"a {type(tok).__name__} with only {len(tok)} tokens"
+        raise CourseInputError(
+            f"no tokenizer found in {d} ({course_error}; transformers: {why}); "
+            "pass --tokenizer_dir with the folder `course train-tokenizer` wrote"
+        ) from None
 
 
 def _load_model(model_dir: Path) -> Any:
@@ -103,7 +108,8 @@ def _load_model(model_dir: Path) -> Any:
     try:
         return GPT.from_pretrained(model_dir)
     except CourseInputError as e:
-        raise CourseInputError(f"--model_dir: {e}") from None
+        said = str(e) if str(model_dir) in str(e) else f"{model_dir}: {e}"
+        raise CourseInputError(f"--model_dir: {said}") from None
     except Exception as e:  # noqa: BLE001 - a damaged config.json or weights file
         first = (str(e).strip().splitlines() or [""])[0][:200]
         raise CourseInputError(
