@@ -26,8 +26,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from course_lib.cli import main
 from course_lib.model import GPT
@@ -100,6 +101,12 @@ def run_cli(argv: list[str]) -> tuple[int, str, str, float]:
     return rc, out.getvalue(), err.getvalue(), time.perf_counter() - start
 
 
+def _event(what: str) -> None:
+    """Count outcomes in --hypothesis-show-statistics (a no-op outside a Hypothesis test)."""
+    with contextlib.suppress(InvalidArgument):
+        event(what)
+
+
 def assert_one_clear_line(command: str, err: str, names: tuple[str, ...]) -> str:
     """stderr is exactly one line, "course CMD: error: ...", naming one of `names`."""
     assert "Traceback" not in err, err
@@ -134,6 +141,7 @@ def check_expand(data: bytes, extra: int, seed: int, work: Path) -> None:
     rc, printed, err, seconds = run_cli(["expand", "--in_txt", str(src), "--out_txt", str(out),
                                          "--target", str(target), "--seed", str(seed)])
     assert seconds < BOUND_S
+    _event(f"exit {rc}")
     if not kept:
         assert rc == 2
         line = assert_one_clear_line("expand", err, (str(src),))
@@ -155,7 +163,7 @@ def check_expand(data: bytes, extra: int, seed: int, work: Path) -> None:
         assert made < extra
 
 
-@settings(max_examples=60, **_SETTINGS)
+@settings(max_examples=100, **_SETTINGS)
 @given(data=INPUTS, extra=st.integers(0, 120), seed=st.integers(0, 2**31))
 @pytest.mark.timeout(300)
 def test_expand_any_input(scratch: Path, data: bytes, extra: int, seed: int) -> None:
@@ -178,6 +186,7 @@ def check_train_tokenizer(data: bytes, impl: str, work: Path, vocab_size: int = 
     rc, printed, err, seconds = run_cli(["train-tokenizer", "--text", str(src), "--vocab_size", str(vocab_size),
                                          "--out", str(out), "--impl", impl])
     assert seconds < BOUND_S
+    _event(f"exit {rc}")
     if text is None:
         assert rc == 2
         line = assert_one_clear_line("train-tokenizer", err, (str(src),))
@@ -193,7 +202,7 @@ def check_train_tokenizer(data: bytes, impl: str, work: Path, vocab_size: int = 
     assert f"({len(ids):,} tokens)" in printed
 
 
-@settings(max_examples=30, **_SETTINGS)
+@settings(max_examples=40, **_SETTINGS)
 @given(data=INPUTS, impl=st.sampled_from(["hf", "course"]))
 @pytest.mark.timeout(300)
 def test_train_tokenizer_any_input(scratch: Path, data: bytes, impl: str) -> None:
@@ -230,6 +239,7 @@ def check_train(data: bytes, tokenizer_dir: Path, work: Path) -> None:
     rc, printed, err, seconds = run_cli(["train", "--train_txt", str(src), "--tokenizer_dir", str(tokenizer_dir),
                                          "--out", str(out), *TINY])
     assert seconds < BOUND_S
+    _event(f"exit {rc}")
     if text is None:
         assert rc == 2
         line = assert_one_clear_line("train", err, (str(src),))
@@ -250,8 +260,10 @@ def check_train(data: bytes, tokenizer_dir: Path, work: Path) -> None:
     assert model.config.vocab_size == len(load_tokenizer(tokenizer_dir))
 
 
-@settings(max_examples=8, **_SETTINGS)
+@settings(max_examples=15, **_SETTINGS)
 @given(data=INPUTS)
+@example(data="\r\n".join(["The old cat sat on the mat, and the dog ran home."] * 40).encode())  # CRLF
+@example(data=" ".join(_EMOJI * 30).encode())  # emoji
 @pytest.mark.timeout(300)
 def test_train_any_input(scratch: Path, tokenizer_dir: Path, data: bytes) -> None:
     check_train(data, tokenizer_dir, _fresh(scratch, "train"))
@@ -281,7 +293,7 @@ PROMPTS = st.one_of(
 )
 
 
-@settings(max_examples=25, **_SETTINGS)
+@settings(max_examples=30, **_SETTINGS)
 @given(prompt=PROMPTS, strategy=st.sampled_from(["greedy", "top_p", "beam", "contrastive"]),
        new=st.integers(0, 12))
 @pytest.mark.timeout(300)
@@ -290,6 +302,7 @@ def test_generate_any_prompt(model_dir: Path, prompt: str, strategy: str, new: i
                                          "--strategy", strategy, "--max_new_tokens", str(new),
                                          "--seed", "1", "--device", "cpu"])
     assert seconds < BOUND_S
+    _event(f"exit {rc}")
     if not prompt:
         assert rc == 2
         assert_one_clear_line("generate", err, ("--prompt",))
