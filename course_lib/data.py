@@ -322,6 +322,9 @@ class ExpandReport:
     - repeats: made lines that are exact copies of a line already there (only when no
       new line could be found in `max_tries` attempts, e.g. for one-word inputs).
     - operations: how many new lines each operation made.
+    - exhausted_at: None, or the number of lines there were when every operation had
+      been retired (no operation could make a new line any more); every line after it
+      is an exact repeat.
     - parents: for each output line, the indices of the input lines it came from.
     """
 
@@ -333,6 +336,7 @@ class ExpandReport:
     input_duplicates: int = 0
     forbidden_hits: int = 0
     seed: int = 0
+    exhausted_at: int | None = None
     parents: list[tuple[int, ...]] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
@@ -344,6 +348,12 @@ class ExpandReport:
         )
         if self.input_duplicates:
             s += f"; the input itself had {self.input_duplicates:,} duplicate lines"
+        if self.exhausted_at is not None and self.exhausted_at < self.target:
+            s += (
+                f"; no operation could make a new line after {self.exhausted_at:,} lines, so the other "
+                f"{self.target - self.exhausted_at:,} are exact repeats (the input has too little variety "
+                "for the operations: few clauses, 'the <noun>' phrases or droppable words)"
+            )
         return s
 
 
@@ -521,13 +531,16 @@ def expand_lines(
 ) -> tuple[list[str], ExpandReport]:
     """Grow one-example-per-line data to exactly `target` lines.
 
-    Every input line is kept; the rest are made by three operations chosen to keep
-    text plausible: ``recombine`` (the first clause of one line + the rest of another,
-    split at a comma/semicolon/colon or before a conjunction), ``drop_word`` (remove one
-    inner word) and ``swap_words`` (swap two inner neighbouring words). A made line
+    Every input line is kept; the rest are made by operations chosen to keep text
+    plausible: ``recombine`` (the first clause of one line + the rest of another, split
+    at a comma/semicolon/colon or before a conjunction), ``replace_noun`` (a noun from
+    another line), both in turn, ``drop_word`` (remove one inner modifier) and
+    ``swap_words`` ("bread and cheese" -> "cheese and bread"). A made line
     that already exists, or is in `forbidden` (pass the validation lines), is retried;
     after `max_tries` misses an original is repeated and counted as a repeat, and an
-    operation that misses `retire_after` times in a row is retired. The same
+    operation that misses `retire_after` times in a row is retired. Once every
+    operation is retired, the rest of `target` is filled with exact repeats of
+    originals and ``report.exhausted_at`` says after how many lines. The same
     seed gives the same output (`random.Random(seed)`, no set or hash order involved).
     With `shuffle`, originals and made lines are mixed in a seeded order.
 
@@ -569,8 +582,11 @@ def expand_lines(
     fns = {o[0]: o[2] for o in _OPERATIONS}
     new = repeats = banned_hits = 0
     misses = dict.fromkeys(names, 0)  # consecutive misses; an exhausted operation is retired
+    exhausted_at: int | None = None
     while len(out) < target:
-        for _ in range(max_tries):
+        if exhausted_at is None and not any(weights):
+            exhausted_at = len(out)  # no operation can make a new line: the rest are repeats
+        for _ in range(0 if exhausted_at is not None else max_tries):
             if not any(weights):
                 break
             name = rng.choices(names, weights)[0]
@@ -589,7 +605,7 @@ def expand_lines(
             ops[name] += 1
             new += 1
             break
-        else:
+        else:  # no new line in max_tries attempts (or none possible): repeat an original
             i = rng.randrange(len(src))
             out.append(src[i])
             parents.append((i,))
@@ -608,6 +624,7 @@ def expand_lines(
         input_duplicates=len(src) - len(set(src)),
         forbidden_hits=banned_hits,
         seed=seed,
+        exhausted_at=exhausted_at,
         parents=parents,
     )
     return out, report

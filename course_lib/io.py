@@ -27,8 +27,8 @@ _C = TypeVar("_C", bound="JsonConfig")
 def read_text(path: str | os.PathLike, flag: str = "path") -> str:
     """Read a UTF-8 text file, or raise `CourseInputError` naming the file and problem.
 
-    A missing file, a folder, an empty file and bytes that are not UTF-8 (with the byte
-    offset of the first bad byte) each get their own message. `flag` names the option
+    A missing file, a folder, an empty (or white-space-only) file and bytes that are not
+    UTF-8 (with the byte offset of the first bad byte) each get their own message. `flag` names the option
     the path came from (for example ``--text``) so the message points at it.
     """
     p = Path(path)
@@ -37,8 +37,9 @@ def read_text(path: str | os.PathLike, flag: str = "path") -> str:
     if p.is_dir():
         raise CourseInputError(f"{flag}: {p} is a folder; expected a UTF-8 text file")
     data = p.read_bytes()
+    empty = f"{flag}: {p} is empty; expected a UTF-8 text file with some text"
     if not data.strip():
-        raise CourseInputError(f"{flag}: {p} is empty; expected a UTF-8 text file with some text")
+        raise CourseInputError(empty)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -46,7 +47,10 @@ def read_text(path: str | os.PathLike, flag: str = "path") -> str:
             f"{flag}: {p} is not valid UTF-8 (first bad byte at offset {e.start}: "
             f"{data[e.start:e.start + 1]!r}); re-save it as UTF-8"
         ) from None
-    return text.removeprefix("\ufeff")
+    text = text.removeprefix("\ufeff")
+    if not text.strip():  # only a byte-order mark or Unicode spaces (no-break, ideographic, ...)
+        raise CourseInputError(empty + " (it holds only white space)")
+    return text
 
 
 def prepare_output_dir(

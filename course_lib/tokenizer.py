@@ -66,6 +66,8 @@ GPT2_SPLIT_PATTERN = (
 
 _CACHE_LIMIT = 200_000  # words kept in the encoding cache
 _SHIFT = 24  # pair (a, b) is packed as a << _SHIFT | b in the trainer
+_LONG_WORD = 256  # bytes; longer words are encoded with a heap (O(n log n)) instead of rescans
+_HF_MAX_RUN = 1000  # characters; `tokenizers`' BPE trainer is quadratic in a word's length
 
 
 # ---------------------------------------------------------------------------
@@ -331,6 +333,8 @@ class BPETokenizer:
     def _encode_word(self, data: bytes) -> list[int]:
         bt = self._byte_ids
         ids = [bt[b] for b in data]
+        if len(ids) > _LONG_WORD:
+            return self._encode_long_word(ids)
         ranks = self._ranks
         while len(ids) >= 2:
             best = None
@@ -354,6 +358,54 @@ class BPETokenizer:
                     i += 1
             ids = out
         return ids
+
+    def _encode_long_word(self, ids: list[int]) -> list[int]:
+        """The same merges as the rescanning loop, for long words (a 1 MB line with no space).
+
+        The loop rescans the whole word once per merge rank it applies: quadratic-like on
+        a long word. Here the word is a linked list and the candidate pairs sit in a heap
+        keyed by (rank, position). All occurrences of one rank are merged left to right
+        before the pairs they create are pushed, exactly as the loop does.
+        """
+        ranks = self._ranks
+        n = len(ids)
+        tok: list[int | None] = list(ids)
+        nxt = list(range(1, n + 1))  # n = no right neighbour
+        prv = list(range(-1, n - 1))  # -1 = no left neighbour
+        heap = []
+        for i in range(n - 1):
+            r = ranks.get((ids[i], ids[i + 1]))
+            if r is not None:
+                heap.append((r[0], i, ids[i], ids[i + 1]))
+        heapq.heapify(heap)
+        while heap:
+            rank = heap[0][0]
+            pending = []
+            while heap and heap[0][0] == rank:
+                _, i, a, b = heapq.heappop(heap)
+                j = nxt[i]
+                if tok[i] != a or j >= n or tok[j] != b:  # stale: a neighbour merged since
+                    continue
+                x = ranks[(a, b)][1]
+                tok[i], tok[j] = x, None
+                k = nxt[j]
+                nxt[i] = k
+                if k < n:
+                    prv[k] = i
+                pending.append(i)
+            pairs = set()  # the pairs the merges made, pushed once the rank is done
+            for i in pending:
+                if tok[i] is not None:
+                    if prv[i] >= 0:
+                        pairs.add(prv[i])
+                    if nxt[i] < n:
+                        pairs.add(i)
+            for left in pairs:
+                a, b = tok[left], tok[nxt[left]]
+                r = ranks.get((a, b))
+                if r is not None:
+                    heapq.heappush(heap, (r[0], left, a, b))
+        return [t for t in tok if t is not None]
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode `text`, treating special-token names as plain text.
@@ -504,7 +556,13 @@ class BPETokenizer:
             encoder: dict[str, int] = json.loads((d / vocab_name).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CourseInputError(f"{d / vocab_name} is not a JSON vocabulary: {e}") from None
-        merge_lines = (d / merges_name).read_text(encoding="utf-8").splitlines()
+        if not isinstance(encoder, dict) or not all(isinstance(i, int) for i in encoder.values()):
+            raise CourseInputError(f"{d / vocab_name} is not a vocabulary: expected a JSON object of token -> id")
+        try:
+            merge_lines = (d / merges_name).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise CourseInputError(f"{d / merges_name} is not UTF-8 text (bad byte at offset {e.start}); "
+                                   "expected one merge of two tokens per line") from None
         specials = _declared_specials(d)
         if ENDOFTEXT in encoder:
             specials.add(ENDOFTEXT)
@@ -523,7 +581,10 @@ class BPETokenizer:
         pattern = GPT2_SPLIT_PATTERN
         cfg = d / "tokenizer_config.json"
         if cfg.is_file():
-            pattern = json.loads(cfg.read_text(encoding="utf-8")).get("course_split_pattern", pattern)
+            try:
+                pattern = json.loads(cfg.read_text(encoding="utf-8")).get("course_split_pattern", pattern)
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+                raise CourseInputError(f"{cfg} is not a JSON object: {e}") from None
         return cls(vocab, merges, special_tokens, pattern)
 
 
@@ -547,6 +608,8 @@ def _declared_specials(d: Path) -> set[str]:
         try:
             cfg = json.loads(p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if not isinstance(cfg, dict):
             continue
         for key in ("bos_token", "eos_token", "unk_token", "pad_token", "additional_special_tokens",
                     "extra_special_tokens"):
@@ -808,6 +871,7 @@ def train_hf_tokenizer(
     if special_tokens:  # cut special tokens out of the training text, as BPETokenizer.train does
         sp = regex.compile("|".join(regex.escape(s) for s in sorted(special_tokens, key=len, reverse=True)))
         texts = [piece for t in texts for piece in sp.split(t)]
+    texts = [piece for t in texts for piece in _cut_long_runs(t)]
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -832,6 +896,27 @@ def train_hf_tokenizer(
     tok.model.save(str(out))  # vocab.json + merges.txt, GPT-2's format
     _write_hf_config_merge(out, special_tokens, model_max_length)
     return fast
+
+
+_LONG_RUN = regex.compile(
+    rf"\p{{L}}{{{_HF_MAX_RUN},}}|\p{{N}}{{{_HF_MAX_RUN},}}|[^\s\p{{L}}\p{{N}}]{{{_HF_MAX_RUN},}}|\s{{{_HF_MAX_RUN},}}"
+)
+
+
+def _cut_long_runs(text: str, limit: int = _HF_MAX_RUN) -> list[str]:
+    """`text` in pieces, cut inside any run of letters/digits/symbols/spaces longer than `limit`.
+
+    Hugging Face `tokenizers` trains in time quadratic in a word's length (a 1 MB line of
+    one letter takes minutes); fed in pieces, no word is longer than `limit` characters.
+    Real words are far shorter, so ordinary text is passed through whole.
+    """
+    out, start = [], 0
+    for m in _LONG_RUN.finditer(text):
+        for cut in range(m.start() + limit, m.end(), limit):
+            out.append(text[start:cut])
+            start = cut
+    out.append(text[start:])
+    return out
 
 
 def _write_hf_config_merge(d: Path, specials: list[str], model_max_length: int) -> None:

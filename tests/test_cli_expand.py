@@ -125,3 +125,23 @@ def test_command_line_has_no_traceback(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "not valid UTF-8" in r.stderr and "offset 3" in r.stderr
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("content", "target"),
+    [
+        ("hello world\nfoo bar\n", 100),  # issue 14's command: it never returned
+        ("".join(f"the cat sat on the mat number {i % 3}\n" for i in range(50)), 500),
+    ],
+)
+def test_no_variety_fills_the_target_with_repeats_and_says_so(tmp_path: Path, capsys, content, target) -> None:
+    src, out = tmp_path / "t.txt", tmp_path / "o.txt"
+    src.write_text(content, encoding="utf-8")
+    assert expand("--in_txt", str(src), "--out_txt", str(out), "--target", str(target), "--seed", "7") == 0
+    printed = capsys.readouterr().out
+    total, orig, new, rep = _report_counts(printed)
+    assert (total, new, rep) == (target, 0, target - orig)
+    assert "no operation could make a new line after" in printed and "exact repeats" in printed
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == target and set(lines) == set(content.splitlines())

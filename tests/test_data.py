@@ -255,6 +255,31 @@ def test_expand_tiny_input_repeats_honestly() -> None:
     assert "8 exact repeats" in rep.summary()
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("src", "target"),
+    [
+        (["hello world", "foo bar"], 100),  # issue 14: this never returned
+        ([f"the cat sat on the mat number {i % 3}" for i in range(50)], 500),  # 50 near-identical lines
+        (["one"], 1000),
+        (["same line, and the same words"] * 5, 200),
+    ],
+)
+def test_expand_fills_with_repeats_when_no_operation_can_make_a_line(src: list[str], target: int) -> None:
+    out, rep = D.expand_lines(src, target, seed=7)
+    assert len(out) == target and rep.new == 0 and rep.repeats == target - len(src)
+    assert set(out) == set(src) and not Counter(src) - Counter(out)
+    assert rep.exhausted_at is not None and len(src) <= rep.exhausted_at < target
+    assert f"no operation could make a new line after {rep.exhausted_at:,} lines" in rep.summary()
+    assert f"the other {target - rep.exhausted_at:,} are exact repeats" in rep.summary()
+    assert D.expand_lines(src, target, seed=7)[0] == out  # still deterministic
+
+
+def test_expand_report_is_quiet_about_exhaustion_when_operations_keep_working() -> None:
+    out, rep = D.expand_lines(_lines(), 600, seed=7)
+    assert rep.exhausted_at is None and "no operation could" not in rep.summary()
+
+
 def test_expand_bad_input() -> None:
     with pytest.raises(CourseInputError, match="smaller than the 3 input lines"):
         D.expand_lines(["a b", "c d", "e f"], 2, seed=0)

@@ -432,3 +432,33 @@ def test_benchmark_quick_mode_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--quick", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert "ratio course / HF" in out and "course / tiktoken" in out and "difference +0.000%" in out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet="aab\u00e9\U0001F642", min_size=257, max_size=1500))
+def test_long_words_encode_exactly_as_the_rescanning_loop(word: str) -> None:
+    """Words over _LONG_WORD bytes take the heap path (issue 14: a 1 MB line took minutes)."""
+    import course_lib.tokenizer as T
+
+    tok = _long_word_tokenizer()
+    data = word.encode("utf-8")
+    fast = tok._encode_word(data)
+    old = T._LONG_WORD
+    T._LONG_WORD = 1 << 62  # force the rescanning loop
+    try:
+        assert fast == tok._encode_word(data)
+    finally:
+        T._LONG_WORD = old
+    assert tok.decode_bytes(fast) == data
+
+
+_LONG_WORD_TOK: list[BPETokenizer] = []
+
+
+def _long_word_tokenizer() -> BPETokenizer:
+    if not _LONG_WORD_TOK:
+        rng = random.Random(0)
+        text = " ".join("".join(rng.choice("aab\u00e9\U0001F642") for _ in range(rng.randrange(3, 40)))
+                        for _ in range(3000))
+        _LONG_WORD_TOK.append(BPETokenizer.train(text, 400))
+    return _LONG_WORD_TOK[0]

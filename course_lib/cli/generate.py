@@ -85,12 +85,45 @@ def load_tokenizer_any(directory: str | Path) -> Any:
         try:
             from transformers import AutoTokenizer
 
-            return AutoTokenizer.from_pretrained(str(d))
+            tok = AutoTokenizer.from_pretrained(str(d))
         except Exception as e:  # noqa: BLE001 - any failure means: no usable tokenizer here
-            raise CourseInputError(
-                f"no tokenizer found in {d} ({course_error}; transformers: {type(e).__name__}); "
-                "pass --tokenizer_dir with the folder `course train-tokenizer` wrote"
-            ) from None
+            why = type(e).__name__
+        else:
+            if len(tok) > 256:  # transformers builds an empty one from a bare config.json
+                return tok
+            why = f"a {type(tok).__name__} with only {len(tok)} tokens"
+        raise CourseInputError(
+            f"no tokenizer found in {d} ({course_error}; transformers: {why}); "
+            "pass --tokenizer_dir with the folder `course train-tokenizer` wrote"
+        ) from None
+
+
+def _load_model(model_dir: Path) -> Any:
+    """`GPT.from_pretrained`, with a damaged folder reported as one line naming --model_dir."""
+    from ..model import GPT
+
+    if not (model_dir / "config.json").is_file():
+        raise CourseInputError(
+            f"--model_dir: {model_dir} has no config.json; expected a model folder written by `course train`")
+    try:
+        return GPT.from_pretrained(model_dir)
+    except CourseInputError as e:
+        said = str(e) if str(model_dir) in str(e) else f"{model_dir}: {e}"
+        raise CourseInputError(f"--model_dir: {said}") from None
+    except Exception as e:  # noqa: BLE001 - a damaged config.json or weights file
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise CourseInputError(
+            f"--model_dir: {model_dir} could not be loaded ({type(e).__name__}: {first}); expected a model "
+            "folder written by `course train` (config.json + model.safetensors)") from None
+
+
+def _encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
+    """The prompt's ids; special tokens written in it (``<|endoftext|>``) are encoded as themselves."""
+    from ..tokenizer import BPETokenizer
+
+    if isinstance(tokenizer, BPETokenizer):
+        return tokenizer.encode(prompt, allowed_special="all")
+    return list(tokenizer.encode(prompt))
 
 
 def _eos_of(tokenizer: Any, model_dir: Path, vocab_size: int) -> int | None:
@@ -139,20 +172,23 @@ def strategy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
+    import warnings
+
     from .. import generate as gen
-    from ..model import GPT
     from ..runtime import pick_device
 
     model_dir = Path(args.model_dir)
+    if model_dir.is_file():
+        raise CourseInputError(f"--model_dir: {model_dir} is a file; expected a model folder written by `course train`")
     if not model_dir.is_dir():
         raise CourseInputError(f"--model_dir: folder not found: {model_dir}")
     if not args.prompt:
         raise CourseInputError("--prompt is empty: give some text to continue")
     kw = strategy_kwargs(args)
     device = pick_device(args.device)
+    model = _load_model(model_dir).to(device).eval()
     tokenizer = load_tokenizer_any(args.tokenizer_dir or model_dir)
-    model = GPT.from_pretrained(model_dir).to(device).eval()
-    ids = tokenizer.encode(args.prompt)
+    ids = _encode_prompt(tokenizer, args.prompt)
     if not ids:
         raise CourseInputError(f"--prompt {args.prompt!r} encodes to no tokens")
     if max(ids) >= model.config.vocab_size:
@@ -165,6 +201,29 @@ def run(args: argparse.Namespace) -> int:
     elif eos < 0:
         eos = None
     common = dict(eos_token_id=eos, use_cache=not args.no_cache)
+    with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's two
+        warnings.simplefilter("always")
+        out = _decode(gen, model, ids, kw, common, args)
+    for w in caught:
+        print(f"course generate: warning: {w.message}", file=sys.stderr)
+    n_prompt = len(ids)
+    texts = []
+    for row in out.tolist():
+        new = row[n_prompt:]
+        if eos is not None and eos in new:
+            new = new[: new.index(eos)]  # drop the stop token and its padding
+        texts.append(tokenizer.decode(ids + new))
+    for i, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"--- {i + 1} of {len(texts)} ---")
+        print(text)
+    sys.stdout.flush()
+    return 0
+
+
+def _decode(gen: Any, model: Any, ids: list[int], kw: dict[str, Any], common: dict[str, Any],
+            args: argparse.Namespace) -> Any:
+    """Run --strategy: the output ids, one row per returned text."""
     s = args.strategy
     if s == "contrastive":
         kw.pop("num_return_sequences")
@@ -179,16 +238,4 @@ def run(args: argparse.Namespace) -> int:
         out = gen.diverse_beam_search(model, ids, args.max_new_tokens, settings=settings, **kw, **common).sequences
     else:
         out = gen.generate(model, ids, args.max_new_tokens, **kw, **common)
-    n_prompt = len(ids)
-    texts = []
-    for row in out.tolist():
-        new = row[n_prompt:]
-        if eos is not None and eos in new:
-            new = new[: new.index(eos)]  # drop the stop token and its padding
-        texts.append(tokenizer.decode(ids + new))
-    for i, text in enumerate(texts):
-        if len(texts) > 1:
-            print(f"--- {i + 1} of {len(texts)} ---")
-        print(text)
-    sys.stdout.flush()
-    return 0
+    return out
