@@ -43,7 +43,7 @@ def test_lab_overrides_turn_off_the_news_pop_up_as_jupyterlab_reads_them(boot, t
 
 def test_make_lab_writes_the_overrides_and_passes_the_quiet_options(boot, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("JUPYTERLAB_DIR", str(tmp_path / "lab"))  # get_app_dir() follows it
-    monkeypatch.setattr(boot, "ensure_env", lambda: Path(sys.executable))
+    monkeypatch.setattr(boot, "ensure_env", lambda *a, **k: Path(sys.executable))
     calls = []
     monkeypatch.setattr(boot.subprocess, "call", lambda cmd, cwd=None: calls.append(cmd) or 0)
     assert boot.main(["lab", "--port=9999"]) == 0
@@ -56,7 +56,7 @@ def test_make_lab_writes_the_overrides_and_passes_the_quiet_options(boot, tmp_pa
 
 
 def test_make_test_looks_for_the_browser_first(boot, monkeypatch) -> None:
-    monkeypatch.setattr(boot, "ensure_env", lambda: Path(sys.executable))
+    monkeypatch.setattr(boot, "ensure_env", lambda *a, **k: Path(sys.executable))
     order = []
     monkeypatch.setattr(boot, "ensure_browser", lambda: order.append("browser"))
     monkeypatch.setattr(boot.subprocess, "call", lambda cmd, cwd=None: order.append(cmd[1:3]) or 0)
