@@ -440,6 +440,38 @@ def shard_positions(global_order, rank, world_size):
     return list(range(rank, len(global_order), world_size))[: len(global_order) // world_size]
 
 
+def running_mean_by_matrix(x):  # the (T, T) averaging matrix: different, right
+    T = x.size(1)
+    w = torch.ones(T, T).tril()
+    return (w / w.sum(1, keepdim=True)) @ x
+
+
+def running_mean_over_T(x):  # divides every prefix sum by T
+    return x.cumsum(1) / x.size(1)
+
+
+def running_mean_channels(x):  # accumulates along the channels
+    return x.cumsum(-1) / torch.arange(1, x.size(-1) + 1)
+
+
+def mha_einsum(x, w_q, w_k, w_v):  # one batched product for all heads
+    q, k, v = (torch.einsum("btc,hcs->bhts", x, w) for w in (w_q, w_k, w_v))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+    return y.transpose(1, 2).flatten(2)
+
+
+def mha_scale_by_C(x, w_q, w_k, w_v):
+    q, k, v = (x.unsqueeze(1) @ w for w in (w_q, w_k, w_v))
+    T = x.size(1)
+    s = (q @ k.transpose(-2, -1) / math.sqrt(x.size(-1))).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), NEG_INF)
+    return (s.softmax(-1) @ v).transpose(1, 2).flatten(2)
+
+
+def mha_heads_last(x, w_q, w_k, w_v):  # flattens (hs, nh): channels of the heads interleaved
+    y = mha_einsum(x, w_q, w_k, w_v).unflatten(-1, (w_q.size(0), -1))
+    return y.transpose(-2, -1).flatten(2)
+
+
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
     ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
@@ -462,6 +494,10 @@ TABLE = [
      [(one_hot_without_width, "(the largest id is not in the batch")]),
     ("check_cosine_similarity", [lambda p: F.cosine_similarity(p[:, None], p[None], dim=-1)],
      [(lambda p: p @ p.T, "rows of very different lengths"), (column_normalised, "values differ")]),
+    ("check_running_mean", [running_mean_by_matrix],
+     [(running_mean_over_T, "got 0.666667, expected 2.0"), (running_mean_channels, "got 4.0, expected 3.0")]),
+    ("check_multihead_attention", [mha_einsum],
+     [(mha_scale_by_C, "scale by the head size"), (mha_heads_last, "head zero in the first channels")]),
     ("check_causal_mask", [lambda T: ~torch.ones(T, T, dtype=torch.bool).triu(1)],
      [(float_mask, "your mask is float32; the mask must be bool"),
       (strict_mask, "at [0, 0]: got False, expected True"),
