@@ -472,6 +472,32 @@ def mha_heads_last(x, w_q, w_k, w_v):  # flattens (hs, nh): channels of the head
     return y.transpose(-2, -1).flatten(2)
 
 
+def post_ln_as_functions(block, x):  # the same, spelled with F.layer_norm
+    def ln(m, t):
+        return F.layer_norm(t, t.shape[-1:], m.weight, m.bias, m.eps)
+
+    x = ln(block.ln_1, x + block.attn(x)[0])
+    return ln(block.ln_2, x + block.mlp(x))
+
+
+def post_ln_written_pre_ln(block, x):  # the GPT-2 block instead
+    x = x + block.attn(block.ln_1(x))[0]
+    return x + block.mlp(block.ln_2(x))
+
+
+def conv1d_mlp_linear(x, w_fc, b_fc, w_proj, b_proj):  # F.linear on the transposed weights: right
+    h = F.gelu(F.linear(x, w_fc.t(), b_fc), approximate="tanh")
+    return F.linear(h, w_proj.t(), b_proj)
+
+
+def conv1d_mlp_transposed(x, w_fc, b_fc, w_proj, b_proj):  # reads Conv1D weights as nn.Linear's
+    return F.linear(F.gelu(F.linear(x, w_fc, b_fc), approximate="tanh"), w_proj, b_proj)
+
+
+def conv1d_mlp_erf(x, w_fc, b_fc, w_proj, b_proj):
+    return F.gelu(x @ w_fc + b_fc) @ w_proj + b_proj
+
+
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
     ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
@@ -516,6 +542,10 @@ TABLE = [
     ("check_block_forward", [block_with_names],
      [(post_ln_block, "fixed case 1"), (no_second_residual, "fixed case 1"),
       (lambda block, x: x + block.attn(block.ln_1(x)) + block.mlp(block.ln_2(x)), "raised TypeError")]),
+    ("check_post_ln_block", [post_ln_as_functions],
+     [(post_ln_written_pre_ln, "not before the sublayers")]),
+    ("check_conv1d_mlp", [conv1d_mlp_linear],
+     [(conv1d_mlp_transposed, "a transposed weight would still fit"), (conv1d_mlp_erf, "got 0.463119, expected 0.462916")]),
     ("check_parameter_count", [count_by_layers],
      [(untied_count, "got 163,037,184"), (lambda cfg: float(count_by_layers(cfg)) * 1.0001, "whole number")]),
     ("check_lm_loss", [loss_by_log_softmax],

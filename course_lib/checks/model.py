@@ -29,6 +29,8 @@ __all__ = [
     "check_layer_norm",
     "check_gelu",
     "check_block_forward",
+    "check_post_ln_block",
+    "check_conv1d_mlp",
     "check_parameter_count",
     "check_lm_loss",
 ]
@@ -377,6 +379,84 @@ def check_block_forward(fn: Callable[[Block, torch.Tensor], torch.Tensor], quiet
     Introduced in notebooks/04_transformer_block.ipynb.
     """
     return BLOCK_FORWARD.check(fn, quiet=quiet)
+
+
+def _ref_post_ln_block(block: Block, x: torch.Tensor) -> torch.Tensor:
+    """Post-LN (the 2017 transformer): add each sublayer's output first, then normalise the stream."""
+    a, _, _ = block.attn(x)
+    x = block.ln_1(x + a)
+    return block.ln_2(x + block.mlp(x))
+
+
+POST_LN_BLOCK = Exercise(
+    name="post_ln_block",
+    reference=_ref_post_ln_block,
+    make_inputs=_block_inputs,
+    hints=(
+        "in a post-LN block the sublayers read the stream as it is, and the LayerNorm comes after "
+        "each residual addition, so the stream itself is normalised twice per block",
+        "attention reads the raw stream; its output is added, then the sum goes through the first "
+        "LayerNorm; the MLP reads that, its output is added, and the sum goes through the second one",
+    ),
+    cases=(
+        Case("the LayerNorms come after the additions, not before the sublayers", lambda: _block(2, 8, 2, 5)),
+        Case("a single token", lambda: _block(1, 4, 1, 1)),
+        Case("four heads", lambda: _block(4, 16, 1, 6)),
+    ),
+    noun="output",
+)
+
+
+def check_post_ln_block(fn: Callable[[Block, torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
+    """`fn(block, x)` is the post-LN forward with the block's parts: ln_1(x + attn(x)), then ln_2(x + mlp(x)).
+
+    Introduced in notebooks/04_transformer_block.ipynb.
+    """
+    return POST_LN_BLOCK.check(fn, quiet=quiet)
+
+
+def _ref_conv1d_mlp(x: torch.Tensor, w_fc: torch.Tensor, b_fc: torch.Tensor, w_proj: torch.Tensor,
+                    b_proj: torch.Tensor) -> torch.Tensor:
+    """GPT-2's MLP from Hugging Face's Conv1D weights, stored (in, out): x @ w + b, no transpose."""
+    h = x @ w_fc + b_fc  # (B, T, 4C)
+    return _ref_gelu(h) @ w_proj + b_proj  # (B, T, C)
+
+
+def _conv1d_inputs(rng: random.Random) -> tuple[torch.Tensor, ...]:
+    C, H = rng.choice([2, 4, 8]), rng.choice([4, 8, 16])
+    return (torch.randn(rng.randint(1, 3), rng.randint(1, 6), C), torch.randn(C, H), torch.randn(H),
+            torch.randn(H, C), torch.randn(C))
+
+
+CONV1D_MLP = Exercise(
+    name="conv1d_mlp",
+    reference=_ref_conv1d_mlp,
+    make_inputs=_conv1d_inputs,
+    hints=(
+        "Hugging Face's Conv1D stores a weight as (inputs, outputs), the transpose of what a PyTorch "
+        "Linear layer stores; the MLP is still expand, GELU, project back",
+        "multiply the input by the stored matrix as it is (its first dimension matches the input's "
+        "channels) and add the bias; use GPT-2's tanh form of GELU between the two layers",
+    ),
+    cases=(
+        Case("a square hidden layer: a transposed weight would still fit the shapes",
+             lambda: (_randn(1, 3, 4), _randn(4, 4), _randn(4), _randn(4, 4), _randn(4))),
+        Case("the tanh form of GELU, on large pre-activations",
+             lambda: (_randn(2, 2, 2, scale=3), _randn(2, 8), _randn(8), _randn(8, 2), _randn(2))),
+        Case("both biases added", (torch.zeros(1, 1, 2), torch.zeros(2, 4), torch.ones(4), torch.ones(4, 2),
+                                   torch.tensor([0.5, -0.5]))),
+    ),
+    noun="output",
+    rtol=1e-4, atol=1e-4,
+)
+
+
+def check_conv1d_mlp(fn: Callable[..., torch.Tensor], quiet: bool = False) -> CheckResult:
+    """`fn(x, w_fc, b_fc, w_proj, b_proj)` is GPT-2's MLP from Conv1D weights stored (in, out).
+
+    Introduced in notebooks/04_transformer_block.ipynb.
+    """
+    return CONV1D_MLP.check(fn, quiet=quiet)
 
 
 # -- notebook 05: the whole model -------------------------------------------------------
