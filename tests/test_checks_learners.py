@@ -440,6 +440,64 @@ def shard_positions(global_order, rank, world_size):
     return list(range(rank, len(global_order), world_size))[: len(global_order) // world_size]
 
 
+def running_mean_by_matrix(x):  # the (T, T) averaging matrix: different, right
+    T = x.size(1)
+    w = torch.ones(T, T).tril()
+    return (w / w.sum(1, keepdim=True)) @ x
+
+
+def running_mean_over_T(x):  # divides every prefix sum by T
+    return x.cumsum(1) / x.size(1)
+
+
+def running_mean_channels(x):  # accumulates along the channels
+    return x.cumsum(-1) / torch.arange(1, x.size(-1) + 1)
+
+
+def mha_einsum(x, w_q, w_k, w_v):  # one batched product for all heads
+    q, k, v = (torch.einsum("btc,hcs->bhts", x, w) for w in (w_q, w_k, w_v))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+    return y.transpose(1, 2).flatten(2)
+
+
+def mha_scale_by_C(x, w_q, w_k, w_v):
+    q, k, v = (x.unsqueeze(1) @ w for w in (w_q, w_k, w_v))
+    T = x.size(1)
+    s = (q @ k.transpose(-2, -1) / math.sqrt(x.size(-1))).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), NEG_INF)
+    return (s.softmax(-1) @ v).transpose(1, 2).flatten(2)
+
+
+def mha_heads_last(x, w_q, w_k, w_v):  # flattens (hs, nh): channels of the heads interleaved
+    y = mha_einsum(x, w_q, w_k, w_v).unflatten(-1, (w_q.size(0), -1))
+    return y.transpose(-2, -1).flatten(2)
+
+
+def post_ln_as_functions(block, x):  # the same, spelled with F.layer_norm
+    def ln(m, t):
+        return F.layer_norm(t, t.shape[-1:], m.weight, m.bias, m.eps)
+
+    x = ln(block.ln_1, x + block.attn(x)[0])
+    return ln(block.ln_2, x + block.mlp(x))
+
+
+def post_ln_written_pre_ln(block, x):  # the GPT-2 block instead
+    x = x + block.attn(block.ln_1(x))[0]
+    return x + block.mlp(block.ln_2(x))
+
+
+def conv1d_mlp_linear(x, w_fc, b_fc, w_proj, b_proj):  # F.linear on the transposed weights: right
+    h = F.gelu(F.linear(x, w_fc.t(), b_fc), approximate="tanh")
+    return F.linear(h, w_proj.t(), b_proj)
+
+
+def conv1d_mlp_transposed(x, w_fc, b_fc, w_proj, b_proj):  # reads Conv1D weights as nn.Linear's
+    return F.linear(F.gelu(F.linear(x, w_fc, b_fc), approximate="tanh"), w_proj, b_proj)
+
+
+def conv1d_mlp_erf(x, w_fc, b_fc, w_proj, b_proj):
+    return F.gelu(x @ w_fc + b_fc) @ w_proj + b_proj
+
+
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
     ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
@@ -462,6 +520,10 @@ TABLE = [
      [(one_hot_without_width, "(the largest id is not in the batch")]),
     ("check_cosine_similarity", [lambda p: F.cosine_similarity(p[:, None], p[None], dim=-1)],
      [(lambda p: p @ p.T, "rows of very different lengths"), (column_normalised, "values differ")]),
+    ("check_running_mean", [running_mean_by_matrix],
+     [(running_mean_over_T, "got 0.666667, expected 2.0"), (running_mean_channels, "got 4.0, expected 3.0")]),
+    ("check_multihead_attention", [mha_einsum],
+     [(mha_scale_by_C, "scale by the head size"), (mha_heads_last, "head zero in the first channels")]),
     ("check_causal_mask", [lambda T: ~torch.ones(T, T, dtype=torch.bool).triu(1)],
      [(float_mask, "your mask is float32; the mask must be bool"),
       (strict_mask, "at [0, 0]: got False, expected True"),
@@ -480,6 +542,10 @@ TABLE = [
     ("check_block_forward", [block_with_names],
      [(post_ln_block, "fixed case 1"), (no_second_residual, "fixed case 1"),
       (lambda block, x: x + block.attn(block.ln_1(x)) + block.mlp(block.ln_2(x)), "raised TypeError")]),
+    ("check_post_ln_block", [post_ln_as_functions],
+     [(post_ln_written_pre_ln, "not before the sublayers")]),
+    ("check_conv1d_mlp", [conv1d_mlp_linear],
+     [(conv1d_mlp_transposed, "a transposed weight would still fit"), (conv1d_mlp_erf, "got 0.463119, expected 0.462916")]),
     ("check_parameter_count", [count_by_layers],
      [(untied_count, "got 163,037,184"), (lambda cfg: float(count_by_layers(cfg)) * 1.0001, "whole number")]),
     ("check_lm_loss", [loss_by_log_softmax],

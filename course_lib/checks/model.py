@@ -21,12 +21,16 @@ from ..model import Block, GPTConfig, count_parameters
 from ._core import Case, CheckResult, Exercise, as_number, describe, values_equal
 
 __all__ = [
+    "check_running_mean",
+    "check_multihead_attention",
     "check_causal_mask",
     "check_causal_attention",
     "check_split_heads",
     "check_layer_norm",
     "check_gelu",
     "check_block_forward",
+    "check_post_ln_block",
+    "check_conv1d_mlp",
     "check_parameter_count",
     "check_lm_loss",
 ]
@@ -153,6 +157,93 @@ def check_split_heads(fn: Callable[[torch.Tensor, int], torch.Tensor], quiet: bo
     Introduced in notebooks/03_attention.ipynb.
     """
     return SPLIT_HEADS.check(fn, quiet=quiet)
+
+
+def _ref_running_mean(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) -> (B, T, C): position t holds the mean of positions 0 .. t, with no loop and no (T, T) matrix."""
+    T = x.size(1)
+    counts = torch.arange(1, T + 1, dtype=x.dtype, device=x.device).view(1, T, 1)  # 1, 2, ..., T
+    return x.cumsum(dim=1) / counts
+
+
+RUNNING_MEAN = Exercise(
+    name="running_mean",
+    reference=_ref_running_mean,
+    make_inputs=lambda rng: (torch.randn(rng.randint(1, 3), rng.randint(1, 12), rng.choice([1, 4, 8])),),
+    hints=(
+        "position t averages itself and everything before it: a sum that grows along time, divided "
+        "by how many positions it holds",
+        "a cumulative sum along the time dimension (the middle one) gives every prefix sum at once; "
+        "position t holds t plus one terms, so divide each prefix sum by its own count, not by T",
+    ),
+    cases=(
+        Case("the first position is its own average, the last one the mean of all",
+             (torch.tensor([[[2.0], [4.0], [9.0]]]),)),
+        Case("average along time, not along channels", lambda: (_randn(2, 5, 3),)),
+        Case("a single position", lambda: (_randn(1, 1, 4),)),
+    ),
+    noun="average",
+)
+
+
+def check_running_mean(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
+    """`fn(x)` with x (B, T, C) returns the average of the past: out[:, t] = x[:, :t+1].mean(1).
+
+    Introduced in notebooks/03_attention.ipynb.
+    """
+    return RUNNING_MEAN.check(fn, quiet=quiet)
+
+
+def _ref_multihead_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor,
+                             w_v: torch.Tensor) -> torch.Tensor:
+    """x (B, T, C), each w (nh, C, hs): every head's causal attention, heads side by side (B, T, nh*hs).
+
+    Written with a loop over heads, the plainest way; the exercise asks for one batched matmul.
+    """
+    outputs = []
+    for h in range(w_q.size(0)):
+        q, k, v = x @ w_q[h], x @ w_k[h], x @ w_v[h]  # each (B, T, hs)
+        outputs.append(_ref_causal_attention(q, k, v))  # (B, T, hs)
+    return torch.cat(outputs, dim=-1)  # (B, T, nh * hs): head h in channels h*hs .. (h+1)*hs - 1
+
+
+def _mha_inputs(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    B, T, C = rng.randint(1, 3), rng.randint(1, 8), rng.choice([4, 8, 12])
+    nh, hs = rng.choice([1, 2, 3, 4]), rng.choice([2, 4, 8])
+    return (torch.randn(B, T, C),) + tuple(torch.randn(nh, C, hs) / math.sqrt(C) for _ in range(3))
+
+
+MULTIHEAD_ATTENTION = Exercise(
+    name="multihead_attention",
+    reference=_ref_multihead_attention,
+    make_inputs=_mha_inputs,
+    hints=(
+        "every head is the causal attention you wrote above, run on its own projections; the heads "
+        "are independent, so a batch dimension for them lets one product compute all of them",
+        "give the input a head dimension of size one so that it broadcasts against the stacked "
+        "weights; scale by the head size of the weights, not by the input width; at the end put the "
+        "time axis back before the head axis and lay the heads side by side, head zero first",
+    ),
+    cases=(
+        Case("head size differs from the input width: scale by the head size",
+             lambda: (_randn(1, 4, 12, scale=2), _randn(1, 12, 2), _randn(1, 12, 2), _randn(1, 12, 2))),
+        Case("two heads side by side, head zero in the first channels",
+             lambda: (_randn(2, 5, 4), _randn(2, 4, 3), _randn(2, 4, 3), _randn(2, 4, 3))),
+        Case("a single token attends only to itself",
+             lambda: (_randn(1, 1, 4), _randn(3, 4, 2), _randn(3, 4, 2), _randn(3, 4, 2))),
+    ),
+    noun="output",
+)
+
+
+def check_multihead_attention(
+    fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], quiet: bool = False
+) -> CheckResult:
+    """`fn(x, w_q, w_k, w_v)`: x (B, T, C), each w (nh, C, hs); all heads' causal attention, (B, T, nh*hs).
+
+    Introduced in notebooks/03_attention.ipynb.
+    """
+    return MULTIHEAD_ATTENTION.check(fn, quiet=quiet)
 
 
 # -- notebook 04: the transformer block ------------------------------------------------
@@ -288,6 +379,84 @@ def check_block_forward(fn: Callable[[Block, torch.Tensor], torch.Tensor], quiet
     Introduced in notebooks/04_transformer_block.ipynb.
     """
     return BLOCK_FORWARD.check(fn, quiet=quiet)
+
+
+def _ref_post_ln_block(block: Block, x: torch.Tensor) -> torch.Tensor:
+    """Post-LN (the 2017 transformer): add each sublayer's output first, then normalise the stream."""
+    a, _, _ = block.attn(x)
+    x = block.ln_1(x + a)
+    return block.ln_2(x + block.mlp(x))
+
+
+POST_LN_BLOCK = Exercise(
+    name="post_ln_block",
+    reference=_ref_post_ln_block,
+    make_inputs=_block_inputs,
+    hints=(
+        "in a post-LN block the sublayers read the stream as it is, and the LayerNorm comes after "
+        "each residual addition, so the stream itself is normalised twice per block",
+        "attention reads the raw stream; its output is added, then the sum goes through the first "
+        "LayerNorm; the MLP reads that, its output is added, and the sum goes through the second one",
+    ),
+    cases=(
+        Case("the LayerNorms come after the additions, not before the sublayers", lambda: _block(2, 8, 2, 5)),
+        Case("a single token", lambda: _block(1, 4, 1, 1)),
+        Case("four heads", lambda: _block(4, 16, 1, 6)),
+    ),
+    noun="output",
+)
+
+
+def check_post_ln_block(fn: Callable[[Block, torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
+    """`fn(block, x)` is the post-LN forward with the block's parts: ln_1(x + attn(x)), then ln_2(x + mlp(x)).
+
+    Introduced in notebooks/04_transformer_block.ipynb.
+    """
+    return POST_LN_BLOCK.check(fn, quiet=quiet)
+
+
+def _ref_conv1d_mlp(x: torch.Tensor, w_fc: torch.Tensor, b_fc: torch.Tensor, w_proj: torch.Tensor,
+                    b_proj: torch.Tensor) -> torch.Tensor:
+    """GPT-2's MLP from Hugging Face's Conv1D weights, stored (in, out): x @ w + b, no transpose."""
+    h = x @ w_fc + b_fc  # (B, T, 4C)
+    return _ref_gelu(h) @ w_proj + b_proj  # (B, T, C)
+
+
+def _conv1d_inputs(rng: random.Random) -> tuple[torch.Tensor, ...]:
+    C, H = rng.choice([2, 4, 8]), rng.choice([4, 8, 16])
+    return (torch.randn(rng.randint(1, 3), rng.randint(1, 6), C), torch.randn(C, H), torch.randn(H),
+            torch.randn(H, C), torch.randn(C))
+
+
+CONV1D_MLP = Exercise(
+    name="conv1d_mlp",
+    reference=_ref_conv1d_mlp,
+    make_inputs=_conv1d_inputs,
+    hints=(
+        "Hugging Face's Conv1D stores a weight as (inputs, outputs), the transpose of what a PyTorch "
+        "Linear layer stores; the MLP is still expand, GELU, project back",
+        "multiply the input by the stored matrix as it is (its first dimension matches the input's "
+        "channels) and add the bias; use GPT-2's tanh form of GELU between the two layers",
+    ),
+    cases=(
+        Case("a square hidden layer: a transposed weight would still fit the shapes",
+             lambda: (_randn(1, 3, 4), _randn(4, 4), _randn(4), _randn(4, 4), _randn(4))),
+        Case("the tanh form of GELU, on large pre-activations",
+             lambda: (_randn(2, 2, 2, scale=3), _randn(2, 8), _randn(8), _randn(8, 2), _randn(2))),
+        Case("both biases added", (torch.zeros(1, 1, 2), torch.zeros(2, 4), torch.ones(4), torch.ones(4, 2),
+                                   torch.tensor([0.5, -0.5]))),
+    ),
+    noun="output",
+    rtol=1e-4, atol=1e-4,
+)
+
+
+def check_conv1d_mlp(fn: Callable[..., torch.Tensor], quiet: bool = False) -> CheckResult:
+    """`fn(x, w_fc, b_fc, w_proj, b_proj)` is GPT-2's MLP from Conv1D weights stored (in, out).
+
+    Introduced in notebooks/04_transformer_block.ipynb.
+    """
+    return CONV1D_MLP.check(fn, quiet=quiet)
 
 
 # -- notebook 05: the whole model -------------------------------------------------------
