@@ -8,12 +8,16 @@ Full mode is what learners run; its times are the ones in the README's course ma
 Outputs go to a temporary folder and never into the notebooks. A failure names the
 notebook and cell, and the run goes on with the next notebook; the exit status is 1
 if any failed. ``--json FILE`` also writes the times, with the device they ran on.
+
+Next to the wall time it prints the CPU time the kernel used (POSIX only) and the load
+average: on a busy machine the wall time grows, the CPU time much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -25,6 +29,16 @@ from course_lib.notebook import MODES, NotebookFailed, execute
 from course_lib.runtime import device_name, pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds used so far by finished child processes (the kernels); NaN off POSIX."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,14 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.mode} mode on {where}", flush=True)
     results, failed = [], 0
     for path in paths:
+        cpu_before = _children_cpu_s()
         with tempfile.TemporaryDirectory() as work:
             try:
                 _, seconds = execute(path, work, mode=args.mode, cell_timeout=None)
                 status = "ok"
             except NotebookFailed as e:
                 seconds, status, failed = float("nan"), str(e), failed + 1
-        results.append({"notebook": path.stem, "seconds": seconds, "status": status})
-        shown = f"{seconds / 60:6.1f} min" if status == "ok" else "FAILED"
+        cpu = _children_cpu_s() - cpu_before
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        results.append({"notebook": path.stem, "seconds": seconds, "kernel_cpu_s": cpu, "load_1min": load,
+                        "status": status})
+        shown = f"{seconds / 60:6.1f} min (kernel CPU {cpu / 60:5.1f} min, load {load:4.1f})" if status == "ok" else "FAILED"
         print(f"{path.stem:32s} {shown}" + ("" if status == "ok" else f"  {status}"), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"mode": args.mode, "device": where, "results": results}, indent=1))
