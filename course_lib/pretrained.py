@@ -185,9 +185,9 @@ class DemoSpec:
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 128
-    seq_len: int = 128
-    batch_size: int = 8
-    steps: int = 300
+    seq_len: int = 64
+    batch_size: int = 16
+    steps: int = 400
     lr: float = 3e-3
     warmup: int = 10
     seed: int = 0
@@ -203,13 +203,17 @@ class DemoSpec:
 DEMO = DemoSpec()
 """The demo model the notebooks use."""
 
+DEMO_THREADS = 1
+"""CPU threads the demo model trains with: fixed, so that its training is repeatable, and one,
+because a model this small gains little from a second thread and loses much when the CPU is busy."""
+
 
 def demo_corpus() -> tuple[str, str]:
     """(corpus name, text) the demo model trains on: "shakespeare" when cached, else "offline".
 
     Tiny Shakespeare as `data.load_corpus` finds it (downloaded only when online);
-    otherwise the offline Python reference prose with its hard line wraps removed, so
-    that the model learns sentences rather than line breaks.
+    otherwise the offline Python reference prose, one paragraph per line with its hard
+    line wraps removed, so that the model learns sentences rather than line breaks.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
@@ -218,8 +222,9 @@ def demo_corpus() -> tuple[str, str]:
     text, _ = data._find_shakespeare(allow_download=not runtime.offline())
     if text is not None:
         return "shakespeare", text
-    prose = re.sub(r"(?<!\n)\n(?!\n)", " ", data.offline_corpus())  # unwrap lines inside paragraphs
-    return "offline", re.sub(r"[ \t]+", " ", prose)
+    paragraphs = data.offline_corpus().split("\n\n")
+    # one paragraph per line, its hard line wraps removed: greedy decoding then loops on words, not on "\n"
+    return "offline", "\n".join(re.sub(r"\s+", " ", p).strip() for p in paragraphs if p.strip()) + "\n"
 
 
 def demo_prompt(corpus: str | None = None) -> str:
@@ -264,8 +269,13 @@ def demo_dir(spec: DemoSpec | None = None, *, verbose: bool = True) -> Path:
     if (final / "demo.json").is_file():
         return final
     built = final.with_name(f".{final.name}.build-{os.getpid()}")
-    with atomic_dir(built) as tmp:
-        info = _train_demo(spec, corpus, text, tmp, verbose=verbose)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(DEMO_THREADS)  # the same thread count everywhere: the same float sums
+    try:
+        with atomic_dir(built) as tmp:
+            info = _train_demo(spec, corpus, text, tmp, verbose=verbose)
+    finally:
+        torch.set_num_threads(threads)
     try:
         os.rename(built, final)  # first finished process wins; the folder is never half written
     except OSError:

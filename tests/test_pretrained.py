@@ -201,7 +201,7 @@ def test_the_demo_model_is_deterministic(spec: pretrained.DemoSpec, monkeypatch,
     assert weights[0].keys() == weights[1].keys()
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k
-    assert weights[0]["transformer.h.0.attn.c_attn.weight"].shape[0] == spec.n_embd
+    assert weights[0]["transformer.h.0.attn.c_attn.weight"].shape == (3 * spec.n_embd, spec.n_embd)
 
 
 def test_the_demo_corpus_and_prompt_match(monkeypatch) -> None:
