@@ -206,7 +206,9 @@ def test_the_demo_model_is_deterministic(spec: pretrained.DemoSpec, monkeypatch,
 
 def test_the_demo_corpus_and_prompt_match(monkeypatch) -> None:
     name, text = pretrained.demo_corpus()
-    assert name == "offline" and "\n" not in text[:2000].replace("\n\n", "")
+    lines = text.splitlines()
+    assert name == "offline" and "\n\n" not in text and "  " not in text
+    assert sum(map(len, lines)) / len(lines) > 200, "one paragraph per line, not the 70-character wraps"
     assert "import statement" in text
     monkeypatch.setattr(data, "_find_shakespeare", lambda allow_download: ("ROMEO:\nO, she doth teach.\n", "test"))
     assert pretrained.demo_corpus() == ("shakespeare", "ROMEO:\nO, she doth teach.\n")
