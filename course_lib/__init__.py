@@ -10,6 +10,7 @@ repeating it (see docs/ARCHITECTURE.md for the map):
 - model      GPTConfig, Block, GPT, transformers interop       (notebooks/04, 05)
 - train      Trainer, schedule, checkpoints                    (notebooks/06_training)
 - generate   logits processors, sampling, beam search, cache   (notebooks/07_decoding)
+- pretrained GPT-2 from the hub, the cached demo model          (notebooks/07_decoding)
 - viz        plots and widgets                                 (notebooks/01, 07, 08)
 - lora       low-rank adapters                                 (notebooks/09_fine_tuning)
 - checks     exercise checkers                                 (every notebook)
@@ -35,7 +36,7 @@ from .runtime import (  # noqa: E402
 
 _SUBMODULES = {
     "attention", "checks", "cli", "data", "distributed", "errors", "figures", "generate", "io",
-    "lora", "model", "notebook", "runtime", "scaling", "tokenizer", "train", "viz",
+    "lora", "model", "notebook", "pretrained", "runtime", "scaling", "tokenizer", "train", "viz",
 }
 
 __all__ = [

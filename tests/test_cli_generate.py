@@ -133,3 +133,86 @@ def test_a_transformers_tokenizer_folder_works_too(model_dir: Path, tmp_path: Pa
     new = generate(model, ids, 6, eos_token_id=eos)[0, len(ids):].tolist()
     new = new[: new.index(eos)] if eos in new else new
     assert out.strip() == hf_tok.decode(ids + new).strip()
+
+
+# -- hub names: `--model_dir gpt2` (a locally saved GPT-2-format checkpoint stands in for the hub)
+
+@pytest.fixture(scope="module")
+def gpt2_standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from course_lib.tokenizer import gpt2_tokenizer
+
+    d = tmp_path_factory.mktemp("hub") / "gpt2"
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=64))
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if "ln" not in name:
+                p.normal_(0, 0.3)  # peaked distributions: greedy is not a tie-break lottery
+    hf.save_pretrained(d)
+    gpt2_tokenizer().save(d)
+    return d
+
+
+def test_a_hub_name_generates_through_the_hub_download(gpt2_standin: Path, monkeypatch, capsys) -> None:
+    from course_lib import pretrained
+    from course_lib.tokenizer import gpt2_tokenizer
+
+    monkeypatch.setenv("COURSE_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    asked = []
+    monkeypatch.setattr(pretrained, "_download", lambda repo, local_only: asked.append(repo) or gpt2_standin)
+    code, out, err = run_cli(capsys, "--model_dir", "gpt2", "--prompt", "I enjoy walking with my cute dog",
+                             "--max_new_tokens", "10")
+    assert code == 0, err
+    assert asked == ["gpt2"]
+    tok = gpt2_tokenizer()
+    ids = tok.encode("I enjoy walking with my cute dog")
+    from transformers import GPT2LMHeadModel
+
+    hf = GPT2LMHeadModel.from_pretrained(gpt2_standin).eval()
+    ref = hf.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                      max_new_tokens=10, do_sample=False, pad_token_id=50256, eos_token_id=50256)[0, len(ids):].tolist()
+    ref = ref[: ref.index(50256)] if 50256 in ref else ref
+    assert out.strip() == tok.decode(ids + ref).strip()
+
+
+def test_a_local_folder_wins_over_a_hub_name(gpt2_standin: Path, monkeypatch, tmp_path: Path, capsys) -> None:
+    from course_lib import pretrained
+
+    def no_hub(repo: str, local_only: bool) -> Path:
+        raise AssertionError("asked the hub although ./gpt2 exists")
+
+    monkeypatch.setattr(pretrained, "_download", no_hub)
+    (tmp_path / "gpt2").mkdir()
+    for f in gpt2_standin.iterdir():
+        (tmp_path / "gpt2" / f.name).write_bytes(f.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "--model_dir", "gpt2", "--prompt", "Hello", "--max_new_tokens", "3")
+    assert code == 0 and out.startswith("Hello"), err
+
+
+def test_offline_a_hub_name_prints_one_line_and_exits_2(monkeypatch, tmp_path: Path, capsys) -> None:
+    import huggingface_hub.constants as c
+
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty_hf_cache"))
+    monkeypatch.chdir(tmp_path)
+    for name in ("gpt2", "gpt2-xl", "openai-community/gpt2"):
+        code, out, err = run_cli(capsys, "--model_dir", name, "--prompt", "Hello")
+        assert code == 2 and out == "" and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"no folder {name!r} here" in err and "offline mode" in err and "--model_dir demo" in err
+
+
+def test_the_demo_model_by_name(monkeypatch, tmp_path: Path, capsys) -> None:
+    from course_lib import pretrained
+
+    monkeypatch.setattr(pretrained, "DEMO", pretrained.DemoSpec(vocab_size=300, n_layer=1, n_head=2, n_embd=32,
+                                                                seq_len=32, batch_size=4, steps=4, max_chars=20_000))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "--model_dir", "demo", "--prompt", "The import statement", "--max_new_tokens", "5")
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("The import statement")

@@ -6,7 +6,11 @@
 The model folder is what `course train` writes (a Hugging Face model folder with the
 tokenizer files beside it); the tokenizer is read with `course_lib.tokenizer.load_tokenizer`,
 or with `transformers.AutoTokenizer` for other folders (``--tokenizer_dir`` points
-elsewhere). Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
+elsewhere). ``--model_dir`` may also be a Hugging Face hub name (``gpt2``, ``gpt2-medium``,
+``gpt2-large``, ``gpt2-xl``), downloaded and cached by `course_lib.pretrained.hub_folder`, or
+``demo`` for the course's small demo model; an existing local folder of that name wins.
+Offline with a hub name that is not cached, the command prints one line and exits with
+status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that). Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
 contrastive, diverse_beam; each uses the flags that belong to it, with sensible
 defaults. Generation stops at the tokenizer's ``<|endoftext|>`` unless
 ``--eos_token_id -1``.
@@ -31,7 +35,9 @@ STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam", 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's flags."""
-    add_flag(parser, "--model_dir", required=True, metavar="DIR", help="model folder written by `course train`")
+    add_flag(parser, "--model_dir", required=True, metavar="DIR",
+             help="model folder written by `course train`, a hub name such as gpt2 (needs the internet "
+                  "once), or demo (the course's small demo model)")
     add_flag(parser, "--prompt", required=True, help="the text to continue")
     add_flag(parser, "--strategy", default="greedy", choices=STRATEGIES, help="decoding strategy (default greedy)")
     add_flag(parser, "--max_new_tokens", type=int, default=100, metavar="N", help="tokens to add (default 100)")
@@ -141,6 +147,36 @@ def _eos_of(tokenizer: Any, model_dir: Path, vocab_size: int) -> int | None:
     return None
 
 
+def resolve_model_dir(value: str) -> Path:
+    """The folder `--model_dir` means: a local folder, else a hub name's cached snapshot, or the demo model.
+
+    A local folder wins over a hub name. A hub name that cannot be downloaded (offline,
+    or no network) raises a one-line `CourseInputError`.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    from .. import pretrained
+
+    d = Path(value)
+    if d.is_dir():
+        return d
+    if d.is_file():
+        raise CourseInputError(f"--model_dir: {d} is a file; expected a model folder written by `course train`")
+    if value == "demo":
+        return pretrained.demo_dir()
+    if not pretrained.is_hub_name(value) or d.is_absolute():
+        raise CourseInputError(f"--model_dir: folder not found: {d}")
+    try:
+        return pretrained.hub_folder(value)
+    except pretrained.HubUnavailableError as e:
+        raise CourseInputError(
+            f"--model_dir: no folder {value!r} here, and GPT-2 {e}. Go online once (it is cached "
+            "afterwards), pass a local model folder, or --model_dir demo for the course's demo model"
+        ) from None
+    except CourseInputError as e:
+        raise CourseInputError(f"--model_dir: no folder {value!r} here, and {e}") from None
+
+
 def strategy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The `generate` keyword arguments that --strategy and the flags mean.
 
@@ -177,11 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import generate as gen
     from ..runtime import pick_device
 
-    model_dir = Path(args.model_dir)
-    if model_dir.is_file():
-        raise CourseInputError(f"--model_dir: {model_dir} is a file; expected a model folder written by `course train`")
-    if not model_dir.is_dir():
-        raise CourseInputError(f"--model_dir: folder not found: {model_dir}")
+    model_dir = resolve_model_dir(args.model_dir)
     if not args.prompt:
         raise CourseInputError("--prompt is empty: give some text to continue")
     kw = strategy_kwargs(args)
