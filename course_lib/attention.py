@@ -162,7 +162,8 @@ def rope_cos_sin(
     """
     if head_size % 2:
         raise CourseInputError(f"rotary embeddings pair up channels: head size {head_size} must be even")
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.float) / head_size))  # (hs/2,)
+    # on the CPU, then moved, as transformers does: the same float32 frequencies on every device
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.float, device="cpu") / head_size))
     freqs = positions.float()[:, None] * inv_freq.to(positions.device)[None, :]  # (T, hs/2)
     emb = torch.cat((freqs, freqs), dim=-1)  # (T, hs): pair i uses channels i and i + hs/2
     return emb.cos(), emb.sin()

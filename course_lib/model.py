@@ -386,9 +386,9 @@ class RMSNorm(nn.Module):
     Introduced in notebooks/11_beyond_gpt2.ipynb.
     """
 
-    def __init__(self, n_embd: int, eps: float = 1e-6) -> None:
+    def __init__(self, n_embd: int, eps: float = 1e-6, device: torch.device | str | None = None) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(n_embd))
+        self.weight = nn.Parameter(torch.ones(n_embd, device=device))
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
