@@ -288,3 +288,17 @@ def test_missing_llama_weights_are_named() -> None:
     del sd["model.layers.1.self_attn.v_proj.weight"]
     with pytest.raises(CourseInputError, match=r"missing transformer\.h\.1\.attn\.c_attn\.weight"):
         model.load_hf_state_dict(sd)
+
+
+def test_gpt2_with_an_untied_head_and_another_mlp_width_still_converts_to_gpt2lmheadmodel() -> None:
+    torch.manual_seed(4)
+    model = GPT(GPTConfig(vocab_size=70, n_positions=20, n_embd=24, n_layer=2, n_head=3, n_inner=40,
+                          tie_word_embeddings=False)).eval()
+    hf = model.to_hf().eval()
+    assert type(hf).__name__ == "GPT2LMHeadModel" and hf.lm_head.weight is not hf.transformer.wte.weight
+    x = torch.randint(0, 70, (2, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).logits, hf(input_ids=x).logits, atol=1e-5, rtol=1e-5)
+        again = GPT.from_hf(hf).eval()
+        assert again.config == model.config
+        torch.testing.assert_close(again(x).logits, model(x).logits, atol=0, rtol=0)
