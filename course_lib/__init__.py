@@ -8,6 +8,7 @@ repeating it (see docs/ARCHITECTURE.md for the map):
 - data       corpora, augmentation, batches                    (notebooks/02_data_and_embeddings)
 - attention  attention math and the multi-head module          (notebooks/03_attention)
 - model      GPTConfig, Block, GPT, transformers interop       (notebooks/04, 05)
+             switches to a Llama-style model (RMSNorm, RoPE, ...) (notebooks/11_beyond_gpt2)
 - train      Trainer, schedule, checkpoints                    (notebooks/06_training)
 - generate   logits processors, sampling, beam search, cache   (notebooks/07_decoding)
 - pretrained GPT-2 from the hub, the cached demo model          (notebooks/07_decoding)

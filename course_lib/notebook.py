@@ -149,6 +149,7 @@ COURSE_MAP: list[tuple[str, str, str, str, str]] = [
     ("08_attention_visualization", "Attention visualization", "attention explorer, bertviz, head roles, induction heads", "10", "5"),
     ("09_fine_tuning", "Fine-tuning", "full fine-tuning, LoRA, gradient checkpointing", "20", "8"),
     ("10_scaling_up", "Scaling up on a GPU", "bf16/fp16, torch.compile, flash attention, MFU, DDP", "5 (tiny)", "20"),
+    ("11_beyond_gpt2", "From GPT-2 to today's models", "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers", "5", "?"),
 ]
 
 

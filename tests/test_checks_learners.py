@@ -497,6 +497,61 @@ def conv1d_mlp_transposed(x, w_fc, b_fc, w_proj, b_proj):  # reads Conv1D weight
 def conv1d_mlp_erf(x, w_fc, b_fc, w_proj, b_proj):
     return F.gelu(x @ w_fc + b_fc) @ w_proj + b_proj
 
+# -- 11 beyond GPT-2 ----------------------------------------------------------------------
+def rms_by_rsqrt(x, weight, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def rms_minus_mean(x, weight, eps):  # LayerNorm without its bias: subtracts the mean
+    return F.layer_norm(x, x.shape[-1:], weight, None, eps)
+
+
+def rms_eps_outside(x, weight, eps):
+    return x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * weight
+
+
+def rope_complex(x, positions, theta):  # the halves as the real and imaginary parts of complex numbers
+    hs = x.shape[-1]
+    freqs = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
+    turn = torch.polar(torch.ones(len(positions), hs // 2), positions.float()[:, None] * freqs)
+    z = torch.complex(x[..., : hs // 2], x[..., hs // 2 :]) * turn
+    return torch.cat([z.real, z.imag], dim=-1)
+
+
+def rope_adjacent_pairs(x, positions, theta):  # GPT-J / Meta's original layout: (0, 1), (2, 3), ...
+    hs = x.shape[-1]
+    freqs = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
+    angle = positions.float()[:, None] * freqs
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], dim=-1)
+    return out.flatten(-2)
+
+
+def rope_from_zero(x, positions, theta):  # ignores the positions given: breaks with a cache
+    from course_lib.attention import apply_rope, rope_cos_sin
+
+    return apply_rope(x, *rope_cos_sin(torch.arange(x.shape[-2]), x.shape[-1], theta))
+
+
+def repeat_by_index(k, n_rep):
+    return k[:, torch.arange(k.shape[1] * n_rep) // n_rep]
+
+
+def repeat_tiled(k, n_rep):  # heads 0, 1, 0, 1 instead of 0, 0, 1, 1
+    return k.repeat(1, n_rep, 1, 1)
+
+
+def cache_bytes_from_config(config, seq_len, bytes_per_value):
+    return 2 * config.n_layer * config.kv_heads * config.head_size * seq_len * bytes_per_value
+
+
+def cache_bytes_query_heads(config, seq_len, bytes_per_value):
+    return 2 * config.n_layer * config.n_embd * seq_len * bytes_per_value
+
+
+def cache_bytes_keys_only(config, seq_len, bytes_per_value):
+    return config.n_layer * config.kv_heads * config.head_size * seq_len * bytes_per_value
+
 
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
@@ -589,6 +644,16 @@ TABLE = [
      [(mfu_percent, "a fraction, not a percentage")]),
     ("check_shard", [shard_loop],
      [(shard_ragged, "the ragged tail is dropped"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
+    ("check_rms_norm", [rms_by_rsqrt, lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)],
+     [(rms_minus_mean, "RMSNorm does not subtract it"), (rms_eps_outside, "inside the square root")]),
+    ("check_apply_rope", [rope_complex],
+     [(rope_adjacent_pairs, "the pairs are the two halves of a head"),
+      (rope_from_zero, "positions that start after a cache")]),
+    ("check_repeat_kv", [repeat_by_index],
+     [(repeat_tiled, "copies sit side by side")]),
+    ("check_kv_cache_bytes", [cache_bytes_from_config],
+     [(cache_bytes_query_heads, "grouped: the cache holds only the key/value heads"),
+      (cache_bytes_keys_only, "got 19,200, expected 38,400")]),
 ]
 
 

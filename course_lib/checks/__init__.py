@@ -21,6 +21,7 @@ from ._core import last_failure as last_failure
 from ._core import reset_attempts as reset_attempts
 from ._core import solution as solution
 from ._core import values_equal as values_equal
+from .beyond import *  # noqa: F403
 from .data import *  # noqa: F403
 from .decoding import *  # noqa: F403
 from .finetuning import *  # noqa: F403
