@@ -553,6 +553,19 @@ def cache_bytes_keys_only(config, seq_len, bytes_per_value):
     return config.n_layer * config.kv_heads * config.head_size * seq_len * bytes_per_value
 
 
+def untied_by_model(config):  # build it on the meta device and untie: different, right
+    from course_lib.model import GPT
+
+    with torch.device("meta"):
+        m = GPT(config)
+        m.lm_head.weight = torch.nn.Parameter(torch.empty(config.vocab_size, config.n_embd))
+    return sum(p.numel() for p in m.parameters())
+
+
+def untied_with_bias(config):
+    return count_by_layers(config) + config.vocab_size * config.n_embd + config.vocab_size
+
+
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
     ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
@@ -603,6 +616,8 @@ TABLE = [
      [(conv1d_mlp_transposed, "a transposed weight would still fit"), (conv1d_mlp_erf, "got 0.463119, expected 0.462916")]),
     ("check_parameter_count", [count_by_layers],
      [(untied_count, "got 163,037,184"), (lambda cfg: float(count_by_layers(cfg)) * 1.0001, "whole number")]),
+    ("check_untied_parameter_count", [untied_by_model],
+     [(untied_with_bias, "got 163,087,441, expected 163,037,184"), (count_by_layers, "got 124,439,808, expected 163,037,184")]),
     ("check_lm_loss", [loss_by_log_softmax],
      [(unshifted_loss, "fixed case 1"), (summed_loss, "fixed case"),
       (lambda lo, ids: unshifted_loss(lo, ids).item(), "return it as a tensor")]),

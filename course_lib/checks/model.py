@@ -32,6 +32,7 @@ __all__ = [
     "check_post_ln_block",
     "check_conv1d_mlp",
     "check_parameter_count",
+    "check_untied_parameter_count",
     "check_lm_loss",
 ]
 
@@ -516,6 +517,40 @@ def check_parameter_count(fn: Callable[[GPTConfig], int], quiet: bool = False) -
     Introduced in notebooks/05_gpt2_model.ipynb.
     """
     return PARAMETER_COUNT.check(fn, quiet=quiet)
+
+
+def _ref_untied_parameter_count(config: GPTConfig) -> int:
+    """GPT(config) with its own output head (no bias): the tied count plus one vocab-by-width matrix."""
+    return count_parameters(config) + config.vocab_size * config.n_embd
+
+
+UNTIED_PARAMETER_COUNT = Exercise(
+    name="untied_parameter_count",
+    reference=_ref_untied_parameter_count,
+    make_inputs=_config_inputs,
+    hints=(
+        "untying gives the output head a matrix of its own instead of sharing the token embedding's; "
+        "everything else in the model stays as it is",
+        "the head maps the width of the stream to one score per vocabulary entry and has no bias; add "
+        "that many numbers to the count of the tied model, and nothing for the position table",
+    ),
+    cases=(
+        Case("GPT-2 small with its own head", (GPTConfig(vocab_size=50257, n_positions=1024, n_embd=768,
+                                                         n_layer=12, n_head=12),)),
+        Case("the head has no bias", (GPTConfig(vocab_size=10, n_positions=8, n_embd=4, n_layer=1, n_head=1),)),
+        Case("a long context: the head does not depend on it",
+             (GPTConfig(vocab_size=100, n_positions=2048, n_embd=16, n_layer=2, n_head=2),)),
+    ),
+    contract=_whole_number,
+)
+
+
+def check_untied_parameter_count(fn: Callable[[GPTConfig], int], quiet: bool = False) -> CheckResult:
+    """`fn(config)` returns the number of parameters of `GPT(config)` with an untied, bias-free output head.
+
+    Introduced in notebooks/05_gpt2_model.ipynb.
+    """
+    return UNTIED_PARAMETER_COUNT.check(fn, quiet=quiet)
 
 
 def _ref_lm_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
