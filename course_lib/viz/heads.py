@@ -533,12 +533,14 @@ def cached_induction_model(spec: InductionSpec | None = None, *, verbose: bool =
     folder = runtime.trained_cache_dir() / f"induction-{_key(spec)}"
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k != "record_every"}
 
+    trained = []
+
     def build(tmp: Path) -> None:
-        _train_and_save("induction", spec, lambda history: train_induction_model(
-            **settings, verbose=verbose, history=history, record_every=spec.record_every), tmp, folder, verbose)
+        trained.append(_train_and_save("induction", spec, lambda history: train_induction_model(
+            **settings, verbose=verbose, history=history, record_every=spec.record_every), tmp, folder, verbose))
 
     build_once(folder, build, marker=_INFO)
-    return _load(folder, verbose, "induction model")
+    return _load(folder, verbose and not trained, "induction model")
 
 
 def cached_char_model(text: str, spec: CharSpec | None = None, *, verbose: bool = True) -> tuple[Any, Any]:
@@ -561,8 +563,10 @@ def cached_char_model(text: str, spec: CharSpec | None = None, *, verbose: bool 
                                         record_every=spec.record_every)
         return model, {"chars": vocab.itos, "text_chars": len(text)}
 
-    build_once(folder, lambda tmp: _train_and_save("character", spec, train, tmp, folder, verbose), marker=_INFO)
-    model = _load(folder, verbose, "character model")
+    trained = []
+    build_once(folder, lambda tmp: trained.append(_train_and_save("character", spec, train, tmp, folder, verbose)),
+               marker=_INFO)
+    model = _load(folder, verbose and not trained, "character model")
     return model, CharTokenizer(model.cache_info["chars"])
 
 
