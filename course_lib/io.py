@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,6 +109,32 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def build_once(path: str | os.PathLike, build: Callable[[Path], Any], *, marker: str) -> Path:
+    """The folder `path`, first built by ``build(tmp)`` when ``path / marker`` is not there yet.
+
+    For what the course makes once and then reuses (the demo model, the small models of
+    notebook 08): `build` writes into a temporary sibling (`atomic_dir`), which is renamed
+    to `path` when complete; `marker` (a file `build` writes last) says it is. When two
+    processes build at once, the first to finish wins and the other's copy is removed, so
+    `path` is never half written and never replaced under a reader.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    final = Path(path)
+    if (final / marker).is_file():
+        return final
+    built = final.with_name(f".{final.name}.build-{os.getpid()}")
+    with atomic_dir(built) as tmp:
+        build(tmp)
+    try:
+        os.rename(built, final)  # first finished process wins; the folder is never half written
+    except OSError:
+        if not (final / marker).is_file():
+            raise
+        shutil.rmtree(built, ignore_errors=True)
+    return final
 
 
 def current_umask() -> int:

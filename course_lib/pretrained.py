@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from . import runtime
 from .errors import CourseInputError
-from .io import atomic_dir
+from .io import build_once
 from .model import GPT, GPTConfig
 from .tokenizer import BPETokenizer, gpt2_tokenizer, load_tokenizer
 
@@ -249,7 +249,7 @@ def prompt_for(model: Any) -> str:
 
 
 def _cache_root() -> Path:
-    return runtime.data_dir() / "demo_model"
+    return runtime.trained_cache_dir()
 
 
 def demo_dir(spec: DemoSpec | None = None, *, verbose: bool = True) -> Path:
@@ -257,7 +257,8 @@ def demo_dir(spec: DemoSpec | None = None, *, verbose: bool = True) -> Path:
 
     The folder is a Hugging Face model folder (``config.json``, ``model.safetensors``,
     tokenizer files) plus ``demo.json`` (corpus, prompt, losses, training time). It is
-    written atomically, so two processes training at once leave one complete copy.
+    written atomically (`io.build_once`), so two processes training at once leave one
+    complete copy.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
@@ -266,25 +267,14 @@ def demo_dir(spec: DemoSpec | None = None, *, verbose: bool = True) -> Path:
     if spec.max_chars is not None:
         text = text[: spec.max_chars]
     final = _cache_root() / f"{corpus}-{spec.key(text)}"
-    if (final / "demo.json").is_file():
-        return final
-    built = final.with_name(f".{final.name}.build-{os.getpid()}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(DEMO_THREADS)  # the same thread count everywhere: the same float sums
-    try:
-        with atomic_dir(built) as tmp:
-            info = _train_demo(spec, corpus, text, tmp, verbose=verbose)
-    finally:
-        torch.set_num_threads(threads)
-    try:
-        os.rename(built, final)  # first finished process wins; the folder is never half written
-    except OSError:
-        if not (final / "demo.json").is_file():
-            raise
-        import shutil
+    info: dict[str, Any] = {}
 
-        shutil.rmtree(built, ignore_errors=True)
-    if verbose:
+    def build(tmp: Path) -> None:
+        with runtime.torch_threads(DEMO_THREADS):  # the same thread count everywhere: the same float sums
+            info.update(_train_demo(spec, corpus, text, tmp, verbose=verbose))
+
+    build_once(final, build, marker="demo.json")
+    if verbose and info:
         print(f"demo model: trained in {info['train_seconds']:.0f} s on {info['corpus']} "
               f"({info['tokens']:,} tokens), validation loss {info['val_loss']:.2f}; cached at {final}")
     return final

@@ -8,11 +8,13 @@ Introduced in notebooks/00_welcome.ipynb.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -155,6 +157,34 @@ def data_dir() -> Path:
         path = Path.home() / ".cache" / "gpt2-course"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` PyTorch CPU threads, then restore the previous count.
+
+    The models the course trains once and caches train on a fixed thread count, so that
+    every machine makes the same float sums and so the same model.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def trained_cache_dir() -> Path:
+    """Where the course caches the small models it trains once: ``data_dir() / "demo_model"``.
+
+    The demo model (`course_lib.pretrained`) and notebook 08's induction and character
+    models (`course_lib.viz.heads`) live here, one folder per training setting.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    return data_dir() / "demo_model"
 
 
 def offline() -> bool:
