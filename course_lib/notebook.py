@@ -162,6 +162,15 @@ def colab_url(stem: str) -> str:
 MAP_LINKS = ("readme", "notebooks", "colab")
 
 
+def _minutes(measured: str) -> str:
+    """A COURSE_MAP time as the map shows it: "16.7" -> "16.7 min"; words stay as they are."""
+    try:
+        float(measured)
+    except ValueError:
+        return measured
+    return f"{measured} min"
+
+
 def course_map_markdown(where: str = "readme") -> str:
     """The course map as a Markdown table (notebook 00 and README.md show it).
 
@@ -184,5 +193,5 @@ def course_map_markdown(where: str = "readme") -> str:
     for stem, title, builds, cpu, gpu in COURSE_MAP:
         badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
         link = {"readme": f"notebooks/{stem}.ipynb", "notebooks": f"{stem}.ipynb", "colab": colab_url(stem)}[where]
-        rows.append(f"| {stem[:2]} | [{title}]({link}) | {builds} | ~{cpu} min | ~{gpu} min | {badge} |")
+        rows.append(f"| {stem[:2]} | [{title}]({link}) | {builds} | {_minutes(cpu)} | {_minutes(gpu)} | {badge} |")
     return "\n".join(rows)

@@ -33,7 +33,13 @@ def _cached_models_08() -> None:
     heads.cached_induction_model(verbose=False)
 
 
-CACHED_MODELS = {"08_attention_visualization": _cached_models_08}
+def _cached_models_07() -> None:
+    from course_lib import pretrained
+
+    pretrained.demo_dir(verbose=False)  # the word-level demo model it decodes with offline and in fast mode
+
+
+CACHED_MODELS = {"07_decoding_strategies": _cached_models_07, "08_attention_visualization": _cached_models_08}
 """Models a notebook trains once and caches (first run only: about a minute of CPU time):
 trained here, before the clock starts, because the limits are for a learner's every later run."""
 
