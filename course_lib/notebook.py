@@ -136,20 +136,21 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # The course map, defined once: notebook 00 renders it and a test keeps README.md in step.
-# (file stem, title, what it builds, rough minutes on a laptop CPU, rough minutes on a Colab GPU)
+# (file stem, title, what it builds, full-mode minutes measured on a 2-core CPU, on a GPU)
+# Measured with `scripts/run_notebooks.py` (see README); a GPU column awaits a GPU session.
 COURSE_MAP: list[tuple[str, str, str, str, str]] = [
-    ("00_welcome", "Welcome", "environment check, device, fast mode, how exercises work", "2", "2"),
-    ("01_tokenization", "Tokenization", "bytes → byte-level BPE; exact GPT-2 parity", "10", "10"),
-    ("02_data_and_embeddings", "Data and embeddings", "corpora, augmentation, batches, embeddings", "5", "5"),
-    ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "5", "3"),
-    ("04_transformer_block", "The transformer block", "LayerNorm, GELU MLP, residuals, pre-LN block", "5", "3"),
-    ("05_gpt2_model", "GPT-2", "the full model, weight tying, HF weights in and out", "10", "5"),
-    ("06_training", "Training", "the loop, AdamW, schedule, checkpoints, resume", "30", "10"),
-    ("07_decoding_strategies", "Decoding", "greedy, sampling, top-k/p, min-p, beam search, KV cache", "10", "5"),
-    ("08_attention_visualization", "Attention visualization", "attention explorer, bertviz, head roles, induction heads", "10", "5"),
-    ("09_fine_tuning", "Fine-tuning", "full fine-tuning, LoRA, gradient checkpointing", "20", "8"),
-    ("10_scaling_up", "Scaling up on a GPU", "bf16/fp16, torch.compile, flash attention, MFU, DDP", "5 (tiny)", "20"),
-    ("11_beyond_gpt2", "From GPT-2 to today's models", "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers", "5", "?"),
+    ("00_welcome", "Welcome", "environment check, device, fast mode, how exercises work", "0.1", "not measured"),
+    ("01_tokenization", "Tokenization", "bytes → byte-level BPE; exact GPT-2 parity", "0.3", "not measured"),
+    ("02_data_and_embeddings", "Data and embeddings", "corpora, augmentation, batches, embeddings", "0.5", "not measured"),
+    ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "0.3", "not measured"),
+    ("04_transformer_block", "The transformer block", "LayerNorm, GELU MLP, residuals, pre-LN block", "0.4", "not measured"),
+    ("05_gpt2_model", "GPT-2", "the full model, weight tying, HF weights in and out", "3.0", "not measured"),
+    ("06_training", "Training", "the loop, AdamW, schedule, checkpoints, resume", "16.7", "not measured"),
+    ("07_decoding_strategies", "Decoding", "greedy, sampling, top-k/p, min-p, beam search, KV cache", "1.3", "not measured"),
+    ("08_attention_visualization", "Attention visualization", "attention explorer, bertviz, head roles, induction heads", "1.5", "not measured"),
+    ("09_fine_tuning", "Fine-tuning", "full fine-tuning, LoRA, gradient checkpointing", "17.1", "not measured"),
+    ("10_scaling_up", "Scaling up on a GPU", "bf16/fp16, torch.compile, flash attention, MFU, DDP", "3.4", "not measured"),
+    ("11_beyond_gpt2", "From GPT-2 to today's models", "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers", "2.0", "not measured"),
 ]
 
 
@@ -187,7 +188,7 @@ def course_map_markdown(where: str = "readme") -> str:
 
         raise CourseInputError(f"course_map_markdown: where={where!r}; expected one of {', '.join(MAP_LINKS)}")
     rows = [
-        "| # | notebook | builds | CPU | Colab GPU | |",
+        "| # | notebook | builds | CPU (2 cores) | GPU | |",
         "|---|---|---|---|---|---|",
     ]
     for stem, title, builds, cpu, gpu in COURSE_MAP:

@@ -230,7 +230,9 @@ def test_notebook_07_decoding_explorer_fits_a_1366_px_screen(jupyterlab) -> None
             explorer.wait_for(timeout=240_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=240_000)
             explorer.scroll_into_view_if_needed()
-            assert "\n" in explorer.locator("textarea").first.input_value()  # "ROMEO:\nI ", not "ROMEO:I "
+            prompt_box = explorer.locator("textarea").first  # a text area keeps the newline of "ROMEO:\nI "
+            prompt_box.fill("ROMEO:\nI ")
+            assert prompt_box.input_value() == "ROMEO:\nI ", "the prompt box drops newlines"
             label = explorer.locator(".widget-label", has_text="temperature").first
             assert label.evaluate("e => e.scrollWidth <= e.clientWidth"), "the 'temperature' label is cut off"
             explorer.locator("textarea").first.scroll_into_view_if_needed()

@@ -93,7 +93,11 @@ CASES = [
 
 
 def test_every_check_is_exported_and_tested() -> None:
-    assert set(cm.__all__) == {c.__name__ for c, _, _ in CASES}
+    from test_checks_learners import TABLE  # the newer exercises are tested there, with the others
+
+    here = {c.__name__ for c, _, _ in CASES}
+    assert here <= set(cm.__all__)
+    assert set(cm.__all__) - here <= {row[0] for row in TABLE}
     for name in cm.__all__:
         assert getattr(checks, name) is getattr(cm, name)
 

@@ -298,7 +298,9 @@ PROMPTS = st.one_of(
        new=st.integers(0, 12))
 @pytest.mark.timeout(300)
 def test_generate_any_prompt(model_dir: Path, prompt: str, strategy: str, new: int) -> None:
-    rc, printed, err, seconds = run_cli(["generate", "--model_dir", str(model_dir), "--prompt", prompt,
+    # --prompt=TEXT, as a shell user passes text that may start with "-" (argparse reads "--prompt -x"
+    # as two options, see test_a_prompt_that_looks_like_a_flag_gets_one_clear_line)
+    rc, printed, err, seconds = run_cli(["generate", "--model_dir", str(model_dir), f"--prompt={prompt}",
                                          "--strategy", strategy, "--max_new_tokens", str(new),
                                          "--seed", "1", "--device", "cpu"])
     assert seconds < BOUND_S
@@ -409,3 +411,16 @@ def test_subprocess_generate_with_a_damaged_model_folder_is_one_line_exit_2(tmp_
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"course generate: error: --model_dir: {d} could not be loaded")
+
+
+def test_a_prompt_that_looks_like_a_flag_gets_one_clear_line(model_dir: Path) -> None:
+    """`--prompt -x` is two options to argparse: exit 2, naming --prompt; `--prompt=-x` works."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as info:
+        main(["generate", "--model_dir", str(model_dir), "--prompt", "-x", "--max_new_tokens", "2"])
+    assert info.value.code == 2 and "Traceback" not in err.getvalue()
+    (line,) = [ln for ln in err.getvalue().splitlines() if "error:" in ln]
+    assert line.startswith("course generate: error: ") and "--prompt" in line
+    rc, printed, _, _ = run_cli(["generate", "--model_dir", str(model_dir), "--prompt=-x", "--max_new_tokens", "2",
+                                 "--device", "cpu"])
+    assert rc == 0 and printed.startswith("-x")
