@@ -9,9 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"  # course dev machines only
-# The first 998 lines of Tiny Shakespeare (26,172 bytes), shipped with the repository (data/README.md).
-SHAKESPEARE_SAMPLE = ROOT / "data" / "tinyshakespeare_sample.txt"
-SHAKESPEARE_SAMPLE_SHA256 = "c7117364c0b591f52e915a9157751611de4f8e29b3274cbd1fab82b7dc35784e"
+# Where no Tiny Shakespeare is on the machine (a user's fresh clone, offline), the Shakespeare tests run
+# on the text the repository already ships, data/train.txt: Tiny Shakespeare itself is never committed.
+SHAKESPEARE_STAND_IN = ROOT / "data" / "train.txt"
 
 # The whole suite runs with no network and in fast mode.
 os.environ.setdefault("COURSE_OFFLINE", "1")
@@ -64,12 +64,12 @@ FULL_SHAKESPEARE = _full_shakespeare()
 
 @pytest.fixture
 def shakespeare_path() -> Path:
-    """Tiny Shakespeare: the whole verified file where there is one, else the shipped sample.
+    """Tiny Shakespeare: the whole verified file where there is one, else data/train.txt.
 
-    Tests check ``shakespeare_path == SHAKESPEARE_SAMPLE`` for figures that differ, so a
-    user's fresh clone runs every Shakespeare test (on the sample) instead of skipping it.
+    Tests check ``shakespeare_path == SHAKESPEARE_STAND_IN`` for figures that differ, so a
+    user's fresh clone runs every Shakespeare test (on the stand-in) instead of skipping it.
     """
-    return FULL_SHAKESPEARE or SHAKESPEARE_SAMPLE
+    return FULL_SHAKESPEARE or SHAKESPEARE_STAND_IN
 
 
 @pytest.fixture(autouse=True)
