@@ -111,6 +111,15 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def settings_key(settings: Any, text: str = "") -> str:
+    """A short hash of a settings dataclass (and the text it trains on): a cache folder's name."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode())
+    h.update(text.encode("utf-8"))
+    return h.hexdigest()[:12]
+
+
 def build_once(path: str | os.PathLike, build: Callable[[Path], Any], *, marker: str) -> Path:
     """The folder `path`, first built by ``build(tmp)`` when ``path / marker`` is not there yet.
 

@@ -20,7 +20,6 @@ Introduced in notebooks/07_decoding_strategies.ipynb.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 from . import runtime
 from .errors import CourseInputError
-from .io import build_once
+from .io import build_once, settings_key
 from .model import GPT, GPTConfig
 from .tokenizer import BPETokenizer, gpt2_tokenizer, load_tokenizer
 
@@ -195,9 +194,7 @@ class DemoSpec:
 
     def key(self, text: str) -> str:
         """A short hash of these settings and the training text: the cache folder's name."""
-        h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
-        h.update(text.encode("utf-8"))
-        return h.hexdigest()[:12]
+        return settings_key(self, text)
 
 
 DEMO = DemoSpec()

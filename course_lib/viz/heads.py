@@ -35,7 +35,6 @@ Introduced in notebooks/08_attention_visualization.ipynb.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -47,7 +46,7 @@ import torch
 
 from .. import runtime
 from ..errors import CourseInputError
-from ..io import build_once
+from ..io import build_once, settings_key
 
 __all__ = [
     "attention_maps",
@@ -433,10 +432,6 @@ CACHE_THREADS = 1
 (and one, because models this small gain little from a second thread on a busy CPU)."""
 
 
-def _key(spec: Any, text: str = "") -> str:
-    h = hashlib.sha256(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode())
-    h.update(text.encode("utf-8"))
-    return h.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -530,7 +525,7 @@ def cached_induction_model(spec: InductionSpec | None = None, *, verbose: bool =
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
     spec = spec or INDUCTION
-    folder = runtime.trained_cache_dir() / f"induction-{_key(spec)}"
+    folder = runtime.trained_cache_dir() / f"induction-{settings_key(spec)}"
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k != "record_every"}
 
     trained = []
@@ -555,7 +550,7 @@ def cached_char_model(text: str, spec: CharSpec | None = None, *, verbose: bool 
     from ..tokenizer import CharTokenizer
 
     spec = spec or CHAR
-    folder = runtime.trained_cache_dir() / f"char-{_key(spec, text)}"
+    folder = runtime.trained_cache_dir() / f"char-{settings_key(spec, text)}"
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k != "record_every"}
 
     def train(history: dict[str, list[float]]) -> tuple[Any, dict[str, Any]]:
