@@ -145,7 +145,7 @@ COURSE_MAP: list[tuple[str, str, str, str, str]] = [
     ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "0.3", "not measured"),
     ("04_transformer_block", "The transformer block", "LayerNorm, GELU MLP, residuals, pre-LN block", "0.4", "not measured"),
     ("05_gpt2_model", "GPT-2", "the full model, weight tying, HF weights in and out", "3.0", "not measured"),
-    ("06_training", "Training", "the loop, AdamW, schedule, checkpoints, resume", "16.7", "not measured"),
+    ("06_training", "Training", "the loop, AdamW, schedule, checkpoints, resume", "0.6", "not measured"),
     ("07_decoding_strategies", "Decoding", "greedy, sampling, top-k/p, min-p, beam search, KV cache", "1.3", "not measured"),
     ("08_attention_visualization", "Attention visualization", "attention explorer, bertviz, head roles, induction heads", "1.5", "not measured"),
     ("09_fine_tuning", "Fine-tuning", "full fine-tuning, LoRA, gradient checkpointing", "17.1", "not measured"),
