@@ -92,6 +92,83 @@ def reversed_table(ids, merges):
     return ids
 
 
+def by_new_id(ids, merges):  # minbpe's rule: the smallest new id is the earliest merge
+    ids = list(ids)
+    while len(ids) >= 2:
+        pair = min(zip(ids, ids[1:]), key=lambda p: merges.get(p, math.inf))
+        if pair not in merges:
+            return ids
+        ids = apply_merge(ids, pair, merges[pair])
+    return ids
+
+
+def stream_by_codecs(ids, vocab):
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return [decoder.decode(vocab[i]) for i in ids]
+
+
+def stream_each_token(ids, vocab):
+    return [vocab[i].decode("utf-8", errors="replace") for i in ids]
+
+
+def stream_until_it_decodes(ids, vocab):  # holds back finished characters too
+    shown, pending = [], b""
+    for i in ids:
+        pending += vocab[i]
+        try:
+            shown.append(pending.decode("utf-8"))
+            pending = b""
+        except UnicodeDecodeError:
+            shown.append("")
+    return shown
+
+
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def threes_after_split(text):  # GPT-2's split, then each number cut by hand
+    import regex
+
+    out = []
+    for piece in regex.findall(GPT2_PATTERN, text):
+        digits = piece.lstrip(" ")
+        if digits and regex.fullmatch(r"\p{N}+", digits):
+            groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+            out += [piece[: len(piece) - len(digits)] + groups[0], *groups[1:]]
+        else:
+            out.append(piece)
+    return out
+
+
+def threes_without_space(text):
+    import regex
+
+    return regex.findall(GPT2_PATTERN.replace(r" ?\p{N}+", r"\p{N}{1,3}"), text)
+
+
+def threes_ascii_digits(text):
+    import regex
+
+    return regex.findall(GPT2_PATTERN.replace(r" ?\p{N}+", r" ?\d{1,3}"), text)
+
+
+def threes_from_the_right(text):  # grouped like thousands separators
+    import regex
+
+    out = []
+    for piece in regex.findall(GPT2_PATTERN, text):
+        digits = piece.lstrip(" ")
+        if digits and regex.fullmatch(r"\p{N}+", digits):
+            k = len(digits) % 3 or 3
+            groups = [digits[:k]] + [digits[i : i + 3] for i in range(k, len(digits), 3)]
+            out += [piece[: len(piece) - len(digits)] + groups[0], *groups[1:]]
+        else:
+            out.append(piece)
+    return out
+
+
 # -- 02 data ------------------------------------------------------------------------------
 def unfold_xy(ids, start, seq_len):
     w = ids.unfold(0, seq_len + 1, 1)[start]
@@ -577,7 +654,15 @@ TABLE = [
      [(step_one_merge, "got [256, 256, 1], expected [256, 1]")]),
     ("check_encode_with_merges", [in_table_order],
      [(most_frequent_first, "got [1, 257, 257], expected [256, 3, 257]"),
-      (reversed_table, "expected [256, 3, 257]")]),
+      (reversed_table, "expected [256, 3, 257]"),
+      (by_new_id, "got [256, 3], expected [1, 300]")]),
+    ("check_split_in_threes", [threes_after_split],
+     [(threes_without_space, "the space before a number stays on its first group"),
+      (threes_ascii_digits, "superscripts and fractions are numbers too"),
+      (threes_from_the_right, "got ['12', '345'], expected ['123', '45']")]),
+    ("check_decode_stream", [stream_by_codecs],
+     [(stream_each_token, "got ['�', '�'], expected ['', '日']"),
+      (stream_until_it_decodes, "shows the finished one at once")]),
     ("check_make_xy", [unfold_xy],
      [(lambda ids, s, n: (ids[s : s + n], ids[s : s + n]), "fixed case 1"),
       (lambda ids, s, n: (torch.arange(s, s + n), torch.arange(s + 1, s + n + 1)), "got 1, expected 3")]),

@@ -462,3 +462,14 @@ def _long_word_tokenizer() -> BPETokenizer:
                         for _ in range(3000))
         _LONG_WORD_TOK.append(BPETokenizer.train(text, 400))
     return _LONG_WORD_TOK[0]
+
+
+def test_gpt2_ids_follow_the_byte_map_and_the_merge_rank(gpt2: BPETokenizer) -> None:
+    """Notebook 01's class relies on both: ids 0-255 are the bytes in `bytes_to_unicode` order,
+    and merge number r makes id 256 + r, so the smallest new id is the earliest merge."""
+    from course_lib.tokenizer import bytes_to_unicode
+
+    assert [gpt2.vocab[i] for i in range(256)] == [bytes([b]) for b in bytes_to_unicode()]
+    assert len(gpt2.merges) == 50_000
+    for rank, (a, b) in enumerate(gpt2.merges):
+        assert gpt2.vocab[256 + rank] == gpt2.vocab[a] + gpt2.vocab[b]

@@ -1,8 +1,11 @@
-"""Checks for notebooks/01_tokenization.ipynb: count pairs, apply one merge, encode with a merge table.
+"""Checks for notebooks/01_tokenization.ipynb.
 
-Each compares the learner's function with the reference in `course_lib.tokenizer`
-(`count_pairs`, `apply_merge`, `encode_with_merges`): fixed cases for the classic
-mistakes first, then seeded random inputs.
+The notebook's exercises: `check_split_in_threes` (GPT-2's regex split, numbers cut into
+groups of three digits), `check_encode_with_merges` (a merge table applied in rank order,
+whatever the ids) and `check_decode_stream` (decoding token by token, as a model writes).
+`check_count_pairs` and `check_apply_merge` check the two helpers the notebook now writes
+in its lesson. Each compares the learner's function with a reference: fixed cases for the
+classic mistakes first, then seeded random inputs.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import regex
+
 from ..tokenizer import apply_merge, count_pairs, encode_with_merges
 from ._core import Case, CheckResult, Exercise
 
-__all__ = ["check_apply_merge", "check_count_pairs", "check_encode_with_merges"]
+__all__ = ["check_apply_merge", "check_count_pairs", "check_decode_stream", "check_encode_with_merges",
+           "check_split_in_threes"]
 
 
 def _random_ids(rng: random.Random, alphabet: int = 4, max_len: int = 14) -> list[int]:
@@ -122,10 +128,20 @@ def _random_merges(rng: random.Random, ids: list[int], n: int) -> dict[tuple[int
     return merges
 
 
+def _renumbered(rng: random.Random, merges: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+    """The same table with its new ids shuffled: the rank stays the position in the dict."""
+    new = list(merges.values())
+    perm = dict(zip(new, rng.sample(new, len(new))))
+    ren = {i: perm.get(i, i) for i in range(256)} | perm
+    return {(ren.get(a, a), ren.get(b, b)): perm[i] for (a, b), i in merges.items()}
+
+
 def _encode_inputs(rng: random.Random) -> tuple[list[int], dict[tuple[int, int], int]]:
     chunks = [rng.choice([b"ab", b"ba", b"abc", b"c", b" ab", b"aab"]) for _ in range(30)]
     train = [b for chunk in chunks for b in chunk]
     merges = _random_merges(rng, train, rng.randint(1, 6))
+    if rng.random() < 0.5:  # a table whose new ids do not grow with the rank
+        merges = _renumbered(rng, merges)
     text = bytes(rng.choice(b"abc ") for _ in range(rng.randint(0, 16)))
     return list(text), merges
 
@@ -136,14 +152,18 @@ ENCODE_WITH_MERGES = Exercise(
     make_inputs=_encode_inputs,
     hints=(
         "encoding replays training in the same order: the pair learned earliest wins, "
-        "not the pair that is most frequent in the text you encode",
+        "not the pair that is most frequent in the text you encode, nor the one with the smallest new id",
         "repeat: among the neighbouring pairs present now, find the one with the lowest rank in the "
         "merge table (its position in the dict), merge it everywhere, and start again; stop when no "
         "present pair is in the table. A new id can itself be part of a later merge",
+        "the rank is the position in the dict, not the size of the new id: in a renumbered table a "
+        "later merge may have a smaller new id, so number the pairs in their order first",
     ),
     cases=(
         Case("merge order, not frequency: the earlier merge wins although the later pair is more frequent",
              ([1, 2, 3, 2, 3], {(1, 2): 256, (2, 3): 257})),
+        Case("the rank is the position in the table, not the new id: the first merge has the larger id",
+             ([1, 2, 3], {(2, 3): 300, (1, 2): 256})),
         Case("a merge of a merged token", ([1, 2, 3], {(1, 2): 256, (256, 3): 257})),
         Case("the first merge of the table is absent, later ones apply",
              ([5, 6, 5, 6], {(1, 2): 256, (5, 6): 257, (257, 257): 258})),
@@ -161,3 +181,144 @@ def check_encode_with_merges(fn: Callable[[Sequence[int], dict[tuple[int, int], 
     Introduced in notebooks/01_tokenization.ipynb.
     """
     return ENCODE_WITH_MERGES.check(fn, quiet=quiet)
+
+
+# --------------------------------------------------------------------- the regex split, in threes
+
+def split_in_threes(text: str) -> list[str]:
+    """GPT-2's pre-split, except that a number is cut into groups of at most three digits.
+
+    Introduced in notebooks/01_tokenization.ipynb.
+    """
+    pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    return regex.findall(pattern, text)
+
+
+_PIECES = ("It", "'s", " ", "  ", "\n", "word", "naïve", "日本", "2024", "12345", "7", "½", "x²", "!", "...",
+           "'ll", "1,000,000", "\t", "3.14159", "😀", "-")
+
+
+def _split_inputs(rng: random.Random) -> tuple[str]:
+    return ("".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 12))),)
+
+
+def _str_list_contract(got: Any) -> str | None:
+    if not isinstance(got, (list, tuple)) or not all(isinstance(p, str) for p in got):
+        return f"your result is {type(got).__name__}; return a list of strings, the pieces in order"
+    return None
+
+
+SPLIT = Exercise(
+    name="split_in_threes",
+    reference=split_in_threes,
+    make_inputs=_split_inputs,
+    hints=(
+        "start from GPT-2's pattern: only the alternative for numbers changes; every other piece of "
+        "the pattern stays as it is",
+        "the number alternative keeps its optional leading space and its class of all numeric "
+        "characters, but matches one to three of them, so a long number becomes several matches "
+        "taken from the left; only the first can carry the space",
+    ),
+    cases=(
+        Case("a long number is cut from the left: the first group is three digits", ("12345",)),
+        Case("the space before a number stays on its first group", ("in 2024 AD",)),
+        Case("superscripts and fractions are numbers too, not lost", ("x² and ½ cup",)),
+        Case("words, contractions and spaces split as GPT-2 splits them", ("It's  a test!\n\nok",)),
+    ),
+    contract=_str_list_contract,
+    noun="pieces",
+)
+
+
+def check_split_in_threes(fn: Callable[[str], list[str]], quiet: bool = False) -> CheckResult:
+    """Check `fn(text)`: GPT-2's regex split with numbers cut into groups of at most three digits.
+
+    Introduced in notebooks/01_tokenization.ipynb.
+    """
+    return SPLIT.check(fn, quiet=quiet)
+
+
+# --------------------------------------------------------------------- decoding a stream
+
+def decode_stream(ids: Sequence[int], vocab: Mapping[int, bytes]) -> list[str]:
+    """The text to show after each token: whole characters at once, an unfinished one waits.
+
+    Introduced in notebooks/01_tokenization.ipynb.
+    """
+    shown, pending = [], b""
+    for i in ids:
+        pending += vocab[i]
+        wait = 0  # how many bytes at the end belong to a character that is not finished yet
+        for back in range(1, min(3, len(pending)) + 1):
+            byte = pending[-back]
+            if byte < 0b1000_0000:  # ASCII: nothing is unfinished
+                break
+            if byte >= 0b1100_0000:  # the first byte of a character: how long is it?
+                length = 2 if byte < 0b1110_0000 else 3 if byte < 0b1111_0000 else 4
+                wait = back if back < length else 0
+                break
+        done = len(pending) - wait
+        shown.append(pending[:done].decode("utf-8", errors="replace"))
+        pending = pending[done:]
+    return shown
+
+
+def _stream_inputs(rng: random.Random) -> tuple[list[int], dict[int, bytes]]:
+    text = "".join(rng.choice(["a", " ", "é", "日", "😀", "ok", "\n", "ß"]) for _ in range(rng.randint(0, 10)))
+    data = text.encode("utf-8")
+    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 8)))) if len(data) > 1 else []
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)]) if data]
+    vocab: dict[int, bytes] = {}
+    ids: list[int] = []
+    for piece in pieces:
+        known = [i for i, b in vocab.items() if b == piece]
+        if not known:
+            known = [300 + len(vocab) * 7]
+            vocab[known[0]] = piece
+        ids.append(known[0])
+    vocab[999] = "¿".encode()  # a token the text does not use
+    return ids, vocab
+
+
+def _stream_contract(got: Any) -> str | None:
+    if not isinstance(got, (list, tuple)) or not all(isinstance(p, str) for p in got):
+        return (f"your result is {type(got).__name__}; return a list of strings, one per token "
+                "(an empty string when nothing can be shown yet)")
+    return None
+
+
+_EMOJI = "😀".encode()
+DECODE_STREAM = Exercise(
+    name="decode_stream",
+    reference=decode_stream,
+    make_inputs=_stream_inputs,
+    hints=(
+        "a character's bytes may arrive in two or more tokens; keep the bytes that do not yet make "
+        "a whole character, and show them once the rest has come",
+        "show every finished character at once and hold back only the unfinished end. UTF-8 says "
+        "in a character's first byte how many bytes it has; the bytes that continue a character "
+        "all look alike, so walk back from the end to the first byte of the last character. "
+        "Python's codecs module also has a decoder that remembers what it was given",
+    ),
+    cases=(
+        Case("a character split across two tokens waits for its second half",
+             ([0, 1], {0: "日".encode()[:2], 1: "日".encode()[2:]})),
+        Case("a token that finishes one character and starts the next shows the finished one at once",
+             ([0, 1, 2], {0: b"a" + "é".encode()[:1], 1: "é".encode()[1:] + _EMOJI[:2], 2: _EMOJI[2:]})),
+        Case("an emoji in four tokens of one byte each",
+             ([3, 2, 1, 0], {3: _EMOJI[:1], 2: _EMOJI[1:2], 1: _EMOJI[2:3], 0: _EMOJI[3:]})),
+        Case("plain ASCII shows at once", ([5, 6], {5: b"hi", 6: b" there"})),
+        Case("no tokens, nothing to show", ([], {0: b"a"})),
+    ),
+    contract=_stream_contract,
+    noun="text pieces",
+)
+
+
+def check_decode_stream(fn: Callable[[Sequence[int], Mapping[int, bytes]], list[str]],
+                        quiet: bool = False) -> CheckResult:
+    """Check `fn(ids, vocab)`: the text shown after each token, unfinished characters held back.
+
+    Introduced in notebooks/01_tokenization.ipynb.
+    """
+    return DECODE_STREAM.check(fn, quiet=quiet)
