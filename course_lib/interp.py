@@ -136,32 +136,46 @@ def random_head(n_layer: int, n_head: int, *, exclude: Sequence[Head] = (), seed
     return random.Random(seed).choice(pool)
 
 
-def plot_head_scores(scores: torch.Tensor, *, title: str = "", label: str = "score", ax: Any = None,
+def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: str = "", label: str = "score",
                      annotate: bool | None = None) -> Any:
-    """An (L, H) score tensor as a layer x head heatmap (rows are layers): a matplotlib Figure.
+    """(L, H) score tensors as layer x head heatmaps (rows are layers), one panel per entry of a
+    dict {panel title: scores}: a matplotlib Figure (no pyplot: a notebook shows it as the
+    cell's value). Numbers are written in the cells of small grids (up to 64 heads).
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    s = scores.detach().float().cpu().numpy()
-    L, H = s.shape
-    if ax is None:
-        _, ax = plt.subplots(figsize=(min(2.0 + 0.55 * H, 9), min(1.2 + 0.45 * L, 7)))
-    im = ax.imshow(s, cmap="viridis", vmin=0, vmax=max(1.0, float(s.max())), aspect="auto")
-    ax.set_xlabel("head")
-    ax.set_ylabel("layer")
-    ax.set_xticks(range(H))
-    ax.set_yticks(range(L))
-    if annotate if annotate is not None else L * H <= 64:
-        for i in range(L):
-            for j in range(H):
-                ax.text(j, i, f"{s[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if s[i, j] > 0.6 else "white")
-    ax.figure.colorbar(im, ax=ax, label=label)
-    ax.set_title(title)
-    ax.figure.tight_layout()
-    return ax.figure
+    panels = scores if isinstance(scores, dict) else {title: scores}
+    mats = {name: s.detach().float().cpu().numpy() for name, s in panels.items()}
+    for name, m in mats.items():
+        if m.ndim != 2:
+            raise CourseInputError(f"plot_head_scores: {name or 'scores'} has shape {m.shape}, expected (layers, heads)")
+    widths = [min(1.6 + 0.5 * m.shape[1], 8) for m in mats.values()]
+    height = min(1.4 + 0.42 * max(m.shape[0] for m in mats.values()), 7)
+    fig = Figure(figsize=(sum(widths) + 1.2, height + (0.3 if title and isinstance(scores, dict) else 0)),
+                 layout="constrained")
+    axes = fig.subplots(1, len(mats), width_ratios=widths, squeeze=False)[0]
+    vmax = max(1.0, *(float(m.max()) for m in mats.values()))
+    for ax, (name, m) in zip(axes, mats.items()):
+        L, H = m.shape
+        im = ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
+        ax.grid(False)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(H))
+        ax.set_yticks(range(L))
+        ax.tick_params(labelsize=7 if H > 8 else 9)
+        if annotate if annotate is not None else L * H <= 64:
+            for i in range(L):
+                for j in range(H):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                            color="black" if m[i, j] > 0.6 * vmax else "white")
+        ax.set_title(name if isinstance(scores, dict) else title, fontsize=10)
+    fig.colorbar(im, ax=list(axes), label=label)
+    if isinstance(scores, dict) and title:
+        fig.suptitle(title)
+    return fig
 
 
 # --------------------------------------------------------------------------- ablation
@@ -338,21 +352,25 @@ def lens_accuracy(lens: torch.Tensor, ids: torch.Tensor | Sequence[int], start: 
 
 
 def plot_logit_lens(lens: torch.Tensor, tokens: Sequence[str], decode: Any = None, *,
-                    title: str = "logit lens: each layer's top next-token guess") -> Any:
+                    title: str = "logit lens: each layer's top guess for the next token") -> Any:
     """Heatmap of each layer's top probability at each position, labelled with its top token:
-    rows are "embed", "after block 0", ...; columns the input tokens. A matplotlib Figure.
+    rows "embed", "after block 0", ...; columns the input tokens. A matplotlib Figure (no pyplot).
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .viz.attention import display_label
 
     probs = torch.softmax(lens, dim=-1).max(-1).values.numpy()  # (L + 1, T)
     words = lens_top_tokens(lens, decode)
     n, T = probs.shape
-    fig, ax = plt.subplots(figsize=(min(1.5 + 0.75 * T, 16), 0.9 + 0.45 * n))
-    im = ax.imshow(probs, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    if len(tokens) != T:
+        raise CourseInputError(f"plot_logit_lens: {len(tokens)} tokens for {T} positions")
+    fig = Figure(figsize=(min(2.0 + 0.75 * T, 18), 1.4 + 0.42 * n), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(probs, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax.grid(False)
     for i in range(n):
         for j in range(T):
             ax.text(j, i, display_label(words[i][j], 8), ha="center", va="center", fontsize=7,
@@ -361,8 +379,7 @@ def plot_logit_lens(lens: torch.Tensor, tokens: Sequence[str], decode: Any = Non
     ax.set_xticklabels([display_label(t, 8) for t in tokens], rotation=60, fontsize=8)
     ax.set_yticks(range(n))
     ax.set_yticklabels(["embed"] + [f"after block {i}" for i in range(n - 1)], fontsize=8)
-    ax.set_xlabel("input token (the guess is for the token after it)")
+    ax.set_xlabel("input token (each cell guesses the token after it)")
     fig.colorbar(im, ax=ax, label="top probability")
     ax.set_title(title)
-    fig.tight_layout()
     return fig

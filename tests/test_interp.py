@@ -147,11 +147,10 @@ def test_the_logit_lens_sees_the_copy_appear_in_block_1(toy: GPT) -> None:
 
 
 def test_plots_return_figures(toy: GPT) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     fig = interp.plot_head_scores(torch.rand(2, 4), title="t")
-    assert fig.axes
+    assert len(fig.axes) == 2  # the heatmap and its colour bar
+    fig = interp.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
     ids = interp.repeated_tokens(512, 4, 1)[0]
     fig = interp.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
     assert fig.axes
