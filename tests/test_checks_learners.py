@@ -438,6 +438,34 @@ def entropy_bits(att):
     return -(att * torch.log2(att.clamp_min(1e-12))).sum(-1).mean(-1)
 
 
+def ablate_by_loop(z, head, n_head):
+    hs = z.size(-1) // n_head
+    out = z.clone()
+    for c in range(head * hs, (head + 1) * hs):
+        out[..., c] = z[..., c].mean()
+    return out
+
+
+def ablate_wrong_slice(z, head, n_head):  # head * n_head: right only when n_head equals the head size
+    hs = z.size(-1) // n_head
+    out = z.clone()
+    out[..., head * n_head:head * n_head + hs] = z[..., head * n_head:head * n_head + hs].mean(dim=(0, 1))
+    return out
+
+
+def ablate_per_row(z, head, n_head):  # the mean over the positions of each row only
+    hs = z.size(-1) // n_head
+    out = z.clone()
+    out[..., head * hs:(head + 1) * hs] = z[..., head * hs:(head + 1) * hs].mean(dim=1, keepdim=True)
+    return out
+
+
+def ablate_in_place(z, head, n_head):
+    hs = z.size(-1) // n_head
+    z[..., head * hs:(head + 1) * hs] = z[..., head * hs:(head + 1) * hs].mean(dim=(0, 1))
+    return z
+
+
 # -- 09 fine-tuning -----------------------------------------------------------------------
 def lora_forward_linear(x, W, b, A, B, alpha):
     return F.linear(x, W, b) + F.linear(F.linear(x, A), B) * (alpha / A.shape[0])
@@ -730,6 +758,10 @@ TABLE = [
       (induction_fixed_length, "a sequence longer than two periods")]),
     ("check_attention_entropy", [entropy_entr],
      [(entropy_nan, "your entropy contains NaN"), (entropy_bits, "uniform rows")]),
+    ("check_mean_ablate_head", [ablate_by_loop],
+     [(ablate_wrong_slice, "not the block at h times the number of heads"),
+      (ablate_per_row, "the batch and the positions together"),
+      (ablate_in_place, "changed its input z in place")]),
     ("check_lora_forward", [lora_forward_linear],
      [(lora_forward_no_scale, "scaled by alpha over r")]),
     ("check_lora_param_count", [lora_count_loop],

@@ -1,8 +1,9 @@
-"""Checks for notebooks/08_attention_visualization.ipynb: head-role scores written by the learner.
+"""Checks for notebooks/08_attention_visualization.ipynb: head-role scores and a head ablation
+written by the learner.
 
-Each compares the learner's function with the reference in `course_lib.viz.heads`:
-hand-made attention maps for the classic mistakes first, then random causal attention maps
-of random shapes.
+Each compares the learner's function with the reference in `course_lib.viz.heads` (the scores)
+or `course_lib.interp` (`mean_ablate_head`): hand-made inputs for the classic mistakes first,
+then random ones of random shapes.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
 """
@@ -15,11 +16,12 @@ from typing import Any
 
 import torch
 
+from ..interp import mean_ablate_head
 from ..viz.heads import attention_entropy, induction_score, previous_token_score
 from ._core import Case, CheckResult, Exercise
 
 __all__ = ["check_previous_token_score", "check_induction_score", "check_attention_entropy",
-           "random_attention"]
+           "check_mean_ablate_head", "random_attention"]
 
 
 def random_attention(rng: random.Random, T: int | None = None) -> torch.Tensor:
@@ -153,3 +155,61 @@ def check_attention_entropy(fn: Callable[[torch.Tensor], torch.Tensor], quiet: b
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
     return ATTENTION_ENTROPY.check(fn, quiet=quiet)
+
+
+def _head_outputs(B: int, T: int, n_head: int, hs: int) -> torch.Tensor:
+    """(B, T, n_head * hs) where every entry differs: channel c of position t in row b is
+    c + 100 t + 1000 b, so a wrong slice or a wrong mean shows at once."""
+    b = torch.arange(B).view(B, 1, 1) * 1000.0
+    t = torch.arange(T).view(1, T, 1) * 100.0
+    c = torch.arange(n_head * hs).view(1, 1, -1).float()
+    return b + t + c
+
+
+def _ablation_inputs(rng: random.Random) -> tuple[torch.Tensor, int, int]:
+    n_head, hs = rng.randint(1, 4), rng.randint(2, 5)
+    z = torch.randn(rng.randint(1, 3), rng.randint(1, 6), n_head * hs) * rng.uniform(0.5, 3.0)
+    return z, rng.randrange(n_head), n_head
+
+
+def _same_shape_as_z(got: Any) -> str | None:
+    if not isinstance(got, torch.Tensor):
+        return f"your output is a {type(got).__name__}; return a tensor shaped like z"
+    return None
+
+
+MEAN_ABLATE_HEAD = Exercise(
+    name="mean_ablate_head",
+    reference=mean_ablate_head,
+    make_inputs=_ablation_inputs,
+    hints=(
+        "before the output projection the heads sit side by side along the last axis, each owning "
+        "one block of head-size channels; mean-ablating a head replaces only its block with that "
+        "block's average, so the head still adds its usual contribution but says nothing about this "
+        "token",
+        "the head size is the number of channels divided by the number of heads, and head h starts at "
+        "h times the head size. Average its block over every batch row and every position together, "
+        "one value per channel, and write that into a copy; the other heads and the input stay as "
+        "they were",
+    ),
+    cases=(
+        Case("head h owns the h-th block of head-size channels, not the block at h times the number of heads",
+             lambda: (_head_outputs(1, 3, 4, 2), 1, 4)),
+        Case("the mean is over the batch and the positions together, one value per channel",
+             lambda: (_head_outputs(2, 3, 2, 3), 0, 2)),
+        Case("only the chosen head changes; the other heads keep their values",
+             lambda: (_head_outputs(2, 2, 3, 2), 2, 3)),
+        Case("one head: the whole last axis is that head", lambda: (_head_outputs(2, 4, 1, 3), 0, 1)),
+    ),
+    contract=_same_shape_as_z,
+    noun="output",
+)
+
+
+def check_mean_ablate_head(fn: Callable[[torch.Tensor, int, int], torch.Tensor], quiet: bool = False) -> CheckResult:
+    """`fn(z, head, n_head)`: a copy of z (B, T, C) with head `head`'s channels replaced by
+    their mean over the batch and the positions.
+
+    Introduced in notebooks/08_attention_visualization.ipynb.
+    """
+    return MEAN_ABLATE_HEAD.check(fn, quiet=quiet)

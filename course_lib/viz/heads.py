@@ -38,6 +38,7 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -565,28 +566,37 @@ def cached_char_model(text: str, spec: CharSpec | None = None, *, verbose: bool 
     return model, CharTokenizer(model.cache_info["chars"])
 
 
-def plot_history(history: dict[str, list[float]], score: str = "induction", *, title: str | None = None) -> Any:
-    """Loss and one head score against training step, from a recorded history: a matplotlib Figure.
+def plot_history(history: dict[str, list[float]], score: str | Sequence[str] = "induction", *,
+                 title: str | None = None) -> Any:
+    """Loss and one or more head scores against training step, from a recorded history:
+    a matplotlib Figure (made without pyplot: a notebook shows it as the cell's value).
 
     With the induction model's history this is the phase change of Olsson et al. (2022):
-    the loss leaves chance and the induction score rises at the same steps.
+    the loss leaves chance and the induction score rises at the same steps; with
+    ``("induction", "previous_token")`` the previous-token head that feeds it rises too.
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    if score not in history or "loss" not in history:
-        raise CourseInputError(f"plot_history: the history has {', '.join(history)}; no {score!r} to plot")
+    scores = [score] if isinstance(score, str) else list(score)
+    missing = [s for s in scores if s not in history]
+    if missing or "loss" not in history or not scores:
+        raise CourseInputError(f"plot_history: the history has {', '.join(history)}; no {missing[0] if missing else 'score'!r} to plot")
     steps = history["step"]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
     ax.plot(steps[1:], history["loss"][1:], color="tab:blue", label="training loss")  # step 0 has no loss yet
     ax.set_xlabel("training step")
     ax.set_ylabel("loss", color="tab:blue")
     ax2 = ax.twinx()
-    ax2.plot(steps, history[score], color="tab:red", label=score.replace("_", "-") + " score")
-    ax2.set_ylabel(f"best {score.replace('_', '-')} score", color="tab:red")
+    for name, color in zip(scores, ("tab:red", "tab:orange", "tab:green", "tab:purple")):
+        ax2.plot(steps, history[name], color=color, label="best " + name.replace("_", "-") + " score")
+    ax2.set_ylabel("best head score" if len(scores) > 1 else f"best {scores[0].replace('_', '-')} score",
+                   color="tab:red")
     ax2.set_ylim(0, 1)
-    ax.set_title(title or f"loss and {score.replace('_', '-')} score while training")
+    ax2.grid(False)
+    ax.set_title(title or f"loss and {', '.join(s.replace('_', '-') for s in scores)} score while training")
     lines = ax.get_lines() + ax2.get_lines()
     ax2.legend(lines, [line.get_label() for line in lines], loc="center left", frameon=False)  # empty before a change
     fig.tight_layout()
