@@ -328,12 +328,31 @@ def setup(seed: int = 1337, quiet: bool = False) -> torch.device:
         )
     except ImportError:  # pragma: no cover
         pass
+    show_figures_inline()
     if in_colab():
         enable_colab_widgets()
     device = pick_device()
     if not quiet:
         print(environment_report(device))
     return device
+
+
+def show_figures_inline() -> bool:
+    """In a Jupyter kernel, draw every matplotlib `Figure` a cell returns; True when enabled.
+
+    The course's plot functions build figures without pyplot (so nothing is drawn twice),
+    and IPython shows a bare `Figure` as an image only once the inline backend is on: without
+    this a notebook that never imports pyplot prints ``<Figure size 630x315 with 1 Axes>``.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    shell.run_line_magic("matplotlib", "inline")
+    return True
 
 
 def enable_colab_widgets() -> bool:

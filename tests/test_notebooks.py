@@ -102,6 +102,20 @@ def test_notebook_is_stored_clean_and_opens_with_the_setup_cell(path: Path) -> N
         assert heading.lower() in md.lower(), f"{path.name}: no '{heading}' section"
 
 
+def test_a_figure_a_cell_returns_is_drawn(tmp_path: Path) -> None:
+    """The course's plots build figures without pyplot; the setup cell makes a kernel draw them."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(SETUP_CELL),
+        nbformat.v4.new_code_cell("from matplotlib.figure import Figure\nfig = Figure()\nfig.add_subplot().plot([1, 2])\nfig"),
+    ]
+    scratch = tmp_path / "zz_figure_for_test.ipynb"
+    nbformat.write(nb, scratch)
+    out = execute_notebook(scratch, tmp_path)
+    data = [o.get("data", {}) for o in out.cells[1].outputs]
+    assert any("image/png" in d for d in data), data
+
+
 def test_a_failing_cell_is_named(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
