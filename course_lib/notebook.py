@@ -151,6 +151,7 @@ COURSE_MAP: list[tuple[str, str, str, str, str]] = [
     ("09_fine_tuning", "Fine-tuning", "full fine-tuning, LoRA, gradient checkpointing", "17.1", "not measured"),
     ("10_scaling_up", "Scaling up on a GPU", "bf16/fp16, torch.compile, flash attention, MFU, DDP", "3.4", "not measured"),
     ("11_beyond_gpt2", "From GPT-2 to today's models", "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers", "2.0", "not measured"),
+    ("A1_command_line", "Appendix: your own data from the command line", "course expand / train-tokenizer / train / generate on data/train.txt; leakage-free augmentation", "7.8", "not measured"),
 ]
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/run_notebooks.py               # every notebook, full (default) mode
     .venv/bin/python scripts/run_notebooks.py --mode fast   # or capped: full sizes, few steps
-    .venv/bin/python scripts/run_notebooks.py 06 07         # only these (by number or file name)
+    .venv/bin/python scripts/run_notebooks.py 06 07 A1      # only these (by number or file name)
 
 Full mode is what learners run; its times are the ones in the README's course map.
 Outputs go to a temporary folder and never into the notebooks. A failure names the
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=sorted(MODES), default="full")
     parser.add_argument("--json", type=Path, help="also write the times to this file")
     args = parser.parse_args(argv)
-    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [p for pattern in ("[0-9][0-9]_*.ipynb", "A[0-9]_*.ipynb")  # the course, then the appendices
+             for p in sorted((ROOT / "notebooks").glob(pattern))]
     if args.notebooks:
         paths = [p for p in paths if any(p.name.startswith(n) or p.stem == n for n in args.notebooks)]
         if not paths:

@@ -1,4 +1,4 @@
-"""The notebook 02 exercise checks: pass with the reference, fail with a wrong answer,
+"""The notebook 02 (and A1) exercise checks: pass with the reference, fail with a wrong answer,
 fall back to the reference with an unfinished stub."""
 
 from __future__ import annotations
@@ -14,29 +14,51 @@ def stub(*args, **kwargs):
     raise NotImplementedError
 
 
-def wrong_make_xy(ids, start, seq_len):
-    window = ids[start : start + seq_len]
-    return window, window  # forgets the shift
+def wrong_count_windows(n_tokens, seq_len, stride):
+    return (n_tokens - seq_len) // stride + 1  # a window of seq_len tokens, not seq_len + 1
+
+
+def wrong_make_windows(ids, seq_len, stride):
+    w = ids.unfold(0, seq_len + 1, 1)  # ignores the stride
+    return w[:, :-1], w[:, 1:]
+
+
+def wrong_split_documents(ids, eot_id):
+    docs, current = [], []
+    for i in ids:
+        current.append(i)  # keeps the end-of-text token inside the document
+        if i == eot_id:
+            docs.append(current)
+            current = []
+    return docs + ([current] if current else [])
 
 
 def wrong_count_leaks(train_lines, val_lines):
     return len(set(train_lines) & set(val_lines))  # ignores repeated validation lines
 
 
-def wrong_one_hot_embedding(ids, weight):
-    return weight[(ids + 1) % weight.shape[0]]  # off by one row
-
-
 def wrong_cosine_similarity(p):
     return p @ p.T  # forgets to normalise
 
 
-def learner_make_xy(ids, start, seq_len):  # a correct answer written differently
-    return ids[start : start + seq_len].clone(), ids[start + 1 : start + seq_len + 1].clone()
+def learner_count_windows(n_tokens, seq_len, stride):  # correct answers written differently
+    return len(range(0, n_tokens - seq_len, stride))
 
 
-def learner_one_hot_embedding(ids, weight):
-    return torch.nn.Embedding.from_pretrained(weight)(ids)  # the lookup itself
+def learner_make_windows(ids, seq_len, stride):
+    starts = range(0, len(ids) - seq_len, stride)
+    return (torch.stack([ids[s : s + seq_len] for s in starts]),
+            torch.stack([ids[s + 1 : s + seq_len + 1] for s in starts]))
+
+
+def learner_split_documents(ids, eot_id):  # like str.split, without a last empty piece
+    docs = [[]]
+    for i in ids:
+        if i == eot_id:
+            docs.append([])
+        else:
+            docs[-1].append(i)
+    return docs[:-1] if not docs[-1] else docs
 
 
 def learner_cosine_similarity(p):
@@ -44,10 +66,10 @@ def learner_cosine_similarity(p):
 
 
 CASES = [
-    (checks.check_make_xy, C.reference_make_xy, learner_make_xy, wrong_make_xy),
+    (checks.check_count_windows, C.reference_count_windows, learner_count_windows, wrong_count_windows),
+    (checks.check_make_windows, C.reference_make_windows, learner_make_windows, wrong_make_windows),
+    (checks.check_split_documents, C.reference_split_documents, learner_split_documents, wrong_split_documents),
     (checks.check_count_leaks, C.reference_count_leaks, C.reference_count_leaks, wrong_count_leaks),
-    (checks.check_one_hot_embedding, C.reference_one_hot_embedding, learner_one_hot_embedding,
-     wrong_one_hot_embedding),
     (checks.check_cosine_similarity, C.reference_cosine_similarity, learner_cosine_similarity,
      wrong_cosine_similarity),
 ]
@@ -75,10 +97,18 @@ def test_all_checks_are_exported() -> None:
         assert getattr(checks, name) is getattr(C, name)
 
 
-def test_references_agree_with_torch() -> None:
-    ids = torch.randint(0, 11, (3, 5))
-    w = torch.randn(11, 4)
-    assert torch.allclose(C.reference_one_hot_embedding(ids, w), torch.nn.functional.embedding(ids, w))
+def test_references_agree_with_torch_and_the_course() -> None:
+    from course_lib.data import TokenDataset
+
+    ids = torch.randint(0, 50, (97,))
+    for seq_len, stride in [(8, 8), (8, 3), (5, 11), (96, 1)]:
+        ds = TokenDataset(ids, seq_len, stride=stride)
+        assert C.reference_count_windows(len(ids), seq_len, stride) == len(ds)
+        x, y = C.reference_make_windows(ids, seq_len, stride)
+        assert torch.equal(x, torch.stack([ds[i][0] for i in range(len(ds))]))
+        assert torch.equal(y, torch.stack([ds[i][1] for i in range(len(ds))]))
+    docs = [[1, 2], [], [3]]
+    assert C.reference_split_documents([d for doc in docs for d in [*doc, 0]], 0) == docs
     p = torch.randn(6, 3)
     ref = torch.nn.functional.cosine_similarity(p[:, None], p[None], dim=-1)
     assert torch.allclose(C.reference_cosine_similarity(p), ref, atol=1e-6)

@@ -170,17 +170,43 @@ def threes_from_the_right(text):  # grouped like thousands separators
 
 
 # -- 02 data ------------------------------------------------------------------------------
-def unfold_xy(ids, start, seq_len):
-    w = ids.unfold(0, seq_len + 1, 1)[start]
-    return w[:-1], w[1:]
+def windows_by_loop(ids, seq_len, stride):
+    starts = range(0, len(ids) - seq_len, stride)
+    return (torch.stack([ids[s : s + seq_len] for s in starts]),
+            torch.stack([ids[s + 1 : s + seq_len + 1] for s in starts]))
 
 
-def float_one_hot(ids, weight):
-    return torch.eye(weight.shape[0], dtype=weight.dtype)[ids] @ weight
+def windows_without_stride(ids, seq_len, stride):
+    w = ids.unfold(0, seq_len + 1, 1)
+    return w[:, :-1], w[:, 1:]
 
 
-def one_hot_without_width(ids, weight):
-    return F.one_hot(ids).float() @ weight
+def windows_of_seq_len(ids, seq_len, stride):
+    w = ids.unfold(0, seq_len, stride)
+    return w[:, :-1], w[:, 1:]
+
+
+def documents_by_index(ids, eot_id):
+    cuts = [-1] + [i for i, t in enumerate(ids) if t == eot_id]
+    docs = [list(ids[a + 1 : b]) for a, b in zip(cuts, cuts[1:])]
+    return docs + ([list(ids[cuts[-1] + 1 :])] if cuts[-1] + 1 < len(ids) else [])
+
+
+def documents_grouped(ids, eot_id):  # loses the empty documents
+    import itertools
+
+    return [list(g) for is_eot, g in itertools.groupby(ids, lambda t: t == eot_id) if not is_eot]
+
+
+def documents_complete_only(ids, eot_id):
+    docs, current = [], []
+    for t in ids:
+        if t == eot_id:
+            docs.append(current)
+            current = []
+        else:
+            current.append(t)
+    return docs
 
 
 def column_normalised(p):
@@ -691,14 +717,16 @@ TABLE = [
     ("check_decode_stream", [stream_by_codecs],
      [(stream_each_token, "got ['�', '�'], expected ['', '日']"),
       (stream_until_it_decodes, "shows the finished one at once")]),
-    ("check_make_xy", [unfold_xy],
-     [(lambda ids, s, n: (ids[s : s + n], ids[s : s + n]), "fixed case 1"),
-      (lambda ids, s, n: (torch.arange(s, s + n), torch.arange(s + 1, s + n + 1)), "got 1, expected 3")]),
+    ("check_count_windows", [lambda n, t, s: len(range(0, n - t, s)), lambda n, t, s: max(0, -(-(n - t) // s))],
+     [(lambda n, t, s: n // t, "got 2, expected 1"), (lambda n, t, s: (n - t - 1) // s + 1, "got -2, expected 0")]),
+    ("check_make_windows", [windows_by_loop],
+     [(windows_without_stride, "your item has shape (8, 4), expected (4, 4)"),
+      (windows_of_seq_len, "your item has shape (5, 3), expected (4, 4)")]),
+    ("check_split_documents", [documents_by_index],
+     [(documents_grouped, "expected [[1], [], [2]]"), (documents_complete_only, "expected [[3], [7, 8]]")]),
     ("check_count_leaks", [lambda tr, va: int(np.isin(va, tr).sum())],
      [(lambda tr, va: len(set(tr) & set(va)), "got 1, expected 2"),
       (lambda tr, va: sum(any(v in t for t in tr) for v in va), "part of a training line")]),
-    ("check_one_hot_embedding", [float_one_hot],
-     [(one_hot_without_width, "(the largest id is not in the batch")]),
     ("check_cosine_similarity", [lambda p: F.cosine_similarity(p[:, None], p[None], dim=-1)],
      [(lambda p: p @ p.T, "rows of very different lengths"), (column_normalised, "values differ")]),
     ("check_running_mean", [running_mean_by_matrix],

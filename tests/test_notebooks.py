@@ -20,7 +20,8 @@ import pytest
 from course_lib.notebook import SETUP_CELL, execute
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOK_GLOBS = ("[0-9][0-9]_*.ipynb", "A[0-9]_*.ipynb")  # the numbered course, then the appendices
+NOTEBOOKS = [p for pattern in NOTEBOOK_GLOBS for p in sorted((ROOT / "notebooks").glob(pattern))]
 NOTEBOOK_LIMIT_S = 120
 CAPPED_LIMIT_S = 300
 
@@ -59,6 +60,7 @@ def execute_notebook(path: Path, workdir: Path, limit_s: int = NOTEBOOK_LIMIT_S,
 def test_there_are_notebooks() -> None:
     assert NOTEBOOKS, "no notebooks found under notebooks/"
     assert NOTEBOOKS[0].name == "00_welcome.ipynb"
+    assert any(p.name == "A1_command_line.ipynb" for p in NOTEBOOKS), "the appendix is not run"
 
 
 @pytest.mark.notebook

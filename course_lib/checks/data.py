@@ -1,4 +1,5 @@
-"""Checks for the exercises of notebooks/02_data_and_embeddings.ipynb.
+"""Checks for the exercises of notebooks/02_data_and_embeddings.ipynb (and count_leaks,
+of notebooks/A1_command_line.ipynb).
 
 Each is an `Exercise` (see `course_lib.checks._core`): fixed cases for the classic
 mistakes, then seeded random inputs; it prints one line and returns a callable that
@@ -14,35 +15,50 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ._core import Case, CheckResult, Exercise, as_number, describe
 
 __all__ = [
-    "check_make_xy",
+    "check_count_windows",
+    "check_make_windows",
+    "check_split_documents",
     "check_count_leaks",
-    "check_one_hot_embedding",
     "check_cosine_similarity",
 ]
 
 
 # ----------------------------------------------------------------- references
 
-def reference_make_xy(ids: torch.Tensor, start: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and targets of the window of seq_len + 1 ids that begins at `start`."""
-    window = ids[start : start + seq_len + 1]
-    return window[:-1], window[1:]
+def reference_count_windows(n_tokens: int, seq_len: int, stride: int) -> int:
+    """How many windows of seq_len + 1 tokens, one every `stride` tokens, fit in n_tokens."""
+    return max(0, (n_tokens - seq_len - 1) // stride + 1)
+
+
+def reference_make_windows(ids: torch.Tensor, seq_len: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every window of seq_len + 1 ids, one every `stride` ids: x and y of shape (n_windows, seq_len)."""
+    windows = ids.unfold(0, seq_len + 1, stride)  # (n_windows, seq_len + 1)
+    return windows[:, :-1], windows[:, 1:]
+
+
+def reference_split_documents(ids: list[int], eot_id: int) -> list[list[int]]:
+    """The documents of a stream in which each document ends with `eot_id` (the last one may not)."""
+    docs: list[list[int]] = []
+    current: list[int] = []
+    for i in ids:
+        if i == eot_id:
+            docs.append(current)
+            current = []
+        else:
+            current.append(i)
+    if current:  # an unfinished last document
+        docs.append(current)
+    return docs
 
 
 def reference_count_leaks(train_lines: list[str], val_lines: list[str]) -> int:
     """How many validation lines (counting repeats) also occur, exactly, in training."""
     seen = set(train_lines)
     return sum(1 for line in val_lines if line in seen)
-
-
-def reference_one_hot_embedding(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """An embedding lookup written as one-hot rows times the matrix: (B, T) ids -> (B, T, C)."""
-    return F.one_hot(ids, num_classes=weight.shape[0]).to(weight.dtype) @ weight
 
 
 def reference_cosine_similarity(p: torch.Tensor) -> torch.Tensor:
@@ -53,12 +69,28 @@ def reference_cosine_similarity(p: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------- inputs
 
-def _xy_inputs(rng: random.Random) -> tuple[Any, ...]:
-    n = rng.randint(8, 40)
-    ids = torch.randint(0, 50, (n,))
-    seq_len = rng.randint(1, n - 1)
-    start = rng.randint(0, n - seq_len - 1)
-    return ids, start, seq_len
+def _count_windows_inputs(rng: random.Random) -> tuple[Any, ...]:
+    seq_len = rng.randint(1, 256)
+    return rng.randint(1, 5000), seq_len, rng.choice([seq_len, rng.randint(1, seq_len), rng.randint(1, 400)])
+
+
+def _windows_inputs(rng: random.Random) -> tuple[Any, ...]:
+    seq_len = rng.randint(1, 12)
+    n = rng.randint(seq_len + 1, 60)
+    stride = rng.choice([seq_len, rng.randint(1, seq_len), rng.randint(1, 20)])
+    return torch.randint(0, 100, (n,)), seq_len, stride
+
+
+def _documents_inputs(rng: random.Random) -> tuple[Any, ...]:
+    eot = rng.randint(0, 30)
+    ordinary = [i for i in range(31) if i != eot]
+    ids: list[int] = []
+    for _ in range(rng.randint(1, 6)):
+        ids += [rng.choice(ordinary) for _ in range(rng.choice([0, rng.randint(1, 8)]))]
+        ids.append(eot)
+    if rng.random() < 0.5:  # a stream cut in the middle of a document
+        ids += [rng.choice(ordinary) for _ in range(rng.randint(1, 5))]
+    return ids, eot
 
 
 _WORDS = "the cat sat on a mat sea boat rain fell dog ran home bread warm".split()
@@ -77,12 +109,6 @@ def _leak_inputs(rng: random.Random) -> tuple[Any, ...]:
     return train, val
 
 
-def _embedding_inputs(rng: random.Random) -> tuple[Any, ...]:
-    vocab, dim = rng.randint(3, 20), rng.randint(2, 8)
-    ids = torch.randint(0, vocab, (rng.randint(1, 3), rng.randint(1, 6)))
-    return ids, torch.randn(vocab, dim)
-
-
 def _cosine_inputs(rng: random.Random) -> tuple[Any, ...]:
     return (torch.randn(rng.randint(2, 12), rng.randint(2, 16)) * rng.uniform(0.1, 10.0),)
 
@@ -95,6 +121,12 @@ def _pair_of_tensors(got: Any) -> str | None:
     return None
 
 
+def _list_of_lists(got: Any) -> str | None:
+    if not isinstance(got, list) or not all(isinstance(d, list) for d in got):
+        return f"your result is {describe(got, 80)}; return a list of documents, each a list of ids"
+    return None
+
+
 def _count(got: Any) -> str | None:
     value = as_number(got)
     if value is None or float(value) != int(value):
@@ -104,22 +136,67 @@ def _count(got: Any) -> str | None:
 
 # ----------------------------------------------------------------- exercises
 
-MAKE_XY = Exercise(
-    name="make_xy",
-    reference=reference_make_xy,
-    make_inputs=_xy_inputs,
+COUNT_WINDOWS = Exercise(
+    name="count_windows",
+    reference=reference_count_windows,
+    make_inputs=_count_windows_inputs,
     hints=(
-        "the model reads x and is scored on predicting y, the token that comes next: "
-        "y is x shifted by one position",
-        "cut one window of seq_len plus one ids that begins at start; x is that window without "
-        "its last id, y the same window without its first. Both have length seq_len",
+        "a window holds one token more than seq_len, because its last token is only a target; "
+        "windows start at zero and then every stride tokens",
+        "find the last start at which a whole window still fits inside the tokens, then count the starts "
+        "from zero up to it in steps of stride; when not even one window fits, the answer is zero",
     ),
     cases=(
-        Case("ids that are not their own positions", (torch.tensor([5, 3, 8, 1, 9, 2]), 1, 3)),
-        Case("the window reaches the last id", (torch.arange(10, 20), 0, 9)),
-        Case("a window of one token", (torch.tensor([4, 7, 1]), 1, 1)),
+        Case("a window needs seq_len plus one tokens, not seq_len", (16, 8, 8)),
+        Case("the last, incomplete window is dropped", (20, 6, 4)),
+        Case("exactly one window fits", (7, 6, 3)),
+        Case("too few tokens: no window at all, not a negative count", (4, 6, 1)),
+        Case("a stride longer than the window leaves gaps", (100, 8, 20)),
+    ),
+    contract=_count,
+    noun="count",
+)
+
+MAKE_WINDOWS = Exercise(
+    name="make_windows",
+    reference=reference_make_windows,
+    make_inputs=_windows_inputs,
+    hints=(
+        "window number i starts at i times stride and holds seq_len plus one ids; x drops its last id, "
+        "y its first, so y is x shifted by one",
+        "stack every window that fits completely into one tensor with a row per window, then cut the "
+        "inputs and the targets from it; a window that would run past the end is left out",
+    ),
+    cases=(
+        Case("overlapping windows: stride shorter than seq_len", (torch.arange(10, 22), 4, 2)),
+        Case("side by side: stride equal to seq_len, a leftover at the end", (torch.tensor([7, 3, 9, 1, 4, 8, 2, 6]), 3, 3)),
+        Case("a stride longer than the window skips tokens", (torch.arange(30, 50), 3, 7)),
+        Case("a single window that uses every id", (torch.tensor([5, 0, 5, 1]), 3, 1)),
     ),
     contract=_pair_of_tensors,
+    noun="windows",
+)
+
+SPLIT_DOCUMENTS = Exercise(
+    name="split_documents",
+    reference=reference_split_documents,
+    make_inputs=_documents_inputs,
+    hints=(
+        "the end-of-text token closes a document: it belongs to no document itself, and the ids between "
+        "two of them are one document",
+        "walk through the ids collecting the current document; at every end-of-text token put it on the "
+        "list, even when it is empty, and start a new one. Ids left over at the end, with no end-of-text "
+        "after them, are an unfinished document and count too; nothing left over is no document",
+    ),
+    cases=(
+        Case("the end-of-text token is part of no document", ([4, 5, 9, 6, 9], 9)),
+        Case("two end-of-text tokens in a row close an empty document", ([1, 0, 0, 2, 0], 0)),
+        Case("ids after the last end-of-text are an unfinished document", ([3, 50256, 7, 8], 50256)),
+        Case("no end-of-text at all: one document", ([1, 2, 3], 7)),
+        Case("an empty stream holds no document", ([], 7)),
+    ),
+    contract=_list_of_lists,
+    noun="documents",
 )
 
 COUNT_LEAKS = Exercise(
@@ -139,26 +216,6 @@ COUNT_LEAKS = Exercise(
         Case("no validation lines", (["a b"], [])),
     ),
     contract=_count,
-)
-
-ONE_HOT_EMBEDDING = Exercise(
-    name="one_hot_embedding",
-    reference=reference_one_hot_embedding,
-    make_inputs=_embedding_inputs,
-    hints=(
-        "a one-hot row picks exactly one row of the weight matrix when multiplied by it; "
-        "the row has one slot per vocabulary entry",
-        "turn every id into a one-hot vector as long as the vocabulary (the number of rows of the weight, "
-        "not the largest id you happen to see), make it floating point, and multiply by the weight: "
-        "batch by time by vocabulary times vocabulary by channels",
-    ),
-    cases=(
-        Case("the largest id is not in the batch: the one-hot width is the vocabulary size",
-             (torch.tensor([[0, 1, 1]]), torch.arange(12.0).reshape(4, 3))),
-        Case("a single token", (torch.tensor([[2]]), torch.arange(6.0).reshape(3, 2))),
-        Case("two rows of ids", (torch.tensor([[3, 0], [1, 3]]), torch.linspace(-1, 1, 8).reshape(4, 2))),
-    ),
-    noun="embedding",
 )
 
 COSINE_SIMILARITY = Exercise(
@@ -183,28 +240,36 @@ COSINE_SIMILARITY = Exercise(
 
 # ----------------------------------------------------------------- checks
 
-def check_make_xy(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Exercise: ``make_xy(ids, start, seq_len) -> (x, y)``, y is x shifted by one token.
+def check_count_windows(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Exercise: ``count_windows(n_tokens, seq_len, stride) -> int`` windows of seq_len + 1 that fit.
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
-    return MAKE_XY.check(fn, quiet=quiet)
+    return COUNT_WINDOWS.check(fn, quiet=quiet)
+
+
+def check_make_windows(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Exercise: ``make_windows(ids, seq_len, stride) -> (x, y)``, each (n_windows, seq_len).
+
+    Introduced in notebooks/02_data_and_embeddings.ipynb.
+    """
+    return MAKE_WINDOWS.check(fn, quiet=quiet)
+
+
+def check_split_documents(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Exercise: ``split_documents(ids, eot_id) -> list of documents`` (lists of ids, no end-of-text).
+
+    Introduced in notebooks/02_data_and_embeddings.ipynb.
+    """
+    return SPLIT_DOCUMENTS.check(fn, quiet=quiet)
 
 
 def check_count_leaks(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
     """Exercise: ``count_leaks(train_lines, val_lines) -> int`` exact validation lines found in training.
 
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
+    Introduced in notebooks/A1_command_line.ipynb.
     """
     return COUNT_LEAKS.check(fn, quiet=quiet)
-
-
-def check_one_hot_embedding(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Exercise: ``one_hot_embedding(ids, weight)`` equals ``weight[ids]`` via one-hot @ matrix.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
-    """
-    return ONE_HOT_EMBEDDING.check(fn, quiet=quiet)
 
 
 def check_cosine_similarity(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
