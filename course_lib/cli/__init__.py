@@ -30,6 +30,8 @@ COMMANDS = {
     "expand": "expand",
     "train": "train",
     "generate": "generate",
+    "teacher": "teacher",
+    "slides": "slides",
 }
 
 
