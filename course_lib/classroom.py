@@ -40,7 +40,7 @@ __all__ = ["Stub", "find_stubs", "solution_code", "solve_cell", "teacher_noteboo
            "slide_types", "apply_slides", "has_slides", "RISE_SETTINGS", "TEACHER_TAG"]
 
 TEACHER_TAG = "solution"  # the tag of each solved cell in a teacher's notebook
-RISE_SETTINGS = {"scroll": True, "transition": "none", "center": False, "width": "100%", "height": "100%"}
+RISE_SETTINGS = {"theme": "white", "scroll": True, "transition": "none", "center": False, "width": "100%", "height": "100%"}
 
 
 # --------------------------------------------------------------------------- teacher's version

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_browser import _artifact, _chromium, _launch
+from test_browser import jupyterlab as jupyterlab  # the same headless JupyterLab fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -164,5 +165,50 @@ def test_course_demo_attention_renders_offline(demo_server, tmp_path: Path) -> N
             page.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
             assert not blocked, f"the demo page tried to reach the network: {blocked}"
+        finally:
+            browser.close()
+
+
+RISE_NOTEBOOK = "03_attention.ipynb"
+
+
+def test_rise_presents_a_notebook_as_slides_offline(jupyterlab, tmp_path: Path) -> None:
+    chromium = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    pytest.importorskip("jupyterlab_rise", reason="jupyterlab-rise is not installed (the `lab` extra)")
+    import nbformat
+
+    from course_lib.classroom import apply_slides, slide_types
+
+    path = tmp_path / "notebooks" / RISE_NOTEBOOK  # the fixture's copy: `course slides` on it
+    nb = nbformat.read(path, as_version=4)
+    apply_slides(nb)
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    n_slides = slide_types(nb).count("slide")
+    base, token = jupyterlab
+    with sync_api.sync_playwright() as pw:
+        browser = _launch(sync_api, pw, chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.set_default_timeout(60_000)
+            blocked = _block_the_network(page)
+            page.goto(f"{base}/rise/{RISE_NOTEBOOK}?token={token}")
+            try:
+                page.wait_for_selector(".reveal .slides > section", timeout=150_000)
+            except sync_api.TimeoutError:
+                page.screenshot(path=str(_artifact("rise_timeout.png")))
+                raise
+            time.sleep(2)
+            assert page.locator(".reveal .slides > section").count() == n_slides
+            present = page.locator(".reveal .slides > section.present").first
+            assert "Course setup" in (present.text_content() or "")  # slide 1: the setup cell, to run first
+            page.screenshot(path=str(_artifact("rise_03_attention_setup.png")))
+            page.keyboard.press("ArrowRight")  # slide 2: the notebook's title
+            time.sleep(1.5)
+            assert "Attention" in (page.locator(".reveal .slides > section.present").first.text_content() or "")
+            shot = _artifact("rise_03_attention_title.png")
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            assert not blocked, f"the slides tried to reach the network: {blocked}"
         finally:
             browser.close()
