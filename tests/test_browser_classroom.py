@@ -1,7 +1,8 @@
 """Classroom mode in a real browser, with every non-localhost request blocked (Playwright + Chromium).
 
 - bertviz's head and model views, with require.js, d3 and jQuery inlined from the course's
-  copies (`course_lib.viz.offline_assets`), draw their SVG from a localhost page;
+  copies (`course_lib.viz.offline_assets`), draw their SVG from a localhost page, and the head
+  view draws in a JupyterLab notebook's output;
 - `course demo attention` serves a page whose explorer renders (`course_lib.cli.demo`);
 - a notebook opens in JupyterLab and RISE starts its slides (`course slides` metadata).
 
@@ -210,5 +211,45 @@ def test_rise_presents_a_notebook_as_slides_offline(jupyterlab, tmp_path: Path) 
             page.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
             assert not blocked, f"the slides tried to reach the network: {blocked}"
+        finally:
+            browser.close()
+
+
+BERTVIZ_CELL = """\
+import torch
+from course_lib.model import GPT, GPTConfig
+from course_lib.tokenizer import gpt2_tokenizer
+from course_lib import viz
+
+torch.manual_seed(0)
+model = GPT(GPTConfig(vocab_size=50257, n_positions=64, n_layer=2, n_head=4, n_embd=32)).eval()
+viz.head_view(model, gpt2_tokenizer(), "The cat sat on the mat. The cat sat on the mat.")
+"""
+
+
+def test_bertviz_head_view_renders_in_jupyterlab_offline(jupyterlab, tmp_path: Path) -> None:
+    chromium = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    import nbformat
+    from test_browser import _open_and_run_all
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(BERTVIZ_CELL)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "notebooks" / "bertviz_offline.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
+    base, token = jupyterlab
+    with sync_api.sync_playwright() as pw:
+        browser = _launch(sync_api, pw, chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.set_default_timeout(60_000)
+            blocked = _block_the_network(page)
+            _open_and_run_all(sync_api, page, base, token, "bertviz_offline.ipynb")
+            page.wait_for_function("document.querySelectorAll('.jp-OutputArea #vis svg text').length >= 10",
+                                   timeout=150_000)
+            time.sleep(1)
+            shot = _artifact("bertviz_head_view_jupyterlab_offline.png")
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            assert not blocked, f"the view tried to reach the network: {blocked}"
         finally:
             browser.close()
