@@ -111,9 +111,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def demo_server(tmp_path: Path):
-    """`course demo attention --no-browser --port N` in a subprocess; yields its URL. Always stopped."""
+@pytest.fixture(params=["attention", "decoding", "tokenizer"])
+def demo_server(request, tmp_path: Path):
+    """`course demo <demo> --no-browser --port N` in a subprocess; yields (demo, URL). Always stopped."""
     import os
     import subprocess
     import sys
@@ -123,13 +123,13 @@ def demo_server(tmp_path: Path):
     log = (tmp_path / "demo.log").open("w")
     env = {**os.environ, "COURSE_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     proc = subprocess.Popen([sys.executable, "-c", "from course_lib.cli import main; raise SystemExit(main())",
-                             "demo", "attention", "--no-browser", "--port", str(port)],
+                             "demo", request.param, "--no-browser", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         from course_lib.cli.demo import wait_until_up
 
         wait_until_up(port, proc, timeout=120)
-        yield f"http://127.0.0.1:{port}/"
+        yield request.param, f"http://127.0.0.1:{port}/"
     finally:
         proc.terminate()
         try:
@@ -140,29 +140,33 @@ def demo_server(tmp_path: Path):
         log.close()
 
 
-def test_course_demo_attention_renders_offline(demo_server, tmp_path: Path) -> None:
+def test_course_demo_renders_offline(demo_server, tmp_path: Path) -> None:
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    demo, url = demo_server
     with sync_api.sync_playwright() as pw:
         browser = _launch(sync_api, pw, chromium)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.set_default_timeout(60_000)
             blocked = _block_the_network(page)
-            page.goto(demo_server, timeout=240_000)
-            explorer = page.locator(".course-attention-explorer").first
+            page.goto(url, timeout=240_000)
             try:
-                explorer.wait_for(timeout=240_000)
-                page.locator(".course-head-view").first.wait_for(timeout=60_000)
+                page.locator(".course-demo-explorer").first.wait_for(timeout=240_000)
+                if demo == "attention":
+                    page.locator(".course-head-view").first.wait_for(timeout=60_000)
             except sync_api.TimeoutError:
-                page.screenshot(path=str(_artifact("demo_attention_timeout.png")))
-                pytest.fail(f"the explorer did not render; log: {(tmp_path / 'demo.log').read_text()[-2000:]}")
+                page.screenshot(path=str(_artifact(f"demo_{demo}_timeout.png")))
+                pytest.fail(f"the {demo} explorer did not render; log: {(tmp_path / 'demo.log').read_text()[-2000:]}")
             assert page.locator("h1.course-demo-title").count() == 1
             assert page.locator(".jp-InputArea, .jp-CodeMirrorEditor").count() == 0, "code is shown"
-            size = page.locator(".widget-label, .widget-html").first.evaluate("e => getComputedStyle(e).fontSize")
-            assert float(size.rstrip("px")) >= 18, f"projector fonts are {size}"
+            zoom = float(page.evaluate("getComputedStyle(document.body).zoom"))
+            assert zoom >= 1.15, f"the page is not zoomed for a projector ({zoom})"
+            cut = page.locator(".course-demo-explorer .widget-label").evaluate_all(
+                "es => es.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
+            assert not cut, f"labels cut off: {cut}"
             time.sleep(1)
-            shot = _artifact("demo_attention_1366.png")
+            shot = _artifact(f"demo_{demo}_1366.png")
             page.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
             assert not blocked, f"the demo page tried to reach the network: {blocked}"

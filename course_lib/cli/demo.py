@@ -55,14 +55,10 @@ TITLES = {"attention": "Attention: what each head looks at",
           "tokenizer": "Tokenization: text as token ids"}
 TEMPLATE = "course-demo"  # Voilà's lab template without its CDN stylesheets
 TEMPLATE_ROOT = Path(__file__).resolve().parent / "demo_template"  # holds voila/templates/course-demo
+ZOOM = {"attention": 1.15, "decoding": 1.35, "tokenizer": 1.35}  # page zoom for a projector (--zoom)
 PROJECTOR_CSS = """
-:root { --jp-ui-font-size1: 20px; --jp-content-font-size1: 20px; --jp-widgets-inline-label-width: 160px; }
-body { font-size: 20px; }
-.widget-label, .widget-html, .widget-html-content,
-.widget-dropdown select, .widget-text input, .widget-textarea textarea, .widget-readout,
-.widget-checkbox, .widget-slider, .widget-select select { font-size: 20px !important; }
-.widget-textarea textarea { min-height: 3em; }
-h1.course-demo-title { font-family: sans-serif; font-size: 34px; margin: 8px 0 12px 0; }
+body { zoom: ZOOM; }
+h1.course-demo-title { font-family: sans-serif; font-size: 30px; margin: 6px 0 10px 0; }
 .jp-OutputArea-output, .jp-Cell-outputWrapper { max-width: none !important; }
 """
 
@@ -76,10 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              help="auto (default: the demo's usual model), demo (the course's demo model), gpt2 "
                   "(downloaded once, needs the internet then), or a model folder written by `course train`")
     add_flag(parser, "--text", default=None, metavar="TEXT", help="the text or prompt to start with")
+    add_flag(parser, "--zoom", type=float, default=None, metavar="Z",
+             help="page zoom for the projector, 0.5 .. 3 (default 1.15 for attention, 1.35 for the others)")
 
 
-def check_args(demo: str, port: int, model: str) -> None:
+def check_args(demo: str, port: int, model: str, zoom: float | None = None) -> None:
     """Refuse bad input with one line naming the value and what is valid."""
+    if zoom is not None and not 0.5 <= zoom <= 3:
+        raise CourseInputError(f"--zoom {zoom} is outside 0.5 .. 3")
     if demo not in DEMOS:
         raise CourseInputError(f"DEMO {demo!r} is not one of {', '.join(DEMOS)}")
     if not 1 <= port <= 65535:
@@ -139,27 +139,31 @@ def explorer(demo: str, model: str = "auto", text: str | None = None) -> Any:
     )
 
 
-def show(demo: str, model: str = "auto", text: str | None = None) -> Any:
+def show(demo: str, model: str = "auto", text: str | None = None, zoom: float | None = None) -> Any:
     """Display the projector styles and the title, then return the explorer (the page's one cell)."""
     from IPython.display import HTML, display
 
-    display(HTML(f"<style>{PROJECTOR_CSS}</style><h1 class='course-demo-title'>{TITLES[demo]}</h1>"))
+    css = PROJECTOR_CSS.replace("ZOOM", str(zoom or ZOOM[demo]))
+    display(HTML(f"<style>{css}</style><h1 class='course-demo-title'>{TITLES[demo]}</h1>"))
     said = io.StringIO()
     with contextlib.redirect_stdout(said):  # "trained once and loaded from ...": for the terminal
         widget = explorer(demo, model, text)
     print(said.getvalue(), end="", file=sys.__stderr__)
+    inner = getattr(widget, "widget", None) or getattr(widget, "_widget", None)
+    if hasattr(inner, "add_class"):
+        inner.add_class("course-demo-explorer")  # one selector for the browser test
     return widget
 
 
-def demo_notebook(demo: str, model: str = "auto", text: str | None = None) -> dict:
+def demo_notebook(demo: str, model: str = "auto", text: str | None = None, zoom: float | None = None) -> dict:
     """The one-cell notebook Voilà serves (nbformat 4 as a dict).
 
     Introduced for teachers (README, "Classroom mode").
     """
-    check_args(demo, 8866, model)
+    check_args(demo, 8866, model, zoom)
     model_arg = model if model in MODELS else str(Path(model).resolve())
     source = ("from course_lib.cli import demo\n"
-              f"demo.show({demo!r}, {model_arg!r}, {text!r})")
+              f"demo.show({demo!r}, {model_arg!r}, {text!r}, {zoom!r})")
     return {
         "cells": [{"cell_type": "code", "execution_count": None, "id": "course-demo", "metadata": {},
                    "outputs": [], "source": source}],
@@ -203,7 +207,7 @@ def wait_until_up(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Write the demo notebook, serve it with Voilà, open the browser, wait for Ctrl-C."""
-    check_args(args.demo, args.port, args.model)
+    check_args(args.demo, args.port, args.model, args.zoom)
     if importlib.util.find_spec("voila") is None:
         print("course demo: Voilà is not installed; install the classroom tools with "
               "pip install 'gpt2-course[lab]' (or `make lab`)", file=sys.stderr)
@@ -212,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         raise CourseInputError(f"--port {args.port} is already in use on 127.0.0.1; choose another port")
     folder = Path(tempfile.mkdtemp(prefix=f"course-demo-{args.demo}-"))
     notebook = folder / f"{args.demo}.ipynb"
-    notebook.write_text(json.dumps(demo_notebook(args.demo, args.model, args.text), indent=1), encoding="utf-8")
+    notebook.write_text(json.dumps(demo_notebook(args.demo, args.model, args.text, args.zoom), indent=1), encoding="utf-8")
     url = f"http://127.0.0.1:{args.port}/"
     env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(
         p for p in (str(TEMPLATE_ROOT), os.environ.get("JUPYTER_PATH", "")) if p)}
