@@ -98,6 +98,7 @@ def test_the_wheel_ships_bertvizs_scripts_and_their_licenses(wheel: Path) -> Non
         for f in (asset.file, asset.license_file):
             assert f"course_lib/viz/static/{f}" in names, f"{f} is missing from the wheel"
     assert "course_lib/viz/static/README.md" in names
+    assert "course_lib/cli/demo_template/voila/templates/course-demo/index.html.j2" in names  # `course demo`
 
 
 def test_the_colab_install_leaves_jupyterlab_and_pinned_versions_alone() -> None:
