@@ -80,7 +80,7 @@ def _as_module(name: str) -> str:
         f"{asset_text(name)}\n"
         f"window.__courseBertviz[{name!r}] = module.exports;\n"
         "}).call(window); }\n"
-        f"if (!require.defined({name!r})) {{ define({name!r}, [], function () "
+        f"if (typeof require.defined !== 'function' || !require.defined({name!r})) {{ define({name!r}, [], function () "
         f"{{ return window.__courseBertviz[{name!r}]; }}); }}\n"
         "</script>\n"
     )
