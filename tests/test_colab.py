@@ -87,6 +87,20 @@ def test_the_setup_cell_installs_the_course_on_colab_from_a_wheel(wheel: Path, t
     assert got["device"] in ("cpu", "cuda", "mps")
 
 
+@pytest.mark.slow
+def test_the_wheel_ships_bertvizs_scripts_and_their_licenses(wheel: Path) -> None:
+    import zipfile
+
+    from course_lib.viz.offline_assets import ASSETS
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for asset in ASSETS.values():
+        for f in (asset.file, asset.license_file):
+            assert f"course_lib/viz/static/{f}" in names, f"{f} is missing from the wheel"
+    assert "course_lib/viz/static/README.md" in names
+    assert "course_lib/cli/demo_template/voila/templates/course-demo/index.html.j2" in names  # `course demo`
+
+
 def test_the_colab_install_leaves_jupyterlab_and_pinned_versions_alone() -> None:
     """`pip install gpt2-course` on Colab asks for ranges only, and never for JupyterLab."""
     try:

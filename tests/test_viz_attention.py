@@ -404,20 +404,33 @@ def test_bertviz_limits_above_64_tokens(tiny_gpt, tok) -> None:
 
 def test_head_and_model_view_html(tiny_gpt, tok, capsys) -> None:
     html = va.head_view(tiny_gpt, tok, TEXT, html_action="return").data
-    assert ("café" in html or "caf\\u00e9" in html) and "require.min.js" in html
+    assert "café" in html or "caf\\u00e9" in html
+    assert "cdnjs" not in html and "RequireJS 2.3.6" in html  # require.js, d3, jQuery inlined
+    assert "define('d3'" in html and "define('jquery'" in html
     text = "the cat sat on the mat. " * 15
     html = va.model_view(tiny_gpt, tok, text, html_action="return", max_values=50_000).data
     assert "showing layers" in capsys.readouterr().out
+    assert "cdnjs" not in html
     assert len(html) < 2_000_000
 
 
-def test_views_offline_say_so_in_one_line(tiny_gpt, tok, capsys, monkeypatch) -> None:
+def test_views_render_offline(tiny_gpt, tok, capsys, monkeypatch) -> None:
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    assert not va.cdn_reachable()
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     assert va.head_view(tiny_gpt, tok, TEXT) is None
     assert va.model_view(tiny_gpt, tok, TEXT) is None
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 2 and all("AttentionExplorer" in line and "cdnjs" in line for line in out)
+    assert len(shown) == 2 and all("cdnjs" not in obj.data for obj in shown)
+    assert "AttentionExplorer" not in capsys.readouterr().out
+
+
+def test_offline_html_refuses_an_unknown_bertviz_layout() -> None:
+    from course_lib.viz import offline_assets
+
+    with pytest.raises(ValueError, match="require.min.js"):
+        offline_assets.offline_html("<div>no scripts</div>")
+    with pytest.raises(KeyError, match="requirejs, d3, jquery"):
+        offline_assets.asset_text("react")
 
 
 # --------------------------------------------------------------------------- notebook 08, saved with outputs

@@ -30,6 +30,9 @@ COMMANDS = {
     "expand": "expand",
     "train": "train",
     "generate": "generate",
+    "demo": "demo",
+    "teacher": "teacher",
+    "slides": "slides",
 }
 
 

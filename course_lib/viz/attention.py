@@ -14,8 +14,8 @@
   Visualization of Attention in the Transformer Model", ACL 2019,
   https://github.com/jessevig/bertviz) with per-layer (1, H, T, T) tensors, prettified
   tokens, weights rounded to 3 decimals and automatic layer/head limits above 64 tokens.
-  bertviz loads require.js, d3 and jQuery from a CDN; when that cannot be reached (or
-  `runtime.offline()`), they say so in one line and point to `AttentionExplorer`.
+  bertviz loads require.js, d3 and jQuery from a CDN; the bridge inlines the copies that
+  ship with the course instead (`course_lib.viz.offline_assets`), so the views render offline.
 
 Token labels: GPT-2's byte-level tokens spell a space as "Ġ" and a newline as "Ċ";
 `pretty_token` maps them back to the real characters and `display_label` makes
@@ -642,12 +642,6 @@ def cdn_reachable(host: str = BERTVIZ_CDN, timeout: float = 1.5) -> bool:
         return False
 
 
-def _no_cdn_line(what: str) -> str:
-    why = "offline mode is on" if runtime.offline() else f"{BERTVIZ_CDN} cannot be reached"
-    return (f"bertviz {what} needs require.js, d3 and jQuery from {BERTVIZ_CDN} and {why}; "
-            "use course_lib.viz.AttentionExplorer(model, tokenizer, text) instead, it works offline.")
-
-
 def _limit_line(inp: BertvizInputs, L: int, H: int) -> str:
     return (f"bertviz: {len(inp.tokens)} tokens, so showing layers {inp.include_layers} of {L} and heads "
             f"{inp.include_heads[0]}..{inp.include_heads[-1]} of {H} to keep the notebook small; "
@@ -659,9 +653,9 @@ def head_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | 
               max_values: int = BERTVIZ_MAX_VALUES) -> Any:
     """bertviz's head view of `model` on `text` (course GPT or `transformers` model).
 
-    ``html_action="return"`` returns bertviz's HTML object without displaying it (no
-    network needed to build it). With ``"view"``, when the CDN cannot be reached, prints
-    one line pointing to `AttentionExplorer` and returns None.
+    The view needs no network: require.js, d3 and jQuery are inlined from the course's
+    copies (`course_lib.viz.offline_assets`). ``html_action="return"`` returns the
+    self-contained HTML object without displaying it.
 
     Introduced in notebooks/08_attention_visualization.ipynb.
     """
@@ -682,10 +676,10 @@ def _bertviz(view: str, model: Any, tokenizer: Any, text: str, layers: Any, head
              html_action: str, max_values: int) -> Any:
     if html_action not in ("view", "return"):
         raise CourseInputError(f"html_action must be 'view' or 'return', got {html_action!r}")
-    if html_action == "view" and not cdn_reachable():
-        print(_no_cdn_line(f"{view}_view"))
-        return None
     import bertviz
+    from IPython.display import HTML, display
+
+    from .offline_assets import offline_html
 
     inp = bertviz_inputs(model, tokenizer, text, layers=layers, heads=heads, view=view, max_values=max_values)
     L = len(inp.attention)
@@ -693,9 +687,15 @@ def _bertviz(view: str, model: Any, tokenizer: Any, text: str, layers: Any, head
     if inp.limited:
         print(_limit_line(inp, L, H))
     if view == "head":
-        return bertviz.head_view(list(inp.attention), inp.tokens, prettify_tokens=False,
-                                 include_layers=inp.include_layers, layer=inp.include_layers[0],
-                                 heads=list(heads) if heads is not None else None, html_action=html_action)
-    return bertviz.model_view(list(inp.attention), inp.tokens, prettify_tokens=False,
-                              include_layers=inp.include_layers, include_heads=inp.include_heads,
-                              html_action=html_action)
+        obj = bertviz.head_view(list(inp.attention), inp.tokens, prettify_tokens=False,
+                                include_layers=inp.include_layers, layer=inp.include_layers[0],
+                                heads=list(heads) if heads is not None else None, html_action="return")
+    else:
+        obj = bertviz.model_view(list(inp.attention), inp.tokens, prettify_tokens=False,
+                                 include_layers=inp.include_layers, include_heads=inp.include_heads,
+                                 html_action="return")
+    page = HTML(offline_html(obj.data))
+    if html_action == "return":
+        return page
+    display(page)
+    return None

@@ -1,0 +1,154 @@
+"""Classroom mode: teacher's notebooks (`course teacher`) and slide metadata (`course slides`).
+
+The teacher's tests work from the exercise convention (a stub that raises NotImplementedError,
+passed to ``checks.check_<name>``), not from today's cell texts: every stub the notebooks hold
+must come out solved, and two generated notebooks run in fast mode with every check passing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib import classroom
+from course_lib.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _sources(nb) -> list[tuple[int, str]]:
+    return [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+
+
+# --------------------------------------------------------------------------- finding exercises
+def test_find_stubs_follows_the_convention_not_the_cell_texts() -> None:
+    cell = (
+        "%time x = 1\n"
+        "def my_new_thing(a, b):\n"
+        "    '''a docstring'''\n"
+        "    # your code here\n"
+        "    raise NotImplementedError('soon')\n"
+        "\n"
+        "def helper(a):\n"
+        "    raise NotImplementedError\n"
+        "\n"
+        "my_new_thing = checks.check_some_new_exercise(my_new_thing)\n"
+        "print(helper)\n"
+    )
+    (stub,) = classroom.find_stubs(cell)
+    assert (stub.function, stub.check, stub.first_line, stub.last_line) == ("my_new_thing", "check_some_new_exercise", 2, 5)
+    assert classroom.find_stubs("def f(x):\n    return x\n\nf = check_f(f)\n") == []  # done already: not a stub
+    assert classroom.find_stubs("def f(:\n") == []  # a cell that does not parse is left alone
+
+
+def test_solution_code_is_the_reference_renamed_with_its_imports() -> None:
+    code = classroom.solution_code("check_one_hot_embedding", "my_embedding")
+    assert "def my_embedding(" in code and "import torch.nn.functional as F" in code
+    ns: dict = {}
+    exec(code, ns)
+    import torch
+
+    w = torch.randn(5, 3)
+    assert torch.equal(ns["my_embedding"](torch.tensor([[1, 4]]), w), w[[1, 4]][None])
+    with pytest.raises(ValueError, match="check_no_such_exercise"):
+        classroom.solution_code("check_no_such_exercise", "f")
+
+
+# --------------------------------------------------------------------------- course teacher
+def test_course_teacher_solves_every_exercise_of_every_notebook(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "teacher"
+    assert main(["teacher", str(out)]) == 0
+    assert "teacher's notebook" in capsys.readouterr().out
+    assert sorted(p.name for p in out.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+    total = 0
+    for src in NOTEBOOKS:
+        original = nbformat.read(src, as_version=4)
+        teacher = nbformat.read(out / src.name, as_version=4)
+        stubs = [(i, s) for i, source in _sources(original) for s in classroom.find_stubs(source)]
+        total += len(stubs)
+        solved = [c for c in teacher.cells if classroom.TEACHER_TAG in c.metadata.get("tags", [])]
+        assert len(solved) == len({i for i, _ in stubs}), src.name
+        for cell in teacher.cells:
+            if cell.cell_type == "code":
+                assert classroom.find_stubs(cell.source) == [], f"{src.name}: a stub is left:\n{cell.source[:300]}"
+        for _, stub in stubs:
+            assert any(f"def {stub.function}(" in c.source and f"{stub.check}({stub.function}" in c.source
+                       for c in solved), f"{src.name}: {stub.check} not solved in place"
+        assert "Teacher's version" in teacher.cells[1].source
+        assert nbformat.read(src, as_version=4) == original  # the course's notebook is untouched
+    assert total >= len(NOTEBOOKS), "the notebooks hold (at least) one exercise each"
+
+
+def test_course_teacher_refuses_a_non_empty_out_dir(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "teacher"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    assert main(["teacher", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "not empty" in err
+    assert (out / "mine.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+    assert main(["teacher", str(tmp_path / "x"), "--notebooks", str(tmp_path / "nope.ipynb")]) == 2
+    assert "--notebooks" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["00_welcome.ipynb", "03_attention.ipynb"])
+def test_teacher_notebook_runs_and_every_check_passes(name: str, tmp_path: Path) -> None:
+    from course_lib.notebook import execute
+
+    out = tmp_path / "teacher"
+    assert main(["teacher", str(out), "--notebooks", str(ROOT / "notebooks" / name)]) == 0
+    nb, _ = execute(out / name, tmp_path, mode="fast")
+    solved = [c for c in nb.cells if classroom.TEACHER_TAG in c.metadata.get("tags", [])]
+    assert solved
+    for cell in solved:
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        checks = [line for line in text.splitlines() if line[:1] in "✓✗…"]
+        assert checks and all(line.startswith("✓") for line in checks), f"{name}: {checks or text[-500:]}"
+
+
+# --------------------------------------------------------------------------- course slides
+def _nb(*cells: tuple[str, str]) -> dict:
+    return {"cells": [{"cell_type": t, "metadata": {}, "source": s, **({"outputs": [], "execution_count": None}
+                                                                       if t == "code" else {})}
+                      for t, s in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_slide_types_follow_the_headings() -> None:
+    nb = _nb(("code", "# Course setup"), ("markdown", "# Title\nintro"), ("markdown", "text"),
+             ("code", "x = 1"), ("markdown", "what x shows"), ("markdown", "## Section"), ("code", "y"),
+             ("markdown", "### Detail"), ("code", "z"))
+    assert classroom.slide_types(nb) == ["slide", "slide", "-", "-", "subslide", "slide", "-", "subslide", "-"]
+    assert not classroom.has_slides(nb)
+    assert classroom.apply_slides(nb) and not classroom.apply_slides(nb)  # idempotent
+    assert classroom.has_slides(nb) and nb["metadata"]["rise"] == classroom.RISE_SETTINGS
+    nb["cells"][2]["source"] = "## now a heading"
+    assert not classroom.has_slides(nb)  # stale after an edit
+
+
+def test_course_slides_changes_only_metadata(tmp_path: Path, capsys) -> None:
+    work = tmp_path / "nbs"
+    shutil.copytree(ROOT / "notebooks", work, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    before = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in work.glob("*.ipynb")}
+    assert main(["slides", str(work)]) == 0
+    assert main(["slides", "--check", str(work)]) == 0
+    assert "every notebook" in capsys.readouterr().out
+    for p in work.glob("*.ipynb"):
+        after = json.loads(p.read_text(encoding="utf-8"))
+        old = before[p.name]
+        assert [(c["cell_type"], c["source"], c.get("id")) for c in after["cells"]] == \
+               [(c["cell_type"], c["source"], c.get("id")) for c in old["cells"]]
+        assert all("slideshow" in c["metadata"] for c in after["cells"])
+    assert main(["slides", "--check", str(work / "nope.txt")]) == 2
+
+
+@pytest.mark.xfail(strict=False, reason="applied after merge: run `course slides` on notebooks/")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_carries_slide_metadata(path: Path) -> None:
+    assert classroom.has_slides(nbformat.read(path, as_version=4)), f"run `course slides {path.name}`"
