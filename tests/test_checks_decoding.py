@@ -6,6 +6,7 @@ import torch
 
 from course_lib import checks
 from course_lib.checks.decoding import (
+    check_kv_cache_update,
     check_repetition_penalty,
     check_top_k_filter,
     check_top_p_filter,
@@ -47,3 +48,23 @@ def test_check_repetition_penalty() -> None:
                                     quiet=True).status == "fail"  # forgets negative scores
     assert check_repetition_penalty(stub, quiet=True).status == "todo"
     assert checks.check_top_k_filter is check_top_k_filter  # re-exported
+
+
+def kv_update(past, k, v, window=None):
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+    return (k, v) if window is None else (k[:, :, -window:], v[:, :, -window:])
+
+
+def test_check_kv_cache_update(capsys) -> None:
+    assert check_kv_cache_update(kv_update, quiet=True).passed
+    assert check_kv_cache_update(lambda past, k, v, window=None: kv_update(past, k, v),  # forgets the window
+                                 quiet=True).status == "fail"
+    assert check_kv_cache_update(lambda past, k, v, window=None: kv_update(past, k, v, window)[::-1],
+                                 quiet=True).status == "fail"  # values first, keys second
+    todo = check_kv_cache_update(stub)
+    assert todo.status == "todo" and "not done yet" in capsys.readouterr().out
+    k, v = torch.ones(1, 1, 2, 4), torch.zeros(1, 1, 1, 4)
+    kk, vv = todo((k, k), v, v, 2)  # the reference: three positions, the newest two kept
+    assert kk.shape == (1, 1, 2, 4) and torch.equal(kk[0, 0, 1], torch.zeros(4))
+    assert checks.check_kv_cache_update is check_kv_cache_update

@@ -693,6 +693,32 @@ def untied_by_model(config):  # build it on the meta device and untie: different
     return sum(p.numel() for p in m.parameters())
 
 
+def cache_update_by_list(past, k, v, window=None):  # a list, empty slices for no past, narrow
+    past_k, past_v = past if past is not None else (k[:, :, :0], v[:, :, :0])
+    k, v = torch.cat((past_k, k), 2), torch.cat((past_v, v), 2)
+    if window is not None and k.size(2) > window:
+        k, v = k.narrow(2, k.size(2) - window, window), v.narrow(2, v.size(2) - window, window)
+    return [k, v]
+
+
+def cache_new_first(past, k, v, window=None):
+    if past is not None:
+        k, v = torch.cat([k, past[0]], dim=2), torch.cat([v, past[1]], dim=2)
+    return (k, v) if window is None else (k[:, :, -window:], v[:, :, -window:])
+
+
+def cache_heads_axis(past, k, v, window=None):
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=1), torch.cat([past[1], v], dim=1)
+    return (k, v) if window is None else (k[:, :, -window:], v[:, :, -window:])
+
+
+def cache_window_oldest(past, k, v, window=None):
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+    return (k, v) if window is None else (k[:, :, :window], v[:, :, :window])
+
+
 def untied_with_bias(config):
     return count_by_layers(config) + config.vocab_size * config.n_embd + config.vocab_size
 
@@ -779,6 +805,10 @@ TABLE = [
      [(penalty_in_place, "changed its input scores in place"),
       (penalty_divides_all, "a negative score is multiplied"),
       (penalty_per_occurrence, "a token seen three times is penalised once")]),
+    ("check_kv_cache_update", [cache_update_by_list],
+     [(cache_new_first, "the past comes first, then the new positions"),
+      (cache_heads_axis, "the positions are the third axis"),
+      (cache_window_oldest, "a window keeps the newest positions and drops the oldest")]),
     ("check_previous_token_score", [prev_by_loop],
      [(prev_over_all_queries, "attention entirely on the previous token scores one")]),
     ("check_induction_score", [induction_by_loop],

@@ -1,10 +1,13 @@
-"""Checks for notebooks/07_decoding_strategies.ipynb: top-k, top-p and the repetition penalty.
+"""Checks for notebooks/07_decoding_strategies.ipynb: top-k, top-p, the repetition penalty
+and the KV cache's update.
 
-Each compares the learner's function with the reference in `course_lib.generate`
+The first three compare the learner's function with the reference in `course_lib.generate`
 (`top_k_filter`, `top_p_filter`, `repetition_penalty`), which the tests prove equal to
 the matching `transformers` logits processors: fixed cases for the classic mistakes
 (ties in top-k, the token that crosses p, negative scores), then seeded random scores.
-A filter's failure says which tokens each row kept.
+A filter's failure says which tokens each row kept. The KV-cache update (past keys and
+values, then the new ones, with an optional sliding window) is checked against the
+reference written here, on tensors whose values say where they came from.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Any
 import torch
 
 from ..generate import repetition_penalty, top_k_filter, top_p_filter
-from ._core import Case, CheckResult, Exercise, tensors_equal
+from ._core import Case, CheckResult, Exercise, describe, tensors_equal
 
-__all__ = ["check_repetition_penalty", "check_top_k_filter", "check_top_p_filter"]
+__all__ = ["check_kv_cache_update", "check_repetition_penalty", "check_top_k_filter", "check_top_p_filter"]
 
 NEG_INF = float("-inf")
 
@@ -228,3 +231,85 @@ def check_repetition_penalty(fn: Callable[[torch.Tensor, torch.Tensor, float], t
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     return REPETITION_PENALTY.check(fn, quiet=quiet)
+
+
+# -- the KV cache's update ---------------------------------------------------------------
+def _reference_kv_cache_update(past: tuple[torch.Tensor, torch.Tensor] | None, k: torch.Tensor, v: torch.Tensor,
+                               window: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Past positions first, then the new ones (axis 2); a window keeps only the newest positions."""
+    if past is not None:
+        k = torch.cat([past[0], k], dim=2)  # (B, nh, S + T, hs)
+        v = torch.cat([past[1], v], dim=2)
+    if window is not None:
+        k, v = k[:, :, -window:], v[:, :, -window:]  # (B, nh, min(S + T, window), hs)
+    return k, v
+
+
+def _kv(B: int, nh: int, S: int, hs: int, start: float = 0.0) -> torch.Tensor:
+    """(B, nh, S, hs) whose values say where they are: easy to read in a failure message."""
+    return torch.arange(B * nh * S * hs, dtype=torch.float32).view(B, nh, S, hs) + start
+
+
+def _cache_update_inputs(rng: random.Random) -> tuple[Any, torch.Tensor, torch.Tensor, int | None]:
+    B, nh, hs = rng.randint(1, 3), rng.randint(1, 4), rng.choice([2, 4, 8])
+    S, T = rng.randint(0, 10), rng.randint(1, 5)
+    past = None if S == 0 else (torch.randn(B, nh, S, hs), torch.randn(B, nh, S, hs))
+    return past, torch.randn(B, nh, T, hs), torch.randn(B, nh, T, hs), rng.choice([None, None, 1, 3, 8, 16])
+
+
+def _a_pair(got: Any) -> str | None:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return (f"your result is {describe(got, 80)}; return a pair: the cached keys, then the cached values")
+    return None
+
+
+def _compare_cache(got: Any, expected: tuple[torch.Tensor, torch.Tensor]) -> tuple[bool, str]:
+    for noun, g, e in zip(("key cache", "value cache"), got, expected):
+        if not isinstance(g, torch.Tensor):
+            return False, f"your {noun} is a {type(g).__name__}; it must be a torch tensor"
+        ok, why = tensors_equal(g, e, noun=noun)
+        if not ok:
+            if g.shape != e.shape and g.dim() == e.dim() == 4 and g.shape[:2] != e.shape[:2]:
+                why += " (the positions are the third axis: batch, heads, positions, head size)"
+            return False, why
+    return True, ""
+
+
+KV_CACHE_UPDATE = Exercise(
+    name="kv_cache_update",
+    reference=_reference_kv_cache_update,
+    make_inputs=_cache_update_inputs,
+    hints=(
+        "the cache is the keys and values of every position so far, in order: the old positions first, "
+        "then the new ones, joined along the positions axis; keys and values are two separate caches",
+        "with no past yet the new keys and values are the whole cache. A window keeps only the newest "
+        "positions, the last ones along the positions axis, and keeps everything when the text is shorter "
+        "than the window",
+    ),
+    cases=(
+        Case("the past comes first, then the new positions",
+             lambda: ((_kv(1, 2, 2, 2), _kv(1, 2, 2, 2, 100)), _kv(1, 2, 2, 2, 10), _kv(1, 2, 2, 2, 110), None)),
+        Case("no past yet: the cache is the new keys and values themselves",
+             lambda: (None, _kv(1, 1, 4, 2), _kv(1, 1, 4, 2, 100), None)),
+        Case("a window keeps the newest positions and drops the oldest",
+             lambda: ((_kv(1, 1, 4, 2), _kv(1, 1, 4, 2, 100)), _kv(1, 1, 1, 2, 10), _kv(1, 1, 1, 2, 110), 3)),
+        Case("a window longer than the text keeps every position",
+             lambda: ((_kv(2, 1, 2, 2), _kv(2, 1, 2, 2, 100)), _kv(2, 1, 1, 2, 10), _kv(2, 1, 1, 2, 110), 10)),
+        Case("a prompt longer than the window, with no past",
+             lambda: (None, _kv(1, 2, 5, 2), _kv(1, 2, 5, 2, 100), 2)),
+    ),
+    contract=_a_pair,
+    compare=_compare_cache,
+    noun="cache",
+)
+
+
+def check_kv_cache_update(fn: Callable[..., Any], quiet: bool = False) -> CheckResult:
+    """Check `fn(past, k, v, window)`: the new cache (keys, values), each (B, nh, S, hs).
+
+    `past` is None or the (keys, values) cached so far, `k` and `v` (B, nh, T, hs) those of
+    the new positions; `window` None keeps every position, a number keeps only the newest ones.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    return KV_CACHE_UPDATE.check(fn, quiet=quiet)
