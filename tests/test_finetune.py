@@ -11,7 +11,7 @@ import torch
 from course_lib import finetune, lora
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
-from course_lib.tokenizer import gpt2_tokenizer
+from course_lib.tokenizer import BPETokenizer, gpt2_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / finetune.INSTRUCTIONS_FILE
@@ -111,13 +111,13 @@ def test_right_padding_changes_no_loss_and_prompt_tokens_carry_none() -> None:
 
 
 def test_answer_stops_at_the_newline_and_exact_match_counts() -> None:
-    tok = gpt2_tokenizer()
-    assert 198 in finetune.newline_ids(tok) and 628 in finetune.newline_ids(tok)  # "\n" and "\n\n"
+    assert {198, 628} <= set(finetune.newline_ids(gpt2_tokenizer()))  # "\n" and "\n\n"
+    tok = BPETokenizer({i: bytes([i]) for i in range(256)}, [])  # bytes: a small, quick stand-in
+    assert finetune.newline_ids(tok) == [10]
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=50257, n_positions=64, n_embd=16, n_layer=1, n_head=2))
+    model = GPT(GPTConfig(vocab_size=256, n_positions=64, n_embd=32, n_layer=1, n_head=2))
     row = {"instruction": "Give the opposite of: hot", "response": "cold"}
-    ex = finetune.encode_example(tok, row["instruction"], row["response"])
-    x, y = finetune.collate([ex])
+    x, y = finetune.collate([finetune.encode_example(tok, row["instruction"], row["response"], 64)])
     opt = torch.optim.AdamW(model.parameters(), lr=3e-2)
     model.train()
     for _ in range(60):  # memorise the one answer
