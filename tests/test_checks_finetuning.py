@@ -28,10 +28,22 @@ def wrong_merge(W, A, B, alpha):
     return W + alpha * (B @ A)  # alpha, not alpha / r
 
 
+def wrong_labels(prompt_ids, response_ids, length, pad_id):
+    ids = list(prompt_ids) + list(response_ids)
+    ids += [pad_id] * (length - len(ids))
+    return ids, list(ids)  # forgot the mask: the prompt and the padding are learned too
+
+
+def wrong_bytes(n_params, n_trainable, bytes_per_number):
+    return bytes_per_number * (n_params + 2 * n_trainable)  # one AdamW moment forgotten
+
+
 CASES = [
     (checks.check_lora_forward, ft.reference_lora_forward, wrong_forward),
     (checks.check_lora_param_count, ft.reference_lora_param_count, wrong_count),
     (checks.check_merge_lora_weight, ft.reference_merge_lora_weight, wrong_merge),
+    (checks.check_masked_labels, ft.reference_masked_labels, wrong_labels),
+    (checks.check_training_bytes, ft.reference_training_bytes, wrong_bytes),
 ]
 
 
@@ -64,3 +76,33 @@ def test_references_agree_with_the_library() -> None:
         torch.testing.assert_close(merged, layer.weight)
     # GPT-2 small, LoRA r=8 on c_attn only: 12 layers x 8 x (768 + 2304)
     assert ft.reference_lora_param_count(12, [(768, 2304)], 8) == 294_912
+
+
+def test_masked_labels_agree_with_encode_example_and_collate() -> None:
+    from course_lib import finetune
+    from course_lib.tokenizer import gpt2_tokenizer
+
+    tok = gpt2_tokenizer()
+    ids, labels = finetune.encode_example(tok, "Give the opposite of: hot", "cold")
+    n_prompt = sum(1 for t in labels if t == -100)
+    x, y = finetune.collate([(ids, labels), (ids + [1, 2], labels + [1, 2])], pad_id=50256)
+    want = ft.reference_masked_labels(ids[:n_prompt], ids[n_prompt:], len(ids) + 2, 50256)
+    assert (x[0].tolist(), y[0].tolist()) == want
+
+
+def test_training_bytes_agrees_with_the_measured_memory() -> None:
+    from course_lib import finetune, lora
+    from course_lib.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2))
+    lora.apply_lora(model, ("c_attn", "c_fc"), r=2, alpha=4)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=1e-3)
+    x = torch.randint(0, 64, (2, 8))
+    model(x, labels=x).loss.backward()
+    opt.step()
+    mem = finetune.training_memory(model, opt)
+    rep = lora.trainable_parameters(model)
+    steps_bytes = 4 * len(trainable)  # AdamW's step counters: one float32 each, left out of the formula
+    assert mem.total - steps_bytes == ft.reference_training_bytes(rep.total, rep.trainable, 4)

@@ -526,6 +526,34 @@ def merge_alpha_only(W, A, B, alpha):
     return W + alpha * (B @ A)
 
 
+def labels_by_comprehension(prompt_ids, response_ids, length, pad_id):
+    ids = [*prompt_ids, *response_ids] + [pad_id] * (length - len(prompt_ids) - len(response_ids))
+    keep = range(len(prompt_ids), len(prompt_ids) + len(response_ids))
+    return ids, [t if i in keep else -100 for i, t in enumerate(ids)]
+
+
+def labels_pre_shifted(prompt_ids, response_ids, length, pad_id):  # shifts what the model shifts itself
+    ids, labels = labels_by_comprehension(prompt_ids, response_ids, length, pad_id)
+    return ids, labels[1:] + [-100]
+
+
+def labels_pads_learned(prompt_ids, response_ids, length, pad_id):  # padding labelled with the pad id
+    ids = [*prompt_ids, *response_ids] + [pad_id] * (length - len(prompt_ids) - len(response_ids))
+    return ids, [-100] * len(prompt_ids) + ids[len(prompt_ids):]
+
+
+def bytes_as_float(n_params, n_trainable, bytes_per_number):  # a float that is a whole number: fine
+    return float(bytes_per_number * n_params + 3 * bytes_per_number * n_trainable)
+
+
+def bytes_frozen_get_gradients(n_params, n_trainable, bytes_per_number):
+    return bytes_per_number * (2 * n_params + 2 * n_trainable)
+
+
+def bytes_trainable_only(n_params, n_trainable, bytes_per_number):  # forgets the frozen weights
+    return bytes_per_number * 4 * n_trainable
+
+
 # -- 10 scaling ---------------------------------------------------------------------------
 def precision_by_table(major, minor):
     return torch.float16 if (major, minor) < (8, 0) else torch.bfloat16
@@ -826,6 +854,10 @@ TABLE = [
      [(lora_count_product, "got 169,869,312, expected 294,912"), (lambda n, s, r: "294912", "whole number")]),
     ("check_merge_lora_weight", [merge_clone],
      [(merge_in_place, "changed its input W in place"), (merge_alpha_only, "alpha over r")]),
+    ("check_masked_labels", [labels_by_comprehension],
+     [(labels_pre_shifted, "fixed case 1"), (labels_pads_learned, "not learned as the pad id")]),
+    ("check_training_bytes", [bytes_as_float],
+     [(bytes_frozen_get_gradients, "got 8080, expected 4120"), (bytes_trainable_only, "got 160, expected 4120")]),
     ("check_precision_choice", [precision_by_table],
      [(precision_ampere_hopper_only, "newer majors"), (precision_string, "return a torch dtype")]),
     ("check_flops_per_token", [flops_expanded],

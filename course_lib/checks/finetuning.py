@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebooks/09_fine_tuning.ipynb: LoRA by hand.
+"""Checks for the exercises of notebooks/09_fine_tuning.ipynb: LoRA by hand, masked labels, memory.
 
 Each check runs the learner's function against the reference on fixed cases for the
 classic mistakes, then seeded random inputs;
@@ -21,10 +21,14 @@ from ._core import Case, CheckResult, Exercise, as_number, describe
 __all__ = [
     "check_lora_forward",
     "check_lora_param_count",
+    "check_masked_labels",
     "check_merge_lora_weight",
+    "check_training_bytes",
     "reference_lora_forward",
     "reference_lora_param_count",
+    "reference_masked_labels",
     "reference_merge_lora_weight",
+    "reference_training_bytes",
 ]
 
 
@@ -169,3 +173,105 @@ def check_merge_lora_weight(fn: Callable[..., torch.Tensor], quiet: bool = False
     Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return MERGE_LORA_WEIGHT.check(fn, quiet=quiet)
+
+
+def reference_masked_labels(prompt_ids: list[int], response_ids: list[int], length: int,
+                            pad_id: int) -> tuple[list[int], list[int]]:
+    """(input_ids, labels), each `length` long: prompt then response then padding; labels -100 but on the response.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    ids = list(prompt_ids) + list(response_ids)
+    pad = length - len(ids)
+    labels = [-100] * len(prompt_ids) + list(response_ids) + [-100] * pad
+    return ids + [pad_id] * pad, labels
+
+
+def _labels_inputs(rng: random.Random) -> dict:
+    prompt = [rng.randrange(3, 500) for _ in range(rng.randint(1, 8))]
+    response = [rng.randrange(3, 500) for _ in range(rng.randint(1, 5))]
+    return {"prompt_ids": prompt, "response_ids": response,
+            "length": len(prompt) + len(response) + rng.randint(0, 4), "pad_id": rng.choice([0, 1, 2])}
+
+
+def _labels_contract(got: Any) -> str | None:
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        return f"your result is {describe(got, 80)}; return a pair: the input ids and the labels"
+    return None
+
+
+MASKED_LABELS = Exercise(
+    name="masked_labels",
+    reference=reference_masked_labels,
+    make_inputs=_labels_inputs,
+    hints=(
+        "the model reads the prompt, the response and the padding, but should be graded on the response "
+        "only: every other position gets the label the loss ignores, minus one hundred",
+        "the labels line up with the input ids, position by position; the model shifts them itself, so do "
+        "not shift them. Padding is filled with the pad id in the input and ignored in the labels",
+    ),
+    cases=(
+        Case("no padding: the prompt is masked, the response is kept where it stands",
+             {"prompt_ids": [5, 6, 7], "response_ids": [8, 9], "length": 5, "pad_id": 0}),
+        Case("padding is ignored by the loss, not learned as the pad id",
+             {"prompt_ids": [11, 12], "response_ids": [13], "length": 6, "pad_id": 0}),
+        Case("a one-token prompt and a longer response",
+             {"prompt_ids": [40], "response_ids": [41, 42, 43], "length": 5, "pad_id": 2}),
+    ),
+    contract=_labels_contract,
+    noun="input ids and labels",
+)
+
+
+def check_masked_labels(fn: Callable[..., tuple[list[int], list[int]]], quiet: bool = False) -> CheckResult:
+    """Check `fn(prompt_ids, response_ids, length, pad_id)`: input ids and labels with the prompt masked.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    return MASKED_LABELS.check(fn, quiet=quiet)
+
+
+def reference_training_bytes(n_params: int, n_trainable: int, bytes_per_number: int) -> int:
+    """Bytes of weights, gradients and AdamW's two moments when `n_trainable` of `n_params` train.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    return bytes_per_number * (n_params + 3 * n_trainable)
+
+
+def _bytes_inputs(rng: random.Random) -> dict:
+    n = rng.choice([10_000, 667_136, 124_439_808, 354_823_168])
+    return {"n_params": n, "n_trainable": rng.choice([n, n // rng.choice([10, 100, 400])]),
+            "bytes_per_number": rng.choice([2, 4])}
+
+
+TRAINING_BYTES = Exercise(
+    name="training_bytes",
+    reference=reference_training_bytes,
+    make_inputs=_bytes_inputs,
+    hints=(
+        "every weight sits in memory, frozen or not; only the trainable ones also get a gradient and "
+        "the optimizer state. Leave out AdamW's tiny step counters",
+        "AdamW keeps two running averages per trainable number, the first and the second moment, each the "
+        "size of that parameter; a gradient is one more copy. Multiply the count of numbers by the bytes "
+        "each takes",
+    ),
+    cases=(
+        Case("full fine-tuning: every number has a gradient and two moments, 16 bytes each in float32",
+             {"n_params": 1000, "n_trainable": 1000, "bytes_per_number": 4}),
+        Case("LoRA: the frozen weights are still in memory, but get no gradient or moments",
+             {"n_params": 1000, "n_trainable": 10, "bytes_per_number": 4}),
+        Case("half precision, two bytes a number",
+             {"n_params": 500, "n_trainable": 100, "bytes_per_number": 2}),
+    ),
+    contract=_whole_number,
+    noun="byte count",
+)
+
+
+def check_training_bytes(fn: Callable[..., int], quiet: bool = False) -> CheckResult:
+    """Check `fn(n_params, n_trainable, bytes_per_number)`: weights, gradients and AdamW state in bytes.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    return TRAINING_BYTES.check(fn, quiet=quiet)

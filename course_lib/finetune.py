@@ -1,0 +1,338 @@
+"""Instruction fine-tuning data: the course's small instruction set, prompt masking, scoring.
+
+The course ships `data/instructions.jsonl`: short instruction/response pairs whose answers
+a learner can check by eye (opposites, plurals, capital letters, word order, small sums
+and counting in words), each marked ``"split": "train"`` or ``"test"``. It is made by
+`make_instructions()` (seeded, so the file is the same every time; `scripts/make_instructions.py`
+writes it), and `load_instructions()` reads it, or rebuilds it in memory when the course is
+installed without its data folder (Colab, a plain ``pip install``).
+
+One example is the prompt followed by the response::
+
+    Instruction: Give the opposite of: hot
+    Answer: cold
+
+and the model is trained to write the response only: `encode_example` gives the labels
+``-100`` (ignored by the loss) on every prompt token, so the loss counts the answer's
+tokens and the newline that ends it. `answer()` decodes greedily until that newline;
+`exact_match()` scores a model on the held-out split. `training_memory()` counts what full
+fine-tuning and LoRA hold in memory: parameters, gradients and the optimizer's state,
+from the tensors themselves.
+
+Introduced in notebooks/09_fine_tuning.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import runtime
+from .errors import CourseInputError
+
+__all__ = [
+    "IGNORE_INDEX", "INSTRUCTIONS_FILE", "PROMPT_TEMPLATE", "TASKS", "TrainingMemory",
+    "answer", "collate", "encode_example", "exact_match", "format_prompt", "instructions_path",
+    "load_instructions", "make_instructions", "newline_ids", "training_memory", "write_instructions",
+]
+
+IGNORE_INDEX = -100
+"""The label PyTorch's cross-entropy (and the course GPT's loss) skips."""
+
+INSTRUCTIONS_FILE = "instructions.jsonl"
+PROMPT_TEMPLATE = "Instruction: {instruction}\nAnswer:"
+"""What the model reads; the response follows after one space and ends with a newline."""
+
+# --------------------------------------------------------------------------- the data set
+
+_OPPOSITES = [
+    ("hot", "cold"), ("big", "small"), ("up", "down"), ("day", "night"), ("fast", "slow"),
+    ("happy", "sad"), ("open", "closed"), ("light", "dark"), ("old", "new"), ("yes", "no"),
+    ("in", "out"), ("left", "right"), ("early", "late"), ("full", "empty"), ("hard", "soft"),
+    ("high", "low"), ("long", "short"), ("rich", "poor"), ("wet", "dry"), ("strong", "weak"),
+    ("near", "far"), ("first", "last"), ("push", "pull"), ("win", "lose"), ("buy", "sell"),
+    ("give", "take"), ("love", "hate"), ("always", "never"), ("above", "below"), ("true", "false"),
+    ("clean", "dirty"), ("thick", "thin"), ("heavy", "light"), ("loud", "quiet"), ("sweet", "sour"),
+    ("begin", "end"), ("inside", "outside"), ("black", "white"), ("good", "bad"), ("front", "back"),
+    ("north", "south"), ("east", "west"), ("summer", "winter"), ("young", "old"),
+]
+_PLURALS = [
+    ("cat", "cats"), ("dog", "dogs"), ("book", "books"), ("tree", "trees"), ("house", "houses"),
+    ("car", "cars"), ("bird", "birds"), ("apple", "apples"), ("river", "rivers"), ("hand", "hands"),
+    ("friend", "friends"), ("star", "stars"), ("door", "doors"), ("king", "kings"), ("ship", "ships"),
+    ("box", "boxes"), ("bus", "buses"), ("dish", "dishes"), ("church", "churches"), ("fox", "foxes"),
+    ("glass", "glasses"), ("watch", "watches"), ("city", "cities"), ("baby", "babies"),
+    ("story", "stories"), ("lady", "ladies"), ("party", "parties"), ("child", "children"),
+    ("mouse", "mice"), ("foot", "feet"), ("tooth", "teeth"), ("man", "men"), ("woman", "women"),
+    ("person", "people"), ("goose", "geese"), ("sheep", "sheep"), ("knife", "knives"),
+    ("leaf", "leaves"), ("wolf", "wolves"),
+]
+_PHRASES = [
+    "good morning", "hello world", "thank you", "see you soon", "red apple", "big cat", "open the door",
+    "come home", "happy birthday", "stop here", "good night", "well done", "my friend", "the sun",
+    "blue sky", "fair play", "time to go", "go now", "all is well", "read this", "no entry", "keep calm",
+    "hold on", "look out", "best wishes", "fresh bread", "cold water", "green tea", "old town",
+    "new year", "slow down", "be kind", "sit down", "last call", "dear sir", "one way",
+]
+_WORDS = ["red", "blue", "green", "cat", "dog", "bird", "sun", "moon", "star", "tree", "fish", "rain",
+          "milk", "bread", "king", "ship", "road", "hill"]
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+                "nineteen", "twenty"]
+
+TASKS = {
+    "opposite": "Give the opposite of: {}",
+    "plural": "Write the plural of: {}",
+    "capitals": "Write in capital letters: {}",
+    "reverse": "Reverse the order of the words: {}",
+    "sum": "What is {} plus {}?",
+    "next": "Which number comes after {}?",
+}
+"""Each task's instruction; the fields are filled from the word lists above."""
+
+TEST_FRACTION = 0.2
+
+
+def make_instructions(seed: int = 0) -> list[dict[str, str]]:
+    """The course's instruction set: about 210 rows of task, instruction, response, split.
+
+    Deterministic for a seed. Within each task a seeded fifth of the rows is the held-out
+    ``"test"`` split, so every task is scored.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    rng = random.Random(seed)
+    by_task: dict[str, list[tuple[str, str]]] = {
+        "opposite": [(TASKS["opposite"].format(a), b) for a, b in _OPPOSITES],
+        "plural": [(TASKS["plural"].format(a), b) for a, b in _PLURALS],
+        "capitals": [(TASKS["capitals"].format(p), p.upper()) for p in _PHRASES],
+        "next": [(TASKS["next"].format(NUMBER_WORDS[i]), NUMBER_WORDS[i + 1]) for i in range(20)],
+    }
+    lists: set[tuple[str, ...]] = set()
+    while len(lists) < 36:
+        lists.add(tuple(rng.sample(_WORDS, 3)))
+    by_task["reverse"] = [(TASKS["reverse"].format(" ".join(w)), " ".join(reversed(w))) for w in sorted(lists)]
+    pairs = sorted((a, b) for a in range(11) for b in range(11) if a + b <= 12)
+    by_task["sum"] = [(TASKS["sum"].format(NUMBER_WORDS[a], NUMBER_WORDS[b]), NUMBER_WORDS[a + b])
+                      for a, b in rng.sample(pairs, 40)]
+    rows = []
+    for task, items in by_task.items():
+        order = list(range(len(items)))
+        rng.shuffle(order)
+        test = set(order[: round(TEST_FRACTION * len(items))])
+        rows += [{"task": task, "instruction": ins, "response": res, "split": "test" if i in test else "train"}
+                 for i, (ins, res) in enumerate(items)]
+    return rows
+
+
+def write_instructions(path: str | os.PathLike) -> Path:
+    """Write `make_instructions()` as JSON lines (one row per line, UTF-8) to `path`.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    p = Path(path)
+    p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in make_instructions()), encoding="utf-8")
+    return p
+
+
+def instructions_path() -> Path | None:
+    """``data/instructions.jsonl`` of the checkout, or None when the course runs without it.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    root = runtime.repo_root()
+    p = root / "data" / INSTRUCTIONS_FILE if root is not None else None
+    return p if p is not None and p.is_file() else None
+
+
+def load_instructions(path: str | os.PathLike | None = None, split: str | None = None) -> list[dict[str, str]]:
+    """Rows of the instruction set (`split` "train" or "test" to keep one split).
+
+    `path` defaults to the checkout's ``data/instructions.jsonl``; without a checkout the
+    same rows are made in memory by `make_instructions()`. A row that is not JSON, or lacks
+    ``instruction`` or ``response``, raises `CourseInputError` naming the file and line.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    if split not in (None, "train", "test"):
+        raise CourseInputError(f"split must be 'train', 'test' or None, got {split!r}")
+    p = Path(path) if path is not None else instructions_path()
+    if p is None:
+        rows = make_instructions()
+    else:
+        rows = []
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CourseInputError(f"{p}, line {n}: not a JSON object ({e.msg})") from None
+            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("instruction", "response")):
+                raise CourseInputError(f"{p}, line {n}: a row needs the text fields 'instruction' and 'response'")
+            rows.append(row)
+    return [r for r in rows if split is None or r.get("split", "train") == split]
+
+
+# --------------------------------------------------------------------------- prompts and labels
+
+def format_prompt(instruction: str) -> str:
+    """The text the model reads before it answers: ``"Instruction: ...\\nAnswer:"``.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    return PROMPT_TEMPLATE.format(instruction=instruction.strip())
+
+
+def encode_example(tokenizer: Any, instruction: str, response: str,
+                   max_len: int | None = None) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) of one example; labels are ``-100`` on every prompt token.
+
+    The input is the prompt's tokens followed by the response's (``" " + response + "\\n"``:
+    the newline teaches the model where to stop). The labels are the input ids with the
+    prompt replaced by `IGNORE_INDEX`, so the loss (which shifts them inside the model)
+    counts only the answer. An example longer than `max_len` tokens raises
+    `CourseInputError` instead of being cut.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    prompt = tokenizer.encode(format_prompt(instruction))
+    answer_ids = tokenizer.encode(" " + response.strip() + "\n")
+    ids = prompt + answer_ids
+    if max_len is not None and len(ids) > max_len:
+        raise CourseInputError(
+            f"the example {instruction!r} -> {response!r} is {len(ids)} tokens, longer than the "
+            f"model's context of {max_len}; shorten it"
+        )
+    return ids, [IGNORE_INDEX] * len(prompt) + answer_ids
+
+
+def collate(examples: Sequence[tuple[Sequence[int], Sequence[int]]],
+            pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad a batch of (input_ids, labels) to (B, T) tensors; padding is labelled -100.
+
+    Padding at the end needs no attention mask: under the causal mask no real token
+    looks at a later pad, and the pads' own predictions are ignored by the loss.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    if not examples:
+        raise CourseInputError("collate: the batch is empty")
+    T = max(len(ids) for ids, _ in examples)
+    x = torch.full((len(examples), T), pad_id, dtype=torch.long)
+    y = torch.full((len(examples), T), IGNORE_INDEX, dtype=torch.long)
+    for i, (ids, labels) in enumerate(examples):
+        if len(ids) != len(labels):
+            raise CourseInputError(f"collate: example {i} has {len(ids)} ids but {len(labels)} labels")
+        x[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
+        y[i, : len(labels)] = torch.as_tensor(list(labels), dtype=torch.long)
+    return x, y
+
+
+# --------------------------------------------------------------------------- answering and scoring
+
+def newline_ids(tokenizer: Any) -> list[int]:
+    """Ids of every token whose text contains a newline: where an answer stops.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    vocab = getattr(tokenizer, "vocab", None)
+    if isinstance(vocab, dict):
+        return sorted(i for i, b in vocab.items() if b"\n" in b)
+    return sorted(set(tokenizer.encode("\n")))
+
+
+@torch.no_grad()
+def answer(model: nn.Module, tokenizer: Any, instruction: str, max_new_tokens: int = 12,
+           stop_ids: Iterable[int] | None = None) -> str:
+    """The model's greedy answer to `instruction`: the text it writes up to the first newline.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    from .generate import generate
+
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        ids = torch.tensor([tokenizer.encode(format_prompt(instruction))], device=device)
+        stops = list(stop_ids) if stop_ids is not None else newline_ids(tokenizer)
+        out = generate(model, ids, max_new_tokens, eos_token_id=stops or None)
+        text = tokenizer.decode(out[0, ids.shape[1]:].tolist())
+    finally:
+        model.train(was_training)
+    return text.split("\n", 1)[0].strip()
+
+
+def exact_match(model: nn.Module, tokenizer: Any, rows: Sequence[dict[str, str]],
+                max_new_tokens: int = 12) -> tuple[float, list[str]]:
+    """(fraction of `rows` answered exactly, the answers): the greedy answer must equal the response.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    stops = newline_ids(tokenizer)
+    got = [answer(model, tokenizer, r["instruction"], max_new_tokens, stops) for r in rows]
+    hits = sum(g == r["response"].strip() for g, r in zip(got, rows))
+    return (hits / len(rows) if rows else 0.0), got
+
+
+# --------------------------------------------------------------------------- memory
+
+@dataclass
+class TrainingMemory:
+    """Bytes a fine-tuning run holds besides activations, counted from the tensors.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+
+    parameters: int
+    gradients: int
+    optimizer: int
+
+    @property
+    def total(self) -> int:
+        return self.parameters + self.gradients + self.optimizer
+
+    def __str__(self) -> str:
+        mib = lambda b: f"{b / 2**20:,.1f} MiB"  # noqa: E731
+        return (f"parameters {mib(self.parameters)} + gradients {mib(self.gradients)} + "
+                f"optimizer state {mib(self.optimizer)} = {mib(self.total)}")
+
+
+def _storage_bytes(tensors: Iterable[torch.Tensor], seen: set[tuple[str, int]]) -> int:
+    total = 0
+    for t in tensors:
+        if not isinstance(t, torch.Tensor) or t.numel() == 0:
+            continue
+        st = t.untyped_storage()
+        key = (str(t.device), st.data_ptr())
+        if key not in seen:  # a tied weight, or views of one tensor, count once
+            seen.add(key)
+            total += st.nbytes()
+    return total
+
+
+def training_memory(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> TrainingMemory:
+    """What `model` and `optimizer` hold: parameters, gradients, optimizer state, in bytes.
+
+    Counted from the tensors (each storage once), so call it after a training step:
+    gradients and AdamW's two moment buffers exist only once a step has made them.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    seen: set[tuple[str, int]] = set()
+    params = list(model.parameters())
+    p_bytes = _storage_bytes(params, seen)
+    g_bytes = _storage_bytes((p.grad for p in params if p.grad is not None), seen)
+    o_bytes = 0
+    if optimizer is not None:
+        o_bytes = _storage_bytes((v for state in optimizer.state.values() for v in state.values()), seen)
+    return TrainingMemory(p_bytes, g_bytes, o_bytes)

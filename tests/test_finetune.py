@@ -1,0 +1,156 @@
+"""course_lib.finetune: the instruction set, prompt masking, padding, answering, memory counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_lib import finetune, lora
+from course_lib.errors import CourseInputError
+from course_lib.model import GPT, GPTConfig
+from course_lib.tokenizer import BPETokenizer, gpt2_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / finetune.INSTRUCTIONS_FILE
+
+
+def test_the_committed_file_is_what_the_generator_makes() -> None:
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+    assert rows == finetune.make_instructions()
+    assert DATA.stat().st_size < 100_000
+
+
+def test_the_set_has_every_task_in_both_splits_and_no_leak() -> None:
+    rows = finetune.make_instructions()
+    assert 150 <= len(rows) <= 300
+    for task in finetune.TASKS:
+        splits = [r["split"] for r in rows if r["task"] == task]
+        assert "train" in splits and "test" in splits, task
+    train = {r["instruction"] for r in rows if r["split"] == "train"}
+    test = {r["instruction"] for r in rows if r["split"] == "test"}
+    assert not train & test and len(train) + len(test) == len(rows)  # no instruction twice
+    assert finetune.make_instructions() == rows  # seeded
+
+
+def test_answers_are_right() -> None:
+    by = {r["instruction"]: r["response"] for r in finetune.make_instructions()}
+    assert by["Give the opposite of: hot"] == "cold"
+    assert by["Write the plural of: mouse"] == "mice"
+    assert by["Write in capital letters: good morning"] == "GOOD MORNING"
+    assert by["Which number comes after nineteen?"] == "twenty"
+    for ins, res in by.items():
+        if ins.startswith("What is "):
+            a, b = ins[len("What is "):-1].split(" plus ")
+            assert finetune.NUMBER_WORDS.index(a) + finetune.NUMBER_WORDS.index(b) == finetune.NUMBER_WORDS.index(res)
+        if ins.startswith("Reverse"):
+            assert res.split() == ins.split(": ")[1].split()[::-1]
+
+
+def test_load_instructions_reads_the_file_and_splits(tmp_path: Path, monkeypatch) -> None:
+    assert finetune.load_instructions() == finetune.make_instructions()
+    test = finetune.load_instructions(split="test")
+    assert test and all(r["split"] == "test" for r in test)
+    monkeypatch.setattr(finetune, "instructions_path", lambda: None)  # installed without data/
+    assert finetune.load_instructions() == finetune.make_instructions()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "a", "response": "b"}\n{"instruction": 1}\n', encoding="utf-8")
+    with pytest.raises(CourseInputError, match="line 2"):
+        finetune.load_instructions(bad)
+    bad.write_text("not json\n", encoding="utf-8")
+    with pytest.raises(CourseInputError, match="line 1: not a JSON object"):
+        finetune.load_instructions(bad)
+    with pytest.raises(CourseInputError, match="split"):
+        finetune.load_instructions(split="val")
+
+
+def test_encode_example_masks_the_prompt_with_gpt2_tokens() -> None:
+    tok = gpt2_tokenizer()
+    ids, labels = finetune.encode_example(tok, "Give the opposite of: hot", "cold")
+    prompt = tok.encode("Instruction: Give the opposite of: hot\nAnswer:")
+    assert ids == tok.encode("Instruction: Give the opposite of: hot\nAnswer: cold\n")  # same as one text
+    assert labels[: len(prompt)] == [-100] * len(prompt)
+    assert labels[len(prompt):] == ids[len(prompt):] == tok.encode(" cold\n")
+    with pytest.raises(CourseInputError, match="longer than the model's context of 5"):
+        finetune.encode_example(tok, "Give the opposite of: hot", "cold", max_len=5)
+
+
+def test_collate_pads_right_and_ignores_the_padding() -> None:
+    x, y = finetune.collate([([1, 2, 3], [-100, 2, 3]), ([4], [4])], pad_id=9)
+    assert x.tolist() == [[1, 2, 3], [4, 9, 9]]
+    assert y.tolist() == [[-100, 2, 3], [4, -100, -100]]
+    with pytest.raises(CourseInputError):
+        finetune.collate([])
+    with pytest.raises(CourseInputError, match="2 ids but 1 labels"):
+        finetune.collate([([1, 2], [1])])
+
+
+def test_right_padding_changes_no_loss_and_prompt_tokens_carry_none() -> None:
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50257, n_positions=64, n_embd=16, n_layer=1, n_head=2)).eval()
+    tok = gpt2_tokenizer()
+    short = finetune.encode_example(tok, "Write the plural of: cat", "cats")
+    long = finetune.encode_example(tok, "Reverse the order of the words: red cat moon", "moon cat red")
+    x1, y1 = finetune.collate([short])
+    x2, y2 = finetune.collate([short, long], pad_id=50256)
+    with torch.no_grad():
+        logits_alone = model(x1).logits[0]
+        logits_padded = model(x2).logits[0, : x1.shape[1]]
+        torch.testing.assert_close(logits_alone, logits_padded)
+        # the loss counts only the answer tokens: changing a prompt label's target does nothing
+        ids, labels = short
+        n = labels.count(-100)
+        full_loss = model(x1, labels=torch.tensor([ids])).loss
+        answer_loss = model(x1, labels=y1).loss
+        logp = torch.log_softmax(model(x1).logits[0, n - 1:-1], -1)
+        want = -logp[torch.arange(len(ids) - n), torch.tensor(ids[n:])].mean()
+    torch.testing.assert_close(answer_loss, want)
+    assert not torch.isclose(full_loss, answer_loss)
+
+
+def test_answer_stops_at_the_newline_and_exact_match_counts() -> None:
+    assert {198, 628} <= set(finetune.newline_ids(gpt2_tokenizer()))  # "\n" and "\n\n"
+    tok = BPETokenizer({i: bytes([i]) for i in range(256)}, [])  # bytes: a small, quick stand-in
+    assert finetune.newline_ids(tok) == [10]
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=256, n_positions=64, n_embd=32, n_layer=1, n_head=2))
+    row = {"instruction": "Give the opposite of: hot", "response": "cold"}
+    x, y = finetune.collate([finetune.encode_example(tok, row["instruction"], row["response"], 64)])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-2)
+    model.train()
+    for _ in range(60):  # memorise the one answer
+        loss = model(x, labels=y).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert finetune.answer(model, tok, row["instruction"]) == "cold"
+    assert model.training  # answer() restores the mode
+    score, got = finetune.exact_match(model, tok, [row, {"instruction": row["instruction"], "response": "warm"}])
+    assert got == ["cold", "cold"] and score == 0.5
+
+
+def test_training_memory_counts_parameters_gradients_and_adamw_state() -> None:
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2))
+    n = model.num_parameters()
+    assert finetune.training_memory(model) == finetune.TrainingMemory(4 * n, 0, 0)  # tied weights once
+    x = torch.randint(0, 64, (2, 8))
+    full = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(x, labels=x).loss.backward()
+    full.step()
+    mem = finetune.training_memory(model, full)
+    n_tensors = len(list(model.parameters()))
+    assert (mem.parameters, mem.gradients, mem.optimizer) == (4 * n, 4 * n, 8 * n + 4 * n_tensors)
+    assert mem.total == mem.parameters + mem.gradients + mem.optimizer and "MiB" in str(mem)
+
+    lora.apply_lora(model, ("c_attn",), r=2, alpha=4)
+    model.zero_grad(set_to_none=True)
+    adapters = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(adapters, lr=1e-3)
+    model(x, labels=x).loss.backward()
+    opt.step()
+    k = sum(p.numel() for p in adapters)
+    mem = finetune.training_memory(model, opt)
+    assert (mem.parameters, mem.gradients, mem.optimizer) == (4 * (n + k), 4 * k, 8 * k + 4 * len(adapters))
