@@ -36,13 +36,14 @@ def _cached_models_08() -> None:
     pretrained.demo_dir(verbose=False)  # the word-level demo model section 8 looks inside offline and in fast mode
 
 
-def _cached_models_07() -> None:
+def _demo_model() -> None:
     from course_lib import pretrained
 
-    pretrained.demo_dir(verbose=False)  # the word-level demo model it decodes with offline and in fast mode
+    pretrained.demo_dir(verbose=False)  # the word-level demo model: GPT-2's stand-in offline and in fast mode
 
 
-CACHED_MODELS = {"07_decoding_strategies": _cached_models_07, "08_attention_visualization": _cached_models_08}
+CACHED_MODELS = {"07_decoding_strategies": _demo_model, "08_attention_visualization": _cached_models_08,
+                 "09_fine_tuning": _demo_model, "10_scaling_up": _demo_model}
 """Models a notebook trains once and caches (first run only: about a minute of CPU time):
 trained here, before the clock starts, because the limits are for a learner's every later run."""
 
