@@ -31,7 +31,6 @@ import random
 import re
 import string
 import sys
-import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -46,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import runtime
 from .errors import CourseInputError
-from .io import read_text, usual_permissions
+from .io import read_text, write_atomic
 
 __all__ = [
     "DEFAULT_CORPUS",
@@ -94,19 +93,6 @@ def _shakespeare_ok(data: bytes) -> bool:
     return len(data) == SHAKESPEARE_BYTES and hashlib.sha256(data).hexdigest() == SHAKESPEARE_SHA256
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        usual_permissions(tmp)  # mkstemp made it owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _download(url: str, timeout: float) -> bytes:
     """Fetch `url` (separate so tests can replace it)."""
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed https URL
@@ -147,7 +133,7 @@ def _find_shakespeare(allow_download: bool) -> tuple[str | None, str]:
             f"{stale}the download did not match the expected size/sha256 "
             f"({len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}...)"
         )
-    _write_atomic(cached, data)
+    write_atomic(cached, data)
     return data.decode("utf-8"), f"downloaded from {SHAKESPEARE_URL}, sha256 verified, cached at {cached}"
 
 
@@ -799,16 +785,7 @@ def encode_corpus(
     ids = np.asarray(raw, dtype=dtype)
     if len(ids) and int(ids.max()) != top:  # pragma: no cover - ids beyond uint32
         raise CourseInputError(f"tokenizer: id {top} does not fit in {np.dtype(dtype).name}")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tokens-", suffix=".npy", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, ids, allow_pickle=False)
-        usual_permissions(tmp)  # mkstemp made it owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: np.save(f, ids, allow_pickle=False))
     _say(f"encoded corpus: {len(text):,} characters -> {len(ids):,} tokens "
          f"({np.dtype(dtype).name}) in {time.perf_counter() - t0:.2f} s; cached at {path}", verbose)
     return ids

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from .errors import CourseInputError
 
@@ -109,6 +109,30 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_atomic(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write a file atomically: a temporary sibling, renamed to `path` once complete.
+
+    `content` is the bytes to write, or a function that writes into the open binary file
+    (``lambda f: np.save(f, ids)``). An interruption leaves the old file or the new one,
+    never half of one; the new file gets the usual modes for the umask.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(content, bytes):
+                f.write(content)
+            else:
+                content(f)
+        usual_permissions(tmp)  # mkstemp made it owner-only
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
 
 
 def settings_key(settings: Any, text: str = "") -> str:
