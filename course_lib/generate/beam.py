@@ -56,9 +56,10 @@ class _BeamState:
     a finished slot still holding -1e9 is empty.
     """
 
-    def __init__(self, prompt: torch.Tensor, num_beams: int, max_length: int, fill: int,
-                 length_penalty: float, early_stopping: bool | str, n_eos: int) -> None:
+    def __init__(self, prompt: torch.Tensor, num_beams: int, max_length: int, eos: list[int],
+                 length_penalty: float, early_stopping: bool | str) -> None:
         B, T0 = prompt.shape
+        fill, n_eos = (eos[0] if eos else 0), len(eos)  # finished texts are padded with the first eos
         self.B, self.nb, self.T0, self.max_length = B, num_beams, T0, max_length
         self.length_penalty, self.early_stopping = length_penalty, early_stopping
         self.keep = max(2, 1 + n_eos) * num_beams  # candidates kept per step
@@ -134,6 +135,33 @@ class _BeamState:
         return (self.parents + offset).reshape(-1)
 
 
+def _check_beams(max_new_tokens: int, num_beams: int, num_return_sequences: int) -> None:
+    _check_common(max_new_tokens, num_beams, num_return_sequences)
+    if num_return_sequences > num_beams:
+        raise CourseInputError(
+            f"num_return_sequences={num_return_sequences} must be <= num_beams={num_beams}")
+
+
+def _beam_start(model: Any, input_ids: Any, eos_token_id: int | Sequence[int] | None,
+                settings: DecodingSettings | None) -> tuple[DecodingSettings, torch.Tensor, list[int], torch.Tensor]:
+    """What both beam searches start from: settings, the prompt (B, T0), the eos ids as a list and a tensor."""
+    settings = settings or DecodingSettings()
+    prompt = _as_batch(input_ids, model)
+    eos = _eos_list(eos_token_id)
+    eos_t = torch.tensor(eos, dtype=torch.long, device=prompt.device)
+    return settings, prompt, eos, eos_t
+
+
+def _n_best(seqs: torch.Tensor, scores: torch.Tensor, lens: torch.Tensor, T0: int, n: int) -> BeamSearchOutput:
+    """The n best finished texts per prompt: seqs (B, N, L), scores and lens (B, N) -> (B * n, T')."""
+    B = seqs.size(0)
+    best = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :n]  # (B, n)
+    lengths = _gather(lens, best).reshape(-1)
+    out_len = T0 + int(lengths.max())
+    out = _gather(seqs, best)[:, :, :out_len].reshape(B * n, out_len)
+    return BeamSearchOutput(out, _gather(scores, best).reshape(-1), lengths.tolist())
+
+
 def beam_search(
     model: Any,
     input_ids: Any,
@@ -160,22 +188,15 @@ def beam_search(
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
-    _check_common(max_new_tokens, num_beams, num_return_sequences)
-    if num_return_sequences > num_beams:
-        raise CourseInputError(
-            f"num_return_sequences={num_return_sequences} must be <= num_beams={num_beams}")
+    _check_beams(max_new_tokens, num_beams, num_return_sequences)
     if early_stopping not in (True, False, "never"):
         raise CourseInputError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    settings = settings or DecodingSettings()
-    prompt = _as_batch(input_ids, model)
+    settings, prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id, settings)
     B, T0 = prompt.shape
     if max_new_tokens == 0:
         return BeamSearchOutput(prompt.repeat_interleave(num_return_sequences, 0),
                                 torch.zeros(B * num_return_sequences), [0] * B * num_return_sequences)
-    eos = _eos_list(eos_token_id)
-    eos_t = torch.tensor(eos, dtype=torch.long, device=prompt.device)
-    state = _BeamState(prompt, num_beams, T0 + max_new_tokens, eos[0] if eos else 0,
-                       length_penalty, early_stopping, len(eos))
+    state = _BeamState(prompt, num_beams, T0 + max_new_tokens, eos, length_penalty, early_stopping)
     generator = torch.Generator(device=prompt.device).manual_seed(seed) if seed is not None else None
     if trace is not None:
         trace.strategy = trace.strategy or "beam"
@@ -195,11 +216,7 @@ def beam_search(
             if not more:
                 break
             run.reorder(state.flat_parents())
-    n = num_return_sequences
-    lengths = state.finished_len[:, :n].reshape(-1)
-    out_len = T0 + int(lengths.max())
-    seqs = state.finished[:, :n, :out_len].reshape(B * n, out_len)
-    return BeamSearchOutput(seqs, state.finished_scores[:, :n].reshape(-1), lengths.tolist())
+    return _n_best(state.finished, state.finished_scores, state.finished_len, T0, num_return_sequences)
 
 
 def diverse_beam_search(
@@ -227,21 +244,15 @@ def diverse_beam_search(
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
-    _check_common(max_new_tokens, num_beams, num_return_sequences)
+    _check_beams(max_new_tokens, num_beams, num_return_sequences)
     if not isinstance(num_beam_groups, int) or num_beam_groups < 1 or num_beams % num_beam_groups:
         raise CourseInputError(
             f"num_beam_groups={num_beam_groups!r} must be >= 1 and divide num_beams={num_beams}")
-    if num_return_sequences > num_beams:
-        raise CourseInputError(
-            f"num_return_sequences={num_return_sequences} must be <= num_beams={num_beams}")
-    settings = settings or DecodingSettings()
-    prompt = _as_batch(input_ids, model)
+    settings, prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id, settings)
     B, T0 = prompt.shape
     G, gs = num_beam_groups, num_beams // num_beam_groups
-    eos = _eos_list(eos_token_id)
-    eos_t = torch.tensor(eos, dtype=torch.long, device=prompt.device)
-    groups = [_BeamState(prompt, gs, T0 + max(max_new_tokens, 1), eos[0] if eos else 0,
-                         length_penalty, early_stopping, len(eos)) for _ in range(G)]
+    groups = [_BeamState(prompt, gs, T0 + max(max_new_tokens, 1), eos, length_penalty, early_stopping)
+              for _ in range(G)]
     active = [max_new_tokens > 0] * G
     run = _Runner(model, use_cache)
     with torch.inference_mode():
@@ -273,9 +284,4 @@ def diverse_beam_search(
     scores = torch.cat([g.finished_scores for g in groups], dim=1)  # (B, num_beams)
     seqs = torch.cat([g.finished for g in groups], dim=1)
     lens = torch.cat([g.finished_len for g in groups], dim=1)
-    n = num_return_sequences
-    best = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :n]
-    lengths = _gather(lens, best).reshape(-1)
-    out_len = T0 + int(lengths.max())
-    out = _gather(seqs, best)[:, :, :out_len].reshape(B * n, out_len)
-    return BeamSearchOutput(out, _gather(scores, best).reshape(-1), lengths.tolist())
+    return _n_best(seqs, scores, lens, T0, num_return_sequences)
