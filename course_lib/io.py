@@ -24,6 +24,18 @@ from .errors import CourseInputError
 _C = TypeVar("_C", bound="JsonConfig")
 
 
+# State-dict keys that are not weights to carry between the course GPT and transformers:
+# lm_head.weight (tied to transformer.wte.weight), GPT-2's causal-mask buffers (.attn.bias,
+# .attn.masked_bias, kept by older checkpoints) and Llama's rotary table. One list for model.py's
+# conversions and the Trainer's checkpoint loading.
+IGNORED_STATE_KEYS = ("lm_head.weight", ".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq")
+
+
+def ignored_state_key(key: str) -> bool:
+    """True for a state-dict key in `IGNORED_STATE_KEYS` (it may be missing or extra)."""
+    return key.endswith(IGNORED_STATE_KEYS)
+
+
 def read_text(path: str | os.PathLike, flag: str = "path") -> str:
     """Read a UTF-8 text file, or raise `CourseInputError` naming the file and problem.
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import CourseInputError
-from ..io import atomic_dir
+from ..io import atomic_dir, ignored_state_key
 from .config import RESUMABLE_CHANGES, config_differences
 
 STATE_DIR = "train_state"
@@ -174,7 +174,7 @@ def load_weights(d: Path, model: nn.Module, device: torch.device) -> None:
         return
     sd = {k: v.to(device) for k, v in sd.items()}
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if k != "lm_head.weight" and not k.endswith((".attn.bias", ".attn.masked_bias"))]
+    missing = [k for k in missing if not ignored_state_key(k)]
     if missing or unexpected:
         raise CourseInputError(f"checkpoint {d} does not fit the model: missing {missing}, unexpected {unexpected}")
     if hasattr(model, "tie_weights"):
