@@ -13,8 +13,8 @@ from typing import Any
 
 from ..errors import CourseInputError
 from ..io import JsonConfig
+from ..runtime import PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # TrainConfig fields that may change between a checkpoint and its resumption.
 RESUMABLE_CHANGES = frozenset({
     "epochs", "max_steps", "eval_interval", "eval_batches", "checkpoint_interval", "out_dir",

@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .. import distributed as dist_utils
-from .. import runtime
+from .. import runtime, scaling
 from ..errors import CourseInputError
 from . import checkpoint
 from .checkpoint import model_context
@@ -109,10 +109,6 @@ class Callback:
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
 
     def on_train_end(self, trainer: Trainer) -> None: ...
-
-
-def _precision_name(dtype: torch.dtype | None) -> str:
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 class Trainer:
@@ -197,25 +193,15 @@ class Trainer:
 
     # -- small helpers -----------------------------------------------------------------
     def _amp_dtype(self) -> torch.dtype | None:
-        p = self.config.precision
-        if p == "auto":
-            return runtime.autocast_dtype(self.device)
-        if p == "fp32":
-            return None
-        dtype = torch.bfloat16 if p == "bf16" else torch.float16
-        if p == "fp16" and self.device.type != "cuda":
-            raise CourseInputError(f"precision=fp16 needs a CUDA GPU (device is {self.device}); use bf16 or fp32")
-        return dtype
+        return runtime.precision_dtype(self.config.precision, self.device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return scaling.autocast(self.device, self.amp_dtype)
 
     @property
     def precision(self) -> str:
         """"fp32", "bf16" or "fp16" (with a GradScaler)."""
-        return _precision_name(self.amp_dtype)
+        return runtime.precision_name(self.amp_dtype)
 
     @property
     def tokens_per_step(self) -> int:
@@ -250,8 +236,7 @@ class Trainer:
         cfg = getattr(self.model, "config", None)
         n_layer = getattr(cfg, "n_layer", 0) or 0
         n_embd = getattr(cfg, "n_embd", 0) or 0
-        # 6 N per token for the matmuls of forward + backward, plus attention (Kaplan et al. 2020)
-        flops_per_token = 6 * n_params + 12 * n_layer * n_embd * self.seq_len
+        flops_per_token = scaling.training_flops_per_token(n_params, n_layer, n_embd, self.seq_len)
         remaining = max(0, self.total_steps - self.step)
         tokens = remaining * self.tokens_per_step
         rate = {"cuda": 4e13, "mps": 3e12}.get(self.device.type, 2e10 * max(1, torch.get_num_threads()) / 2)
