@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 from .. import distributed as dist_utils
 from .. import runtime, scaling
 from ..errors import CourseInputError
+from ..generate import generate
 from . import checkpoint
 from .checkpoint import model_context
 from .config import TrainConfig
@@ -373,10 +374,10 @@ class Trainer:
     @torch.no_grad()
     def sample(self, prompt: str | None = None, max_new_tokens: int | None = None,
                top_k: int | None = ..., temperature: float | None = None, seed: int | None = None) -> str | None:  # type: ignore[assignment]
-        """A short continuation of `prompt` (top-k sampling with its own seeded generator).
+        """A short continuation of `prompt`: `generate.generate` with top-k sampling and its own seed.
 
-        Uses a private random generator, so sampling never changes the training's
-        random numbers. Returns None without a tokenizer.
+        `generate` samples with a private random generator, so sampling never changes the
+        training's random numbers. ``top_k`` None or 1 is greedy. Returns None without a tokenizer.
         """
         tok = self.tokenizer
         if tok is None:
@@ -390,25 +391,17 @@ class Trainer:
         temperature = c.sample_temperature if temperature is None else temperature
         ids = tok.encode(prompt)
         ids = list(getattr(ids, "ids", ids)) or [0]
-        context = model_context(self.model) or self.seq_len
-        g = torch.Generator(device=self.device).manual_seed(c.seed if seed is None else seed)
-        x = torch.tensor([ids], device=self.device)  # (1, T)
+        greedy = top_k is None or top_k <= 1
         was_training = self.model.training
         self.model.eval()
         try:
-            for _ in range(max_new_tokens):
-                with self._autocast():
-                    logits = self.model(x[:, -context:]).logits[:, -1, :].float()  # (1, vocab)
-                if top_k is None or top_k <= 1:
-                    nxt = logits.argmax(-1, keepdim=True)
-                else:
-                    v, i = torch.topk(logits / temperature, min(top_k, logits.size(-1)))  # (1, k)
-                    choice = torch.multinomial(F.softmax(v, dim=-1), 1, generator=g)  # (1, 1)
-                    nxt = i.gather(-1, choice)
-                x = torch.cat([x, nxt], dim=1)
+            with self._autocast():
+                out = generate(self.model, ids, max_new_tokens, do_sample=not greedy,
+                               top_k=None if greedy else top_k, temperature=temperature,
+                               seed=c.seed if seed is None else seed, use_cache=False)  # (1, T + new)
         finally:
             self.model.train(was_training)
-        new = x[0, len(ids):].tolist()
+        new = out[0, out.size(1) - max_new_tokens:].tolist()  # no eos: exactly max_new_tokens new ids
         return prompt + tok.decode(new)
 
     def _evaluate_and_report(self) -> None:
