@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 
 from .. import distributed as dist_utils
 from .. import runtime, scaling
+from ..data import TokenDataset
 from ..errors import CourseInputError
 from ..generate import generate
 from . import checkpoint
@@ -53,32 +54,14 @@ class OutOfMemoryError(CourseInputError):
     """The GPU ran out of memory; the message suggests a smaller batch or accumulation."""
 
 
-class _Windows(Dataset):
-    """Windows of seq_len + 1 tokens every seq_len tokens of a 1-D id tensor: (x, y)."""
-
-    def __init__(self, ids: Any, seq_len: int, name: str) -> None:
-        t = torch.as_tensor(ids)
-        if t.dim() != 1 or t.dtype.is_floating_point:
-            raise CourseInputError(f"{name}: expected a 1-D sequence of integer token ids, got {tuple(t.shape)} {t.dtype}")
-        if t.numel() < seq_len + 1:
-            raise CourseInputError(
-                f"{name}: {t.numel():,} tokens is fewer than one window of seq_len + 1 = {seq_len + 1}; "
-                f"use a smaller seq_len (at most {max(1, t.numel() - 1)}) or more text")
-        self.ids, self.seq_len = t.long(), seq_len
-        self.n = (t.numel() - 1) // seq_len
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        w = self.ids[i * self.seq_len : i * self.seq_len + self.seq_len + 1]
-        return w[:-1], w[1:]  # (T,), (T,)
-
-
 def _as_dataset(data: Any, seq_len: int, name: str) -> Dataset | None:
+    """A dataset as it is; raw token ids cut into `data.TokenDataset` windows of `seq_len`."""
     if data is None or isinstance(data, Dataset):
         return data
-    return _Windows(data, seq_len, name)
+    try:
+        return TokenDataset(data, seq_len)
+    except CourseInputError as e:
+        raise CourseInputError(f"{name}: {e}") from None
 
 
 def _collate(dataset: Dataset, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
