@@ -7,6 +7,7 @@ Built in notebooks/06_training.ipynb.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,27 @@ class TrainConfig(JsonConfig):
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def count_steps(n_sequences: int, batch_size: int, grad_accum_steps: int, epochs: float,
+                max_steps: int | None) -> int:
+    """Optimizer steps of a run over `n_sequences` training windows: the one place it is worked out.
+
+    `max_steps` when set; else `epochs` passes over ``n_sequences // batch_size``
+    micro-batches (the last partial batch dropped), `grad_accum_steps` per step, at least 1.
+    """
+    if max_steps is not None:
+        return max_steps
+    return max(1, math.ceil(epochs * (n_sequences // batch_size) / grad_accum_steps))
+
+
+def schedule_defaults(steps: int, lr: float) -> dict[str, Any]:
+    """The settings `course train` derives from a run's length when its flags leave them out.
+
+    min_lr is a tenth of lr; warm-up is 5 % of the steps (at least 1, at most 200); the
+    validation loss is measured 10 times a run.
+    """
+    return {"min_lr": lr / 10, "warmup_steps": min(200, max(1, steps // 20)), "eval_interval": max(1, steps // 10)}
 
 
 def config_differences(a: dict[str, Any], b: dict[str, Any], ignore: Iterable[str] = ()) -> list[str]:

@@ -40,7 +40,7 @@ from ..errors import CourseInputError
 from ..generate import generate
 from . import checkpoint
 from .checkpoint import model_context
-from .config import TrainConfig
+from .config import TrainConfig, count_steps
 from .optim import cosine_schedule, make_optimizer
 
 _CUDA_OOM = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
@@ -148,10 +148,8 @@ class Trainer:
                 f"the training data holds {n:,} sequences of {self.seq_len} tokens, fewer than one batch "
                 f"(batch_size={config.batch_size}); use a smaller --batch_size (at most {n}) or a smaller "
                 f"--seq_len, or more text")
-        if config.max_steps is not None:
-            self.total_steps = config.max_steps
-        else:
-            self.total_steps = max(1, math.ceil(config.epochs * self.steps_per_epoch_micro / config.grad_accum_steps))
+        self.total_steps = count_steps(n, config.batch_size, config.grad_accum_steps, config.epochs,
+                                       config.max_steps)
 
         self.device = runtime.pick_device(config.device)
         self.amp_dtype = self._amp_dtype()
