@@ -32,6 +32,30 @@ _CACHE_LIMIT = 200_000  # words kept in the encoding cache
 _LONG_WORD = 256  # bytes; longer words are encoded with a heap (O(n log n)) instead of rescans
 
 
+def check_vocab_size(vocab_size: int, special_tokens: Sequence[str]) -> None:
+    """Refuse a vocabulary size that is not a whole number or leaves no room for the bytes and specials.
+
+    Shared by `BPETokenizer.train` and `train_hf_tokenizer`: both count 256 bytes + merges +
+    special tokens.
+    """
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise CourseInputError(f"vocab_size must be a whole number, got {vocab_size!r}")
+    floor = 256 + len(special_tokens)
+    if vocab_size < floor:
+        raise CourseInputError(
+            f"vocab_size {vocab_size} is too small: it must be at least {floor} "
+            f"(256 bytes + {len(special_tokens)} special token(s))"
+        )
+
+
+def split_special(text: str, special_tokens: Sequence[str]) -> list[str]:
+    """`text` cut at every special token (longest first), which is dropped: specials are never merged."""
+    if not special_tokens:
+        return [text]
+    sp = regex.compile("|".join(regex.escape(s) for s in sorted(special_tokens, key=len, reverse=True)))
+    return sp.split(text)
+
+
 class BPETokenizer:
     """GPT-2's byte-level BPE: regex split, UTF-8 bytes, ranked merges, special tokens.
 
@@ -105,25 +129,14 @@ class BPETokenizer:
         special_tokens = list(dict.fromkeys(special_tokens))
         if not isinstance(text, str) or not text.strip():
             raise CourseInputError("BPETokenizer.train: the text is empty; give it some text to learn from")
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-            raise CourseInputError(f"vocab_size must be a whole number, got {vocab_size!r}")
-        floor = 256 + len(special_tokens)
-        if vocab_size < floor:
-            raise CourseInputError(
-                f"vocab_size {vocab_size} is too small: it must be at least {floor} "
-                f"(256 bytes + {len(special_tokens)} special token(s))"
-            )
+        check_vocab_size(vocab_size, special_tokens)
         order = list(bytes_to_unicode())  # GPT-2's byte order: id i is byte order[i]
         vocab: dict[int, bytes] = {i: bytes([b]) for i, b in enumerate(order)}
         byte_table = bytes(order.index(b) for b in range(256))  # byte value -> id
 
         pat = regex.compile(pattern)
-        pieces = [text]
-        if special_tokens:
-            sp = regex.compile("|".join(regex.escape(s) for s in sorted(special_tokens, key=len, reverse=True)))
-            pieces = sp.split(text)
         word_counts: Counter[str] = Counter()
-        for piece in pieces:
+        for piece in split_special(text, special_tokens):
             word_counts.update(pat.findall(piece))
         words: list[list[int]] = []
         counts: list[int] = []

@@ -19,7 +19,7 @@ from typing import Any
 import regex
 
 from ..errors import CourseInputError
-from .bpe import BPETokenizer
+from .bpe import BPETokenizer, check_vocab_size, split_special
 from .teaching import ENDOFTEXT
 
 _HF_MAX_RUN = 1000  # characters; `tokenizers`' BPE trainer is quadratic in a word's length
@@ -129,18 +129,9 @@ def train_hf_tokenizer(
     paths = [files] if isinstance(files, (str, os.PathLike)) else list(files)
     if not paths:
         raise CourseInputError("train_hf_tokenizer: no text files given")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-        raise CourseInputError(f"vocab_size must be a whole number, got {vocab_size!r}")
-    floor = 256 + len(special_tokens)
-    if vocab_size < floor:
-        raise CourseInputError(
-            f"vocab_size {vocab_size} is too small: it must be at least {floor} "
-            f"(256 bytes + {len(special_tokens)} special token(s))"
-        )
+    check_vocab_size(vocab_size, special_tokens)
     texts = [read_text(p, flag="text") for p in paths]
-    if special_tokens:  # cut special tokens out of the training text, as BPETokenizer.train does
-        sp = regex.compile("|".join(regex.escape(s) for s in sorted(special_tokens, key=len, reverse=True)))
-        texts = [piece for t in texts for piece in sp.split(t)]
+    texts = [piece for t in texts for piece in split_special(t, special_tokens)]  # as BPETokenizer.train does
     texts = [piece for t in texts for piece in _cut_long_runs(t)]
 
     tok = Tokenizer(models.BPE())
