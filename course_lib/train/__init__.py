@@ -10,24 +10,6 @@ The pieces::
                                  a tqdm bar, callbacks, checkpoints every N steps and on Ctrl-C
     Trainer(...).resume(dir)     continue a run bitwise where it stopped (on the CPU)
 
-A checkpoint is a Hugging Face model folder (``config.json``, ``model.safetensors``, the
-tokenizer files) plus ``train_state/`` (optimizer, GradScaler, RNG states, step, and the
-position in the data), written atomically with `course_lib.io.atomic_dir`, so
-``transformers.pipeline("text-generation", model=dir)`` loads it as it is.
-
-Data order. Each epoch is a seeded permutation of the training windows
-(``torch.randperm`` with seed ``config.seed + epoch``); micro-batch k of the epoch is rows
-``perm[k*B:(k+1)*B]`` with B = ``config.batch_size``, the GLOBAL batch. Under ``torchrun``
-rank r takes the r-th contiguous slice of B / world_size rows of that global batch, so a
-run on N processes sees the same global batches as a run on one, and the position saved in
-a checkpoint (micro-batches done) means the same thing for any world size.
-
-References:
-- I. Loshchilov & F. Hutter, "Decoupled Weight Decay Regularization" (AdamW), ICLR 2019.
-- I. Loshchilov & F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts" (cosine), 2017.
-- A. Karpathy, nanoGPT ``train.py`` (warm-up + cosine schedule, decay on 2-D weights only).
-- P. Micikevicius et al., "Mixed Precision Training" (loss scaling), ICLR 2018.
-
 The package: config.py (TrainConfig), optim.py (schedule, AdamW), loop.py (Trainer,
 Callback), checkpoint.py (functions over explicit state; it never imports the loop).
 Every name stays importable from ``course_lib.train``.
