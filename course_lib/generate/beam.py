@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import CourseInputError
+from ..protocols import CausalLM
 from .processors import DecodingSettings, logits_stages, process_logits
 from .runner import _as_batch, _check_common, _eos_list, _Runner
 from .trace import DecodingTrace
@@ -142,7 +142,7 @@ def _check_beams(max_new_tokens: int, num_beams: int, num_return_sequences: int)
             f"num_return_sequences={num_return_sequences} must be <= num_beams={num_beams}")
 
 
-def _beam_start(model: Any, input_ids: Any, eos_token_id: int | Sequence[int] | None,
+def _beam_start(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, eos_token_id: int | Sequence[int] | None,
                 settings: DecodingSettings | None) -> tuple[DecodingSettings, torch.Tensor, list[int], torch.Tensor]:
     """What both beam searches start from: settings, the prompt (B, T0), the eos ids as a list and a tensor."""
     settings = settings or DecodingSettings()
@@ -163,8 +163,8 @@ def _n_best(seqs: torch.Tensor, scores: torch.Tensor, lens: torch.Tensor, T0: in
 
 
 def beam_search(
-    model: Any,
-    input_ids: Any,
+    model: CausalLM,
+    input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
     *,
     num_beams: int = 4,
@@ -220,8 +220,8 @@ def beam_search(
 
 
 def diverse_beam_search(
-    model: Any,
-    input_ids: Any,
+    model: CausalLM,
+    input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
     *,
     num_beams: int = 4,

@@ -17,9 +17,10 @@ from typing import Any
 import torch
 
 from ..errors import CourseInputError
+from ..protocols import CausalLM
 
 
-def context_length(model: Any) -> int | None:
+def context_length(model: CausalLM) -> int | None:
     """The longest sequence the model accepts (n_positions), or None when unknown.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
@@ -53,7 +54,7 @@ def _reorder_cache(past: Any, index: torch.Tensor) -> Any:
 class _Runner:
     """Feeds a model the next token(s) with or without the KV cache, cropping to its context."""
 
-    def __init__(self, model: Any, use_cache: bool, hidden: bool = False) -> None:
+    def __init__(self, model: CausalLM, use_cache: bool, hidden: bool = False) -> None:
         self.model = model
         self.use_cache = use_cache
         self.hidden = hidden
@@ -81,7 +82,7 @@ class _Runner:
         self.past = _reorder_cache(self.past, index)
 
 
-def _as_batch(input_ids: Any, model: Any) -> torch.Tensor:
+def _as_batch(input_ids: Sequence[int] | torch.Tensor, model: CausalLM) -> torch.Tensor:
     """A prompt as a (B, T) LongTensor on the model's device; refuses empty prompts."""
     if isinstance(input_ids, torch.Tensor):
         ids = input_ids

@@ -9,19 +9,19 @@ Built in notebooks/07_decoding_strategies.ipynb.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import CourseInputError
+from ..protocols import CausalLM
 from .beam import beam_search
 from .processors import DecodingSettings, logits_stages, process_logits
 from .runner import _as_batch, _check_common, _eos_list, _Runner
 from .trace import DecodingTrace, TraceStep, summarize_stages
 
 
-def next_token_step(model: Any, input_ids: Any, settings: DecodingSettings | None = None,
+def next_token_step(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, settings: DecodingSettings | None = None,
                     top_n: int = 10) -> TraceStep:
     """The next-token distribution for a prompt, before and after each processor (row 0).
 
@@ -37,8 +37,8 @@ def next_token_step(model: Any, input_ids: Any, settings: DecodingSettings | Non
 
 
 def generate(
-    model: Any,
-    input_ids: Any,
+    model: CausalLM,
+    input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
     *,
     do_sample: bool = False,
@@ -128,8 +128,8 @@ def generate(
 
 
 def contrastive_search(
-    model: Any,
-    input_ids: Any,
+    model: CausalLM,
+    input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
     *,
     penalty_alpha: float = 0.6,

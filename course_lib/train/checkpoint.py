@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import CourseInputError
 from ..io import atomic_dir, ignored_state_key
+from ..protocols import Tokenizer
 from .config import RESUMABLE_CHANGES, config_differences
 
 STATE_DIR = "train_state"
@@ -103,7 +104,7 @@ def set_rng_state(rng: dict[str, Any]) -> None:
         random.setstate((py[0], tuple(py[1]), py[2]))
 
 
-def save_tokenizer(tokenizer: Any, folder: Path, context: int | None) -> None:
+def save_tokenizer(tokenizer: Tokenizer | None, folder: Path, context: int | None) -> None:
     """Save `tokenizer` (course or transformers) into `folder`; nothing without one."""
     if tokenizer is None:
         return
@@ -124,7 +125,7 @@ def write_checkpoint(
     target: Path,
     *,
     model: nn.Module,
-    tokenizer: Any,
+    tokenizer: Tokenizer | None,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler | None,
     rng: dict[str, Any],

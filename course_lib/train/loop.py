@@ -38,6 +38,7 @@ from .. import runtime, scaling
 from ..data import TokenDataset
 from ..errors import CourseInputError
 from ..generate import generate
+from ..protocols import Tokenizer
 from . import checkpoint
 from .checkpoint import model_context
 from .config import TrainConfig, count_steps
@@ -119,7 +120,7 @@ class Trainer:
         val_data: Any = None,
         config: TrainConfig | None = None,
         *,
-        tokenizer: Any = None,
+        tokenizer: Tokenizer | None = None,
         callbacks: Iterable[Callback] = (),
     ) -> None:
         self.config = config = config or TrainConfig()
