@@ -14,7 +14,7 @@ import platform
 import random
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -176,6 +176,19 @@ def repo_root() -> Path | None:
     return None
 
 
+def _course_folder(env_var: str, in_checkout: str, elsewhere: Callable[[], Path]) -> Path:
+    """`env_var`'s folder when set; else the checkout's `in_checkout` folder; else `elsewhere()`. Made if missing."""
+    env = os.environ.get(env_var)
+    if env:
+        path = Path(env).expanduser()
+    elif (root := repo_root()) is not None:
+        path = root / in_checkout
+    else:
+        path = elsewhere()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def data_dir() -> Path:
     """Where downloaded corpora are cached.
 
@@ -184,15 +197,7 @@ def data_dir() -> Path:
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
-    env = os.environ.get("COURSE_DATA_DIR")
-    if env:
-        path = Path(env).expanduser()
-    elif (root := repo_root()) is not None:
-        path = root / "data"
-    else:
-        path = Path.home() / ".cache" / "gpt2-course"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _course_folder("COURSE_DATA_DIR", "data", lambda: Path.home() / ".cache" / "gpt2-course")
 
 
 @contextlib.contextmanager
@@ -242,15 +247,7 @@ def output_dir() -> Path:
 
     Introduced in notebooks/01_tokenization.ipynb.
     """
-    env = os.environ.get("COURSE_OUTPUT_DIR")
-    if env:
-        path = Path(env).expanduser()
-    elif (root := repo_root()) is not None:
-        path = root / "outputs"
-    else:
-        path = Path.cwd() / "outputs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _course_folder("COURSE_OUTPUT_DIR", "outputs", lambda: Path.cwd() / "outputs")
 
 
 def device_name(device: torch.device | str) -> str:
