@@ -380,7 +380,7 @@ class Trainer:
             with self._autocast():
                 out = generate(self.model, ids, max_new_tokens, do_sample=not greedy,
                                top_k=None if greedy else top_k, temperature=temperature,
-                               seed=c.seed if seed is None else seed, use_cache=False)  # (1, T + new)
+                               seed=c.seed if seed is None else seed)  # (1, T + new), with the KV cache
         finally:
             self.model.train(was_training)
         new = out[0, out.size(1) - max_new_tokens:].tolist()  # no eos: exactly max_new_tokens new ids
