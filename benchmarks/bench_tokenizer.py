@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     n_hf = len(hf.encode(text).ids)
     hf_merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m)
                  for m in __import__("json").loads(hf.to_str())["model"]["merges"]]
-    from course_lib.tokenizer import _token_str
+    from course_lib.tokenizer.teaching import _token_str
 
     our_merges = [(_token_str(ours.vocab[a]), _token_str(ours.vocab[b])) for a, b in ours.merges]
     same = sum(x == y for x, y in zip(our_merges, hf_merges))

@@ -17,11 +17,23 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from .errors import CourseInputError
 
 _C = TypeVar("_C", bound="JsonConfig")
+
+
+# State-dict keys that are not weights to carry between the course GPT and transformers:
+# lm_head.weight (tied to transformer.wte.weight), GPT-2's causal-mask buffers (.attn.bias,
+# .attn.masked_bias, kept by older checkpoints) and Llama's rotary table. One list for model.py's
+# conversions and the Trainer's checkpoint loading.
+IGNORED_STATE_KEYS = ("lm_head.weight", ".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq")
+
+
+def ignored_state_key(key: str) -> bool:
+    """True for a state-dict key in `IGNORED_STATE_KEYS` (it may be missing or extra)."""
+    return key.endswith(IGNORED_STATE_KEYS)
 
 
 def read_text(path: str | os.PathLike, flag: str = "path") -> str:
@@ -109,6 +121,30 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_atomic(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write a file atomically: a temporary sibling, renamed to `path` once complete.
+
+    `content` is the bytes to write, or a function that writes into the open binary file
+    (``lambda f: np.save(f, ids)``). An interruption leaves the old file or the new one,
+    never half of one; the new file gets the usual modes for the umask.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(content, bytes):
+                f.write(content)
+            else:
+                content(f)
+        usual_permissions(tmp)  # mkstemp made it owner-only
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
 
 
 def settings_key(settings: Any, text: str = "") -> str:

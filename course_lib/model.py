@@ -39,7 +39,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import CausalSelfAttention, KVCache, RoPE, rope_cos_sin
 from .errors import CourseInputError
-from .io import JsonConfig, usual_permissions
+from .io import JsonConfig, ignored_state_key, usual_permissions
 
 # The four weights Hugging Face stores as Conv1D (in, out); we store them as Linear (out, in).
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -643,8 +643,7 @@ class GPT(nn.Module):
                 mismatched.append(f"{name}: checkpoint {tuple(t.shape)}, model {tuple(mine.shape)}")
                 continue
             converted[name] = t
-        ignorable = ("lm_head.weight", ".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq")
-        unexpected = [k for k in sd if k not in ours and not k.endswith(ignorable)]
+        unexpected = [k for k in sd if k not in ours and not ignored_state_key(k)]
         if missing or mismatched or unexpected:
             parts = []
             if mismatched:
@@ -732,7 +731,7 @@ class GPT(nn.Module):
         kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
         hf = getattr(transformers, self.config._require_hf())(self.config.to_hf(**kwargs))
         missing, unexpected = hf.load_state_dict(self.hf_state_dict(), strict=False)
-        leftover = [k for k in missing if k != "lm_head.weight" and not k.endswith((".attn.bias", ".attn.masked_bias"))]
+        leftover = [k for k in missing if not ignored_state_key(k)]
         if leftover or unexpected:  # pragma: no cover - would be a conversion bug
             raise RuntimeError(f"to_hf: missing {leftover}, unexpected {unexpected}")
         hf.tie_weights()

@@ -214,12 +214,12 @@ def demo_corpus() -> tuple[str, str]:
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
-    from . import data
+    from .data import corpora
 
-    text, _ = data._find_shakespeare(allow_download=not runtime.offline())
+    text, _ = corpora._find_shakespeare(allow_download=not runtime.offline())
     if text is not None:
         return "shakespeare", text
-    paragraphs = data.offline_corpus().split("\n\n")
+    paragraphs = corpora.offline_corpus().split("\n\n")
     # one paragraph per line, its hard line wraps removed: greedy decoding then loops on words, not on "\n"
     return "offline", "\n".join(re.sub(r"\s+", " ", p).strip() for p in paragraphs if p.strip()) + "\n"
 

@@ -14,7 +14,7 @@ import platform
 import random
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -98,6 +98,21 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""The precision settings a run may ask for (TrainConfig.precision, `course train --precision`)."""
+
+
+def dtype_for_capability(major: int, minor: int = 0) -> torch.dtype:
+    """The autocast dtype for a CUDA GPU of compute capability (major, minor).
+
+    bf16 needs Ampere (8.0) or newer; older GPUs such as the T4 (7.5) and V100 (7.0)
+    get fp16, which must be trained with a GradScaler.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
 def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     """The mixed-precision dtype for `device`, or None for full fp32.
 
@@ -109,11 +124,32 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     """
     kind = torch.device(device).type
     if kind == "cuda":
-        major, _ = torch.cuda.get_device_capability(torch.device(device))
-        return torch.bfloat16 if major >= 8 else torch.float16
+        return dtype_for_capability(*torch.cuda.get_device_capability(torch.device(device)))
     if kind == "mps":
         return torch.bfloat16 if hasattr(torch.backends, "mps") else None
     return None
+
+
+def precision_dtype(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype for a precision setting on `device`: the one place the course decides it.
+
+    "auto" is `autocast_dtype(device)`; "fp32" is None (no autocast); "bf16" and "fp16" are
+    what they say, and fp16 (which needs a GradScaler) only on a CUDA GPU.
+    """
+    if precision == "auto":
+        return autocast_dtype(device)
+    if precision not in PRECISIONS:
+        raise CourseInputError(f"precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        raise CourseInputError(f"precision=fp16 needs a CUDA GPU (device is {device}); use bf16 or fp32")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """"fp32" (None), "bf16" or "fp16": how the course names an autocast dtype."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
 
 
 def seed_everything(seed: int = 1337) -> None:
@@ -140,6 +176,19 @@ def repo_root() -> Path | None:
     return None
 
 
+def _course_folder(env_var: str, in_checkout: str, elsewhere: Callable[[], Path]) -> Path:
+    """`env_var`'s folder when set; else the checkout's `in_checkout` folder; else `elsewhere()`. Made if missing."""
+    env = os.environ.get(env_var)
+    if env:
+        path = Path(env).expanduser()
+    elif (root := repo_root()) is not None:
+        path = root / in_checkout
+    else:
+        path = elsewhere()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def data_dir() -> Path:
     """Where downloaded corpora are cached.
 
@@ -148,15 +197,7 @@ def data_dir() -> Path:
 
     Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
-    env = os.environ.get("COURSE_DATA_DIR")
-    if env:
-        path = Path(env).expanduser()
-    elif (root := repo_root()) is not None:
-        path = root / "data"
-    else:
-        path = Path.home() / ".cache" / "gpt2-course"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _course_folder("COURSE_DATA_DIR", "data", lambda: Path.home() / ".cache" / "gpt2-course")
 
 
 @contextlib.contextmanager
@@ -206,15 +247,7 @@ def output_dir() -> Path:
 
     Introduced in notebooks/01_tokenization.ipynb.
     """
-    env = os.environ.get("COURSE_OUTPUT_DIR")
-    if env:
-        path = Path(env).expanduser()
-    elif (root := repo_root()) is not None:
-        path = root / "outputs"
-    else:
-        path = Path.cwd() / "outputs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _course_folder("COURSE_OUTPUT_DIR", "outputs", lambda: Path.cwd() / "outputs")
 
 
 def device_name(device: torch.device | str) -> str:
@@ -301,7 +334,7 @@ def environment_report(device: torch.device | None = None) -> str:
 
     dev = device or pick_device()
     dtype = autocast_dtype(dev)
-    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 + GradScaler"}[dtype]
+    precision = precision_name(dtype) + (" + GradScaler" if dtype == torch.float16 else "")
     lines = [
         f"gpt2-course {__version__} | Python {platform.python_version()} | torch {torch.__version__}"
         f" | transformers {transformers_version}",

@@ -38,12 +38,13 @@ from torch import nn
 
 from . import runtime
 from .errors import CourseInputError
+from .runtime import dtype_for_capability  # re-exported: notebook 10 teaches it here
 
 __all__ = [
     "PEAK_TFLOPS", "Precision", "autocast", "choose_precision", "compile_model",
     "compile_unsupported_reason", "dtype_for_capability", "enable_tf32", "estimate_training_memory",
     "flops_per_token", "fused_adamw_available", "gpu_peak_name", "is_compiled", "largest_preset_that_fits",
-    "mfu", "non_embedding_params", "peak_flops",
+    "mfu", "non_embedding_params", "peak_flops", "training_flops_per_token",
 ]
 
 # Dense (no sparsity) tensor-core peaks in TFLOPS, by data type, from NVIDIA's data sheets.
@@ -67,17 +68,6 @@ _DTYPE_KEY = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp3
 
 # --------------------------------------------------------------------------- precision
 
-def dtype_for_capability(major: int, minor: int = 0) -> torch.dtype:
-    """The autocast dtype for a CUDA GPU of compute capability (major, minor).
-
-    bf16 needs Ampere (8.0) or newer; older GPUs such as the T4 (7.5) and V100 (7.0)
-    get fp16, which must be trained with a GradScaler.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
-    return torch.bfloat16 if major >= 8 else torch.float16
-
-
 @dataclass(frozen=True)
 class Precision:
     """How to train on one device: the autocast dtype (None = fp32) and whether to scale the loss.
@@ -90,8 +80,7 @@ class Precision:
 
     @property
     def name(self) -> str:
-        return {torch.bfloat16: "bf16", torch.float16: "fp16 + GradScaler", None: "fp32"}.get(
-            self.dtype, str(self.dtype))
+        return runtime.precision_name(self.dtype) + (" + GradScaler" if self.dtype == torch.float16 else "")
 
     def grad_scaler(self, device: torch.device | str) -> torch.amp.GradScaler | None:
         """A GradScaler for fp16, None otherwise."""
@@ -101,11 +90,11 @@ class Precision:
 def choose_precision(device: torch.device | str) -> Precision:
     """bf16 where the device has it, fp16 + GradScaler on older GPUs (T4), fp32 on the CPU.
 
-    Uses `course_lib.runtime.autocast_dtype`, the one place the course decides this.
+    Uses `course_lib.runtime.precision_dtype("auto", device)`, the one place the course decides this.
 
     Introduced in notebooks/10_scaling_up.ipynb.
     """
-    dtype = runtime.autocast_dtype(device)
+    dtype = runtime.precision_dtype("auto", device)
     return Precision(dtype, use_grad_scaler=dtype == torch.float16)
 
 
@@ -264,7 +253,18 @@ def flops_per_token(config: Any, seq_len: int | None = None) -> int:
     Introduced in notebooks/10_scaling_up.ipynb.
     """
     T = config.n_positions if seq_len is None else seq_len
-    return 6 * non_embedding_params(config) + 12 * config.n_layer * T * config.n_embd
+    return training_flops_per_token(non_embedding_params(config), config.n_layer, config.n_embd, T)
+
+
+def training_flops_per_token(n_params: int, n_layer: int, n_embd: int, seq_len: int) -> int:
+    """6 N + 12 L T C: the matmuls of forward + backward, plus attention (Kaplan et al. 2020).
+
+    The one formula behind `flops_per_token` and the Trainer's plan, which counts N from
+    the model's actual parameters (any causal LM, including the notebook-11 switches).
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    return 6 * n_params + 12 * n_layer * seq_len * n_embd
 
 
 def gpu_peak_name(device_name: str) -> str | None:

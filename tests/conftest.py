@@ -54,7 +54,7 @@ def _full_shakespeare() -> Path | None:
     if os.environ.get(data.SHAKESPEARE_ENV, "").strip():
         candidates.insert(1, Path(os.environ[data.SHAKESPEARE_ENV]).expanduser())
     for p in candidates:
-        if p.is_file() and data._shakespeare_ok(p.read_bytes()):
+        if p.is_file() and data.corpora._shakespeare_ok(p.read_bytes()):
             return p
     return None
 

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import data as D
+from course_lib.data import corpora
 from course_lib.errors import CourseInputError
 
 TRAIN_TXT = Path(__file__).resolve().parent.parent / "data" / "train.txt"
@@ -34,7 +35,7 @@ def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def no_network(url: str, timeout: float) -> bytes:
         raise AssertionError("the network was touched")
 
-    monkeypatch.setattr(D, "_download", no_network)
+    monkeypatch.setattr(corpora, "_download", no_network)
     return d
 
 
@@ -60,9 +61,9 @@ def test_default_corpus_offline_is_the_offline_corpus_and_says_why(capsys) -> No
 
 
 def test_offline_corpus_is_prose_and_deterministic() -> None:
-    D._OFFLINE_CACHE.clear()
+    corpora._OFFLINE_CACHE.clear()
     a = D.offline_corpus()
-    D._OFFLINE_CACHE.clear()
+    corpora._OFFLINE_CACHE.clear()
     b = D.offline_corpus()
     assert a == b
     assert a.startswith("The Zen of Python")
@@ -91,8 +92,8 @@ def expect_shakespeare(shakespeare_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     if shakespeare_path == SHAKESPEARE_STAND_IN:
         data = shakespeare_path.read_bytes()
-        monkeypatch.setattr(D, "SHAKESPEARE_BYTES", len(data))
-        monkeypatch.setattr(D, "SHAKESPEARE_SHA256", hashlib.sha256(data).hexdigest())
+        monkeypatch.setattr(corpora, "SHAKESPEARE_BYTES", len(data))
+        monkeypatch.setattr(corpora, "SHAKESPEARE_SHA256", hashlib.sha256(data).hexdigest())
     return shakespeare_path
 
 
@@ -123,7 +124,7 @@ def test_download_is_verified_cached_and_used_once(expect_shakespeare: Path, mon
         calls.append((url, timeout))
         return shakespeare_path.read_bytes()
 
-    monkeypatch.setattr(D, "_download", fake_download)
+    monkeypatch.setattr(corpora, "_download", fake_download)
     text = D.load_corpus(D.DEFAULT_CORPUS)
     line = _one_line(capsys)
     assert "downloaded" in line and "sha256 verified" in line
@@ -140,7 +141,7 @@ def test_download_is_verified_cached_and_used_once(expect_shakespeare: Path, mon
 
 def test_a_bad_download_is_not_cached_and_falls_back(monkeypatch, capsys, _data_dir: Path) -> None:
     _online(monkeypatch)
-    monkeypatch.setattr(D, "_download", lambda url, timeout: b"404: Not Found")
+    monkeypatch.setattr(corpora, "_download", lambda url, timeout: b"404: Not Found")
     text = D.load_corpus(D.DEFAULT_CORPUS)
     line = _one_line(capsys)
     assert text == D.offline_corpus()
@@ -154,7 +155,7 @@ def test_a_failed_download_falls_back_with_the_reason(monkeypatch, capsys) -> No
     def boom(url: str, timeout: float) -> bytes:
         raise TimeoutError("timed out")
 
-    monkeypatch.setattr(D, "_download", boom)
+    monkeypatch.setattr(corpora, "_download", boom)
     assert D.load_corpus(D.DEFAULT_CORPUS) == D.offline_corpus()
     assert "download failed (TimeoutError: timed out)" in _one_line(capsys)
 

@@ -209,7 +209,7 @@ class _StopAt:
 
 def trainer_runs(out: Path) -> dict:
     """In each worker: a full run and a run stopped after 2 steps, counting syncs and writes."""
-    import course_lib.train as train_mod
+    import course_lib.train.checkpoint as train_mod  # where the checkpoint folder is written
 
     counters: list[dict] = []
     writes = {"count": 0}

@@ -98,13 +98,13 @@ def test_atomic_dir_output_has_the_users_usual_permissions(tmp_path: Path, umask
 @posix_only
 def test_every_writer_of_outputs_respects_the_umask(tmp_path: Path, umask: int) -> None:
     from course_lib import data, lora
-    from course_lib.cli import expand
+    from course_lib.io import write_atomic
     from course_lib.model import GPT, GPTConfig
     from course_lib.tokenizer import BPETokenizer
 
     files = tmp_path / "files"
-    data._write_atomic(files / "corpus.txt", b"text")
-    expand._write_lines(files / "lines.txt", ["a", "b"])
+    write_atomic(files / "corpus.txt", b"text")  # data's download cache and cli.expand's outputs
+    write_atomic(files / "lines.txt", lambda f: f.write(b"a\nb\n"))  # encode_corpus' .npy
     model = GPT(GPTConfig(vocab_size=16, n_positions=8, n_embd=8, n_layer=1, n_head=1))
     model.save_pretrained(tmp_path / "gpt")
     lora.apply_lora(model, r=2)

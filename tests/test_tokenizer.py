@@ -72,7 +72,7 @@ def test_the_reference_is_tiktokens_gpt2() -> None:
 def python_source() -> str:
     import json.decoder
 
-    return inspect.getsource(json.decoder) + Path(course_lib.tokenizer.__file__).read_text(encoding="utf-8")
+    return inspect.getsource(json.decoder) + Path(course_lib.tokenizer.bpe.__file__).read_text(encoding="utf-8")
 
 
 def offline_text() -> str:
@@ -341,7 +341,7 @@ def test_save_load_round_trip(shakespeare_slice: str, tmp_path: Path) -> None:
 
 
 def test_load_reads_gpt2s_original_files(gpt2: BPETokenizer) -> None:
-    from course_lib.tokenizer import _gpt2_files
+    from course_lib.tokenizer.interop import _gpt2_files
 
     assert (_gpt2_files() / "encoder.json").is_file() and (_gpt2_files() / "vocab.bpe").is_file()
     assert load_tokenizer(_gpt2_files()).merges == gpt2.merges
@@ -438,7 +438,7 @@ def test_benchmark_quick_mode_runs(capsys: pytest.CaptureFixture[str]) -> None:
 @given(st.text(alphabet="aab\u00e9\U0001F642", min_size=257, max_size=1500))
 def test_long_words_encode_exactly_as_the_rescanning_loop(word: str) -> None:
     """Words over _LONG_WORD bytes take the heap path (issue 14: a 1 MB line took minutes)."""
-    import course_lib.tokenizer as T
+    import course_lib.tokenizer.bpe as T
 
     tok = _long_word_tokenizer()
     data = word.encode("utf-8")

@@ -16,12 +16,10 @@ Introduced in notebooks/02_data_and_embeddings.ipynb.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import CourseInputError
-from ..io import usual_permissions
+from ..io import write_atomic
 
 HELP = "grow a one-example-per-line text file to exactly --target lines (seeded, reported)"
 
@@ -42,20 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--no_shuffle", action="store_true",
              help="keep the originals first and the made lines after them")
     add_flag(parser, "--overwrite", action="store_true", help="replace existing output files")
-
-
-def _write_lines(path: Path, lines: list[str]) -> None:
-    """Write lines as UTF-8 with '\\n' endings, atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(lines) + "\n")
-        usual_permissions(tmp)  # mkstemp made it owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_output(path: Path, flag: str, overwrite: bool, inputs: list[Path]) -> None:
@@ -110,10 +94,10 @@ def run(args: argparse.Namespace) -> int:
         )
     out, report = expand_lines(train, args.target, args.seed, forbidden=val, shuffle=not args.no_shuffle)
 
-    _write_lines(out_path, out)
+    write_atomic(out_path, ("\n".join(out) + "\n").encode("utf-8"))
     print(f"read {len(lines):,} lines from {in_path}" + (f" (skipped {blank:,} blank lines)" if blank else ""))
     if val_path is not None:
-        _write_lines(val_path, val)
+        write_atomic(val_path, ("\n".join(val) + "\n").encode("utf-8"))
         leaked = len(set(val) & set(out))
         print(f"validation: {len(val):,} lines written untouched to {val_path}; "
               f"{len(train):,} lines expanded; validation lines found in training: {leaked}")

@@ -17,7 +17,6 @@ Introduced in notebooks/06_training.ipynb.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--sample_prompt", default="The", metavar="TEXT",
              help="prompt of the sample printed at each evaluation (default 'The')")
     add_flag(parser, "--device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 or mps (default: best available)")
-    add_flag(parser, "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+    add_flag(parser, "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",  # runtime.PRECISIONS
              help="auto: bf16 or fp16 on GPUs, fp32 on the CPU")
     add_flag(parser, "--seed", type=int, default=1337, metavar="S", help="random seed (default 1337)")
     add_flag(parser, "--impl", choices=("course", "hf"), default="course",
@@ -168,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..io import prepare_output_dir
     from ..runtime import seed_everything
     from ..train import TrainConfig, Trainer
+    from ..train.config import count_steps, schedule_defaults
 
     out = Path(args.out)
     _check_out(out, args)
@@ -202,14 +202,14 @@ def _run(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     model = _build_model(args, len(tok), out)
     train_ds, val_ds = TokenDataset(train_ids, args.seq_len), TokenDataset(val_ids, args.seq_len)
-    micro = len(train_ds) // args.batch_size
-    steps = args.max_steps or max(1, math.ceil(args.epochs * micro / args.grad_accum))
-    eval_interval = args.eval_interval or max(1, steps // 10)
+    steps = count_steps(len(train_ds), args.batch_size, args.grad_accum, args.epochs, args.max_steps or None)
+    derived = schedule_defaults(steps, args.lr)  # what the flags leave out
+    eval_interval = args.eval_interval or derived["eval_interval"]
     config = TrainConfig(
         batch_size=args.batch_size, seq_len=args.seq_len, grad_accum_steps=args.grad_accum,
         epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
-        min_lr=args.min_lr if args.min_lr is not None else args.lr / 10,
-        warmup_steps=args.warmup_steps if args.warmup_steps is not None else min(200, max(1, steps // 20)),
+        min_lr=args.min_lr if args.min_lr is not None else derived["min_lr"],
+        warmup_steps=args.warmup_steps if args.warmup_steps is not None else derived["warmup_steps"],
         weight_decay=args.weight_decay, beta1=0.9, beta2=0.95, grad_clip=args.grad_clip,
         eval_interval=eval_interval, eval_batches=args.eval_batches,
         sample_prompt=args.sample_prompt or None, sample_tokens=40,

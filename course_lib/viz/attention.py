@@ -43,6 +43,7 @@ import torch
 
 from .. import runtime
 from ..errors import CourseInputError
+from ..tokenizer import bytes_to_unicode
 from .heads import (
     ROLE_NAMES,
     HeadRole,
@@ -105,16 +106,8 @@ ROLE_LABELS = {"previous_token": "previous token", "first_token": "first token (
 # --------------------------------------------------------------------------- tokens
 @functools.lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte-to-symbol table (Radford et al., 2019, encoder.py), inverted."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
+    """GPT-2's byte-to-symbol table (`tokenizer.bytes_to_unicode`), inverted."""
+    return {c: b for b, c in bytes_to_unicode().items()}
 
 
 def pretty_token(token: str) -> str:

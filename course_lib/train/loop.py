@@ -1,19 +1,8 @@
-"""Training: the optimizer, the learning-rate schedule, the loop, and checkpoints that resume exactly.
+"""The training loop: `Trainer` and its `Callback` hooks.
 
-The pieces::
-
-    TrainConfig                  every knob of a run; a dataclass that round-trips through JSON
-    cosine_schedule(step, ...)   linear warm-up, then cosine decay to min_lr
-    make_optimizer(model, cfg)   AdamW, weight decay on 2-D weights only (fused on CUDA)
-    Trainer(model, train, val, cfg).fit()
-                                 accumulation, clipping, mixed precision, evaluation, samples,
-                                 a tqdm bar, callbacks, checkpoints every N steps and on Ctrl-C
-    Trainer(...).resume(dir)     continue a run bitwise where it stopped (on the CPU)
-
-A checkpoint is a Hugging Face model folder (``config.json``, ``model.safetensors``, the
-tokenizer files) plus ``train_state/`` (optimizer, GradScaler, RNG states, step, and the
-position in the data), written atomically with `course_lib.io.atomic_dir`, so
-``transformers.pipeline("text-generation", model=dir)`` loads it as it is.
+`Trainer(model, train, val, cfg).fit()`: accumulation, clipping, mixed precision, evaluation,
+samples, a tqdm bar, callbacks, checkpoints every N steps and on Ctrl-C;
+`Trainer(...).resume(dir)` continues a run bitwise where it stopped (on the CPU).
 
 Data order. Each epoch is a seeded permutation of the training windows
 (``torch.randperm`` with seed ``config.seed + epoch``); micro-batch k of the epoch is rows
@@ -22,29 +11,20 @@ rank r takes the r-th contiguous slice of B / world_size rows of that global bat
 run on N processes sees the same global batches as a run on one, and the position saved in
 a checkpoint (micro-batches done) means the same thing for any world size.
 
-References:
-- I. Loshchilov & F. Hutter, "Decoupled Weight Decay Regularization" (AdamW), ICLR 2019.
-- I. Loshchilov & F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts" (cosine), 2017.
-- A. Karpathy, nanoGPT ``train.py`` (warm-up + cosine schedule, decay on 2-D weights only).
-- P. Micikevicius et al., "Mixed Precision Training" (loss scaling), ICLR 2018.
+Reference: P. Micikevicius et al., "Mixed Precision Training" (loss scaling), ICLR 2018.
 
-Introduced in notebooks/06_training.ipynb.
+Built in notebooks/06_training.ipynb.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
-import json
 import math
 import os
-import random
 import signal
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,32 +33,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from . import distributed as dist_utils
-from . import runtime
-from .errors import CourseInputError
-from .io import JsonConfig, atomic_dir
+from .. import distributed as dist_utils
+from .. import runtime, scaling
+from ..data import TokenDataset
+from ..errors import CourseInputError
+from ..generate import generate
+from ..protocols import Tokenizer
+from . import checkpoint
+from .checkpoint import model_context
+from .config import TrainConfig, count_steps
+from .optim import cosine_schedule, make_optimizer
 
-__all__ = [
-    "TrainConfig",
-    "Trainer",
-    "Callback",
-    "cosine_schedule",
-    "make_optimizer",
-    "decay_parameter_names",
-    "NonFiniteLossError",
-    "OutOfMemoryError",
-    "read_train_state",
-    "STATE_DIR",
-]
-
-STATE_DIR = "train_state"
-STATE_FORMAT = 1
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# TrainConfig fields that may change between a checkpoint and its resumption.
-RESUMABLE_CHANGES = frozenset({
-    "epochs", "max_steps", "eval_interval", "eval_batches", "checkpoint_interval", "out_dir",
-    "device", "progress", "sample_prompt", "sample_tokens", "sample_top_k", "sample_temperature",
-})
 _CUDA_OOM = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 
 
@@ -90,188 +55,14 @@ class OutOfMemoryError(CourseInputError):
     """The GPU ran out of memory; the message suggests a smaller batch or accumulation."""
 
 
-# --------------------------------------------------------------------------- config
-
-@dataclass
-class TrainConfig(JsonConfig):
-    """Every setting of a training run. Round-trips through JSON; impossible values raise.
-
-    `batch_size` is the GLOBAL number of sequences per micro-step (split over processes
-    under torchrun); one optimizer step sees ``batch_size * grad_accum_steps`` sequences.
-    `max_steps`, when set, wins over `epochs`.
-
-    Introduced in notebooks/06_training.ipynb.
-    """
-
-    batch_size: int = 12
-    seq_len: int = 64  # used when the Trainer is given raw token ids instead of a dataset
-    grad_accum_steps: int = 1
-    epochs: float = 1.0
-    max_steps: int | None = None
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.99
-    eps: float = 1e-8
-    grad_clip: float = 1.0  # 0 turns clipping off
-    eval_interval: int = 250  # 0: evaluate only at the end
-    eval_batches: int | None = 20  # None: the whole validation set
-    sample_prompt: str | None = "\n"  # None: no sample at evaluations
-    sample_tokens: int = 48
-    sample_top_k: int | None = 10  # None or 1: greedy
-    sample_temperature: float = 1.0
-    out_dir: str | None = None  # None: no checkpoints
-    checkpoint_interval: int = 0  # every N steps; 0: only at the end and on Ctrl-C
-    device: str | None = None  # None: course_lib.runtime.pick_device()
-    precision: str = "auto"  # auto (runtime.autocast_dtype), fp32, bf16, fp16
-    seed: int = 1337
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        def positive_int(name: str, allow_zero: bool = False, allow_none: bool = False) -> None:
-            v = getattr(self, name)
-            if v is None and allow_none:
-                return
-            low = 0 if allow_zero else 1
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise CourseInputError(
-                    f"TrainConfig.{name}: expected a whole number >= {low}, got {v!r}")
-
-        for name in ("batch_size", "seq_len", "grad_accum_steps", "sample_tokens"):
-            positive_int(name)
-        for name in ("warmup_steps", "eval_interval", "checkpoint_interval"):
-            positive_int(name, allow_zero=True)
-        positive_int("max_steps", allow_none=True)
-        positive_int("eval_batches", allow_none=True)
-        positive_int("sample_top_k", allow_none=True)
-        if not (isinstance(self.epochs, (int, float)) and self.epochs > 0):
-            raise CourseInputError(f"TrainConfig.epochs: expected a number > 0, got {self.epochs!r}")
-        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
-            raise CourseInputError(
-                f"TrainConfig: need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr!r}, min_lr={self.min_lr!r}")
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise CourseInputError(f"TrainConfig.{name}: expected 0 <= {name} < 1, got {getattr(self, name)!r}")
-        if self.weight_decay < 0 or self.grad_clip < 0 or self.eps <= 0 or self.sample_temperature <= 0:
-            raise CourseInputError(
-                "TrainConfig: weight_decay and grad_clip must be >= 0, eps and sample_temperature > 0")
-        if self.precision not in PRECISIONS:
-            raise CourseInputError(
-                f"TrainConfig.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if self.out_dir is not None:
-            self.out_dir = str(self.out_dir)
-
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
-
-def config_differences(a: dict[str, Any], b: dict[str, Any], ignore: Iterable[str] = ()) -> list[str]:
-    """``["key: a -> b", ...]`` for the keys whose values differ (missing counts as different)."""
-    skip = set(ignore)
-    out = []
-    for k in sorted(set(a) | set(b)):
-        if k in skip:
-            continue
-        if a.get(k, "<absent>") != b.get(k, "<absent>"):
-            out.append(f"{k}: checkpoint {a.get(k, '<absent>')!r}, now {b.get(k, '<absent>')!r}")
-    return out
-
-
-# --------------------------------------------------------------------------- schedule + optimizer
-
-def cosine_schedule(step: int, *, max_lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
-    """The learning rate for optimizer step `step` (0-based): linear warm-up, then cosine.
-
-    Steps ``0 .. warmup_steps-1`` rise linearly to `max_lr` (step ``warmup_steps - 1`` is
-    at `max_lr`); from there the rate follows half a cosine down to `min_lr`, reached at
-    `total_steps`, and stays there after.
-
-    Introduced in notebooks/06_training.ipynb.
-    """
-    if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps
-    if step >= total_steps:
-        return min_lr
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)  # 0 -> 1
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-
-
-def decay_parameter_names(model: nn.Module) -> tuple[list[str], list[str]]:
-    """(decayed, not decayed) parameter names: weight decay applies to 2-D weights only.
-
-    Matrices (linear weights, embeddings) are decayed; biases and LayerNorm gains are
-    not. A tied weight is listed once.
-
-    Introduced in notebooks/06_training.ipynb.
-    """
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():  # named_parameters() lists a tied weight once
-        if not p.requires_grad:
-            continue
-        (decay if p.dim() >= 2 else no_decay).append(name)
-    return decay, no_decay
-
-
-@functools.cache
-def _fused_adamw_works(device_type: str) -> bool:
-    from .scaling import fused_adamw_available
-
-    return device_type != "meta" and fused_adamw_available(device_type)
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device | None = None) -> torch.optim.AdamW:
-    """AdamW with two groups (decay on 2-D weights only); the fused kernel where it works.
-
-    PyTorch's fused AdamW updates every parameter in one kernel instead of a loop of
-    small ops per tensor; on the course's 2-core CPU that makes a small model's training
-    step about 8% faster (nanoGPT's Shakespeare-char configuration: 108 -> 99 ms). Where
-    this PyTorch build has no fused kernel for the device, the plain AdamW is used.
-
-    Introduced in notebooks/06_training.ipynb.
-    """
-    decay, no_decay = decay_parameter_names(model)
-    params = dict(model.named_parameters())
-    groups = [
-        {"params": [params[n] for n in decay], "weight_decay": config.weight_decay},
-        {"params": [params[n] for n in no_decay], "weight_decay": 0.0},
-    ]
-    dev = device or next(model.parameters()).device
-    extra = {"fused": True} if _fused_adamw_works(torch.device(dev).type) else {}
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, **extra)
-
-
-# --------------------------------------------------------------------------- data
-
-class _Windows(Dataset):
-    """Windows of seq_len + 1 tokens every seq_len tokens of a 1-D id tensor: (x, y)."""
-
-    def __init__(self, ids: Any, seq_len: int, name: str) -> None:
-        t = torch.as_tensor(ids)
-        if t.dim() != 1 or t.dtype.is_floating_point:
-            raise CourseInputError(f"{name}: expected a 1-D sequence of integer token ids, got {tuple(t.shape)} {t.dtype}")
-        if t.numel() < seq_len + 1:
-            raise CourseInputError(
-                f"{name}: {t.numel():,} tokens is fewer than one window of seq_len + 1 = {seq_len + 1}; "
-                f"use a smaller seq_len (at most {max(1, t.numel() - 1)}) or more text")
-        self.ids, self.seq_len = t.long(), seq_len
-        self.n = (t.numel() - 1) // seq_len
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        w = self.ids[i * self.seq_len : i * self.seq_len + self.seq_len + 1]
-        return w[:-1], w[1:]  # (T,), (T,)
-
-
 def _as_dataset(data: Any, seq_len: int, name: str) -> Dataset | None:
+    """A dataset as it is; raw token ids cut into `data.TokenDataset` windows of `seq_len`."""
     if data is None or isinstance(data, Dataset):
         return data
-    return _Windows(data, seq_len, name)
+    try:
+        return TokenDataset(data, seq_len)
+    except CourseInputError as e:
+        raise CourseInputError(f"{name}: {e}") from None
 
 
 def _collate(dataset: Dataset, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -284,24 +75,6 @@ def _collate(dataset: Dataset, rows: Sequence[int]) -> tuple[torch.Tensor, torch
 def _seq_len_of(dataset: Dataset) -> int:
     return int(dataset[0][0].shape[-1])
 
-
-def _model_context(model: nn.Module) -> int | None:
-    cfg = getattr(model, "config", None)
-    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
-
-
-def model_signature(model: nn.Module) -> dict[str, Any]:
-    """What must match between a checkpoint and the model it is loaded into."""
-    cfg = getattr(model, "config", None)
-    sig: dict[str, Any] = {"class": type(model).__name__}
-    for key in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
-        if cfg is not None and hasattr(cfg, key):
-            sig[key] = getattr(cfg, key)
-    sig["num_parameters"] = sum(p.numel() for p in model.parameters())
-    return sig
-
-
-# --------------------------------------------------------------------------- callbacks
 
 class Callback:
     """Hooks the Trainer calls; override the ones you need. Set ``trainer.should_stop`` to stop.
@@ -322,36 +95,6 @@ class Callback:
 
     def on_train_end(self, trainer: Trainer) -> None: ...
 
-
-# --------------------------------------------------------------------------- state files
-
-def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``train_state/trainer.json`` of a checkpoint folder, or a clear error.
-
-    Introduced in notebooks/06_training.ipynb.
-    """
-    d = Path(path)
-    f = d / STATE_DIR / "trainer.json"
-    if not d.is_dir():
-        raise CourseInputError(f"checkpoint {d} does not exist (expected a folder written by the Trainer)")
-    if not f.is_file():
-        raise CourseInputError(
-            f"{d} has no {STATE_DIR}/trainer.json, so it cannot be resumed (it is a model folder, "
-            "not a training checkpoint, or an interrupted write)")
-    try:
-        state = json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CourseInputError(f"{f} is damaged ({e}); it cannot be resumed") from None
-    if state.get("format") != STATE_FORMAT:
-        raise CourseInputError(f"{f}: unknown checkpoint format {state.get('format')!r} (expected {STATE_FORMAT})")
-    return state
-
-
-def _precision_name(dtype: torch.dtype | None) -> str:
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-
-
-# --------------------------------------------------------------------------- the Trainer
 
 class Trainer:
     """Train a causal language model: ``Trainer(model, train_data, val_data, config).fit()``.
@@ -377,7 +120,7 @@ class Trainer:
         val_data: Any = None,
         config: TrainConfig | None = None,
         *,
-        tokenizer: Any = None,
+        tokenizer: Tokenizer | None = None,
         callbacks: Iterable[Callback] = (),
     ) -> None:
         self.config = config = config or TrainConfig()
@@ -388,7 +131,7 @@ class Trainer:
         if self.train_data is None:
             raise CourseInputError("train_data: give a dataset of (x, y) pairs or a 1-D tensor of token ids")
         self.seq_len = _seq_len_of(self.train_data)
-        context = _model_context(model)
+        context = model_context(model)
         if context is not None and self.seq_len > context:
             raise CourseInputError(
                 f"seq_len={self.seq_len} is longer than the model's context (n_positions={context}); "
@@ -406,10 +149,8 @@ class Trainer:
                 f"the training data holds {n:,} sequences of {self.seq_len} tokens, fewer than one batch "
                 f"(batch_size={config.batch_size}); use a smaller --batch_size (at most {n}) or a smaller "
                 f"--seq_len, or more text")
-        if config.max_steps is not None:
-            self.total_steps = config.max_steps
-        else:
-            self.total_steps = max(1, math.ceil(config.epochs * self.steps_per_epoch_micro / config.grad_accum_steps))
+        self.total_steps = count_steps(n, config.batch_size, config.grad_accum_steps, config.epochs,
+                                       config.max_steps)
 
         self.device = runtime.pick_device(config.device)
         self.amp_dtype = self._amp_dtype()
@@ -435,25 +176,15 @@ class Trainer:
 
     # -- small helpers -----------------------------------------------------------------
     def _amp_dtype(self) -> torch.dtype | None:
-        p = self.config.precision
-        if p == "auto":
-            return runtime.autocast_dtype(self.device)
-        if p == "fp32":
-            return None
-        dtype = torch.bfloat16 if p == "bf16" else torch.float16
-        if p == "fp16" and self.device.type != "cuda":
-            raise CourseInputError(f"precision=fp16 needs a CUDA GPU (device is {self.device}); use bf16 or fp32")
-        return dtype
+        return runtime.precision_dtype(self.config.precision, self.device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return scaling.autocast(self.device, self.amp_dtype)
 
     @property
     def precision(self) -> str:
         """"fp32", "bf16" or "fp16" (with a GradScaler)."""
-        return _precision_name(self.amp_dtype)
+        return runtime.precision_name(self.amp_dtype)
 
     @property
     def tokens_per_step(self) -> int:
@@ -488,8 +219,7 @@ class Trainer:
         cfg = getattr(self.model, "config", None)
         n_layer = getattr(cfg, "n_layer", 0) or 0
         n_embd = getattr(cfg, "n_embd", 0) or 0
-        # 6 N per token for the matmuls of forward + backward, plus attention (Kaplan et al. 2020)
-        flops_per_token = 6 * n_params + 12 * n_layer * n_embd * self.seq_len
+        flops_per_token = scaling.training_flops_per_token(n_params, n_layer, n_embd, self.seq_len)
         remaining = max(0, self.total_steps - self.step)
         tokens = remaining * self.tokens_per_step
         rate = {"cuda": 4e13, "mps": 3e12}.get(self.device.type, 2e10 * max(1, torch.get_num_threads()) / 2)
@@ -626,10 +356,10 @@ class Trainer:
     @torch.no_grad()
     def sample(self, prompt: str | None = None, max_new_tokens: int | None = None,
                top_k: int | None = ..., temperature: float | None = None, seed: int | None = None) -> str | None:  # type: ignore[assignment]
-        """A short continuation of `prompt` (top-k sampling with its own seeded generator).
+        """A short continuation of `prompt`: `generate.generate` with top-k sampling and its own seed.
 
-        Uses a private random generator, so sampling never changes the training's
-        random numbers. Returns None without a tokenizer.
+        `generate` samples with a private random generator, so sampling never changes the
+        training's random numbers. ``top_k`` None or 1 is greedy. Returns None without a tokenizer.
         """
         tok = self.tokenizer
         if tok is None:
@@ -643,25 +373,17 @@ class Trainer:
         temperature = c.sample_temperature if temperature is None else temperature
         ids = tok.encode(prompt)
         ids = list(getattr(ids, "ids", ids)) or [0]
-        context = _model_context(self.model) or self.seq_len
-        g = torch.Generator(device=self.device).manual_seed(c.seed if seed is None else seed)
-        x = torch.tensor([ids], device=self.device)  # (1, T)
+        greedy = top_k is None or top_k <= 1
         was_training = self.model.training
         self.model.eval()
         try:
-            for _ in range(max_new_tokens):
-                with self._autocast():
-                    logits = self.model(x[:, -context:]).logits[:, -1, :].float()  # (1, vocab)
-                if top_k is None or top_k <= 1:
-                    nxt = logits.argmax(-1, keepdim=True)
-                else:
-                    v, i = torch.topk(logits / temperature, min(top_k, logits.size(-1)))  # (1, k)
-                    choice = torch.multinomial(F.softmax(v, dim=-1), 1, generator=g)  # (1, 1)
-                    nxt = i.gather(-1, choice)
-                x = torch.cat([x, nxt], dim=1)
+            with self._autocast():
+                out = generate(self.model, ids, max_new_tokens, do_sample=not greedy,
+                               top_k=None if greedy else top_k, temperature=temperature,
+                               seed=c.seed if seed is None else seed)  # (1, T + new), with the KV cache
         finally:
             self.model.train(was_training)
-        new = x[0, len(ids):].tolist()
+        new = out[0, out.size(1) - max_new_tokens:].tolist()  # no eos: exactly max_new_tokens new ids
         return prompt + tok.decode(new)
 
     def _evaluate_and_report(self) -> None:
@@ -688,71 +410,23 @@ class Trainer:
         if target is None:
             raise CourseInputError("save_checkpoint: give a path or set TrainConfig.out_dir")
         if dist_utils.is_main_process():
-            rng = _rng or self._rng_state()
-            py = random.getstate()  # the Trainer draws none; kept so a resumed notebook continues alike
-            with atomic_dir(target) as tmp:
-                self.model.save_pretrained(tmp)
-                self._save_tokenizer(tmp)
-                state_dir = tmp / STATE_DIR
-                state_dir.mkdir()
-                torch.save({
-                    "optimizer": self.optimizer.state_dict(),
-                    "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                    "torch_rng": rng["torch"],
-                    "cuda_rng": rng["cuda"],
-                }, state_dir / "state.pt")
-                info = {
-                    "format": STATE_FORMAT,
-                    "step": self.step,
-                    "micro_batches_done": self.micro_batches_done,
-                    "epoch": self.micro_batches_done / self.steps_per_epoch_micro,
-                    "total_steps": self.total_steps,
-                    "seq_len": self.seq_len,
-                    "world_size": self.world,
-                    "train_config": self.config.to_dict(),
-                    "model": model_signature(self.model),
-                    "python_rng": [py[0], list(py[1]), py[2]],
-                    "history": self.history,
-                    "eval_history": self.eval_history,
-                    "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-                }
-                (state_dir / "trainer.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+            run = {
+                "step": self.step,
+                "micro_batches_done": self.micro_batches_done,
+                "epoch": self.micro_batches_done / self.steps_per_epoch_micro,
+                "total_steps": self.total_steps,
+                "seq_len": self.seq_len,
+                "world_size": self.world,
+                "train_config": self.config.to_dict(),
+            }
+            checkpoint.write_checkpoint(
+                target, model=self.model, tokenizer=self.tokenizer, optimizer=self.optimizer,
+                scaler=self.scaler, rng=_rng or checkpoint.rng_state(), run=run,
+                history=self.history, eval_history=self.eval_history)
             self._callback("on_checkpoint", target)
         dist_utils.barrier()
         self.last_checkpoint, self.last_checkpoint_step = target, self.step
         return target
-
-    def _save_tokenizer(self, folder: Path) -> None:
-        tok = self.tokenizer
-        if tok is None:
-            return
-        context = _model_context(self.model)
-        for method in ("save_pretrained", "save"):
-            fn = getattr(tok, method, None)
-            if callable(fn):
-                if method == "save" and context:
-                    try:  # the course BPETokenizer records the model's context for transformers
-                        fn(str(folder), model_max_length=context)
-                        return
-                    except TypeError:
-                        pass
-                fn(str(folder))
-                return
-
-    def _rng_state(self) -> dict[str, Any]:
-        """The random states a step uses (cheap: taken before every step). Python's is added at save."""
-        return {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
-
-    def _set_rng_state(self, rng: dict[str, Any]) -> None:
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        py = rng.get("python")
-        if py:
-            random.setstate((py[0], tuple(py[1]), py[2]))
 
     def resume(self, path: str | os.PathLike) -> Trainer:
         """Load a checkpoint written by `save_checkpoint` and continue from it; returns self.
@@ -762,48 +436,18 @@ class Trainer:
         output folder and the device may change.
         """
         d = Path(path)
-        state = read_train_state(d)
-        diffs = config_differences(state["model"], model_signature(self.model))
-        if diffs:
-            raise CourseInputError(f"checkpoint {d} was made for another model: " + "; ".join(diffs))
-        diffs = config_differences(state["train_config"], self.config.to_dict(), ignore=RESUMABLE_CHANGES)
-        if state.get("seq_len") != self.seq_len:
-            diffs.append(f"sequence length: checkpoint {state.get('seq_len')!r}, now {self.seq_len!r}")
-        if diffs:
-            raise CourseInputError(
-                f"checkpoint {d} was made with other training settings, so it cannot continue this run: "
-                + "; ".join(diffs) + ". Use the same settings, or start a new run (--overwrite)")
-        self._load_weights(d)
-        blob = torch.load(d / STATE_DIR / "state.pt", map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(blob["optimizer"])
-        if self.scaler is not None and blob.get("scaler"):
-            self.scaler.load_state_dict(blob["scaler"])
+        state = checkpoint.read_train_state(d)
+        checkpoint.check_resumable(d, state, self.model, self.config.to_dict(), self.seq_len)
+        checkpoint.load_weights(d, self.model, self.device)
+        blob = checkpoint.load_optimizer_state(d, self.optimizer, self.scaler)
         self.step = int(state["step"])
         self.micro_batches_done = int(state["micro_batches_done"])
         self.history = list(state.get("history", []))
         self.eval_history = list(state.get("eval_history", []))
-        self._set_rng_state({"torch": blob["torch_rng"], "cuda": blob.get("cuda_rng") or [],
-                             "python": state.get("python_rng")})
+        checkpoint.set_rng_state({"torch": blob["torch_rng"], "cuda": blob.get("cuda_rng") or [],
+                                  "python": state.get("python_rng")})
         self.last_checkpoint, self.last_checkpoint_step = d, self.step
         return self
-
-    def _load_weights(self, d: Path) -> None:
-        from safetensors.torch import load_file
-
-        f = d / "model.safetensors"
-        if not f.is_file():
-            raise CourseInputError(f"checkpoint {d} has no model.safetensors")
-        sd = load_file(f)
-        if hasattr(self.model, "load_hf_state_dict"):  # the course GPT
-            self.model.load_hf_state_dict(sd)
-            return
-        sd = {k: v.to(self.device) for k, v in sd.items()}
-        missing, unexpected = self.model.load_state_dict(sd, strict=False)
-        missing = [k for k in missing if k != "lm_head.weight" and not k.endswith((".attn.bias", ".attn.masked_bias"))]
-        if missing or unexpected:
-            raise CourseInputError(f"checkpoint {d} does not fit the model: missing {missing}, unexpected {unexpected}")
-        if hasattr(self.model, "tie_weights"):
-            self.model.tie_weights()
 
     # -- Ctrl-C ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -918,7 +562,7 @@ class Trainer:
         try:
             with self._catch_sigint():
                 while self.step < self.total_steps:
-                    rng_before_step = self._rng_state()
+                    rng_before_step = checkpoint.rng_state()
                     t0 = self._clock()
                     try:
                         logs = self._train_step()

@@ -1,0 +1,190 @@
+"""Greedy and sampling (`generate`), contrastive search, and `next_token_step` (one step, for
+the explorer). `generate` hands ``num_beams > 1`` to `beam.beam_search`.
+
+Reference: Su et al. 2022, "A Contrastive Framework for Neural Text Generation".
+
+Built in notebooks/07_decoding_strategies.ipynb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CourseInputError
+from ..protocols import CausalLM
+from .beam import beam_search
+from .processors import DecodingSettings, logits_stages, process_logits
+from .runner import _as_batch, _check_common, _eos_list, _Runner
+from .trace import DecodingTrace, TraceStep, summarize_stages
+
+
+def next_token_step(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, settings: DecodingSettings | None = None,
+                    top_n: int = 10) -> TraceStep:
+    """The next-token distribution for a prompt, before and after each processor (row 0).
+
+    What the explorer draws; `chosen` is left empty.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    settings = settings or DecodingSettings()
+    ids = _as_batch(input_ids, model)
+    with torch.inference_mode():
+        logits, _ = _Runner(model, use_cache=False)(ids)
+    return summarize_stages(logits_stages(ids, logits, settings), top_n)
+
+
+def generate(
+    model: CausalLM,
+    input_ids: Sequence[int] | torch.Tensor,
+    max_new_tokens: int,
+    *,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    typical_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    num_beams: int = 1,
+    length_penalty: float = 1.0,
+    early_stopping: bool | str = False,
+    num_return_sequences: int = 1,
+    eos_token_id: int | Sequence[int] | None = None,
+    use_cache: bool = True,
+    seed: int | None = None,
+    trace: DecodingTrace | None = None,
+) -> torch.Tensor:
+    """Continue `input_ids` by up to `max_new_tokens` tokens; returns prompt + new ids (B', T').
+
+    Greedy when ``do_sample=False`` (or temperature 0), sampling otherwise; beam search
+    (or beam sampling) when ``num_beams > 1``. Unlike `transformers`, `top_k` is off
+    unless given (transformers silently uses top_k=50 when sampling). Rows that reach
+    `eos_token_id` are padded with it, as transformers does. `seed` makes sampling
+    reproducible: ``generate(..., seed=s)`` draws what ``torch.manual_seed(s)`` followed
+    by ``model.generate(...)`` draws. A prompt longer than the context is cropped from
+    the left (with a warning); so is the text when it outgrows the context.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    _check_common(max_new_tokens, num_beams, num_return_sequences)
+    beam_sample = do_sample and temperature != 0 and num_beams > 1
+    settings = DecodingSettings(
+        do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+        typical_p=typical_p, repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size,
+        min_tokens_to_keep=(len(_eos_list(eos_token_id)) + 1 if eos_token_id is not None else 2)
+        if beam_sample else 1,
+    )
+    if num_beams > 1:
+        return beam_search(
+            model, input_ids, max_new_tokens, num_beams=num_beams, length_penalty=length_penalty,
+            early_stopping=early_stopping, num_return_sequences=num_return_sequences,
+            eos_token_id=eos_token_id, settings=settings, use_cache=use_cache, seed=seed,
+            trace=trace,
+        ).sequences
+    if num_return_sequences > 1 and not settings.do_sample:
+        raise CourseInputError(
+            f"num_return_sequences={num_return_sequences} needs sampling (do_sample=True) or "
+            "beam search (num_beams >= num_return_sequences): greedy decoding has one answer")
+    ids = _as_batch(input_ids, model)
+    if num_return_sequences > 1:
+        ids = ids.repeat_interleave(num_return_sequences, dim=0)  # (B * n, T)
+    if trace is not None:
+        trace.strategy = trace.strategy or ("sample" if settings.do_sample else "greedy")
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=ids.device).manual_seed(seed)
+    eos = _eos_list(eos_token_id)
+    eos_t = torch.tensor(eos, device=ids.device, dtype=torch.long)
+    run = _Runner(model, use_cache)
+    unfinished = torch.ones(ids.size(0), dtype=torch.bool, device=ids.device)  # (B,)
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            logits = run(ids)[0]  # (B, V)
+            if trace is not None:
+                stages = logits_stages(ids, logits, settings)
+                scores = stages[-1][1]
+            else:
+                scores = process_logits(ids, logits, settings)
+            if settings.do_sample:
+                probs = scores.softmax(dim=-1)
+                next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+            else:
+                next_ids = scores.argmax(dim=-1)  # (B,)
+            if eos:
+                next_ids = torch.where(unfinished, next_ids, eos_t[0])  # finished rows: pad
+            if trace is not None:
+                trace.record(ids, stages, chosen=int(next_ids[0]))
+            ids = torch.cat([ids, next_ids[:, None]], dim=1)  # (B, T + 1)
+            if eos:
+                unfinished &= ~torch.isin(next_ids, eos_t)
+                if not bool(unfinished.any()):
+                    break
+    return ids
+
+
+def contrastive_search(
+    model: CausalLM,
+    input_ids: Sequence[int] | torch.Tensor,
+    max_new_tokens: int,
+    *,
+    penalty_alpha: float = 0.6,
+    top_k: int = 4,
+    eos_token_id: int | Sequence[int] | None = None,
+    settings: DecodingSettings | None = None,
+    use_cache: bool = True,
+) -> torch.Tensor:
+    """Contrastive search (Su et al. 2022): among the `top_k` most likely next tokens pick
+
+        argmax_v (1 - alpha) * p(v | x) - alpha * max_j cos(h_v, h_j)
+
+    where h_v is the model's last hidden state after reading v and h_j those of every
+    earlier token: likely, but unlike anything said so far. alpha = 0 is greedy.
+    Returns prompt + new ids (B, T').
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    if not 0 <= penalty_alpha <= 1:
+        raise CourseInputError(f"penalty_alpha must be in [0, 1], got {penalty_alpha!r}")
+    if not isinstance(top_k, int) or top_k < 1:
+        raise CourseInputError(f"top_k must be an integer >= 1 for contrastive search, got {top_k!r}")
+    _check_common(max_new_tokens, 1, 1)
+    settings = settings or DecodingSettings()
+    ids = _as_batch(input_ids, model)
+    B = ids.size(0)
+    eos = _eos_list(eos_token_id)
+    eos_t = torch.tensor(eos, dtype=torch.long, device=ids.device)
+    unfinished = torch.ones(B, dtype=torch.bool, device=ids.device)
+    run = _Runner(model, use_cache, hidden=True)
+    k = top_k
+    with torch.inference_mode():
+        logits, context = run(ids)  # (B, V), (B, T, C): hidden states of the prompt
+        for _ in range(max_new_tokens):
+            probs = process_logits(ids, logits, settings).softmax(-1)  # (B, V)
+            top_p, top_ids = torch.topk(probs, k, dim=-1)  # (B, k) candidates, most likely first
+            # read each candidate: the cache is copied k times, one row per candidate
+            run.reorder(torch.arange(B, device=ids.device).repeat_interleave(k))
+            cand_seqs = torch.cat([ids.repeat_interleave(k, 0), top_ids.reshape(-1, 1)], dim=1)
+            cand_logits, cand_hidden = run(cand_seqs)  # (B*k, V), (B*k, t, C)
+            h = cand_hidden[:, -1, :].reshape(B, k, -1)  # (B, k, C)
+            ctx_n = F.normalize(context, dim=-1)  # (B, T, C)
+            sim = torch.bmm(F.normalize(h, dim=-1), ctx_n.transpose(1, 2))  # (B, k, T) cosines
+            score = (1 - penalty_alpha) * top_p - penalty_alpha * sim.amax(dim=-1)  # (B, k)
+            pick = score.argmax(dim=-1)  # (B,)
+            rows = torch.arange(B, device=ids.device) * k + pick  # (B,) rows of the k-fold batch
+            next_ids = top_ids.gather(1, pick[:, None]).squeeze(1)
+            if eos:
+                next_ids = torch.where(unfinished, next_ids, eos_t[0])
+            run.reorder(rows)
+            logits = cand_logits[rows]
+            context = torch.cat([context, h[torch.arange(B), pick][:, None, :]], dim=1)
+            ids = torch.cat([ids, next_ids[:, None]], dim=1)
+            if eos:
+                unfinished &= ~torch.isin(next_ids, eos_t)
+                if not bool(unfinished.any()):
+                    break
+    return ids
