@@ -370,6 +370,53 @@ def sum_of_norms(grads):
     return sum(g.norm().item() for g in grads)
 
 
+def wsd_by_min(step, max_lr, min_lr, warmup_steps, decay_steps, total_steps):
+    warm = max_lr * (step + 1) / max(1, warmup_steps) if step < warmup_steps else max_lr
+    left = (total_steps - step) / decay_steps  # 1 at the start of the decay, 0 at total_steps
+    return min(warm, min_lr + max(0.0, min(1.0, left)) * (max_lr - min_lr))
+
+
+def wsd_cosine(step, max_lr, min_lr, warmup_steps, decay_steps, total_steps):
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    p = min(1.0, max(0.0, (step - (total_steps - decay_steps)) / decay_steps))
+    return min_lr + 0.5 * (1 + math.cos(math.pi * p)) * (max_lr - min_lr)
+
+
+def decay_counts_by_model(config):  # 12 C^2 in the matrices of a block, 13 C in its vectors
+    C, L = config.n_embd, config.n_layer
+    return (config.vocab_size + config.n_positions) * C + 12 * L * C * C, 13 * L * C + 2 * C
+
+
+def decay_counts_untied(config):  # counts the head a second time
+    d, n = decay_counts_by_model(config)
+    return d + config.vocab_size * config.n_embd, n
+
+
+def decay_counts_no_wpe(config):  # forgets that the position embedding is a matrix
+    d, n = decay_counts_by_model(config)
+    return d - config.n_positions * config.n_embd, n + config.n_positions * config.n_embd
+
+
+def weights_as_tensor(tokens):
+    t = torch.tensor(tokens, dtype=torch.float64)
+    return t / t.sum()
+
+
+def clip_by_cat(grads, max_norm):
+    norm = torch.cat([g.flatten() for g in grads]).norm()
+    return [g * torch.clamp(max_norm / (norm + 1e-6), max=1.0) for g in grads]
+
+
+def clip_each(grads, max_norm):
+    return [g * min(1.0, max_norm / (g.norm().item() + 1e-6)) for g in grads]
+
+
+def clip_always(grads, max_norm):  # scales small gradients up to the limit
+    norm = torch.cat([g.flatten() for g in grads]).norm()
+    return [g * max_norm / norm for g in grads]
+
+
 # -- 07 decoding --------------------------------------------------------------------------
 def top_k_by_sort(scores, k):
     kth = scores.sort(-1, descending=True).values[:, k - 1 : k]
@@ -824,6 +871,14 @@ TABLE = [
       (groups_from_state_dict, "not trainable parameters of this model (a tied weight is named once): lm_head.weight")]),
     ("check_grad_norm", [grad_norm_cat],
      [(sum_of_norms, "got 7.0, expected 5.0")]),
+    ("check_wsd_schedule", [wsd_by_min],
+     [(wsd_cosine, "a straight line, not a cosine")]),
+    ("check_decay_counts", [decay_counts_by_model],
+     [(decay_counts_untied, "the tied head is counted once"), (decay_counts_no_wpe, "got 123,532,032, expected 124,318,464")]),
+    ("check_accumulation_weights", [weights_as_tensor],
+     [(lambda t: [1 / len(t)] * len(t), "a short last micro-batch weighs less")]),
+    ("check_clip_grads", [clip_by_cat],
+     [(clip_each, "not each tensor clipped on its own"), (clip_always, "left alone")]),
     ("check_top_k_filter", [top_k_by_sort],
      [(top_k_scatter, "row 0: you kept 2 tokens [1, 3], expected 3 [1, 2, 3]"),
       (top_k_in_place, "changed its input scores in place")]),
