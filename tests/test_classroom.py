@@ -47,14 +47,16 @@ def test_find_stubs_follows_the_convention_not_the_cell_texts() -> None:
 
 
 def test_solution_code_is_the_reference_renamed_with_its_imports() -> None:
-    code = classroom.solution_code("check_one_hot_embedding", "my_embedding")
-    assert "def my_embedding(" in code and "import torch.nn.functional as F" in code
+    code = classroom.solution_code("check_lm_loss", "my_loss")
+    assert "def my_loss(" in code and "import torch.nn.functional as F" in code
     ns: dict = {}
     exec(code, ns)
     import torch
+    import torch.nn.functional as F
 
-    w = torch.randn(5, 3)
-    assert torch.equal(ns["my_embedding"](torch.tensor([[1, 4]]), w), w[[1, 4]][None])
+    logits, ids = torch.randn(2, 5, 7), torch.randint(7, (2, 5))
+    expected = F.cross_entropy(logits[:, :-1].reshape(-1, 7), ids[:, 1:].reshape(-1))
+    assert torch.allclose(ns["my_loss"](logits, ids), expected)
     with pytest.raises(ValueError, match="check_no_such_exercise"):
         classroom.solution_code("check_no_such_exercise", "f")
 
