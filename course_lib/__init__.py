@@ -13,6 +13,7 @@ repeating it (see docs/ARCHITECTURE.md for the map):
 - generate   logits processors, sampling, beam search, cache   (notebooks/07_decoding)
 - pretrained GPT-2 from the hub, the cached demo model          (notebooks/07_decoding)
 - viz        plots and widgets                                 (notebooks/01, 07, 08)
+- toys       the small models notebook 08 trains once, cached  (notebooks/08_attention_visualization)
 - lora       low-rank adapters                                 (notebooks/09_fine_tuning)
 - checks     exercise checkers                                 (every notebook)
 """
@@ -37,7 +38,7 @@ from .runtime import (  # noqa: E402
 
 _SUBMODULES = {
     "attention", "checks", "cli", "data", "distributed", "errors", "figures", "generate", "io",
-    "lora", "model", "notebook", "pretrained", "runtime", "scaling", "tokenizer", "train", "viz",
+    "lora", "model", "notebook", "pretrained", "runtime", "scaling", "tokenizer", "toys", "train", "viz",
 }
 
 __all__ = [

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 
 from .errors import CourseInputError
-from .viz.heads import _ensure_eager, _is_hf, induction_score, previous_token_score
+from .viz.heads import attention_batch, induction_score, previous_token_score
 
 __all__ = [
-    "repeated_tokens", "attention_batch", "induction_scores", "previous_token_scores",
+    "repeated_tokens", "attention_batch",  # attention_batch: viz.heads', re-exported "induction_scores", "previous_token_scores",
     "ranked_heads", "head_name", "random_head", "plot_head_scores",
     "zero_head", "mean_ablate_head", "ablate_heads", "repeated_half_loss", "ablation_losses",
     "ablation_scan",
@@ -60,26 +60,6 @@ def repeated_tokens(vocab_size: int, period: int, batch: int = 8, *, seed: int =
     if bos is not None:
         ids = torch.cat([torch.full((batch, 1), bos, dtype=torch.long), ids], dim=1)  # (B, 1 + 2p)
     return ids
-
-
-@torch.no_grad()
-def attention_batch(model: Any, ids: torch.Tensor) -> torch.Tensor:
-    """Every attention weight of `model` on a batch: float32 CPU tensor (B, L, H, T, T).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
-    ids = torch.as_tensor(ids, dtype=torch.long)
-    if ids.dim() == 1:
-        ids = ids[None]
-    if _is_hf(model):
-        _ensure_eager(model)
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(ids.to(next(model.parameters()).device), output_attentions=True)
-    finally:
-        model.train(was_training)
-    return torch.stack([a.float().cpu() for a in out.attentions], dim=1)  # (B, L, H, T, T)
 
 
 def induction_scores(model: Any, period: int = 20, batch: int = 8, *, seed: int = 0,

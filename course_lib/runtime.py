@@ -221,7 +221,7 @@ def trained_cache_dir() -> Path:
     """Where the course caches the small models it trains once: ``data_dir() / "demo_model"``.
 
     The demo model (`course_lib.pretrained`) and notebook 08's induction and character
-    models (`course_lib.viz.heads`) live here, one folder per training setting.
+    models (`course_lib.toys`) live here, one folder per training setting.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """

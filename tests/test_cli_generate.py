@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from course_lib.cli import main
-from course_lib.cli.generate import add_arguments, strategy_kwargs
-from course_lib.generate import contrastive_search, generate
+from course_lib.cli.generate import add_arguments, decoding_settings
+from course_lib.generate import DecodingSettings, contrastive_search, generate
 from course_lib.model import GPT, GPTConfig
 from course_lib.tokenizer import BPETokenizer
 
@@ -74,17 +74,20 @@ def test_strategies_fill_in_their_defaults() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
 
-    def kw(*extra: str) -> dict:
-        return strategy_kwargs(parser.parse_args(["--model_dir", "x", "--prompt", "p", *extra]))
+    def settings(*extra: str) -> DecodingSettings:
+        return decoding_settings(parser.parse_args(["--model_dir", "x", "--prompt", "p", *extra]))
 
-    assert kw()["repetition_penalty"] == 1.0 and "do_sample" not in kw()
-    assert kw("--strategy", "top_k")["top_k"] == 50
-    assert kw("--strategy", "top_k", "--top_k", "7")["top_k"] == 7
-    assert kw("--strategy", "top_p")["top_p"] == 0.9 and kw("--strategy", "top_p")["top_k"] is None
-    assert kw("--strategy", "min_p")["min_p"] == 0.05
-    assert kw("--strategy", "typical")["typical_p"] == 0.9
-    assert kw("--strategy", "beam", "--early_stopping")["early_stopping"] is True
-    assert kw("--strategy", "diverse_beam")["num_beam_groups"] == 2
+    assert settings() == DecodingSettings()  # greedy: every default
+    assert settings("--strategy", "top_k").top_k == 50 and settings("--strategy", "top_k").do_sample
+    assert settings("--strategy", "top_k", "--top_k", "7").top_k == 7
+    assert settings("--strategy", "top_p").top_p == 0.9 and settings("--strategy", "top_p").top_k is None
+    assert settings("--strategy", "min_p").min_p == 0.05
+    assert settings("--strategy", "typical").typical_p == 0.9
+    assert settings("--strategy", "beam", "--early_stopping").early_stopping is True
+    assert settings("--strategy", "beam").num_beams == 4 and settings("--strategy", "beam").num_beam_groups == 1
+    assert settings("--strategy", "diverse_beam").num_beam_groups == 2
+    contrastive = settings("--strategy", "contrastive", "--num_return_sequences", "3")
+    assert (contrastive.penalty_alpha, contrastive.top_k, contrastive.num_return_sequences) == (0.6, 4, 1)
 
 
 @pytest.mark.parametrize("argv, words", [

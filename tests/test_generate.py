@@ -415,6 +415,32 @@ def test_empty_prompt_and_bad_types_are_refused() -> None:
     assert generate(model, [1, 2], 0).tolist() == [[1, 2]]
 
 
+def test_every_strategy_takes_one_settings_object() -> None:
+    """A `DecodingSettings` given to a strategy decodes as the keyword arguments that mean it do."""
+    model = make_model(0, 50, 2, 16, 2)
+    prompt = [[1, 2, 3], [4, 5, 6]]
+    sample = DecodingSettings(do_sample=True, top_k=5, temperature=0.7, repetition_penalty=1.3)
+    assert torch.equal(generate(model, prompt, 6, sample, seed=1),
+                       generate(model, prompt, 6, do_sample=True, top_k=5, temperature=0.7, repetition_penalty=1.3,
+                                seed=1))
+    beams = DecodingSettings(num_beams=3, length_penalty=2.0, num_return_sequences=2, no_repeat_ngram_size=2)
+    want = beam_search(model, prompt, 6, num_beams=3, length_penalty=2.0, num_return_sequences=2,
+                       no_repeat_ngram_size=2).sequences
+    assert torch.equal(beam_search(model, prompt, 6, beams).sequences, want)
+    assert torch.equal(generate(model, prompt, 6, beams), want)
+    groups = DecodingSettings(num_beams=4, num_beam_groups=2, diversity_penalty=1.0)
+    assert torch.equal(diverse_beam_search(model, prompt, 6, groups).sequences,
+                       diverse_beam_search(model, prompt, 6).sequences)
+    contrastive = DecodingSettings(penalty_alpha=0.6, top_k=4)
+    assert torch.equal(contrastive_search(model, prompt, 6, contrastive), contrastive_search(model, prompt, 6))
+    # keywords beside a settings object replace its fields
+    assert torch.equal(generate(model, prompt, 6, sample, do_sample=False), generate(model, prompt, 6, repetition_penalty=1.3))
+    with pytest.raises(TypeError, match="top_q"):
+        generate(model, prompt, 6, top_q=0.9)
+    with pytest.raises(CourseInputError, match="penalty_alpha"):
+        generate(model, prompt, 6, contrastive)
+
+
 # --------------------------------------------------------------------------------------
 # the benchmark keeps working (no timing asserted)
 # --------------------------------------------------------------------------------------

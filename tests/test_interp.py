@@ -9,15 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import interp
+from course_lib import interp, toys
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
-from course_lib.viz import heads
 
 
 @pytest.fixture(scope="module")
 def toy() -> GPT:
-    return heads.cached_induction_model(verbose=False)  # trained once (tests/test_notebooks.py does too)
+    return toys.cached_induction_model(verbose=False)  # trained once (tests/test_notebooks.py does too)
 
 
 def _tiny(seed: int = 0) -> GPT:

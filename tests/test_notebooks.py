@@ -27,12 +27,11 @@ CAPPED_LIMIT_S = 300
 
 
 def _cached_models_08() -> None:
-    from course_lib import pretrained
+    from course_lib import pretrained, toys
     from course_lib.data import load_corpus
-    from course_lib.viz import heads
 
-    heads.cached_char_model(load_corpus(verbose=False), verbose=False)  # the corpus the kernel will load
-    heads.cached_induction_model(verbose=False)
+    toys.cached_char_model(load_corpus(verbose=False), verbose=False)  # the corpus the kernel will load
+    toys.cached_induction_model(verbose=False)
     pretrained.demo_dir(verbose=False)  # the word-level demo model section 8 looks inside offline and in fast mode
 
 

@@ -13,7 +13,7 @@ network. `PROJECTOR_CSS` makes the fonts big; press F11 in the browser for full 
 Models come from the course's caches, trained once (seconds to a minute the first time),
 then loaded at once:
 
-- attention: notebook 08's character model (`viz.heads.cached_char_model`) on a piece of its
+- attention: notebook 08's character model (`toys.cached_char_model`) on a piece of its
   corpus, in `AttentionExplorer(big=True)`; ``--model demo|gpt2|DIR`` picks another;
 - decoding: notebook 07's choice: GPT-2 when online (`pretrained.load_gpt2`), else the
   course's demo model (`pretrained.load_demo_model`), in `DecodingExplorer`;
@@ -112,7 +112,9 @@ def explorer(demo: str, model: str = "auto", text: str | None = None) -> Any:
             from ..data import load_corpus
 
             corpus = load_corpus()
-            lm, tok = viz.cached_char_model(corpus)
+            from .. import toys
+
+            lm, tok = toys.cached_char_model(corpus)
             text = text or corpus[1000:1064]
         else:
             lm, tok = _language_model(model)

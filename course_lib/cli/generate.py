@@ -24,10 +24,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CourseInputError
 from . import add_flag
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..generate import DecodingSettings
+    from ..protocols import CausalLM
 
 HELP = "continue a prompt with a trained model (greedy, sampling, top-k/p, min-p, beams, ...)"
 STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam", "contrastive", "diverse_beam")
@@ -177,33 +183,35 @@ def resolve_model_dir(value: str) -> Path:
         raise CourseInputError(f"--model_dir: no folder {value!r} here, and {e}") from None
 
 
-def strategy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The `generate` keyword arguments that --strategy and the flags mean.
+def decoding_settings(args: argparse.Namespace) -> DecodingSettings:
+    """The one `DecodingSettings` that --strategy and the flags mean; each strategy's flags, with its defaults.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
+    from ..generate import DecodingSettings
+
     s = args.strategy
-    kw: dict[str, Any] = dict(
-        repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
-        num_return_sequences=args.num_return_sequences,
-    )
+    kw: dict[str, Any] = dict(repetition_penalty=args.repetition_penalty,
+                              no_repeat_ngram_size=args.no_repeat_ngram_size)
     if s in ("sample", "top_k", "top_p", "min_p", "typical"):
         defaults = {"top_k": ("top_k", 50), "top_p": ("top_p", 0.9), "min_p": ("min_p", 0.05),
                     "typical": ("typical_p", 0.9)}
         kw.update(do_sample=True, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                  min_p=args.min_p, typical_p=args.typical_p, seed=args.seed)
+                  min_p=args.min_p, typical_p=args.typical_p, num_return_sequences=args.num_return_sequences)
         if s in defaults:
             name, value = defaults[s]
             if kw[name] is None:
                 kw[name] = value
     elif s in ("beam", "diverse_beam"):
         kw.update(num_beams=args.num_beams, length_penalty=args.length_penalty,
-                  early_stopping=args.early_stopping)
+                  early_stopping=args.early_stopping, num_return_sequences=args.num_return_sequences)
         if s == "diverse_beam":
             kw.update(num_beam_groups=args.num_beam_groups, diversity_penalty=args.diversity_penalty)
-    elif s == "contrastive":
+    elif s == "contrastive":  # one text: --num_return_sequences does not apply
         kw.update(penalty_alpha=args.penalty_alpha, top_k=args.top_k if args.top_k is not None else 4)
-    return kw
+    else:  # greedy: more than one text is an error, named by generate
+        kw.update(num_return_sequences=args.num_return_sequences)
+    return DecodingSettings(**kw)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -216,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     model_dir = resolve_model_dir(args.model_dir)
     if not args.prompt:
         raise CourseInputError("--prompt is empty: give some text to continue")
-    kw = strategy_kwargs(args)
+    settings = decoding_settings(args)
     device = pick_device(args.device)
     model = _load_model(model_dir).to(device).eval()
     tokenizer = load_tokenizer_any(args.tokenizer_dir or model_dir)
@@ -232,10 +240,9 @@ def run(args: argparse.Namespace) -> int:
         eos = _eos_of(tokenizer, model_dir, model.config.vocab_size)
     elif eos < 0:
         eos = None
-    common = dict(eos_token_id=eos, use_cache=not args.no_cache)
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's two
         warnings.simplefilter("always")
-        out = _decode(gen, model, ids, kw, common, args)
+        out = _decode(gen, model, ids, settings, eos, args)
     for w in caught:
         print(f"course generate: warning: {w.message}", file=sys.stderr)
     n_prompt = len(ids)
@@ -253,21 +260,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decode(gen: Any, model: Any, ids: list[int], kw: dict[str, Any], common: dict[str, Any],
-            args: argparse.Namespace) -> Any:
-    """Run --strategy: the output ids, one row per returned text."""
-    s = args.strategy
-    if s == "contrastive":
-        kw.pop("num_return_sequences")
-        kw.pop("repetition_penalty")
-        kw.pop("no_repeat_ngram_size")
-        settings = gen.DecodingSettings(repetition_penalty=args.repetition_penalty,
-                                        no_repeat_ngram_size=args.no_repeat_ngram_size)
-        out = gen.contrastive_search(model, ids, args.max_new_tokens, settings=settings, **kw, **common)
-    elif s == "diverse_beam":
-        settings = gen.DecodingSettings(repetition_penalty=kw.pop("repetition_penalty"),
-                                        no_repeat_ngram_size=kw.pop("no_repeat_ngram_size"))
-        out = gen.diverse_beam_search(model, ids, args.max_new_tokens, settings=settings, **kw, **common).sequences
-    else:
-        out = gen.generate(model, ids, args.max_new_tokens, **kw, **common)
-    return out
+def _decode(gen: Any, model: CausalLM, ids: list[int], settings: DecodingSettings, eos: int | None,
+            args: argparse.Namespace) -> torch.Tensor:
+    """Run --strategy with `settings`: the output ids, one row per returned text."""
+    n, use_cache = args.max_new_tokens, not args.no_cache
+    if args.strategy == "contrastive":
+        return gen.contrastive_search(model, ids, n, settings, eos_token_id=eos, use_cache=use_cache)
+    if args.strategy == "diverse_beam":
+        return gen.diverse_beam_search(model, ids, n, settings, eos_token_id=eos, use_cache=use_cache).sequences
+    seed = args.seed if settings.do_sample else None  # only sampling draws random numbers
+    return gen.generate(model, ids, n, settings, eos_token_id=eos, use_cache=use_cache, seed=seed)

@@ -10,7 +10,8 @@ Three layers, each small enough to read in one sitting:
    every intermediate result, which is what the `DecodingTrace` and the explorer show.
 2. **Strategies**: greedy and sampling (`generate`), beam search with length penalty,
    early stopping and n-best (`beam_search`), contrastive search
-   (`contrastive_search`) and diverse (group) beam search (`diverse_beam_search`).
+   (`contrastive_search`) and diverse (group) beam search (`diverse_beam_search`). Each
+   takes one `DecodingSettings` (or keyword arguments naming its fields, built into one).
 3. **The KV cache**: every strategy feeds the model only the newest token and passes
    the returned ``past_key_values`` back (``use_cache=True``), or recomputes the whole
    context each step (``use_cache=False``); both give the same ids.

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import CourseInputError
 from ..protocols import CausalLM
-from .processors import DecodingSettings, logits_stages, process_logits
+from .processors import DecodingSettings, logits_stages, process_logits, settings_from
 from .runner import _as_batch, _check_common, _eos_list, _Runner
 from .trace import DecodingTrace
 
 BIG_NEG = -1.0e9  # the "never pick this" score beam search adds, as transformers does
+BEAM_DEFAULTS = {"num_beams": 4}
+"""`beam_search`'s settings when built from keyword arguments."""
+DIVERSE_DEFAULTS = {"num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 1.0}
+"""`diverse_beam_search`'s settings when built from keyword arguments."""
 
 
 @dataclass
@@ -143,13 +148,12 @@ def _check_beams(max_new_tokens: int, num_beams: int, num_return_sequences: int)
 
 
 def _beam_start(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, eos_token_id: int | Sequence[int] | None,
-                settings: DecodingSettings | None) -> tuple[DecodingSettings, torch.Tensor, list[int], torch.Tensor]:
-    """What both beam searches start from: settings, the prompt (B, T0), the eos ids as a list and a tensor."""
-    settings = settings or DecodingSettings()
+                ) -> tuple[torch.Tensor, list[int], torch.Tensor]:
+    """What both beam searches start from: the prompt (B, T0), the eos ids as a list and a tensor."""
     prompt = _as_batch(input_ids, model)
     eos = _eos_list(eos_token_id)
     eos_t = torch.tensor(eos, dtype=torch.long, device=prompt.device)
-    return settings, prompt, eos, eos_t
+    return prompt, eos, eos_t
 
 
 def _n_best(seqs: torch.Tensor, scores: torch.Tensor, lens: torch.Tensor, T0: int, n: int) -> BeamSearchOutput:
@@ -166,16 +170,13 @@ def beam_search(
     model: CausalLM,
     input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
-    *,
-    num_beams: int = 4,
-    length_penalty: float = 1.0,
-    early_stopping: bool | str = False,
-    num_return_sequences: int = 1,
-    eos_token_id: int | Sequence[int] | None = None,
     settings: DecodingSettings | None = None,
+    *,
+    eos_token_id: int | Sequence[int] | None = None,
     use_cache: bool = True,
     seed: int | None = None,
     trace: DecodingTrace | None = None,
+    **options: Any,
 ) -> BeamSearchOutput:
     """Beam search: keep the `num_beams` best partial texts by summed log-probability.
 
@@ -185,13 +186,18 @@ def beam_search(
     False stops when no running beam can still beat the worst finished one (judged at
     the current length); "never" judges at the longest possible length. Returns the
     `num_return_sequences` best (n-best). ``settings.do_sample`` gives beam sampling.
+    Keyword `options` build the settings (default ``num_beams=4``) or replace fields of the
+    one given.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
+    settings = settings_from(settings, options, BEAM_DEFAULTS, caller="beam_search")
+    num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences
+    length_penalty, early_stopping = settings.length_penalty, settings.early_stopping
     _check_beams(max_new_tokens, num_beams, num_return_sequences)
     if early_stopping not in (True, False, "never"):
         raise CourseInputError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    settings, prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id, settings)
+    prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id)
     B, T0 = prompt.shape
     if max_new_tokens == 0:
         return BeamSearchOutput(prompt.repeat_interleave(num_return_sequences, 0),
@@ -223,16 +229,11 @@ def diverse_beam_search(
     model: CausalLM,
     input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
-    *,
-    num_beams: int = 4,
-    num_beam_groups: int = 2,
-    diversity_penalty: float = 1.0,
-    length_penalty: float = 1.0,
-    early_stopping: bool | str = False,
-    num_return_sequences: int = 1,
-    eos_token_id: int | Sequence[int] | None = None,
     settings: DecodingSettings | None = None,
+    *,
+    eos_token_id: int | Sequence[int] | None = None,
     use_cache: bool = True,
+    **options: Any,
 ) -> BeamSearchOutput:
     """Diverse (group) beam search (Vijayakumar et al. 2016).
 
@@ -240,15 +241,21 @@ def diverse_beam_search(
     each step; a group's log-probabilities are lowered by `diversity_penalty` times the
     number of times each token was just chosen by the earlier groups (Hamming
     diversity). Each group is an ordinary beam search of num_beams / groups beams; the
-    n best finished texts over all groups are returned.
+    n best finished texts over all groups are returned. Keyword `options` build the settings
+    (defaults ``num_beams=4, num_beam_groups=2, diversity_penalty=1.0``) or replace fields of
+    the one given.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
+    settings = settings_from(settings, options, DIVERSE_DEFAULTS, caller="diverse_beam_search")
+    num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences
+    num_beam_groups, diversity_penalty = settings.num_beam_groups, settings.diversity_penalty
+    length_penalty, early_stopping = settings.length_penalty, settings.early_stopping
     _check_beams(max_new_tokens, num_beams, num_return_sequences)
     if not isinstance(num_beam_groups, int) or num_beam_groups < 1 or num_beams % num_beam_groups:
         raise CourseInputError(
             f"num_beam_groups={num_beam_groups!r} must be >= 1 and divide num_beams={num_beams}")
-    settings, prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id, settings)
+    prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id)
     B, T0 = prompt.shape
     G, gs = num_beam_groups, num_beams // num_beam_groups
     groups = [_BeamState(prompt, gs, T0 + max(max_new_tokens, 1), eos, length_penalty, early_stopping)

@@ -17,6 +17,8 @@ Built in notebooks/07_decoding_strategies.ipynb.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,7 +134,14 @@ def typical_filter(scores: torch.Tensor, mass: float, min_tokens_to_keep: int = 
 
 @dataclass
 class DecodingSettings:
-    """Which processors run, with which values. Validates on creation.
+    """How to decode, as one object every strategy takes (transformers' ``GenerationConfig``).
+
+    The first fields say which processors run, with which values (validated on creation);
+    the rest belong to the strategies that read them: beams (`num_beams`, `length_penalty`,
+    `early_stopping`, `num_return_sequences`), groups (`num_beam_groups`,
+    `diversity_penalty`: `diverse_beam_search`) and `penalty_alpha` (`contrastive_search`,
+    whose candidates are the `top_k` most likely tokens). A strategy checks the fields it
+    reads; what belongs to one run (eos ids, cache, seed, trace) is passed beside it.
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
@@ -146,6 +155,13 @@ class DecodingSettings:
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     min_tokens_to_keep: int = 1
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool | str = False
+    num_return_sequences: int = 1
+    num_beam_groups: int = 1
+    diversity_penalty: float = 0.0
+    penalty_alpha: float | None = None
 
     def __post_init__(self) -> None:
         if self.temperature is None or self.temperature < 0:
@@ -190,6 +206,25 @@ class DecodingSettings:
         if self.typical_p is not None and self.typical_p < 1.0:
             out.append(("typical_p", lambda ids, s: typical_filter(s, self.typical_p, keep)))
         return out
+
+
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(DecodingSettings))
+
+
+def settings_from(settings: DecodingSettings | None, options: Mapping[str, Any],
+                  defaults: Mapping[str, Any] | None = None, *, caller: str = "generate") -> DecodingSettings:
+    """The one settings object a strategy runs with: `settings` as given, else one built once from
+    keyword `options` over the strategy's `defaults`. Options given beside `settings` replace its fields.
+
+    Introduced in notebooks/07_decoding_strategies.ipynb.
+    """
+    unknown = sorted(set(options) - SETTING_NAMES)
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r} "
+                        "(the keyword arguments are DecodingSettings fields)")
+    if settings is None:
+        return DecodingSettings(**{**(defaults or {}), **options})
+    return dataclasses.replace(settings, **options) if options else settings
 
 
 def logits_stages(input_ids: torch.Tensor, scores: torch.Tensor,

@@ -8,7 +8,9 @@ Built in notebooks/07_decoding_strategies.ipynb.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +18,12 @@ import torch.nn.functional as F
 from ..errors import CourseInputError
 from ..protocols import CausalLM
 from .beam import beam_search
-from .processors import DecodingSettings, logits_stages, process_logits
+from .processors import DecodingSettings, logits_stages, process_logits, settings_from
 from .runner import _as_batch, _check_common, _eos_list, _Runner
 from .trace import DecodingTrace, TraceStep, summarize_stages
+
+CONTRASTIVE_DEFAULTS = {"penalty_alpha": 0.6, "top_k": 4}
+"""`contrastive_search`'s settings when built from keyword arguments (Su et al.'s usual values)."""
 
 
 def next_token_step(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, settings: DecodingSettings | None = None,
@@ -40,28 +45,20 @@ def generate(
     model: CausalLM,
     input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
+    settings: DecodingSettings | None = None,
     *,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    min_p: float | None = None,
-    typical_p: float | None = None,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 0,
-    num_beams: int = 1,
-    length_penalty: float = 1.0,
-    early_stopping: bool | str = False,
-    num_return_sequences: int = 1,
     eos_token_id: int | Sequence[int] | None = None,
     use_cache: bool = True,
     seed: int | None = None,
     trace: DecodingTrace | None = None,
+    **options: Any,
 ) -> torch.Tensor:
     """Continue `input_ids` by up to `max_new_tokens` tokens; returns prompt + new ids (B', T').
 
-    Greedy when ``do_sample=False`` (or temperature 0), sampling otherwise; beam search
-    (or beam sampling) when ``num_beams > 1``. Unlike `transformers`, `top_k` is off
+    `settings` says how (a `DecodingSettings`); keyword `options` (its field names:
+    ``do_sample=True, top_k=50, num_beams=4, ...``) build one, or replace fields of the
+    one given. Greedy when ``do_sample=False`` (or temperature 0), sampling otherwise; beam
+    search (or beam sampling) when ``num_beams > 1``. Unlike `transformers`, `top_k` is off
     unless given (transformers silently uses top_k=50 when sampling). Rows that reach
     `eos_token_id` are padded with it, as transformers does. `seed` makes sampling
     reproducible: ``generate(..., seed=s)`` draws what ``torch.manual_seed(s)`` followed
@@ -70,22 +67,19 @@ def generate(
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
+    settings = settings_from(settings, options)
+    num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences
     _check_common(max_new_tokens, num_beams, num_return_sequences)
-    beam_sample = do_sample and temperature != 0 and num_beams > 1
-    settings = DecodingSettings(
-        do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-        typical_p=typical_p, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size,
-        min_tokens_to_keep=(len(_eos_list(eos_token_id)) + 1 if eos_token_id is not None else 2)
-        if beam_sample else 1,
-    )
+    if settings.num_beam_groups != 1 or settings.penalty_alpha is not None:
+        raise CourseInputError(
+            "generate runs greedy decoding, sampling and beam search; num_beam_groups is "
+            "diverse_beam_search's setting and penalty_alpha contrastive_search's")
     if num_beams > 1:
-        return beam_search(
-            model, input_ids, max_new_tokens, num_beams=num_beams, length_penalty=length_penalty,
-            early_stopping=early_stopping, num_return_sequences=num_return_sequences,
-            eos_token_id=eos_token_id, settings=settings, use_cache=use_cache, seed=seed,
-            trace=trace,
-        ).sequences
+        if settings.do_sample:  # beam sampling keeps enough tokens for every beam and the eos ids
+            need = len(_eos_list(eos_token_id)) + 1 if eos_token_id is not None else 2
+            settings = dataclasses.replace(settings, min_tokens_to_keep=max(settings.min_tokens_to_keep, need))
+        return beam_search(model, input_ids, max_new_tokens, settings, eos_token_id=eos_token_id,
+                           use_cache=use_cache, seed=seed, trace=trace).sequences
     if num_return_sequences > 1 and not settings.do_sample:
         raise CourseInputError(
             f"num_return_sequences={num_return_sequences} needs sampling (do_sample=True) or "
@@ -131,29 +125,31 @@ def contrastive_search(
     model: CausalLM,
     input_ids: Sequence[int] | torch.Tensor,
     max_new_tokens: int,
-    *,
-    penalty_alpha: float = 0.6,
-    top_k: int = 4,
-    eos_token_id: int | Sequence[int] | None = None,
     settings: DecodingSettings | None = None,
+    *,
+    eos_token_id: int | Sequence[int] | None = None,
     use_cache: bool = True,
+    **options: Any,
 ) -> torch.Tensor:
     """Contrastive search (Su et al. 2022): among the `top_k` most likely next tokens pick
 
         argmax_v (1 - alpha) * p(v | x) - alpha * max_j cos(h_v, h_j)
 
     where h_v is the model's last hidden state after reading v and h_j those of every
-    earlier token: likely, but unlike anything said so far. alpha = 0 is greedy.
+    earlier token: likely, but unlike anything said so far. alpha (``settings.penalty_alpha``)
+    = 0 is greedy. Keyword `options` build the settings (defaults ``penalty_alpha=0.6,
+    top_k=4``) or replace fields of the one given; its penalties apply before the choice.
     Returns prompt + new ids (B, T').
 
     Introduced in notebooks/07_decoding_strategies.ipynb.
     """
-    if not 0 <= penalty_alpha <= 1:
+    settings = settings_from(settings, options, CONTRASTIVE_DEFAULTS, caller="contrastive_search")
+    penalty_alpha, top_k = settings.penalty_alpha, settings.top_k
+    if penalty_alpha is None or not 0 <= penalty_alpha <= 1:
         raise CourseInputError(f"penalty_alpha must be in [0, 1], got {penalty_alpha!r}")
     if not isinstance(top_k, int) or top_k < 1:
         raise CourseInputError(f"top_k must be an integer >= 1 for contrastive search, got {top_k!r}")
     _check_common(max_new_tokens, 1, 1)
-    settings = settings or DecodingSettings()
     ids = _as_batch(input_ids, model)
     B = ids.size(0)
     eos = _eos_list(eos_token_id)

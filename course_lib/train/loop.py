@@ -37,7 +37,7 @@ from .. import distributed as dist_utils
 from .. import runtime, scaling
 from ..data import TokenDataset
 from ..errors import CourseInputError
-from ..generate import generate
+from ..generate import DecodingSettings, generate
 from ..protocols import Tokenizer
 from . import checkpoint
 from .checkpoint import model_context
@@ -374,12 +374,12 @@ class Trainer:
         ids = tok.encode(prompt)
         ids = list(getattr(ids, "ids", ids)) or [0]
         greedy = top_k is None or top_k <= 1
+        settings = DecodingSettings(do_sample=not greedy, top_k=None if greedy else top_k, temperature=temperature)
         was_training = self.model.training
         self.model.eval()
         try:
             with self._autocast():
-                out = generate(self.model, ids, max_new_tokens, do_sample=not greedy,
-                               top_k=None if greedy else top_k, temperature=temperature,
+                out = generate(self.model, ids, max_new_tokens, settings,
                                seed=c.seed if seed is None else seed)  # (1, T + new), with the KV cache
         finally:
             self.model.train(was_training)

@@ -7,8 +7,8 @@ Submodules, one per room (each lists its public names in ``__all__``):
 - decoding   DecodingExplorer                 (notebooks/07_decoding_strategies)
 - attention  AttentionExplorer, plot_attention, head_view, model_view (bertviz bridge)
                                               (notebooks/03 and 08)
-- heads      head_roles, attention_maps, train_induction_model, cached_induction_model,
-             cached_char_model, plot_history     (notebooks/08)
+- heads      head_roles, attention_maps, plot_history (notebooks/08; the small models it
+             scores are course_lib.toys')
 
 Names are loaded on first use, so ``import course_lib.viz`` does not import
 ipywidgets or bertviz until a widget is asked for.

@@ -56,8 +56,6 @@ from .heads import (
     previous_token_score,
     repeated_random_tokens,
     top_heads,
-    train_char_model,
-    train_induction_model,
 )
 
 __all__ = [
@@ -73,8 +71,6 @@ __all__ = [
     "head_roles",
     "head_roles_from_attentions",
     "top_heads",
-    "train_induction_model",
-    "train_char_model",
     # this module
     "pretty_token",
     "display_label",

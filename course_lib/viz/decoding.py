@@ -67,9 +67,9 @@ def strategy_kwargs(strategy: str, temperature: float = 1.0, top_k: int = 50, to
     return kw
 
 
-def _settings(kw: Mapping[str, Any]) -> DecodingSettings:
-    names = ("do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p", "repetition_penalty")
-    return DecodingSettings(**{k: kw[k] for k in names if k in kw})
+def _settings(kw: Mapping[str, Any] | DecodingSettings) -> DecodingSettings:
+    """The settings a strategy's `generate` kwargs (`strategy_kwargs`) mean: built once, then passed on."""
+    return kw if isinstance(kw, DecodingSettings) else DecodingSettings(**kw)
 
 
 def distribution_html(step: TraceStep, tokenizer: Any = None, title: str = "next token") -> str:
@@ -140,9 +140,9 @@ def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_step: i
     return "".join(parts)
 
 
-def compare_strategies(model: Any, input_ids: Any, strategies: Mapping[str, Mapping[str, Any]],
+def compare_strategies(model: Any, input_ids: Any, strategies: Mapping[str, Mapping[str, Any] | DecodingSettings],
                        max_new_tokens: int, seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
-    """Run each strategy (name -> `generate` kwargs) on the same prompt with the same seed.
+    """Run each strategy (name -> `generate` kwargs, or a `DecodingSettings`) on the same prompt with the same seed.
 
     Returns name -> the new ids (a list), or their text when a tokenizer is given.
 
@@ -151,7 +151,7 @@ def compare_strategies(model: Any, input_ids: Any, strategies: Mapping[str, Mapp
     out: dict[str, Any] = {}
     n_prompt = len(input_ids) if not isinstance(input_ids, torch.Tensor) else input_ids.shape[-1]
     for name, kw in strategies.items():
-        ids = generate(model, input_ids, max_new_tokens, seed=seed, **dict(kw))[0, n_prompt:].tolist()
+        ids = generate(model, input_ids, max_new_tokens, _settings(kw), seed=seed)[0, n_prompt:].tolist()
         out[name] = tokenizer.decode(ids) if tokenizer is not None else ids
     return out
 
@@ -259,13 +259,13 @@ class DecodingExplorer:
                                f'padding:4px">{prompt}<span style="background:#cfe3ff">{new}</span></div>')
 
     def _run(self, n: int) -> list[int]:
-        kw = self.kwargs()
+        settings = _settings(self.kwargs())
         trace = DecodingTrace(top_n=self.top_n)
         seed = self.seed + len(self.ids)  # reproducible, but a new draw at each position
-        out = generate(self.model, self.ids, n, seed=seed, trace=trace, **kw)[0].tolist()
+        out = generate(self.model, self.ids, n, settings, seed=seed, trace=trace)[0].tolist()
         new = out[len(self.ids):]
         self.trace = trace
-        if kw.get("num_beams", 1) > 1:
+        if settings.num_beams > 1:
             self.tree.value = beam_tree_svg(trace, self.tokenizer)
         else:
             self.tree.value = ""
