@@ -82,7 +82,7 @@ class Recipe:
 
 RECIPES = {
     "nanogpt": Recipe(steps=2000, lr=1e-3, min_lr=1e-4, warmup=100, batch_size=12, eval_interval=250),
-    "course": Recipe(steps=1500, lr=2e-3, min_lr=1e-4, warmup=100, batch_size=12, eval_interval=1500),
+    "course": Recipe(steps=1500, lr=3e-3, min_lr=1e-4, warmup=100, batch_size=12, eval_interval=1500),
 }
 
 
