@@ -36,18 +36,15 @@ import torch  # noqa: E402
 from course_lib import data as cdata  # noqa: E402
 from course_lib.tokenizer import BPETokenizer  # noqa: E402
 
-SHARED_SHAKESPEARE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
-
 
 def load_text(path: str | None, quick: bool) -> tuple[str, str]:
     if path:
         from course_lib.io import read_text
 
         text, name = read_text(path, flag="--text"), path
-    elif SHARED_SHAKESPEARE.is_file():
-        text, name = SHARED_SHAKESPEARE.read_text(encoding="utf-8"), "Tiny Shakespeare"
-    else:
-        text, name = cdata.load_corpus(cdata.DEFAULT_CORPUS, verbose=False), "the default course corpus"
+    else:  # Tiny Shakespeare when it can be had (cached, COURSE_SHAKESPEARE, download), else the offline corpus
+        text = cdata.load_corpus(cdata.DEFAULT_CORPUS, verbose=False)
+        name = "Tiny Shakespeare" if len(text) == 1_115_394 else "the offline course corpus"
     if quick:
         return text[:30_000], f"{name} (first 30,000 characters)"
     return text, name
@@ -168,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{w / ref_w:.2f}x / {c / max(ref_c, 1e-9):.2f}x |")
 
         def second_run():
-            t = text if args.text is None and not SHARED_SHAKESPEARE.is_file() else load_text(args.text, args.quick)[0]
+            t = load_text(args.text, args.quick)[0]
             tk = BPETokenizer.load(tok_dir)
             i = cdata.encode_corpus(t, tk, Path(tmp) / "cache0", verbose=False)
             loader = cdata.make_loader(cdata.TokenDataset(i, args.seq_len), args.batch_size, seed=0)

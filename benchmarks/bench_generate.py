@@ -13,6 +13,7 @@ that every contestant produced the same ids.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         ref = outs["transformers (sdpa), cache"]
         for name, out in outs.items():
             assert out.shape == (1, prompt_len + new) and torch.equal(out, ref), f"{name} gave other ids"
+    import transformers
+
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}, Python {sys.version.split()[0]}, "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"config: {cfg.n_layer} layers, n_embd {cfg.n_embd}, vocab {cfg.vocab_size}; prompt {prompt_len}, "
           f"{new} new tokens; greedy; {rounds} rounds; torch threads {torch.get_num_threads()}; ids identical")
     base = "transformers (sdpa), cache"

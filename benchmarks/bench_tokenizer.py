@@ -34,20 +34,17 @@ from course_lib.tokenizer import (  # noqa: E402
     tiktoken_gpt2,
 )
 
-SHARED_SHAKESPEARE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
-
 
 def load_text(path: str | None, quick: bool) -> tuple[str, str]:
     if path:
         from course_lib.io import read_text
 
         return read_text(path, flag="--text"), path
-    if SHARED_SHAKESPEARE.is_file():
-        text, name = SHARED_SHAKESPEARE.read_text(encoding="utf-8"), "Tiny Shakespeare"
-    else:
-        from course_lib.data import DEFAULT_CORPUS, load_corpus
+    from course_lib.data import DEFAULT_CORPUS, load_corpus
 
-        text, name = load_corpus(DEFAULT_CORPUS, verbose=False), "the default course corpus"
+    # Tiny Shakespeare when it can be had (cached, COURSE_SHAKESPEARE, download), else the offline corpus
+    text = load_corpus(DEFAULT_CORPUS, verbose=False)
+    name = "Tiny Shakespeare" if len(text) == 1_115_394 else "the offline course corpus"
     if quick:
         return text[:20_000], f"{name} (first 20,000 characters)"
     return text, name

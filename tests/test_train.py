@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import signal
+import sys
 
 import pytest
 import torch
@@ -424,6 +425,7 @@ def _load_benchmark(name):
     path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a dataclass in the script looks its module up there
     spec.loader.exec_module(module)
     return module
 
@@ -434,12 +436,85 @@ def test_bench_train_quick_runs(capsys):
     assert "course / hf-default" in out and "tokens/s" in out
 
 
-@pytest.mark.slow
-def test_bench_shakespeare_char_quick_runs(shakespeare_path, capsys):
-    assert _load_benchmark("bench_shakespeare_char").main(["--quick", "--data", str(shakespeare_path)]) == 0
-    out = capsys.readouterr().out
-    assert "on the whole validation split" in out and "start to end of training" in out
+STAND_IN_NANOGPT = {
+    # a stand-in for a karpathy/nanoGPT clone, with its interface: flags in, "iter"/"val loss" lines and
+    # out_dir/ckpt.pt out, the model in model.py (the benchmark loads the checkpoint with it)
+    "model.py": """
+from dataclasses import dataclass
+import torch
+import torch.nn.functional as F
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 65
+
+class GPT(torch.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.wte = torch.nn.Embedding(config.vocab_size, config.vocab_size)
+
+    def forward(self, idx, targets=None):
+        logits = self.wte(idx)
+        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return logits, loss
+""",
+    "configurator.py": "",
+    "config/train_shakespeare_char.py": "",
+    "train.py": """
+import os, pickle, sys, torch
+from model import GPT, GPTConfig
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
+torch.manual_seed(1337)
+meta = pickle.load(open("data/shakespeare_char/meta.pkl", "rb"))
+model = GPT(GPTConfig(vocab_size=meta["vocab_size"]))
+for i in range(int(args["max_iters"]) + 1):
+    print(f"iter {i}: loss 4.0000, time 10.00ms, mfu 1.00%")
+print("step 10: train loss 4.1000, val loss 4.2000")
+os.makedirs(args["out_dir"], exist_ok=True)
+torch.save({"model": model.state_dict(), "model_args": {"vocab_size": meta["vocab_size"]}},
+           os.path.join(args["out_dir"], "ckpt.pt"))
+""",
+}
+
+
+def test_bench_shakespeare_char_runs_both_tools_and_reports_ratios(tmp_path, capsys):
+    clone = tmp_path / "nanoGPT"
+    for name, text in STAND_IN_NANOGPT.items():
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        (clone / name).write_text(text, encoding="utf-8")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("To be, or not to be, that is the question.\n" * 400, encoding="utf-8")
     bench = _load_benchmark("bench_shakespeare_char")
-    assert bench.main(["--quick", "--data", str(shakespeare_path), "--seeds", "2", "--arch", "nanogpt"]) == 0
+    rows = tmp_path / "rows.json"
+    assert bench.main(["--quick", "--data", str(corpus), "--nanogpt", str(clone), "--seeds", "2",
+                       "--json", str(rows)]) == 0
     out = capsys.readouterr().out
-    assert "seed 1337: course GPT (nanogpt architecture)" in out and "seed 1338: val loss" in out
+    assert "nanoGPT wall / course wall" in out and "mean whole-split val loss" in out
+    import json
+
+    got = json.loads(rows.read_text())
+    assert [r["tool"] for r in got] == ["course", "nanoGPT", "nanoGPT", "course"]  # A B, then B A
+    assert all(r["val_full"] > 0 and r["wall_s"] > 0 for r in got)
+    assert {r["val20"] for r in got if r["tool"] == "nanoGPT"} == {4.2}
+    # the whole-split loss is computed on each checkpoint, and the seed shift reached train.py
+    nano = [r["val_full"] for r in got if r["tool"] == "nanoGPT"]
+    assert len(set(nano)) == 2
+
+
+def test_bench_shakespeare_char_without_nanogpt_reports_the_course_alone(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("All the world's a stage.\n" * 500, encoding="utf-8")
+    assert _load_benchmark("bench_shakespeare_char").main(["--quick", "--data", str(corpus)]) == 0
+    out = capsys.readouterr().out
+    assert "no --nanogpt path: the course alone" in out and "course Trainer, recipe `course`" in out
+
+
+def test_bench_shakespeare_char_refuses_a_folder_without_nanogpt(tmp_path):
+    with pytest.raises(SystemExit):
+        _load_benchmark("bench_shakespeare_char").main(["--quick", "--nanogpt", str(tmp_path)])
+
+
+def test_bench_trainer_overhead_quick_runs(capsys):
+    assert _load_benchmark("bench_trainer_overhead").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| tiny |" in out and "overhead" in out
