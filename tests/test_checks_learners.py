@@ -602,18 +602,6 @@ def bytes_trainable_only(n_params, n_trainable, bytes_per_number):  # forgets th
 
 
 # -- 10 scaling ---------------------------------------------------------------------------
-def precision_by_table(major, minor):
-    return torch.float16 if (major, minor) < (8, 0) else torch.bfloat16
-
-
-def precision_ampere_hopper_only(major, minor):
-    return torch.bfloat16 if major in (8, 9) else torch.float16
-
-
-def precision_string(major, minor):
-    return "bf16" if major >= 8 else "fp16"
-
-
 def flops_expanded(config, seq_len):
     C, L, V = config.n_embd, config.n_layer, config.vocab_size
     return 6 * (L * (12 * C * C + 13 * C) + 2 * C + V * C) + 12 * L * seq_len * C
@@ -625,12 +613,47 @@ def flops_n_positions(config, seq_len):
     return 6 * non_embedding_params(config) + 12 * config.n_layer * config.n_positions * config.n_embd
 
 
-def mfu_numpy(tokens_per_s, flops_per_token, peak_flops):
-    return np.float32(tokens_per_s) * np.float32(flops_per_token) / np.float32(peak_flops)
+def mfu_step_numpy(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
+    seconds = np.float64(ms_per_step) * 1e-3
+    return np.float64(tokens_per_step) / seconds * np.float64(flops_per_token) / np.float64(peak_flops)
 
 
-def mfu_percent(tokens_per_s, flops_per_token, peak_flops):
-    return 100 * tokens_per_s * flops_per_token / peak_flops
+def mfu_step_from_scaling(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
+    from course_lib.scaling import mfu
+
+    return mfu(tokens_per_step / (ms_per_step / 1000), flops_per_token, peak_flops)
+
+
+def mfu_step_milliseconds(ms_per_step, tokens_per_step, flops_per_token, peak_flops):  # ms taken for s
+    return tokens_per_step / ms_per_step * flops_per_token / peak_flops
+
+
+def mfu_step_percent(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
+    return 100 * tokens_per_step / (ms_per_step / 1000) * flops_per_token / peak_flops
+
+
+def mfu_step_times(ms_per_step, tokens_per_step, flops_per_token, peak_flops):  # tokens x seconds
+    return tokens_per_step * (ms_per_step / 1000) * flops_per_token / peak_flops
+
+
+def padded_by_ceil(vocab_size, multiple):
+    return math.ceil(vocab_size / multiple) * multiple
+
+
+def padded_by_modulo(vocab_size, multiple):
+    return vocab_size + (-vocab_size) % multiple
+
+
+def padded_nearest(vocab_size, multiple):  # rounds 50,257 down to 50,240
+    return round(vocab_size / multiple) * multiple
+
+
+def padded_always_grows(vocab_size, multiple):  # adds a tile to a size that is already a multiple
+    return (vocab_size // multiple + 1) * multiple
+
+
+def padded_float(vocab_size, multiple):
+    return vocab_size / multiple * multiple
 
 
 def shard_loop(global_order, rank, world_size):
@@ -913,12 +936,15 @@ TABLE = [
      [(labels_pre_shifted, "fixed case 1"), (labels_pads_learned, "not learned as the pad id")]),
     ("check_training_bytes", [bytes_as_float],
      [(bytes_frozen_get_gradients, "got 8080, expected 4120"), (bytes_trainable_only, "got 160, expected 4120")]),
-    ("check_precision_choice", [precision_by_table],
-     [(precision_ampere_hopper_only, "newer majors"), (precision_string, "return a torch dtype")]),
     ("check_flops_per_token", [flops_expanded],
      [(flops_n_positions, "the attention term uses seq_len")]),
-    ("check_mfu", [mfu_numpy],
-     [(mfu_percent, "a fraction, not a percentage")]),
+    ("check_mfu_from_step", [mfu_step_numpy, mfu_step_from_scaling],
+     [(mfu_step_milliseconds, "milliseconds used as seconds?"), (mfu_step_percent, "a percentage instead of a fraction?"),
+      (mfu_step_times, "multiplied by the time instead of divided?")]),
+    ("check_padded_vocab", [padded_by_ceil, padded_by_modulo],
+     [(padded_nearest, "rounds up, not to the nearest multiple"),
+      (padded_always_grows, "already a multiple stays as it is"),
+      (padded_float, "got 50257.0, expected 50,304")]),
     ("check_shard", [shard_loop],
      [(shard_ragged, "the ragged tail is dropped"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
     ("check_rms_norm", [rms_by_rsqrt, lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)],

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from course_lib import checks, scaling
+from course_lib import checks, ladder, scaling
 from course_lib.checks._core import FAIL, PASS, TODO
 
 
@@ -18,11 +17,12 @@ def _shard(order: list[int], rank: int, world_size: int) -> list[int]:
 
 
 CASES = [
-    (checks.check_precision_choice, scaling.dtype_for_capability,
-     lambda major, minor: torch.bfloat16 if major >= 7 else torch.float16),  # bf16 on a T4: wrong
     (checks.check_flops_per_token, scaling.flops_per_token,
      lambda cfg, T: 6 * scaling.non_embedding_params(cfg)),  # forgets attention
-    (checks.check_mfu, scaling.mfu, lambda tps, fpt, peak: 100 * tps * fpt / peak),  # a percentage
+    (checks.check_mfu_from_step, lambda ms, tokens, fpt, peak: scaling.mfu(tokens * 1000 / ms, fpt, peak),
+     lambda ms, tokens, fpt, peak: tokens / ms * fpt / peak),  # milliseconds taken for seconds
+    (checks.check_padded_vocab, ladder.padded_vocab,
+     lambda vocab, multiple: (vocab // multiple + 1) * multiple),  # a multiple grows by a tile
     (checks.check_shard, _shard, lambda order, rank, world: order[rank::world]),  # ragged tail kept
 ]
 

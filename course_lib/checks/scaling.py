@@ -8,15 +8,14 @@ Introduced in notebooks/10_scaling_up.ipynb.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from typing import Any
 
-import torch
+from ._core import Case, CheckResult, Exercise, as_number, describe, values_equal
 
-from ._core import Case, CheckResult, Exercise, as_number, describe
-
-__all__ = ["check_flops_per_token", "check_mfu", "check_precision_choice", "check_shard"]
+__all__ = ["check_flops_per_token", "check_mfu_from_step", "check_padded_vocab", "check_shard"]
 
 
 def _reference_shard(order: list[int], rank: int, world_size: int) -> list[int]:
@@ -32,20 +31,16 @@ def _solution_shard(global_order: list[int], rank: int, world_size: int) -> list
     return global_order[rank::world_size][:per_rank]
 
 
-def _solution_precision_choice(major: int, minor: int) -> torch.dtype:
-    """bf16 from Ampere (compute capability 8.0) on, fp16 (with a GradScaler) before."""
-    return torch.bfloat16 if major >= 8 else torch.float16
-
-
-def _solution_mfu(tokens_per_s: float, flops_per_token: float, peak_flops: float) -> float:
-    """Achieved FLOP/s over peak FLOP/s: a fraction."""
+def _solution_mfu_from_step(ms_per_step: float, tokens_per_step: int, flops_per_token: float,
+                            peak_flops: float) -> float:
+    """Tokens per second from one step's milliseconds, times FLOPs per token, over the peak: a fraction."""
+    tokens_per_s = tokens_per_step / (ms_per_step / 1000)
     return tokens_per_s * flops_per_token / peak_flops
 
 
-def _a_dtype(got: Any) -> str | None:
-    if not isinstance(got, torch.dtype):
-        return f"your result is {describe(got, 80)}; return a torch dtype, bfloat16 or float16"
-    return None
+def _solution_padded_vocab(vocab_size: int, multiple: int) -> int:
+    """Round up to the next multiple; a size that already is one stays."""
+    return (vocab_size + multiple - 1) // multiple * multiple
 
 
 def _a_number(got: Any) -> str | None:
@@ -58,48 +53,6 @@ def _list_of_samples(got: Any) -> str | None:
     if not isinstance(got, (list, tuple)):
         return f"your result is a {type(got).__name__}; return a list of the samples this rank trains on"
     return None
-
-
-_CAPS = [(6, 1), (7, 0), (7, 5), (8, 0), (8, 6), (8, 9), (9, 0), (10, 0), (12, 0)]
-
-
-def _dtype_for_capability(major: int, minor: int) -> torch.dtype:
-    from ..scaling import dtype_for_capability
-
-    return dtype_for_capability(major, minor)
-
-
-PRECISION_CHOICE = Exercise(
-    name="precision_choice",
-    reference=_dtype_for_capability,
-    solution=_solution_precision_choice,
-    make_inputs=lambda rng: _CAPS[rng.randrange(len(_CAPS))],
-    trials=12,
-    hints=(
-        "bf16 has the range of fp32 but needs a recent GPU; older GPUs fall back to fp16 with a gradient "
-        "scaler",
-        "the dividing line is compute capability 8.0 (Ampere): major version 8 or more gets bfloat16, "
-        "anything older, such as the T4 (7.5) or the V100 (7.0), gets float16. Newer majors count too",
-    ),
-    cases=(
-        Case("a T4 (7.5) has no bf16", (7, 5)),
-        Case("an A100 (8.0) has bf16", (8, 0)),
-        Case("a minor version above zero (8.6)", (8, 6)),
-        Case("an H100 (9.0)", (9, 0)),
-        Case("newer majors (10.0, 12.0) have bf16 too", (12, 0)),
-        Case("a V100 (7.0)", (7, 0)),
-    ),
-    contract=_a_dtype,
-    noun="dtype",
-)
-
-
-def check_precision_choice(fn: Callable[[int, int], Any], quiet: bool = False) -> CheckResult:
-    """`fn(major, minor)` -> the autocast dtype for a CUDA GPU of that compute capability.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
-    return PRECISION_CHOICE.check(fn, quiet=quiet)
 
 
 def _flops_reference(config: Any, seq_len: int) -> int:
@@ -136,8 +89,12 @@ FLOPS_PER_TOKEN = Exercise(
     hints=(
         "training costs about six FLOPs per parameter per token (two forward, four backward), plus the "
         "attention scores, which grow with the sequence length",
-        "take the parameters that do matmuls for every token (the course's non-embedding count: no "
-        "position table), times six, then add twelve times layers times sequence length times width",
+        "count the parameters that multiply for every token: in each block the four weight matrices "
+        "(query, key and value together are three width by width, the attention output one, the MLP's two "
+        "are four width by width each), their biases and two LayerNorms; then the final LayerNorm and the "
+        "output head, which shares the token embedding. The position table is only looked up, so leave it out",
+        "six times that count, plus twelve times layers times sequence length times width for the attention "
+        "scores, with the sequence length you are given rather than the model's context",
     ),
     cases=(
         Case("GPT-2 small at 1024 tokens",
@@ -158,38 +115,111 @@ def check_flops_per_token(fn: Callable[[Any, int], Any], quiet: bool = False) ->
     return FLOPS_PER_TOKEN.check(fn, quiet=quiet)
 
 
-def _mfu(tokens_per_s: float, flops_per_token: float, peak_flops: float) -> float | None:
+def _mfu_from_step(ms_per_step: float, tokens_per_step: int, flops_per_token: float,
+                   peak_flops: float) -> float | None:
     from ..scaling import mfu
 
-    return mfu(tokens_per_s, flops_per_token, peak_flops)
+    return mfu(tokens_per_step / (ms_per_step / 1000), flops_per_token, peak_flops)
 
 
-MFU = Exercise(
-    name="mfu",
-    reference=_mfu,
-    solution=_solution_mfu,
-    make_inputs=lambda rng: (rng.uniform(1e3, 5e5), rng.uniform(1e8, 1e10),
-                             rng.choice([65e12, 121e12, 312e12, 989e12])),
+def _judge_mfu_from_step(got: Any, expected: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, str]:
+    """Compare as numbers; when the ratio gives the mistake away, say which one."""
+    ok, why = values_equal(got, expected, 1e-4, 0.0, "utilisation")
+    value = as_number(got)
+    if ok or value is None or not expected:
+        return ok, why
+    ms = (list(args) + [kwargs.get("ms_per_step")])[0]
+    ratio = value / expected
+    tells = [(1e-3, "a thousand times too small: milliseconds used as seconds?"),
+             (1e2, "a hundred times too big: a percentage instead of a fraction?")]
+    if isinstance(ms, (int, float)) and ms > 0:
+        tells.append(((ms / 1000) ** 2, "off by the step time squared: multiplied by the time instead of divided?"))
+    for factor, tell in tells:
+        if math.isclose(ratio, factor, rel_tol=1e-3):
+            return False, f"{why} ({tell})"
+    return False, why
+
+
+MFU_FROM_STEP = Exercise(
+    name="mfu_from_step",
+    reference=_mfu_from_step,
+    solution=_solution_mfu_from_step,
+    make_inputs=lambda rng: (rng.uniform(20.0, 3000.0), rng.choice([512, 4096, 16384, 65536, 524288]),
+                             rng.uniform(1e8, 1e10), rng.choice([65e12, 121e12, 312e12, 989e12])),
     hints=(
-        "utilisation compares the FLOPs per second you achieve with the most the GPU could do",
-        "achieved FLOPs per second are tokens per second times FLOPs per token; divide by the peak. "
-        "The answer is a fraction between zero and one, not a percentage",
+        "the ladder's table gives milliseconds per step; utilisation needs the FLOPs per second you achieve, "
+        "which starts from the tokens you train per second",
+        "a step trains its tokens in its milliseconds, and a second holds a thousand milliseconds; tokens per "
+        "second times FLOPs per token is what you achieve, and divided by the peak it is a fraction between "
+        "zero and one, not a percentage",
     ),
     cases=(
-        Case("a fraction, not a percentage", (1e5, 1e9, 312e12)),
-        Case("a slow run on a big GPU", (2e4, 7.5e8, 989e12)),
+        Case("milliseconds are not seconds", (250.0, 16384, 7.5e8, 312e12)),
+        Case("a fraction, not a percentage", (250.0, 524288, 7.7e8, 989e12)),
+        Case("tokens per step divided by the step time, not multiplied", (40.0, 4096, 1e9, 65e12)),
     ),
     contract=_a_number,
+    judge=_judge_mfu_from_step,
     noun="utilisation",
 )
 
 
-def check_mfu(fn: Callable[[float, float, float], Any], quiet: bool = False) -> CheckResult:
-    """`fn(tokens_per_s, flops_per_token, peak_flops)` -> model FLOPs utilisation (a fraction).
+def check_mfu_from_step(fn: Callable[[float, int, float, float], Any], quiet: bool = False) -> CheckResult:
+    """`fn(ms_per_step, tokens_per_step, flops_per_token, peak_flops)` -> MFU as a fraction.
 
     Introduced in notebooks/10_scaling_up.ipynb.
     """
-    return MFU.check(fn, quiet=quiet)
+    return MFU_FROM_STEP.check(fn, quiet=quiet)
+
+
+def _padded_vocab(vocab_size: int, multiple: int) -> int:
+    from ..ladder import padded_vocab
+
+    return padded_vocab(vocab_size, multiple)
+
+
+def _a_whole_number(got: Any) -> str | None:
+    value = as_number(got)
+    if value is None or float(value) != int(value):
+        return f"your result is {describe(got, 80)}; a vocabulary size is a whole number"
+    return None
+
+
+def _vocab_inputs(rng: random.Random) -> tuple[int, int]:
+    multiple = rng.choice([8, 16, 64, 128, 256, 1024])
+    if rng.random() < 0.25:  # sometimes already a multiple
+        return multiple * rng.randint(1, 300), multiple
+    return rng.randint(1, 260000), multiple
+
+
+PADDED_VOCAB = Exercise(
+    name="padded_vocab",
+    reference=_padded_vocab,
+    solution=_solution_padded_vocab,
+    make_inputs=_vocab_inputs,
+    hints=(
+        "the padded size is the smallest multiple that still holds every token: never smaller than the "
+        "vocabulary, and no bigger than it needs to be",
+        "count how many whole tiles of that size the vocabulary needs, rounding any partly filled tile up "
+        "to a whole one, then multiply back; a vocabulary that fills its tiles exactly stays the same",
+    ),
+    cases=(
+        Case("GPT-2's vocabulary rounds up, not to the nearest multiple", (50257, 64)),
+        Case("a vocabulary that is already a multiple stays as it is", (50304, 64)),
+        Case("one token past a multiple needs a whole extra tile", (129, 64)),
+        Case("a multiple of one changes nothing", (50257, 1)),
+    ),
+    contract=_a_whole_number,
+    noun="vocabulary size",
+)
+
+
+def check_padded_vocab(fn: Callable[[int, int], Any], quiet: bool = False) -> CheckResult:
+    """`fn(vocab_size, multiple)` -> the vocabulary size rounded up to a multiple of `multiple`.
+
+    Introduced in notebooks/10_scaling_up.ipynb.
+    """
+    return PADDED_VOCAB.check(fn, quiet=quiet)
 
 
 def _shard_inputs(rng: random.Random) -> tuple[list[int], int, int]:
