@@ -149,7 +149,7 @@ COURSE_MAP: list[tuple[str, str, str, str, str]] = [
     ("07_decoding_strategies", "Decoding", "greedy, sampling, top-k/p, min-p, beam search; the KV cache written inline", "1.3", "not measured"),
     ("08_attention_visualization", "Attention visualization", "attention explorer, bertviz (offline), induction heads, head ablation, logit lens", "1.5", "not measured"),
     ("09_fine_tuning", "Fine-tuning", "LoRA on an instruction set (masked labels), full fine-tuning, memory, gradient checkpointing", "17.1", "not measured"),
-    ("10_scaling_up", "Scaling up on a GPU", "bf16/fp16, torch.compile, flash attention, MFU, DDP", "3.4", "not measured"),
+    ("10_scaling_up", "Scaling up on a GPU", "the speed-up ladder on GPT-2 124M (TF32, bf16/fp16, SDPA, compile, fused AdamW, padded vocab) with MFU; fine-tuning pretrained GPT-2 on Shakespeare; DDP", "3.4", "not measured"),
     ("11_beyond_gpt2", "From GPT-2 to today's models", "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers", "2.0", "not measured"),
     ("A1_command_line", "Appendix: your own data from the command line", "course expand / train-tokenizer / train / generate on data/train.txt; leakage-free augmentation", "7.8", "not measured"),
 ]

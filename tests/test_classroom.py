@@ -150,7 +150,6 @@ def test_course_slides_changes_only_metadata(tmp_path: Path, capsys) -> None:
     assert main(["slides", "--check", str(work / "nope.txt")]) == 2
 
 
-@pytest.mark.xfail(strict=False, reason="applied after merge: run `course slides` on notebooks/")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_carries_slide_metadata(path: Path) -> None:
     assert classroom.has_slides(nbformat.read(path, as_version=4)), f"run `course slides {path.name}`"
