@@ -181,8 +181,6 @@ def course_map_markdown(where: str = "readme") -> str:
     ``"notebooks"`` (notebook 00 in JupyterLab: ``01_tokenization.ipynb``) or
     ``"colab"`` (notebook 00 on Colab, which opens no relative links: every title
     links to the notebook's Colab page).
-
-    Introduced in notebooks/00_welcome.ipynb.
     """
     if where not in MAP_LINKS:
         from .errors import CourseInputError

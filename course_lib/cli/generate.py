@@ -83,8 +83,6 @@ def load_tokenizer_any(directory: str | Path) -> Any:
     """The course tokenizer saved in `directory`, else whatever `AutoTokenizer` finds there.
 
     Both have ``encode(text) -> list[int]`` and ``decode(ids) -> str``.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     d = Path(directory)
     if not d.is_dir():
@@ -158,8 +156,6 @@ def resolve_model_dir(value: str) -> Path:
 
     A local folder wins over a hub name. A hub name that cannot be downloaded (offline,
     or no network) raises a one-line `CourseInputError`.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     from .. import pretrained
 
@@ -185,8 +181,6 @@ def resolve_model_dir(value: str) -> Path:
 
 def decoding_settings(args: argparse.Namespace) -> DecodingSettings:
     """The one `DecodingSettings` that --strategy and the flags mean; each strategy's flags, with its defaults.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     from ..generate import DecodingSettings
 

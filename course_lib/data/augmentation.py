@@ -6,7 +6,7 @@ clause boundaries, with the word lists they need; nothing of validation leaks in
 Reference: Wei & Zou, "EDA: Easy Data Augmentation Techniques" (2019): word deletion
 and swaps, the spirit of these operations.
 
-Built in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations
@@ -258,8 +258,6 @@ def expand_lines(
     With `shuffle`, originals and made lines are mixed in a seeded order.
 
     Returns ``(lines, report)``; see `ExpandReport`.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     src = [str(s).rstrip("\r\n") for s in lines]
     if any("\n" in s for s in src):

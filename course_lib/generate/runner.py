@@ -5,7 +5,7 @@ Every strategy feeds the model only the newest token and passes the returned
 (``use_cache=False``); both give the same ids. The cache is treated opaquely (tuples of
 (k, v) or a `transformers` Cache object), only reordered by row index.
 
-Built in notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ from ..protocols import CausalLM
 
 
 def context_length(model: CausalLM) -> int | None:
-    """The longest sequence the model accepts (n_positions), or None when unknown.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """The longest sequence the model accepts (n_positions), or None when unknown."""
     cfg = getattr(model, "config", None)
     for name in ("n_positions", "max_position_embeddings", "n_ctx"):
         value = getattr(cfg, name, None)

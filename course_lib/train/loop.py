@@ -13,7 +13,7 @@ a checkpoint (micro-batches done) means the same thing for any world size.
 
 Reference: P. Micikevicius et al., "Mixed Precision Training" (loss scaling), ICLR 2018.
 
-Built in notebooks/06_training.ipynb.
+Introduced in notebooks/06_training.ipynb.
 """
 
 from __future__ import annotations
@@ -81,8 +81,6 @@ class Callback:
 
     `logs` of ``on_step_end``: step, loss, lr, grad_norm, tokens_per_s, epoch.
     `logs` of ``on_evaluate``: step, val_loss, val_ppl, sample (text or None).
-
-    Introduced in notebooks/06_training.ipynb.
     """
 
     def on_train_begin(self, trainer: Trainer) -> None: ...
@@ -107,8 +105,6 @@ class Trainer:
 
     After `fit`, ``history`` holds one dict per optimizer step and ``eval_history`` one per
     evaluation. Only the main process logs, shows the bar and writes checkpoints.
-
-    Introduced in notebooks/06_training.ipynb.
     """
 
     ESTIMATE_AFTER_STEPS = 3  # steps timed before the time left is printed (the 1st is not counted)
