@@ -60,9 +60,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device |
     """AdamW with two groups (decay on 2-D weights only); the fused kernel where it works.
 
     PyTorch's fused AdamW updates every parameter in one kernel instead of a loop of
-    small ops per tensor; on the course's 2-core CPU that makes a small model's training
-    step about 8% faster (nanoGPT's Shakespeare-char configuration: 108 -> 99 ms). Where
-    this PyTorch build has no fused kernel for the device, the plain AdamW is used.
+    small ops per tensor, which saves a small model's step the per-tensor overhead that
+    dominates on a CPU (figures in benchmarks/README.md, "Training"). Where this PyTorch
+    build has no fused kernel for the device, the plain AdamW is used.
     """
     decay, no_decay = decay_parameter_names(model)
     params = dict(model.named_parameters())
