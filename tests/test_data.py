@@ -130,8 +130,8 @@ def test_download_is_verified_cached_and_used_once(expect_shakespeare: Path, mon
     assert "downloaded" in line and "sha256 verified" in line
     assert calls == [(D.SHAKESPEARE_URL, D.DOWNLOAD_TIMEOUT_S)]
     cached = _data_dir / D.SHAKESPEARE_FILE
-    assert hashlib.sha256(cached.read_bytes()).hexdigest() == D.SHAKESPEARE_SHA256
-    assert len(text.encode("utf-8")) == D.SHAKESPEARE_BYTES == len(shakespeare_path.read_bytes())
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == corpora.SHAKESPEARE_SHA256
+    assert len(text.encode("utf-8")) == corpora.SHAKESPEARE_BYTES == len(shakespeare_path.read_bytes())
     # the second time it comes from the cache, even offline
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     assert D.load_corpus("shakespeare") == text

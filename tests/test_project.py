@@ -148,6 +148,17 @@ def test_provenance_is_one_line_in_the_module_docstring() -> None:
             assert "Introduced in" in (ast.get_docstring(ast.parse(source)) or ""), rel
 
 
+def test_tests_and_benchmarks_stay_inside_the_repository() -> None:
+    """Tiny Shakespeare comes through `load_corpus`, so a user's clone runs them; no sibling folders."""
+    needles = ("ROOT.parent", "parent.parent.parent", '"shared"', "'shared'")
+    for path in sorted([*(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]):
+        if path.name == Path(__file__).name:
+            continue
+        text = path.read_text(encoding="utf-8")
+        found = [n for n in needles if n in text]
+        assert not found, f"{path.relative_to(ROOT)} reaches outside the repository: {found}"
+
+
 def test_readme_and_notebook_00_give_the_same_fast_mode_command() -> None:
     import nbformat
 
