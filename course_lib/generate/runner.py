@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import CourseInputError
-from ..protocols import CausalLM
+from ..protocols import CausalLM, KVCache
 
 
 def context_length(model: CausalLM) -> int | None:
@@ -30,7 +30,7 @@ def context_length(model: CausalLM) -> int | None:
     return None
 
 
-def _cache_length(past: Any) -> int:
+def _cache_length(past: KVCache | None) -> int:
     if past is None:
         return 0
     if hasattr(past, "get_seq_length"):  # a transformers Cache object
@@ -38,7 +38,7 @@ def _cache_length(past: Any) -> int:
     return int(past[0][0].size(2))  # tuple of (k, v), each (B, nh, S, hs)
 
 
-def _reorder_cache(past: Any, index: torch.Tensor) -> Any:
+def _reorder_cache(past: KVCache | None, index: torch.Tensor) -> KVCache | None:
     """Pick rows of the cache: beam reordering, expansion and selection are all this."""
     if past is None:
         return None
@@ -56,7 +56,7 @@ class _Runner:
         self.use_cache = use_cache
         self.hidden = hidden
         self.ctx = context_length(model)
-        self.past: Any = None
+        self.past: KVCache | None = None
 
     def __call__(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """seqs (N, T), the whole text so far -> (next-token logits (N, V) fp32, last hidden (N, t, C))."""

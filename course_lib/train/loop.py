@@ -24,8 +24,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ from .. import runtime, scaling
 from ..data import TokenDataset
 from ..errors import CourseInputError
 from ..generate import DecodingSettings, generate
-from ..protocols import Tokenizer
+from ..protocols import TokenIds, Tokenizer
 from . import checkpoint
 from .checkpoint import model_context
 from .config import TrainConfig, count_steps
@@ -55,7 +56,7 @@ class OutOfMemoryError(CourseInputError):
     """The GPU ran out of memory; the message suggests a smaller batch or accumulation."""
 
 
-def _as_dataset(data: Any, seq_len: int, name: str) -> Dataset | None:
+def _as_dataset(data: Dataset | TokenIds | None, seq_len: int, name: str) -> Dataset | None:
     """A dataset as it is; raw token ids cut into `data.TokenDataset` windows of `seq_len`."""
     if data is None or isinstance(data, Dataset):
         return data
@@ -112,8 +113,8 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        train_data: Any,
-        val_data: Any = None,
+        train_data: Dataset | TokenIds,
+        val_data: Dataset | TokenIds | None = None,
         config: TrainConfig | None = None,
         *,
         tokenizer: Tokenizer | None = None,
@@ -447,13 +448,13 @@ class Trainer:
 
     # -- Ctrl-C ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _catch_sigint(self) -> Any:
+    def _catch_sigint(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
         previous = signal.getsignal(signal.SIGINT)
 
-        def handler(signum: int, frame: Any) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
             if self._stop_requested:  # a second Ctrl-C: stop at once
                 signal.signal(signal.SIGINT, previous)
                 raise KeyboardInterrupt
