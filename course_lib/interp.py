@@ -31,7 +31,8 @@ from .errors import CourseInputError
 from .viz.heads import attention_batch, induction_score, previous_token_score
 
 __all__ = [
-    "repeated_tokens", "attention_batch",  # attention_batch: viz.heads', re-exported "induction_scores", "previous_token_scores",
+    "repeated_tokens", "attention_batch",  # attention_batch: viz.heads', re-exported
+    "induction_scores", "previous_token_scores",
     "ranked_heads", "head_name", "random_head", "plot_head_scores",
     "zero_head", "mean_ablate_head", "ablate_heads", "repeated_half_loss", "ablation_losses",
     "ablation_scan",
