@@ -183,7 +183,8 @@ class ShardSampler(Sampler[int]):
         self.rank = _current_rank() if rank is None else rank
         self.world_size = _current_world_size() if world_size is None else world_size
         if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise CourseInputError(f"ShardSampler: rank {self.rank} is not in 0 .. world_size-1 = {self.world_size - 1}")
+            raise CourseInputError(
+                f"ShardSampler: rank {self.rank} is not in 0 .. world_size-1 = {self.world_size - 1}")
         self.epoch = 0
         self.start = 0
         self.set_epoch(0, start)

@@ -115,7 +115,8 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
     mats = {name: s.detach().float().cpu().numpy() for name, s in panels.items()}
     for name, m in mats.items():
         if m.ndim != 2:
-            raise CourseInputError(f"plot_head_scores: {name or 'scores'} has shape {m.shape}, expected (layers, heads)")
+            raise CourseInputError(
+                f"plot_head_scores: {name or 'scores'} has shape {m.shape}, expected (layers, heads)")
     widths = [min(1.6 + 0.5 * m.shape[1], 8) for m in mats.values()]
     height = min(1.4 + 0.42 * max(m.shape[0] for m in mats.values()), 7)
     fig = Figure(figsize=(sum(widths) + 1.2, height + (0.3 if title and isinstance(scores, dict) else 0)),
@@ -216,7 +217,8 @@ def repeated_half_loss(model: Any, ids: torch.Tensor, period: int) -> float:
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
     if ids.dim() != 2 or ids.size(1) < 2 * period:
-        raise CourseInputError(f"repeated_half_loss: expected (B, T) ids with T >= {2 * period}, got {tuple(ids.shape)}")
+        raise CourseInputError(
+            f"repeated_half_loss: expected (B, T) ids with T >= {2 * period}, got {tuple(ids.shape)}")
     labels = ids.clone()
     labels[:, : ids.size(1) - period + 1] = -100  # the first copy, the prefix and the copy's first token
     was_training = model.training

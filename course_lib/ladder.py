@@ -120,7 +120,8 @@ def plan_ladder(
     elif cuda:
         add("TF32", "TF32", skipped=f"this GPU ({where}) has no TF32; it came with Ampere (8.0)")
     else:
-        add("TF32", "TF32", skipped=f"TF32 is a format of NVIDIA's tensor cores (Ampere and newer), not of a {device_type.upper()}")
+        add("TF32", "TF32",
+            skipped=f"TF32 is a format of NVIDIA's tensor cores (Ampere and newer), not of a {device_type.upper()}")
 
     # autocast: matmuls in 16 bits
     if cuda and major >= 8 or device_type == "mps":

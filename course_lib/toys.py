@@ -156,7 +156,8 @@ def train_char_model(text: str, steps: int = 300, *, block_size: int = 64, batch
     vocab = CharTokenizer.train(text)
     data = torch.tensor(vocab.encode(text), dtype=torch.long)
     if data.numel() <= block_size + 1:
-        raise CourseInputError(f"train_char_model: the text has {data.numel()} characters; need more than {block_size + 1}")
+        raise CourseInputError(
+            f"train_char_model: the text has {data.numel()} characters; need more than {block_size + 1}")
     model = _tiny_gpt(len(vocab), block_size, n_layer, n_head, n_embd, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed + 1)

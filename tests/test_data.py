@@ -420,7 +420,8 @@ def test_token_dataset_each_token_is_a_target_once_by_default() -> None:
 
 
 def test_seq_len_too_long_says_what_works() -> None:
-    with pytest.raises(CourseInputError, match=r"seq_len=64 is too long.*only 20 tokens.*largest seq_len that works is 19"):
+    with pytest.raises(CourseInputError,
+                       match=r"seq_len=64 is too long.*only 20 tokens.*largest seq_len that works is 19"):
         D.TokenDataset(list(range(20)), 64)
     with pytest.raises(CourseInputError, match="seq_len"):
         D.TokenDataset(list(range(20)), 0)

@@ -71,7 +71,8 @@ def test_course_map_links_open_a_notebook_wherever_the_map_is_shown(monkeypatch:
     # Colab opens no relative links: every title and badge goes to the notebook's Colab page
     on_colab = _notebook_00_map(monkeypatch, colab=True)
     assert not _relative_links(on_colab)
-    pages = re.findall(r"https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/main/(notebooks/[^)]+)\)", on_colab)
+    colab_link = r"https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/main/(notebooks/[^)]+)\)"
+    pages = re.findall(colab_link, on_colab)
     assert len(pages) == 2 * len(notebook.COURSE_MAP)
     for page in pages:
         assert (ROOT / page).is_file(), page

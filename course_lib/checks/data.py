@@ -169,7 +169,8 @@ MAKE_WINDOWS = Exercise(
     ),
     cases=(
         Case("overlapping windows: stride shorter than seq_len", (torch.arange(10, 22), 4, 2)),
-        Case("side by side: stride equal to seq_len, a leftover at the end", (torch.tensor([7, 3, 9, 1, 4, 8, 2, 6]), 3, 3)),
+        Case("side by side: stride equal to seq_len, a leftover at the end",
+             (torch.tensor([7, 3, 9, 1, 4, 8, 2, 6]), 3, 3)),
         Case("a stride longer than the window skips tokens", (torch.arange(30, 50), 3, 7)),
         Case("a single window that uses every id", (torch.tensor([5, 0, 5, 1]), 3, 1)),
     ),

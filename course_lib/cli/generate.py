@@ -10,7 +10,8 @@ elsewhere). ``--model_dir`` may also be a Hugging Face hub name (``gpt2``, ``gpt
 ``gpt2-large``, ``gpt2-xl``), downloaded and cached by `course_lib.pretrained.hub_folder`, or
 ``demo`` for the course's small demo model; an existing local folder of that name wins.
 Offline with a hub name that is not cached, the command prints one line and exits with
-status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that). Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
+status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that).
+Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
 contrastive, diverse_beam; each uses the flags that belong to it, with sensible
 defaults. Generation stops at the tokenizer's ``<|endoftext|>`` unless
 ``--eos_token_id -1``.

@@ -89,7 +89,8 @@ def encode_corpus(
     ``.encode(text)`` and a vocabulary size (see `vocab_size_of`). Ids are stored as
     uint16 when the vocabulary has at most 65,536 entries, else uint32. The file name
     holds a hash of the text and of the tokenizer (its ``fingerprint()``, HF
-    ``to_str()``, its vocabulary/merges/pattern attributes, or else its pickle), so a changed text or tokenizer never reads a stale file. Put
+    ``to_str()``, its vocabulary/merges/pattern attributes, or else its pickle), so a
+    changed text or tokenizer never reads a stale file. Put
     `cache_dir` next to the tokenizer; default ``runtime.output_dir()/"encoded"``.
     """
     if not isinstance(text, str):

@@ -1,6 +1,7 @@
 """Byte-level BPE from scratch, with exact GPT-2 parity: `BPETokenizer`.
 
-Text is split with GPT-2's regex, each piece is turned into UTF-8 bytes, and learned merges join adjacent tokens, lowest rank first.
+Text is split with GPT-2's regex, each piece is turned into UTF-8 bytes, and learned merges
+join adjacent tokens, lowest rank first.
 Trained tokenizers use GPT-2's layout: ids 0-255 are the 256 bytes in GPT-2's order,
 merges follow (id 256 + rank), special tokens come last. `save` writes GPT-2's own files
 (``vocab.json``, ``merges.txt``) plus a small config, so ``transformers.AutoTokenizer``

@@ -250,7 +250,8 @@ class Trainer:
             f"{p['seq_len']}); {p['val_sequences']:,} validation sequences",
             f"steps:     {p['total_steps']:,} optimizer steps ({p['steps_per_epoch']:,} per epoch) of "
             f"{p['tokens_per_step']:,} tokens (batch {p['batch_size']} x accumulation "
-            f"{p['grad_accum_steps']} x {p['seq_len']})" + (f", resuming at step {p['start_step']:,}" if p["start_step"] else ""),
+            f"{p['grad_accum_steps']} x {p['seq_len']})"
+            + (f", resuming at step {p['start_step']:,}" if p["start_step"] else ""),
             f"device:    {p['device']}, {p['processes']} process(es), precision {p['precision']}",
             f"time:      measured on the first {self.ESTIMATE_AFTER_STEPS} steps and printed then "
             f"(a FLOPs guess, often off by 2x: {rough})",
@@ -398,7 +399,9 @@ class Trainer:
         self._callback("on_evaluate", logs)
 
     # -- checkpoints -------------------------------------------------------------------
-    def save_checkpoint(self, path: str | os.PathLike | None = None, *, _rng: dict[str, Any] | None = None) -> Path | None:
+    def save_checkpoint(
+        self, path: str | os.PathLike | None = None, *, _rng: dict[str, Any] | None = None
+    ) -> Path | None:
         """Write model + tokenizer + train_state/ atomically to `path` (default ``config.out_dir``).
 
         Only the main process writes; all processes wait for it.

@@ -187,7 +187,9 @@ def thumbnails(att: torch.Tensor, size: int = 48) -> np.ndarray:
     return (x / peak * 255).round().to(torch.uint8).numpy()
 
 
-def token_attention(weights: np.ndarray | torch.Tensor, i: int, k: int = 5) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+def token_attention(
+    weights: np.ndarray | torch.Tensor, i: int, k: int = 5
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """For token `i` of one head's (T, T) weights: the top-`k` keys it attends to, and the
     top-`k` queries that attend to it, as (position, weight) pairs, largest first.
     """
@@ -210,7 +212,11 @@ def sort_roles(roles: Sequence[HeadRole], by: str = "previous_token", descending
     if descending is None:
         descending = by != "entropy"
     sign = -1.0 if descending else 1.0
-    return sorted(roles, key=lambda r: (math.isnan(getattr(r, by)), sign * getattr(r, by) if not math.isnan(getattr(r, by)) else 0.0))
+    def key(r: HeadRole) -> tuple[bool, float]:
+        v = getattr(r, by)
+        return (math.isnan(v), 0.0 if math.isnan(v) else sign * v)
+
+    return sorted(roles, key=key)
 
 
 # --------------------------------------------------------------------------- static plot
@@ -328,7 +334,8 @@ class AttentionExplorer:
             ids = [int(i) for i in torch.as_tensor(input_ids).reshape(-1).tolist()]
             n_pos = int(getattr(model.config, "n_positions", len(ids)))
             if len(ids) > n_pos:
-                raise CourseInputError(f"AttentionExplorer: {len(ids)} tokens but the model's context is {n_pos}; shorten the text")
+                raise CourseInputError(
+                    f"AttentionExplorer: {len(ids)} tokens but the model's context is {n_pos}; shorten the text")
             attentions = attention_maps(model, ids)
             if tokens is None:
                 tokens = token_labels(tokenizer, ids)

@@ -162,7 +162,8 @@ def repeated_random_tokens(
 ) -> torch.Tensor:
     """(batch, 2 * period) ids: `period` random tokens, then the same tokens again."""
     if vocab_size < 2 or period < 2:
-        raise CourseInputError(f"repeated_random_tokens: need vocab_size >= 2 and period >= 2, got {vocab_size}, {period}")
+        raise CourseInputError(
+            f"repeated_random_tokens: need vocab_size >= 2 and period >= 2, got {vocab_size}, {period}")
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else seed)
     first = torch.randint(0, vocab_size, (batch, period), generator=generator)
@@ -262,7 +263,8 @@ def plot_history(history: dict[str, list[float]], score: str | Sequence[str] = "
     scores = [score] if isinstance(score, str) else list(score)
     missing = [s for s in scores if s not in history]
     if missing or "loss" not in history or not scores:
-        raise CourseInputError(f"plot_history: the history has {', '.join(history)}; no {missing[0] if missing else 'score'!r} to plot")
+        what = missing[0] if missing else "score"
+        raise CourseInputError(f"plot_history: the history has {', '.join(history)}; no {what!r} to plot")
     steps = history["step"]
     fig = Figure(figsize=(7, 3.2))
     ax = fig.add_subplot(1, 1, 1)
