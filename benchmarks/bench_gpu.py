@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tps = batch * seq / step
         result["train"][name] = {"step_s": step, "tokens_per_s": tps, "mfu": scaling.mfu(tps, fpt, peak),
                                  "first_loss": s["first_loss"], "last_loss": s["losses"][-1]}
-    result["train"]["ratio"] = result["train"]["course"]["tokens_per_s"] / result["train"]["transformers"]["tokens_per_s"]
+    train = result["train"]
+    train["ratio"] = train["course"]["tokens_per_s"] / train["transformers"]["tokens_per_s"]
     if device.type == "cuda":
         result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
 
@@ -136,7 +137,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _sync(device)
                 times.append(time.perf_counter() - t0)
         result["generate"][name] = {"tokens_per_s": new / statistics.median(times)}
-    result["generate"]["ratio"] = result["generate"]["course"]["tokens_per_s"] / result["generate"]["transformers"]["tokens_per_s"]
+    gen = result["generate"]
+    gen["ratio"] = gen["course"]["tokens_per_s"] / gen["transformers"]["tokens_per_s"]
     result["generate"]["same_tokens"] = bool(torch.equal(outs["course"].cpu(), outs["transformers"].cpu()))
     result["generate"]["new_tokens"] = new
     return result
@@ -153,9 +155,11 @@ def report(r: dict[str, Any]) -> str:
         f"batch {r['batch']} x {r['seq_len']} | {r['flops_per_token'] / 1e9:.3f} GFLOPs/token",
         "| measure | course | transformers | ratio |",
         "|---|---|---|---|",
-        f"| train tokens/s | {t['course']['tokens_per_s']:,.0f} | {t['transformers']['tokens_per_s']:,.0f} | {t['ratio']:.2f}x |",
+        f"| train tokens/s | {t['course']['tokens_per_s']:,.0f} | {t['transformers']['tokens_per_s']:,.0f} "
+        f"| {t['ratio']:.2f}x |",
         f"| MFU | {mfu(t['course']['mfu'])} | {mfu(t['transformers']['mfu'])} | |",
-        f"| first-step loss (same weights) | {t['course']['first_loss']:.4f} | {t['transformers']['first_loss']:.4f} | |",
+        f"| first-step loss (same weights) | {t['course']['first_loss']:.4f} "
+        f"| {t['transformers']['first_loss']:.4f} | |",
         f"| greedy generation tokens/s (KV cache) | {g['course']['tokens_per_s']:,.0f} | "
         f"{g['transformers']['tokens_per_s']:,.0f} | {g['ratio']:.2f}x |",
         f"same generated tokens: {g['same_tokens']}",

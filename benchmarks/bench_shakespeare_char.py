@@ -137,7 +137,8 @@ def course_worker(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     summary = trainer.fit()
     train_s = time.perf_counter() - t0
-    result = {"tool": "course", "seed": args.seed, "recipe": args.recipe + (f" ({args.set})" if args.set else ""), "steps": steps,
+    result = {"tool": "course", "seed": args.seed, "recipe": args.recipe + (f" ({args.set})" if args.set else ""),
+              "steps": steps,
               "val20": summary["val_loss"], "ms_per_step": train_s / steps * 1000,
               "torch_threads": torch.get_num_threads()}
     # outside the timed part: the parent stops its clock at this line

@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds, args.steps = 2, 2
     print(f"torch {torch.__version__}, torch threads {torch.get_num_threads()}, load average "
           f"{os.getloadavg()[0]:.2f}; {args.rounds} rounds of {args.steps} steps each, first round not counted")
-    print("\n| size | Trainer ms/step (wall, CPU) | bare loop ms/step (wall, CPU) | overhead wall | overhead CPU | goal |")
+    print("\n| size | Trainer ms/step (wall, CPU) | bare loop ms/step (wall, CPU) "
+          "| overhead wall | overhead CPU | goal |")
     print("|---|---|---|---|---|---|")
     for name, (cfg, batch, seq_len, goal) in sizes.items():
         r = measure(name, cfg, batch, seq_len, args.rounds, args.steps)

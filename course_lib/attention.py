@@ -19,7 +19,8 @@ apart at the end of this file and off by default: rotary position embeddings
 grouped-query attention (`n_kv_head < n_head`, `repeat_kv`; Ainslie et al. 2023,
 https://arxiv.org/abs/2305.13245).
 
-Introduced in notebooks/03_attention.ipynb.
+Introduced in notebooks/03_attention.ipynb; `rope_cos_sin()`, `rotate_half()`,
+`apply_rope()`, `repeat_kv()` in notebook 11.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ def causal_mask(T: int, S: int | None = None, device: torch.device | str | None 
 
     With S > T the queries are the last T of S positions (the first S - T are cached),
     so query i sits at position S - T + i and sees keys 0 .. S - T + i.
-
-    Introduced in notebooks/03_attention.ipynb.
     """
     S = T if S is None else S
     if S < T:
@@ -55,8 +54,6 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | Non
 
     q: (..., T, hs), k: (..., S, hs), mask: broadcastable to (..., T, S), True = keep.
     Returns (..., T, S); each row sums to 1.
-
-    Introduced in notebooks/03_attention.ipynb.
     """
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, S)
     if mask is not None:
@@ -70,8 +67,6 @@ class CausalSelfAttention(nn.Module):
     `c_attn` projects to queries, keys and values at once (one fused matmul), `c_proj`
     mixes the heads back into the residual stream. A KV cache (`layer_past`) lets
     generation feed one new token at a time.
-
-    Introduced in notebooks/03_attention.ipynb.
     """
 
     def __init__(
@@ -157,8 +152,6 @@ def rope_cos_sin(
     Channel pair i (channels i and i + hs/2, the "rotate_half" layout of Hugging Face's
     Llama) turns by angle position * theta^(-2i/hs): fast for the first pairs, slow for
     the last. Computed as `transformers`' LlamaRotaryEmbedding does, in float32.
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
     """
     if head_size % 2:
         raise CourseInputError(f"rotary embeddings pair up channels: head size {head_size} must be even")
@@ -170,10 +163,7 @@ def rope_cos_sin(
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """(x1, x2) -> (-x2, x1) on the two halves of the last dimension.
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
-    """
+    """(x1, x2) -> (-x2, x1) on the two halves of the last dimension."""
     x1, x2 = x.chunk(2, dim=-1)  # each (..., hs/2)
     return torch.cat((-x2, x1), dim=-1)
 
@@ -183,15 +173,10 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
     A dot product of two rotated vectors depends only on how far apart their
     positions are, which is how attention learns relative position.
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
     """
     return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)  # (B, nh, T, hs)
 
 
 def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
-    """(B, nkv, S, hs) -> (B, nkv * n_rep, S, hs): query head j uses key/value head j // n_rep.
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
-    """
+    """(B, nkv, S, hs) -> (B, nkv * n_rep, S, hs): query head j uses key/value head j // n_rep."""
     return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)

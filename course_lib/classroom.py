@@ -40,7 +40,8 @@ __all__ = ["Stub", "find_stubs", "solution_code", "solve_cell", "teacher_noteboo
            "slide_types", "apply_slides", "has_slides", "RISE_SETTINGS", "TEACHER_TAG"]
 
 TEACHER_TAG = "solution"  # the tag of each solved cell in a teacher's notebook
-RISE_SETTINGS = {"theme": "white", "scroll": True, "transition": "none", "center": False, "width": "100%", "height": "100%"}
+RISE_SETTINGS = {"theme": "white", "scroll": True, "transition": "none", "center": False,
+                 "width": "100%", "height": "100%"}
 
 
 # --------------------------------------------------------------------------- teacher's version
@@ -162,7 +163,8 @@ def solution_code(check: str, name: str) -> str:
         source = re.sub(rf"\bdef {re.escape(old)}\(", f"def {name}(", source, count=1)
         if re.search(rf"\b{re.escape(old)}\b", source):  # recursive: the body still calls it by its name
             source += f"{old} = {name}\n"
-    head = f"# Teacher's version: the reference solution (course_lib.checks.solution({check.removeprefix('check_')!r}))\n"
+    name = check.removeprefix("check_")
+    head = f"# Teacher's version: the reference solution (course_lib.checks.solution({name!r}))\n"
     return head + "".join(f"{line}\n" for line in dict.fromkeys(imports)) + source.rstrip() + "\n"
 
 

@@ -49,42 +49,27 @@ __all__ = [
 
 
 def is_distributed() -> bool:
-    """True inside an initialised process group of more than one process.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """True inside an initialised process group of more than one process."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def rank() -> int:
-    """This process's rank (0 when not distributed).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """This process's rank (0 when not distributed)."""
     return dist.get_rank() if is_distributed() else 0
 
 
 def world_size() -> int:
-    """The number of processes (1 when not distributed).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """The number of processes (1 when not distributed)."""
     return dist.get_world_size() if is_distributed() else 1
 
 
 def local_rank() -> int:
-    """This process's index on its own machine (torchrun's LOCAL_RANK; 0 when not set).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """This process's index on its own machine (torchrun's LOCAL_RANK; 0 when not set)."""
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def is_main_process() -> bool:
-    """Only rank 0 logs, shows progress bars and writes checkpoints.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """Only rank 0 logs, shows progress bars and writes checkpoints."""
     return rank() == 0
 
 
@@ -93,8 +78,6 @@ def init(backend: str | None = None, timeout_s: float = 600.0) -> bool:
 
     The backend is nccl on CUDA, gloo otherwise (the CPU, and the tests). On CUDA each
     process is pinned to the GPU of its LOCAL_RANK before the group starts.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return False
@@ -114,10 +97,7 @@ def init(backend: str | None = None, timeout_s: float = 600.0) -> bool:
 
 
 def cleanup() -> None:
-    """Leave the process group (call once at the end of a torchrun script).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """Leave the process group (call once at the end of a torchrun script)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -127,8 +107,6 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
 
     Wrap *before* `torch.compile` (compile the DDP module), and build the optimizer on
     the plain model's parameters: they are the same tensors.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     if not is_distributed():
         return model
@@ -150,10 +128,7 @@ def _find_ddp(model: nn.Module) -> nn.parallel.DistributedDataParallel | None:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP and/or torch.compile wrappers, in either order.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """The plain model inside DDP and/or torch.compile wrappers, in either order."""
     for _ in range(4):
         if isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module
@@ -177,8 +152,6 @@ def no_sync_unless(model: nn.Module, sync: bool) -> Iterator[None]:
 
     A plain model (one process) or ``sync=True`` runs as usual. Works through a
     ``torch.compile`` wrapper around the DDP module.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     ddp = None if sync else _find_ddp(model)
     if ddp is None:
@@ -200,8 +173,6 @@ class ShardSampler(Sampler[int]):
     samples resumes at the same place on any number of processes. Rank r yields
     global positions ``start + r, start + r + W, ...``; the tail that cannot be
     shared equally is dropped so every rank takes the same number of steps.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
 
     def __init__(self, dataset: Dataset | int, *, shuffle: bool = True, seed: int = 0,
@@ -212,7 +183,8 @@ class ShardSampler(Sampler[int]):
         self.rank = _current_rank() if rank is None else rank
         self.world_size = _current_world_size() if world_size is None else world_size
         if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise CourseInputError(f"ShardSampler: rank {self.rank} is not in 0 .. world_size-1 = {self.world_size - 1}")
+            raise CourseInputError(
+                f"ShardSampler: rank {self.rank} is not in 0 .. world_size-1 = {self.world_size - 1}")
         self.epoch = 0
         self.start = 0
         self.set_epoch(0, start)
@@ -247,8 +219,6 @@ def make_sampler(dataset: Dataset, shuffle: bool, seed: int, *, start: int = 0,
     With ``always=True`` one process gets a `ShardSampler` too, so its order is the
     one several processes would share out (what makes runs of different world sizes
     comparable, and resumable into one another). `start` skips global samples.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     if not is_distributed() and not always and start == 0:
         return None
@@ -260,8 +230,6 @@ def shard_batch(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
     For nanoGPT-style random batches: every rank draws the same global batch from a
     generator seeded alike, then keeps its own rows. The batch size must divide evenly.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     w, r = world_size(), rank()
     out = []
@@ -277,10 +245,7 @@ def shard_batch(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
-    """The mean of `t` over all ranks (a copy; `t` itself when not distributed).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """The mean of `t` over all ranks (a copy; `t` itself when not distributed)."""
     if not is_distributed():
         return t
     t = t.detach().clone()
@@ -289,10 +254,7 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
 
 
 def barrier() -> None:
-    """Wait until every rank gets here (nothing to wait for in one process).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """Wait until every rank gets here (nothing to wait for in one process)."""
     if is_distributed():
         dist.barrier()
 
@@ -304,8 +266,6 @@ def count_gradient_syncs(model: nn.Module) -> dict[str, int]:
     ``counter["buckets"]`` once per bucket all-reduced. The hook then does DDP's usual
     averaging all-reduce, so training is unchanged. Used by the tests to prove that
     accumulation micro-steps do not communicate.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     ddp = _find_ddp(model)
     if ddp is None:

@@ -9,7 +9,8 @@ as `figures/*.png` for the README and the docs.
 - `transformer_block()`: one pre-LayerNorm block and its residual stream;
 - `attention_head()`: the flow of one causal attention head, with small heatmaps.
 
-Introduced in notebooks/03_attention.ipynb.
+Introduced in notebooks/03_attention.ipynb; `transformer_block()` in notebook 04;
+`gpt2_architecture()` in notebook 05.
 """
 
 from __future__ import annotations
@@ -94,8 +95,6 @@ def gpt2_architecture(config: Any = None) -> Figure:
     """The GPT-2 model from token ids to logits, with GPT-2's parameter names.
 
     `config` (a `GPTConfig`, optional) writes its sizes into the diagram.
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
     """
     V, P, C, L, H = ("V", "n_positions", "C", "n_layer", "nh")
     if config is not None:
@@ -138,10 +137,7 @@ def gpt2_architecture(config: Any = None) -> Figure:
 
 
 def transformer_block(config: Any = None) -> Figure:
-    """One pre-LayerNorm GPT-2 block: x + attn(ln_1(x)), then x + mlp(ln_2(x)).
-
-    Introduced in notebooks/04_transformer_block.ipynb.
-    """
+    """One pre-LayerNorm GPT-2 block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
     H, C = ("nh", "C") if config is None else (config.n_head, config.n_embd)
     fig, ax = _canvas(5.0, 5.4, (0, 6.6), (-0.6, 7.0))
     cx = 4.0
@@ -168,8 +164,6 @@ def attention_head(T: int = 6, head_size: int = 4, seed: int = 0) -> Figure:
     """The flow of one causal attention head, with the matrices drawn from a small random example.
 
     x -> q, k, v -> scores q k^T / sqrt(hs) -> causal mask -> softmax -> weights @ v -> y.
-
-    Introduced in notebooks/03_attention.ipynb.
     """
     import torch
 

@@ -31,7 +31,8 @@ from .errors import CourseInputError
 from .viz.heads import attention_batch, induction_score, previous_token_score
 
 __all__ = [
-    "repeated_tokens", "attention_batch",  # attention_batch: viz.heads', re-exported "induction_scores", "previous_token_scores",
+    "repeated_tokens", "attention_batch",  # attention_batch: viz.heads', re-exported
+    "induction_scores", "previous_token_scores",
     "ranked_heads", "head_name", "random_head", "plot_head_scores",
     "zero_head", "mean_ablate_head", "ablate_heads", "repeated_half_loss", "ablation_losses",
     "ablation_scan",
@@ -48,8 +49,6 @@ def repeated_tokens(vocab_size: int, period: int, batch: int = 8, *, seed: int =
 
     With `bos` (GPT-2's ``<|endoftext|>``, id 50256) each row starts with that token
     (prefix 1): GPT-2 parks spare attention on position 0 and behaves oddly without it.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if vocab_size < 2 or period < 2 or batch < 1:
         raise CourseInputError(f"repeated_tokens: need vocab_size >= 2, period >= 2, batch >= 1; got "
@@ -67,8 +66,6 @@ def induction_scores(model: Any, period: int = 20, batch: int = 8, *, seed: int 
     """Induction score of every head, (L, H): on `batch` rows of `period` random tokens
     repeated twice, the mean attention from each token of the second copy to the token
     that followed its earlier occurrence. 1.0 = a perfect induction head.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     ids = repeated_tokens(int(model.config.vocab_size), period, batch, seed=seed, bos=bos)
     prefix = ids.size(1) - 2 * period
@@ -79,25 +76,18 @@ def induction_scores(model: Any, period: int = 20, batch: int = 8, *, seed: int 
 def previous_token_scores(model: Any, ids: torch.Tensor | Sequence[int]) -> torch.Tensor:
     """Previous-token score of every head, (L, H): mean attention from token i to token i - 1,
     on `ids` (one sequence, or a batch (B, T) averaged).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     return previous_token_score(attention_batch(model, torch.as_tensor(ids))).mean(0)  # (L, H)
 
 
 def head_name(layer: int, head: int) -> str:
     """"L5H1": layer 5, head 1 (the literature also writes 5.1).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     return f"L{layer}H{head}"
 
 
 def ranked_heads(scores: torch.Tensor, k: int = 3) -> list[tuple[int, int, float]]:
-    """The `k` heads with the highest score in an (L, H) tensor: [(layer, head, score)].
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """The `k` heads with the highest score in an (L, H) tensor: [(layer, head, score)]."""
     if scores.dim() != 2:
         raise CourseInputError(f"ranked_heads: expected scores of shape (layers, heads), got {tuple(scores.shape)}")
     H = scores.size(1)
@@ -106,10 +96,7 @@ def ranked_heads(scores: torch.Tensor, k: int = 3) -> list[tuple[int, int, float
 
 
 def random_head(n_layer: int, n_head: int, *, exclude: Sequence[Head] = (), seed: int = 0) -> Head:
-    """A head drawn at random (seeded) among those not in `exclude`: the control of an ablation.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """A head drawn at random (seeded) among those not in `exclude`: the control of an ablation."""
     pool = [(lay, h) for lay in range(n_layer) for h in range(n_head) if (lay, h) not in set(exclude)]
     if not pool:
         raise CourseInputError("random_head: every head is excluded")
@@ -121,8 +108,6 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
     """(L, H) score tensors as layer x head heatmaps (rows are layers), one panel per entry of a
     dict {panel title: scores}: a matplotlib Figure (no pyplot: a notebook shows it as the
     cell's value). Numbers are written in the cells of small grids (up to 64 heads).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     from matplotlib.figure import Figure
 
@@ -130,7 +115,8 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
     mats = {name: s.detach().float().cpu().numpy() for name, s in panels.items()}
     for name, m in mats.items():
         if m.ndim != 2:
-            raise CourseInputError(f"plot_head_scores: {name or 'scores'} has shape {m.shape}, expected (layers, heads)")
+            raise CourseInputError(
+                f"plot_head_scores: {name or 'scores'} has shape {m.shape}, expected (layers, heads)")
     widths = [min(1.6 + 0.5 * m.shape[1], 8) for m in mats.values()]
     height = min(1.4 + 0.42 * max(m.shape[0] for m in mats.values()), 7)
     fig = Figure(figsize=(sum(widths) + 1.2, height + (0.3 if title and isinstance(scores, dict) else 0)),
@@ -166,10 +152,7 @@ def _check_head(z: torch.Tensor, head: int, n_head: int) -> int:
 
 
 def zero_head(z: torch.Tensor, head: int, n_head: int) -> torch.Tensor:
-    """A copy of `z` (..., C), the heads side by side, with head `head`'s channels set to 0.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """A copy of `z` (..., C), the heads side by side, with head `head`'s channels set to 0."""
     hs = _check_head(z, head, n_head)
     out = z.clone()
     out[..., head * hs:(head + 1) * hs] = 0
@@ -180,8 +163,6 @@ def mean_ablate_head(z: torch.Tensor, head: int, n_head: int) -> torch.Tensor:
     """A copy of `z` (B, T, C), the heads side by side, where head `head`'s channels are
     replaced by their mean over the batch and the positions: the head still adds its
     average, but no longer says anything about *this* token.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     hs = _check_head(z, head, n_head)
     out = z.clone()
@@ -200,8 +181,6 @@ def ablate_heads(model: Any, heads: Sequence[Head], how: str = "zero") -> Iterat
     A forward pre-hook on ``transformer.h[layer].attn.c_proj`` rewrites that projection's
     input, where the heads sit side by side (``how="zero"``: set to zero; ``"mean"``: set to
     its mean over the batch and positions). The hooks are removed on leaving the block.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if how not in _ABLATIONS:
         raise CourseInputError(f"ablate_heads: how={how!r} is not one of {', '.join(_ABLATIONS)}")
@@ -235,12 +214,11 @@ def ablate_heads(model: Any, heads: Sequence[Head], how: str = "zero") -> Iterat
 def repeated_half_loss(model: Any, ids: torch.Tensor, period: int) -> float:
     """Mean cross-entropy on the second copy of rows made by `repeated_tokens`: the tokens
     a model can predict only by copying (from the second token of the copy on).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
     if ids.dim() != 2 or ids.size(1) < 2 * period:
-        raise CourseInputError(f"repeated_half_loss: expected (B, T) ids with T >= {2 * period}, got {tuple(ids.shape)}")
+        raise CourseInputError(
+            f"repeated_half_loss: expected (B, T) ids with T >= {2 * period}, got {tuple(ids.shape)}")
     labels = ids.clone()
     labels[:, : ids.size(1) - period + 1] = -100  # the first copy, the prefix and the copy's first token
     was_training = model.training
@@ -257,8 +235,6 @@ def ablation_losses(model: Any, ids: torch.Tensor, period: int, ablations: dict[
                     how: str = "zero") -> dict[str, float]:
     """`repeated_half_loss` with nothing ablated ("none") and with each named group of heads
     ablated: {"none": 0.24, "L1H2": 0.45, ...}.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     losses = {"none": repeated_half_loss(model, ids, period)}
     for name, heads in ablations.items():
@@ -268,10 +244,7 @@ def ablation_losses(model: Any, ids: torch.Tensor, period: int, ablations: dict[
 
 
 def ablation_scan(model: Any, ids: torch.Tensor, period: int, how: str = "zero") -> torch.Tensor:
-    """`repeated_half_loss` with each head ablated alone: an (L, H) tensor of losses.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """`repeated_half_loss` with each head ablated alone: an (L, H) tensor of losses."""
     L, H = int(model.config.n_layer), int(model.config.n_head)
     out = torch.empty(L, H)
     for layer in range(L):
@@ -289,8 +262,6 @@ def logit_lens(model: Any, ids: torch.Tensor | Sequence[int]) -> torch.Tensor:
     Row 0 reads the embeddings, row i the residual stream after block i, each through the
     final LayerNorm and the unembedding. ``hidden_states[-1]`` already went through ``ln_f``,
     so the last row is exactly the model's own logits.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     ids = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
     was_training = model.training
@@ -309,8 +280,6 @@ def logit_lens(model: Any, ids: torch.Tensor | Sequence[int]) -> torch.Tensor:
 def lens_top_tokens(lens: torch.Tensor, decode: Any = None) -> list[list[str]]:
     """The top prediction of every layer at every position: (L + 1) rows of T strings.
     `decode` turns an id into text (default: the id itself).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     top = lens.argmax(-1)  # (L + 1, T)
     show = decode or str
@@ -320,8 +289,6 @@ def lens_top_tokens(lens: torch.Tensor, decode: Any = None) -> list[list[str]]:
 def lens_accuracy(lens: torch.Tensor, ids: torch.Tensor | Sequence[int], start: int = 0) -> torch.Tensor:
     """For each layer, the fraction of positions t >= `start` whose top prediction is the
     actual next token ids[t + 1]: (L + 1,).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     ids = torch.as_tensor(ids).reshape(-1)
     T = ids.numel()
@@ -335,8 +302,6 @@ def plot_logit_lens(lens: torch.Tensor, tokens: Sequence[str], decode: Any = Non
                     title: str = "logit lens: each layer's top guess for the next token") -> Any:
     """Heatmap of each layer's top probability at each position, labelled with its top token:
     rows "embed", "after block 0", ...; columns the input tokens. A matplotlib Figure (no pyplot).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     from matplotlib.figure import Figure
 

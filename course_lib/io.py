@@ -4,7 +4,8 @@ Nothing a user made is silently overwritten: `prepare_output_dir` refuses an exi
 non-empty folder unless told otherwise, and `atomic_dir` writes into a temporary
 sibling folder that is renamed into place only when complete.
 
-Introduced in notebooks/01_tokenization.ipynb.
+Introduced in notebooks/01_tokenization.ipynb; `JsonConfig` in notebook 05;
+`build_once()` in notebook 07.
 """
 
 from __future__ import annotations
@@ -164,8 +165,6 @@ def build_once(path: str | os.PathLike, build: Callable[[Path], Any], *, marker:
     to `path` when complete; `marker` (a file `build` writes last) says it is. When two
     processes build at once, the first to finish wins and the other's copy is removed, so
     `path` is never half written and never replaced under a reader.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     final = Path(path)
     if (final / marker).is_file():
@@ -228,8 +227,6 @@ class JsonConfig:
 
     Unknown keys are refused by name, so a typo in a config file is an error, not a
     silently ignored setting. Used by `model.GPTConfig` and `train.TrainConfig`.
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
     """
 
     def to_dict(self) -> dict[str, Any]:

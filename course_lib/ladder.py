@@ -40,8 +40,6 @@ class Rung:
 
     `skipped` is None when the rung runs, else why it adds nothing on this device (its
     settings are then those of the rung before). `note` is a remark worth printing.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
 
     name: str
@@ -68,8 +66,6 @@ def padded_vocab(vocab_size: int, multiple: int = 64) -> int:
     Matrix kernels run fastest when the sizes are multiples of 64 (or more); the extra
     rows of the embedding are never used as targets, so the model learns to give them
     no probability.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     for name, value in (("vocab_size", vocab_size), ("multiple", multiple)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -99,8 +95,6 @@ def plan_ladder(
     TF32 needs an Ampere or newer GPU (8.0); autocast is bf16 there and on MPS, fp16 with a
     GradScaler on older GPUs (a T4 is 7.5) and skipped on a CPU, where the course trains
     in fp32. The other rungs run everywhere.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     if device_type not in ("cuda", "cpu", "mps"):
         raise CourseInputError(f"plan_ladder: device_type must be cuda, cpu or mps, got {device_type!r}")
@@ -126,7 +120,8 @@ def plan_ladder(
     elif cuda:
         add("TF32", "TF32", skipped=f"this GPU ({where}) has no TF32; it came with Ampere (8.0)")
     else:
-        add("TF32", "TF32", skipped=f"TF32 is a format of NVIDIA's tensor cores (Ampere and newer), not of a {device_type.upper()}")
+        add("TF32", "TF32",
+            skipped=f"TF32 is a format of NVIDIA's tensor cores (Ampere and newer), not of a {device_type.upper()}")
 
     # autocast: matmuls in 16 bits
     if cuda and major >= 8 or device_type == "mps":
@@ -180,8 +175,6 @@ def batch_for_memory(total_memory: int | None) -> int:
     The fp32 rung with explicit attention is the hungriest (it keeps every T x T attention
     matrix for the backward pass); about 3.5 GB per sequence with AdamW's states, so 16
     on an 80 GB GPU, 8 on 40 GB, 4 on 24 GB, 2 on a 15 GB T4, 1 below that.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     if total_memory is None:
         return 1
@@ -202,8 +195,6 @@ def set_tf32(on: bool) -> None:
     Uses the same switches as `scaling.enable_tf32` (the newer ``fp32_precision`` ones
     where this PyTorch has them: mixing them with the older ones is an error). A no-op in
     effect without an Ampere-or-newer GPU.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     value = "tf32" if on else "ieee"
     if _new_tf32_api():
@@ -218,10 +209,7 @@ def set_tf32(on: bool) -> None:
 
 
 def tf32_enabled() -> bool:
-    """True when CUDA matmuls may use TF32 (read with the same switches `set_tf32` writes).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """True when CUDA matmuls may use TF32 (read with the same switches `set_tf32` writes)."""
     if _new_tf32_api():
         return torch.backends.cuda.matmul.fp32_precision == "tf32"
     return bool(torch.backends.cuda.matmul.allow_tf32)  # pragma: no cover - torch < 2.9

@@ -67,8 +67,6 @@ class LoRALinear(nn.Linear):
     It *is* a Linear (same `weight` and `bias`, same state-dict names), plus
     `lora_A` (r, in) and `lora_B` (out, r). `merge()` adds the update into `weight`,
     `unmerge()` takes it out again.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
 
     def __init__(
@@ -103,10 +101,7 @@ class LoRALinear(nn.Linear):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, r: int = 8, alpha: float = 16, dropout: float = 0.0) -> LoRALinear:
-        """Wrap an existing Linear: its weight and bias tensors are shared, not copied.
-
-        Introduced in notebooks/09_fine_tuning.ipynb.
-        """
+        """Wrap an existing Linear: its weight and bias tensors are shared, not copied."""
         w = linear.weight
         new = cls(linear.in_features, linear.out_features, bias=linear.bias is not None,
                   r=r, alpha=alpha, dropout=dropout, device=w.device, dtype=w.dtype)
@@ -192,8 +187,6 @@ def apply_lora(
     adapters train afterwards. A target that matches nothing, or matches something
     that is not an `nn.Linear`, raises `CourseInputError` listing the names that
     exist. Changes `model` in place and returns it.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     _check_hparams(r, alpha, dropout)
     targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
@@ -246,10 +239,7 @@ def apply_lora(
 
 
 def lora_layers(model: nn.Module) -> dict[str, LoRALinear]:
-    """Every LoRALinear in `model`, by module name.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
-    """
+    """Every LoRALinear in `model`, by module name."""
     return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
 
 
@@ -262,8 +252,6 @@ def _require_lora(model: nn.Module, what: str) -> dict[str, LoRALinear]:
 
 def merge_lora(model: nn.Module) -> nn.Module:
     """Add every adapter's update into its base weight (W += alpha/r B A); the inverse is `unmerge_lora`.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     for layer in _require_lora(model, "merge_lora").values():
         layer.merge()
@@ -271,10 +259,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
 
 
 def unmerge_lora(model: nn.Module) -> nn.Module:
-    """Subtract every merged update again, giving back the pretrained weights (up to rounding).
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
-    """
+    """Subtract every merged update again, giving back the pretrained weights (up to rounding)."""
     for layer in _require_lora(model, "unmerge_lora").values():
         layer.unmerge()
     return model
@@ -285,8 +270,6 @@ def remove_lora(model: nn.Module, merge: bool = True) -> nn.Module:
 
     The result has the original module layout, so `GPT.to_hf()` and
     `GPT.save_pretrained()` work on it. Parameters are left trainable again.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     for name, layer in _require_lora(model, "remove_lora").items():
         if merge:
@@ -309,10 +292,7 @@ def remove_lora(model: nn.Module, merge: bool = True) -> nn.Module:
 
 @dataclass
 class TrainableReport:
-    """How many parameters train, out of how many (each shared tensor counted once).
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
-    """
+    """How many parameters train, out of how many (each shared tensor counted once)."""
 
     trainable: int
     total: int
@@ -327,10 +307,7 @@ class TrainableReport:
 
 
 def trainable_parameters(model: nn.Module) -> TrainableReport:
-    """Count trainable and total parameters (tied weights once), like peft's report.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
-    """
+    """Count trainable and total parameters (tied weights once), like peft's report."""
     params = list(model.parameters())  # parameters() already yields a shared tensor once
     return TrainableReport(sum(p.numel() for p in params if p.requires_grad),
                            sum(p.numel() for p in params))
@@ -341,8 +318,6 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
     Keys look like "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight";
     the shapes are peft's too: lora_A (r, in), lora_B (out, r).
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     out = {}
     for name, layer in _require_lora(model, "lora_state_dict").items():
@@ -375,8 +350,6 @@ def save_lora(model: nn.Module, directory: str | os.PathLike, overwrite: bool = 
 
     The folder is peft's format: `peft.PeftModel.from_pretrained(gpt.to_hf(), folder)`
     loads it. An existing adapter there is refused unless `overwrite=True`.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     from safetensors.torch import save_file
 
@@ -404,8 +377,6 @@ def load_lora(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
     When `model` has no adapters yet, `apply_lora` is called with the saved rank,
     alpha and targets first. Missing or extra adapter tensors, or wrong shapes, are
     named in a `CourseInputError`.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     from safetensors.torch import load_file
 
@@ -457,8 +428,6 @@ class StepMemory:
     `torch.cuda.max_memory_allocated` on CUDA, the profiler's allocation record on the
     CPU (None where neither is available). Both are exact and repeatable, unlike the
     process's resident size.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
 
     saved_bytes: int
@@ -506,8 +475,6 @@ def step_memory(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor 
     """Measure one training step (forward, loss, backward) of `model` on `input_ids` (B, T).
 
     The model's gradients are cleared before and after; its weights are not changed.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     labels = input_ids if labels is None else labels
     was_training = model.training

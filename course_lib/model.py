@@ -82,10 +82,7 @@ _CHOICES = {"norm": ("layernorm", "rmsnorm"), "position": ("learned", "rope"), "
 
 @dataclass
 class GPTConfig(JsonConfig):
-    """The shape of a GPT-2 model. Round-trips through JSON; impossible values raise.
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
-    """
+    """The shape of a GPT-2 model. Round-trips through JSON; impossible values raise."""
 
     vocab_size: int = 50257
     n_positions: int = 1024
@@ -276,8 +273,6 @@ def count_parameters(config: GPTConfig, exclude_embeddings: bool = False) -> int
 
     The model is built on PyTorch's "meta" device, which records shapes only, so even
     gpt2-xl (1.5 billion parameters) is counted in a blink.
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
     """
     with torch.device("meta"):
         model = GPT(config)
@@ -317,13 +312,11 @@ class GELU(nn.Module):
 
     The same function as ``nn.GELU(approximate="tanh")`` (``gelu_new`` in transformers),
     computed a faster way on the CPU. Because 0.5 (1 + tanh z) = sigmoid(2z), GELU is
-    x * sigmoid(2z), and PyTorch's vectorised sigmoid is much cheaper there than its tanh:
-    forward and backward together take about 0.7x the time of the built-in kernel on the
-    course's 2-core CPU (0.83x on large activations), which is ~2% of a small model's
-    training step. Outputs agree to float32 rounding (tests compare both directions). On
-    GPUs, in half precision and under ``torch.compile`` the built-in kernel is used.
-
-    Introduced in notebooks/04_transformer_block.ipynb.
+    x * sigmoid(2z), and PyTorch's vectorised sigmoid is cheaper there than its tanh, so
+    forward and backward together beat the built-in kernel (figures in
+    benchmarks/README.md, "Model training step"). Outputs agree to float32 rounding (tests
+    compare both directions). On GPUs, in half precision and under ``torch.compile`` the
+    built-in kernel is used.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -333,10 +326,7 @@ class GELU(nn.Module):
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward: expand 4x, GELU (tanh form), project back.
-
-    Introduced in notebooks/04_transformer_block.ipynb.
-    """
+    """Position-wise feed-forward: expand 4x, GELU (tanh form), project back."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -350,10 +340,7 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """A pre-LayerNorm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)).
-
-    Introduced in notebooks/04_transformer_block.ipynb.
-    """
+    """A pre-LayerNorm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -382,8 +369,6 @@ class RMSNorm(nn.Module):
 
     LayerNorm without the mean subtraction and the bias: one statistic instead of two,
     the same training in practice. Computed in float32 as `transformers`' LlamaRMSNorm.
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
     """
 
     def __init__(self, n_embd: int, eps: float = 1e-6, device: torch.device | str | None = None) -> None:
@@ -402,8 +387,6 @@ class SwiGLUMLP(nn.Module):
 
     One more matrix than GPT-2's MLP: `c_gate` decides, per hidden unit, how much of
     `c_fc`'s value passes. Llama names them gate_proj, up_proj (= c_fc), down_proj (= c_proj).
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -449,8 +432,6 @@ class GPT(nn.Module):
 
     One model with switches, not copies: attention weights, hidden states, the KV
     cache and gradient checkpointing are arguments or attributes of this one class.
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -477,8 +458,6 @@ class GPT(nn.Module):
     def init_weights(self) -> None:
         """GPT-2's initialisation: N(0, 0.02^2) weights, zero biases, unit LayerNorms, and the
         projections that write into the residual stream scaled down by 1/sqrt(2 n_layer).
-
-        Introduced in notebooks/05_gpt2_model.ipynb.
         """
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
@@ -708,8 +687,6 @@ class GPT(nn.Module):
     def from_hf(cls, model_or_name: Any) -> GPT:
         """A course GPT with the weights of a `GPT2LMHeadModel` (or a `LlamaForCausalLM`: the
         Llama switches are set from its config), a hub name or a local folder.
-
-        Introduced in notebooks/05_gpt2_model.ipynb.
         """
         if isinstance(model_or_name, (str, os.PathLike)):
             from transformers import GPT2LMHeadModel
@@ -723,8 +700,6 @@ class GPT(nn.Module):
     def to_hf(self, attn_implementation: str | None = "eager") -> Any:
         """A `transformers.GPT2LMHeadModel` (or, with the Llama switches, `LlamaForCausalLM`) with
         this model's weights (eager attention by default).
-
-        Introduced in notebooks/05_gpt2_model.ipynb.
         """
         import transformers
 
@@ -742,8 +717,6 @@ class GPT(nn.Module):
 
         `GPT2LMHeadModel.from_pretrained(dir)` and `pipeline("text-generation", model=dir)`
         load it; so does `GPT.from_pretrained(dir)`.
-
-        Introduced in notebooks/05_gpt2_model.ipynb.
         """
         from safetensors.torch import save_file
 
@@ -759,8 +732,6 @@ class GPT(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike) -> GPT:
         """Load a folder written by `save_pretrained` (or by transformers), or a hub name like "gpt2".
-
-        Introduced in notebooks/05_gpt2_model.ipynb.
         """
         d = Path(name_or_dir)
         if d.is_dir():

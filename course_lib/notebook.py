@@ -140,18 +140,39 @@ if __name__ == "__main__":  # pragma: no cover
 # Measured with `scripts/run_notebooks.py` (see README); a GPU column awaits a GPU session.
 COURSE_MAP: list[tuple[str, str, str, str, str]] = [
     ("00_welcome", "Welcome", "environment check, device, fast mode, how exercises work", "0.1", "not measured"),
-    ("01_tokenization", "Tokenization", "bytes → a byte-level BPE tokenizer written inline; exact tiktoken / GPT-2 parity", "0.3", "not measured"),
-    ("02_data_and_embeddings", "Data and embeddings", "a sliding-window dataset, documents joined by <|endoftext|>, batches vs epochs, embeddings", "0.5", "not measured"),
+    ("01_tokenization", "Tokenization",
+     "bytes → a byte-level BPE tokenizer written inline; exact tiktoken / GPT-2 parity",
+     "0.3", "not measured"),
+    ("02_data_and_embeddings", "Data and embeddings",
+     "a sliding-window dataset, documents joined by <|endoftext|>, batches vs epochs, embeddings",
+     "0.5", "not measured"),
     ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "0.3", "not measured"),
-    ("04_transformer_block", "The transformer block", "LayerNorm, GELU MLP, residuals, pre-LN block", "0.4", "not measured"),
+    ("04_transformer_block", "The transformer block",
+     "LayerNorm, GELU MLP, residuals, pre-LN block",
+     "0.4", "not measured"),
     ("05_gpt2_model", "GPT-2", "the full model, weight tying, HF weights in and out", "3.0", "not measured"),
-    ("06_training", "Training", "the training loop written inline, equal to the Trainer; AdamW, schedule, checkpoints, resume", "0.6", "not measured"),
-    ("07_decoding_strategies", "Decoding", "greedy, sampling, top-k/p, min-p, beam search; the KV cache written inline", "1.3", "not measured"),
-    ("08_attention_visualization", "Attention visualization", "attention explorer, bertviz (offline), induction heads, head ablation, logit lens", "1.5", "not measured"),
-    ("09_fine_tuning", "Fine-tuning", "LoRA on an instruction set (masked labels), full fine-tuning, memory, gradient checkpointing", "17.1", "not measured"),
-    ("10_scaling_up", "Scaling up on a GPU", "the speed-up ladder on GPT-2 124M (TF32, bf16/fp16, SDPA, compile, fused AdamW, padded vocab) with MFU; fine-tuning pretrained GPT-2 on Shakespeare; DDP", "3.4", "not measured"),
-    ("11_beyond_gpt2", "From GPT-2 to today's models", "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers", "2.0", "not measured"),
-    ("A1_command_line", "Appendix: your own data from the command line", "course expand / train-tokenizer / train / generate on data/train.txt; leakage-free augmentation", "7.8", "not measured"),
+    ("06_training", "Training",
+     "the training loop written inline, equal to the Trainer; AdamW, schedule, checkpoints, resume",
+     "0.6", "not measured"),
+    ("07_decoding_strategies", "Decoding",
+     "greedy, sampling, top-k/p, min-p, beam search; the KV cache written inline",
+     "1.3", "not measured"),
+    ("08_attention_visualization", "Attention visualization",
+     "attention explorer, bertviz (offline), induction heads, head ablation, logit lens",
+     "1.5", "not measured"),
+    ("09_fine_tuning", "Fine-tuning",
+     "LoRA on an instruction set (masked labels), full fine-tuning, memory, gradient checkpointing",
+     "17.1", "not measured"),
+    ("10_scaling_up", "Scaling up on a GPU",
+     "the speed-up ladder on GPT-2 124M (TF32, bf16/fp16, SDPA, compile, fused AdamW, padded vocab) with "
+     "MFU; fine-tuning pretrained GPT-2 on Shakespeare; DDP",
+     "3.4", "not measured"),
+    ("11_beyond_gpt2", "From GPT-2 to today's models",
+     "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers",
+     "2.0", "not measured"),
+    ("A1_command_line", "Appendix: your own data from the command line",
+     "course expand / train-tokenizer / train / generate on data/train.txt; leakage-free augmentation",
+     "7.8", "not measured"),
 ]
 
 
@@ -181,8 +202,6 @@ def course_map_markdown(where: str = "readme") -> str:
     ``"notebooks"`` (notebook 00 in JupyterLab: ``01_tokenization.ipynb``) or
     ``"colab"`` (notebook 00 on Colab, which opens no relative links: every title
     links to the notebook's Colab page).
-
-    Introduced in notebooks/00_welcome.ipynb.
     """
     if where not in MAP_LINKS:
         from .errors import CourseInputError

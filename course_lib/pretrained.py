@@ -67,10 +67,7 @@ class HubUnavailableError(CourseInputError):
 # --------------------------------------------------------------------------- GPT-2 from the hub
 
 def is_hub_name(name: str | os.PathLike) -> bool:
-    """True when `name` could be a hub model id (``gpt2``, ``owner/name``), not a path.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """True when `name` could be a hub model id (``gpt2``, ``owner/name``), not a path."""
     s = os.fspath(name)
     return bool(_HUB_NAME.match(s)) and not s.startswith(".") and ".." not in s
 
@@ -97,8 +94,6 @@ def hub_folder(name: str) -> Path:
     Offline (`runtime.offline()`) only the Hugging Face cache is used. Raises
     `HubUnavailableError` (one line, saying why) when the model cannot be had, and
     `CourseInputError` when the hub has no such model.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     if not is_hub_name(name):
         raise CourseInputError(f"{name!r} is neither a folder nor a Hugging Face hub name like 'gpt2'")
@@ -129,8 +124,6 @@ def load_folder(folder: str | os.PathLike) -> tuple[GPT, BPETokenizer]:
 
     The tokenizer is the folder's own (``vocab.json`` + ``merges.txt``), else GPT-2's,
     which ships with the course.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     d = Path(folder)
     model = GPT.from_pretrained(d).eval()
@@ -151,8 +144,6 @@ def load_gpt2(name: str | os.PathLike = "gpt2", *, fallback: bool = True,
     name). When the hub cannot be reached and the model is not cached, one line says so
     and the demo model (`load_demo_model`) is returned instead; with ``fallback=False``
     a `HubUnavailableError` is raised. `is_demo(model)` tells which one you got.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     d = Path(name)
     if not d.is_dir():
@@ -175,10 +166,7 @@ def load_gpt2(name: str | os.PathLike = "gpt2", *, fallback: bool = True,
 
 @dataclass(frozen=True)
 class DemoSpec:
-    """How the demo model is trained: tokenizer size, model shape, steps. Part of the cache key.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """How the demo model is trained: tokenizer size, model shape, steps. Part of the cache key."""
 
     vocab_size: int = 2048
     n_layer: int = 2
@@ -211,8 +199,6 @@ def demo_corpus() -> tuple[str, str]:
     Tiny Shakespeare as `data.load_corpus` finds it (downloaded only when online);
     otherwise the offline Python reference prose, one paragraph per line with its hard
     line wraps removed, so that the model learns sentences rather than line breaks.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     from .data import corpora
 
@@ -226,8 +212,6 @@ def demo_corpus() -> tuple[str, str]:
 
 def demo_prompt(corpus: str | None = None) -> str:
     """The prompt that suits the demo model: "ROMEO:" for Shakespeare, a Python phrase offline.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     name = corpus if corpus is not None else demo_corpus()[0]
     if name not in DEMO_PROMPTS:
@@ -256,8 +240,6 @@ def demo_dir(spec: DemoSpec | None = None, *, verbose: bool = True) -> Path:
     tokenizer files) plus ``demo.json`` (corpus, prompt, losses, training time). It is
     written atomically (`io.build_once`), so two processes training at once leave one
     complete copy.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     spec = spec or DEMO
     corpus, text = demo_corpus()
@@ -284,8 +266,6 @@ def demo_info(spec: DemoSpec | None = None) -> dict[str, Any]:
 
 def load_demo_model(spec: DemoSpec | None = None, *, verbose: bool = True) -> tuple[GPT, BPETokenizer]:
     """The course's small word-level demo model as (course GPT, tokenizer), trained once and cached.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     d = demo_dir(spec, verbose=verbose)
     model, tok = load_folder(d)

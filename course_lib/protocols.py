@@ -4,22 +4,30 @@
 `Protocol`s, the course `GPT` and `transformers`' `GPT2LMHeadModel` alike. Nothing here
 runs; the classes only name, for a reader and a type checker, what the loops call.
 
-Built in notebooks/06_training.ipynb (the Trainer) and notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/06_training.ipynb (the Trainer) and notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
+import numpy as np
 import torch
+
+KVCache: TypeAlias = Any
+"""A model's key/value cache: the course's tuple of (k, v) per layer, each (B, nh, S, hs), or a
+transformers `Cache` object (``get_seq_length``, ``reorder_cache``); None before the first step."""
+
+TokenIds: TypeAlias = "torch.Tensor | np.ndarray | Sequence[int]"
+"""Token ids as the loops accept them: a 1-D tensor or array, or a list of ints."""
 
 
 class LMOutput(Protocol):
     """What one forward pass returns (the course GPT's output, or transformers' CausalLMOutput)."""
 
     logits: torch.Tensor  # (B, T, vocab)
-    past_key_values: Any  # the KV cache: course tuples of (k, v), a transformers Cache, or None
+    past_key_values: KVCache | None
 
 
 class CausalLM(Protocol):

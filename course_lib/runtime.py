@@ -3,7 +3,9 @@
 Every notebook's setup cell calls `course_lib.setup()`, which uses these helpers and
 prints one short block saying what was found.
 
-Introduced in notebooks/00_welcome.ipynb.
+Introduced in notebooks/00_welcome.ipynb; `output_dir()` in notebook 01; `data_dir()`,
+`offline()` in notebook 02; `torch_threads()`, `trained_cache_dir()` in notebook 07;
+`dtype_for_capability()` in notebook 10.
 """
 
 from __future__ import annotations
@@ -57,10 +59,7 @@ def steps(full: int, fast: int) -> int:
 
 
 def in_colab() -> bool:
-    """True inside Google Colab.
-
-    Introduced in notebooks/00_welcome.ipynb.
-    """
+    """True inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
@@ -74,8 +73,6 @@ def pick_device(preferred: str | None = None) -> torch.device:
 
     `preferred` (or the ``COURSE_DEVICE`` environment variable) overrides the choice;
     asking for a device that is not available raises a `CourseInputError`.
-
-    Introduced in notebooks/00_welcome.ipynb.
     """
     want = preferred or os.environ.get("COURSE_DEVICE") or ""
     want = want.strip().lower()
@@ -107,8 +104,6 @@ def dtype_for_capability(major: int, minor: int = 0) -> torch.dtype:
 
     bf16 needs Ampere (8.0) or newer; older GPUs such as the T4 (7.5) and V100 (7.0)
     get fp16, which must be trained with a GradScaler.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     return torch.bfloat16 if major >= 8 else torch.float16
 
@@ -119,8 +114,6 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     bf16 on CUDA GPUs that support it (Ampere and newer) and on MPS; fp16 on CUDA GPUs
     without bf16, such as Colab's T4 (train with a GradScaler); None on the CPU, where
     autocast brings no speed.
-
-    Introduced in notebooks/00_welcome.ipynb.
     """
     kind = torch.device(device).type
     if kind == "cuda":
@@ -153,10 +146,7 @@ def precision_name(dtype: torch.dtype | None) -> str:
 
 
 def seed_everything(seed: int = 1337) -> None:
-    """Seed Python, NumPy (when installed) and torch on every device.
-
-    Introduced in notebooks/00_welcome.ipynb.
-    """
+    """Seed Python, NumPy (when installed) and torch on every device."""
     random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
@@ -194,8 +184,6 @@ def data_dir() -> Path:
 
     ``COURSE_DATA_DIR`` when set; else the repository's ``data/`` folder in a checkout;
     else ``~/.cache/gpt2-course`` (Colab, or a plain ``pip install``).
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     return _course_folder("COURSE_DATA_DIR", "data", lambda: Path.home() / ".cache" / "gpt2-course")
 
@@ -206,8 +194,6 @@ def torch_threads(n: int) -> Iterator[None]:
 
     The models the course trains once and caches train on a fixed thread count, so that
     every machine makes the same float sums and so the same model.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -222,8 +208,6 @@ def trained_cache_dir() -> Path:
 
     The demo model (`course_lib.pretrained`) and notebook 08's induction and character
     models (`course_lib.toys`) live here, one folder per training setting.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     return data_dir() / "demo_model"
 
@@ -233,8 +217,6 @@ def offline() -> bool:
 
     The test suite sets it; a learner without internet gets the same behaviour
     automatically when a download fails.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("COURSE_OFFLINE", "HF_HUB_OFFLINE"))
 
@@ -244,8 +226,6 @@ def output_dir() -> Path:
 
     ``COURSE_OUTPUT_DIR`` when set (the tests point it at a temporary folder); else the
     repository's ``outputs/`` folder in a checkout; else ``./outputs``.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     return _course_folder("COURSE_OUTPUT_DIR", "outputs", lambda: Path.cwd() / "outputs")
 
@@ -306,10 +286,7 @@ def required_packages(include_lab: bool | None = None) -> list[str]:
 
 
 def check_environment() -> dict[str, str | None]:
-    """The installed version of each package the course needs (None when missing).
-
-    Introduced in notebooks/00_welcome.ipynb.
-    """
+    """The installed version of each package the course needs (None when missing)."""
     from importlib import metadata
 
     found: dict[str, str | None] = {}
@@ -349,8 +326,6 @@ def setup(seed: int = 1337, quiet: bool = False) -> torch.device:
     """One call at the top of every notebook: seed, set plot defaults, print the environment.
 
     Returns the device the notebook should use.
-
-    Introduced in notebooks/00_welcome.ipynb.
     """
     seed_everything(seed)
     try:

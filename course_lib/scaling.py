@@ -71,8 +71,6 @@ _DTYPE_KEY = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp3
 @dataclass(frozen=True)
 class Precision:
     """How to train on one device: the autocast dtype (None = fp32) and whether to scale the loss.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
 
     dtype: torch.dtype | None
@@ -91,18 +89,13 @@ def choose_precision(device: torch.device | str) -> Precision:
     """bf16 where the device has it, fp16 + GradScaler on older GPUs (T4), fp32 on the CPU.
 
     Uses `course_lib.runtime.precision_dtype("auto", device)`, the one place the course decides this.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     dtype = runtime.precision_dtype("auto", device)
     return Precision(dtype, use_grad_scaler=dtype == torch.float16)
 
 
 def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for `dtype` on `device`, or a no-op for fp32 (None).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """``torch.autocast`` for `dtype` on `device`, or a no-op for fp32 (None)."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
@@ -113,8 +106,6 @@ def enable_tf32(device: torch.device | str) -> bool:
 
     Returns True when TF32 is now on; False (and nothing changed) elsewhere, including
     GPUs older than Ampere, which have no TF32.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     dev = torch.device(device)
     if dev.type != "cuda" or not torch.cuda.is_available():
@@ -138,8 +129,6 @@ def fused_adamw_available(device: torch.device | str) -> bool:
     """True when ``torch.optim.AdamW(..., fused=True)`` takes a step on `device`.
 
     Tried on a one-element parameter, so it answers for this PyTorch build and device.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     try:
         p = torch.zeros(1, device=device, requires_grad=True)
@@ -153,10 +142,7 @@ def fused_adamw_available(device: torch.device | str) -> bool:
 # --------------------------------------------------------------------------- torch.compile
 
 def compile_unsupported_reason(device: torch.device | str) -> str | None:
-    """Why ``torch.compile`` should not be tried on `device` here, or None when it may work.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """Why ``torch.compile`` should not be tried on `device` here, or None when it may work."""
     dev = torch.device(device)
     if not hasattr(torch, "compile"):
         return f"torch {torch.__version__} has no torch.compile (it needs torch 2.0 or newer)"
@@ -175,10 +161,7 @@ def compile_unsupported_reason(device: torch.device | str) -> str | None:
 
 
 def is_compiled(model: nn.Module) -> bool:
-    """True for a module returned by ``torch.compile``.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """True for a module returned by ``torch.compile``."""
     return isinstance(getattr(model, "_orig_mod", None), nn.Module)
 
 
@@ -199,8 +182,6 @@ def compile_model(
     same autocast as training) with the compiled model: if it raises, a one-line
     warning is printed and the eager model comes back. Gradients the trial left behind
     are cleared.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     if not enabled:
         return model
@@ -236,8 +217,6 @@ def non_embedding_params(config: Any) -> int:
 
     The position table is a lookup, so it is left out; the token embedding is counted
     once, because the output head multiplies by the same matrix.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     C, L, V = config.n_embd, config.n_layer, config.vocab_size
     per_block = 12 * C * C + 13 * C  # c_attn 3C^2+3C, c_proj C^2+C, c_fc 4C^2+4C, c_proj 4C^2+C, 2 LayerNorms 4C
@@ -249,8 +228,6 @@ def flops_per_token(config: Any, seq_len: int | None = None) -> int:
 
     N is `non_embedding_params`; the attention term counts the Q K^T and (weights) V
     matmuls, forward and backward, at sequence length `seq_len` (default n_positions).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     T = config.n_positions if seq_len is None else seq_len
     return training_flops_per_token(non_embedding_params(config), config.n_layer, config.n_embd, T)
@@ -261,16 +238,12 @@ def training_flops_per_token(n_params: int, n_layer: int, n_embd: int, seq_len: 
 
     The one formula behind `flops_per_token` and the Trainer's plan, which counts N from
     the model's actual parameters (any causal LM, including the notebook-11 switches).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     return 6 * n_params + 12 * n_layer * seq_len * n_embd
 
 
 def gpu_peak_name(device_name: str) -> str | None:
     """The `PEAK_TFLOPS` entry for a GPU name like "NVIDIA H100 80GB HBM3", or None.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     upper = device_name.upper()
     for key in PEAK_TFLOPS:
@@ -284,8 +257,6 @@ def peak_flops(device: torch.device | str, dtype: torch.dtype | None = None,
     """The GPU's dense peak FLOP/s for `dtype` (None = fp32); None on a CPU, MPS or an unknown GPU.
 
     `device_name` overrides the name read from the device (for tables and tests).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     dev = torch.device(device)
     if device_name is None:
@@ -300,10 +271,7 @@ def peak_flops(device: torch.device | str, dtype: torch.dtype | None = None,
 
 
 def mfu(tokens_per_s: float, flops_per_tok: float, peak: float | None) -> float | None:
-    """Model FLOPs utilisation: achieved FLOP/s over peak FLOP/s (None when the peak is unknown).
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """Model FLOPs utilisation: achieved FLOP/s over peak FLOP/s (None when the peak is unknown)."""
     if peak is None or peak <= 0:
         return None
     return tokens_per_s * flops_per_tok / peak
@@ -319,8 +287,6 @@ def estimate_training_memory(config: Any, batch_size: int, seq_len: int,
     activations each layer keeps for the backward pass (about 34 B T C values with a
     fused attention kernel, Korthikanti et al. 2022), the logits (in the autocast dtype,
     an fp32 copy for the loss and its gradient), and ~0.5 GB for the CUDA context.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     if batch_size < 1 or seq_len < 1:
         raise CourseInputError(f"batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}")
@@ -337,8 +303,6 @@ def largest_preset_that_fits(memory_bytes: int, batch_size: int, seq_len: int,
                              presets: tuple[str, ...] = ("gpt2-xl", "gpt2-large", "gpt2-medium", "gpt2"),
                              **overrides: Any) -> str | None:
     """The largest GPT-2 preset whose `estimate_training_memory` fits in `headroom` of the memory.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
     """
     from .model import GPTConfig
 

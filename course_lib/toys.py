@@ -13,7 +13,7 @@ training history (loss and a head score every few steps: the phase change), scor
 `io.build_once`); every later call, in any mode, loads them in a second. Fast mode thus shows
 the real heads.
 
-Built in notebooks/08_attention_visualization.ipynb.
+Introduced in notebooks/08_attention_visualization.ipynb.
 """
 
 from __future__ import annotations
@@ -99,8 +99,6 @@ def train_induction_model(steps: int = 1000, *, vocab_size: int = 512, period: i
     ``step``, ``loss`` (the mean training loss since the last record), ``induction`` (the
     best layer-1+ head's score) and ``previous_token`` (the best layer-0 head's), both on
     a fixed random sequence of period ``min(20, period)`` repeated twice.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if period < 4:
         raise CourseInputError(f"train_induction_model: period must be at least 4, got {period}")
@@ -154,13 +152,12 @@ def train_char_model(text: str, steps: int = 300, *, block_size: int = 64, batch
     Reading characters, a model soon learns to look one step back: a previous-token head.
     Given a dict as `history`, it records ``step``, ``loss`` and ``previous_token`` (the best
     head's score on the text's first `block_size` characters) every `record_every` steps.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     vocab = CharTokenizer.train(text)
     data = torch.tensor(vocab.encode(text), dtype=torch.long)
     if data.numel() <= block_size + 1:
-        raise CourseInputError(f"train_char_model: the text has {data.numel()} characters; need more than {block_size + 1}")
+        raise CourseInputError(
+            f"train_char_model: the text has {data.numel()} characters; need more than {block_size + 1}")
     model = _tiny_gpt(len(vocab), block_size, n_layer, n_head, n_embd, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -207,8 +204,6 @@ CACHE_THREADS = 1
 class InductionSpec:
     """The settings `cached_induction_model` trains with: `train_induction_model`'s, plus how
     often the history is recorded. Part of the cache key.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
 
     steps: int = 1000
@@ -227,8 +222,6 @@ class InductionSpec:
 class CharSpec:
     """The settings `cached_char_model` trains with (`train_char_model`'s). Part of the cache key,
     with the text.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
 
     steps: int = 800
@@ -290,8 +283,6 @@ def cached_induction_model(spec: InductionSpec | None = None, *, verbose: bool =
     ``runtime.trained_cache_dir() / "induction-<hash of the settings>"``; later calls, in
     any mode and any process, load it. ``model.history`` holds what was recorded while it
     trained (step, loss, induction, previous_token): the phase change.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     spec = spec or INDUCTION
     folder = runtime.trained_cache_dir() / f"induction-{settings_key(spec)}"
@@ -314,8 +305,6 @@ def cached_char_model(text: str, spec: CharSpec | None = None, *,
     Returns (model, `CharTokenizer`). Cached in ``runtime.trained_cache_dir() /
     "char-<hash of the settings and text>"``: another corpus or setting trains another model.
     ``model.history`` holds the recorded (step, loss, previous_token).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     spec = spec or CHAR
     folder = runtime.trained_cache_dir() / f"char-{settings_key(spec, text)}"

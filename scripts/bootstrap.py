@@ -230,7 +230,8 @@ def main(argv: list[str]) -> int:
     say("starting JupyterLab on notebooks/ (Ctrl-C to stop)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
         rest.append("--allow-root")  # containers and cloud machines often run as root
-    return subprocess.call([str(py), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"), *rest], cwd=ROOT)
+    cmd = [str(py), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"), *rest]
+    return subprocess.call(cmd, cwd=ROOT)
 
 
 if __name__ == "__main__":

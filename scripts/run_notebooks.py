@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         results.append({"notebook": path.stem, "seconds": seconds, "kernel_cpu_s": cpu, "load_1min": load,
                         "status": status})
-        shown = f"{seconds / 60:6.1f} min (kernel CPU {cpu / 60:5.1f} min, load {load:4.1f})" if status == "ok" else "FAILED"
+        shown = (f"{seconds / 60:6.1f} min (kernel CPU {cpu / 60:5.1f} min, load {load:4.1f})"
+                 if status == "ok" else "FAILED")
         print(f"{path.stem:32s} {shown}" + ("" if status == "ok" else f"  {status}"), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"mode": args.mode, "device": where, "results": results}, indent=1))

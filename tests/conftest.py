@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"  # course dev machines only
 # Where no Tiny Shakespeare is on the machine (a user's fresh clone, offline), the Shakespeare tests run
 # on the text the repository already ships, data/train.txt: Tiny Shakespeare itself is never committed.
 SHAKESPEARE_STAND_IN = ROOT / "data" / "train.txt"
@@ -44,19 +43,22 @@ def _course_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 def _full_shakespeare() -> Path | None:
     """The whole, sha256-verified Tiny Shakespeare where this machine has one, else None.
 
-    Looked for before any test changes the environment: the dev machines' shared copy,
-    the file named by ``COURSE_SHAKESPEARE``, and the copy ``load_corpus`` downloaded and
-    cached (``runtime.data_dir()``, the checkout's ``data/`` by default).
+    Found the way `load_corpus` finds it, offline and before any test changes the
+    environment: the file named by ``COURSE_SHAKESPEARE``, else the verified copy in
+    ``runtime.data_dir()`` (the checkout's ``data/`` by default, git-ignored). Nothing
+    outside the repository is looked at unless that variable points there.
     """
     from course_lib import data, runtime
+    from course_lib.errors import CourseInputError
 
-    candidates = [SHAKESPEARE, runtime.data_dir() / data.SHAKESPEARE_FILE]
-    if os.environ.get(data.SHAKESPEARE_ENV, "").strip():
-        candidates.insert(1, Path(os.environ[data.SHAKESPEARE_ENV]).expanduser())
-    for p in candidates:
-        if p.is_file() and data.corpora._shakespeare_ok(p.read_bytes()):
-            return p
-    return None
+    try:
+        text, _ = data.corpora._find_shakespeare(allow_download=False)
+    except CourseInputError:  # COURSE_SHAKESPEARE names a missing or wrong file
+        return None
+    if text is None:
+        return None
+    env = os.environ.get(data.SHAKESPEARE_ENV, "").strip()
+    return Path(env).expanduser() if env else runtime.data_dir() / data.SHAKESPEARE_FILE
 
 
 FULL_SHAKESPEARE = _full_shakespeare()

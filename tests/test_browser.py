@@ -91,7 +91,8 @@ def jupyterlab(tmp_path: Path):
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.flush()
-                    raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "jupyter.log").read_text()[-3000:]) from None
+                    log_tail = (tmp_path / "jupyter.log").read_text()[-3000:]
+                    raise RuntimeError("JupyterLab did not start:\n" + log_tail) from None
                 time.sleep(0.5)
         yield base, token
     finally:
@@ -133,8 +134,10 @@ def test_notebook_08_explorer_in_jupyterlab(jupyterlab, tmp_path: Path) -> None:
                 page.wait_for_selector(".course-attention-explorer", timeout=150_000)
             except sync_api.TimeoutError:
                 page.screenshot(path=str(_artifact("notebook08_timeout.png")), full_page=True)
-                errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-                pytest.fail(f"the explorer did not render within 150 s (screenshot {_artifact('notebook08_timeout.png')}); "
+                stderr = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                errors = page.locator(stderr).all_inner_texts()
+                shot = _artifact("notebook08_timeout.png")
+                pytest.fail(f"the explorer did not render within 150 s (screenshot {shot}); "
                             f"stderr outputs: {[e[-300:] for e in errors][-3:]}")
             # let Run All finish: a widget's click is handled only once the kernel is idle again
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=150_000)

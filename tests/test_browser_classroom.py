@@ -94,7 +94,8 @@ def test_bertviz_views_render_offline(static_server) -> None:
             assert page.locator("#layer option").count() == 2
             page.screenshot(path=str(_artifact("bertviz_head_view_offline.png")))
             page.goto(f"{base}/model.html")
-            page.wait_for_function("document.querySelectorAll('#vis svg g').length >= 8", timeout=60_000)  # 2 layers x 4 heads
+            # 2 layers x 4 heads
+            page.wait_for_function("document.querySelectorAll('#vis svg g').length >= 8", timeout=60_000)
             time.sleep(0.5)
             page.screenshot(path=str(_artifact("bertviz_model_view_offline.png")))
             assert not blocked, f"the views tried to reach the network: {blocked}"

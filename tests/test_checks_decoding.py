@@ -43,7 +43,8 @@ def test_check_top_p_filter() -> None:
 
 def test_check_repetition_penalty() -> None:
     assert check_repetition_penalty(repetition_penalty, quiet=True).passed
-    assert check_repetition_penalty(lambda ids, s, pen: repetition_penalty(ids, s, 1 / pen), quiet=True).status == "fail"
+    inverted = lambda ids, s, pen: repetition_penalty(ids, s, 1 / pen)
+    assert check_repetition_penalty(inverted, quiet=True).status == "fail"
     assert check_repetition_penalty(lambda ids, s, pen: s.scatter(1, ids, s.gather(1, ids) / pen),
                                     quiet=True).status == "fail"  # forgets negative scores
     assert check_repetition_penalty(stub, quiet=True).status == "todo"

@@ -692,7 +692,8 @@ def mha_einsum(x, w_q, w_k, w_v):  # one batched product for all heads
 def mha_scale_by_C(x, w_q, w_k, w_v):
     q, k, v = (x.unsqueeze(1) @ w for w in (w_q, w_k, w_v))
     T = x.size(1)
-    s = (q @ k.transpose(-2, -1) / math.sqrt(x.size(-1))).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), NEG_INF)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    s = (q @ k.transpose(-2, -1) / math.sqrt(x.size(-1))).masked_fill(~causal, NEG_INF)
     return (s.softmax(-1) @ v).transpose(1, 2).flatten(2)
 
 
@@ -866,7 +867,8 @@ TABLE = [
       (zero_filled_attention, "fixed case 1")]),
     ("check_split_heads", [einops_like_split],
      [(reshape_split, "a plain reshape mixes positions and heads"),
-      (lambda x, n: x.reshape(x.shape[0], x.shape[1], n, -1), "your heads has shape (1, 3, 2, 4), expected (1, 2, 3, 4)")]),
+      (lambda x, n: x.reshape(x.shape[0], x.shape[1], n, -1),
+       "your heads has shape (1, 3, 2, 4), expected (1, 2, 3, 4)")]),
     ("check_layer_norm", [ln_via_var, lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps)],
      [(ln_eps_outside, "eps inside the square root"), (ln_unbiased, "the biased variance")]),
     ("check_gelu", [gelu_sigmoid_form, lambda x: F.gelu(x, approximate="tanh")],
@@ -878,11 +880,13 @@ TABLE = [
     ("check_post_ln_block", [post_ln_as_functions],
      [(post_ln_written_pre_ln, "not before the sublayers")]),
     ("check_conv1d_mlp", [conv1d_mlp_linear],
-     [(conv1d_mlp_transposed, "a transposed weight would still fit"), (conv1d_mlp_erf, "got 0.463119, expected 0.462916")]),
+     [(conv1d_mlp_transposed, "a transposed weight would still fit"),
+      (conv1d_mlp_erf, "got 0.463119, expected 0.462916")]),
     ("check_parameter_count", [count_by_layers],
      [(untied_count, "got 163,037,184"), (lambda cfg: float(count_by_layers(cfg)) * 1.0001, "whole number")]),
     ("check_untied_parameter_count", [untied_by_model],
-     [(untied_with_bias, "got 163,087,441, expected 163,037,184"), (count_by_layers, "got 124,439,808, expected 163,037,184")]),
+     [(untied_with_bias, "got 163,087,441, expected 163,037,184"),
+      (count_by_layers, "got 124,439,808, expected 163,037,184")]),
     ("check_lm_loss", [loss_by_log_softmax],
      [(unshifted_loss, "fixed case 1"), (summed_loss, "fixed case"),
       (lambda lo, ids: unshifted_loss(lo, ids).item(), "return it as a tensor")]),
@@ -891,13 +895,15 @@ TABLE = [
     ("check_decay_groups", [groups_by_ndim],
      [(groups_of_parameters, "return their names"),
       (groups_by_name, "decayed, but must not be (biases and LayerNorm parameters are 1-D): 1.weight"),
-      (groups_from_state_dict, "not trainable parameters of this model (a tied weight is named once): lm_head.weight")]),
+      (groups_from_state_dict,
+       "not trainable parameters of this model (a tied weight is named once): lm_head.weight")]),
     ("check_grad_norm", [grad_norm_cat],
      [(sum_of_norms, "got 7.0, expected 5.0")]),
     ("check_wsd_schedule", [wsd_by_min],
      [(wsd_cosine, "a straight line, not a cosine")]),
     ("check_decay_counts", [decay_counts_by_model],
-     [(decay_counts_untied, "the tied head is counted once"), (decay_counts_no_wpe, "got 123,532,032, expected 124,318,464")]),
+     [(decay_counts_untied, "the tied head is counted once"),
+      (decay_counts_no_wpe, "got 123,532,032, expected 124,318,464")]),
     ("check_accumulation_weights", [weights_as_tensor],
      [(lambda t: [1 / len(t)] * len(t), "a short last micro-batch weighs less")]),
     ("check_clip_grads", [clip_by_cat],
@@ -939,7 +945,8 @@ TABLE = [
     ("check_flops_per_token", [flops_expanded],
      [(flops_n_positions, "the attention term uses seq_len")]),
     ("check_mfu_from_step", [mfu_step_numpy, mfu_step_from_scaling],
-     [(mfu_step_milliseconds, "milliseconds used as seconds?"), (mfu_step_percent, "a percentage instead of a fraction?"),
+     [(mfu_step_milliseconds, "milliseconds used as seconds?"),
+      (mfu_step_percent, "a percentage instead of a fraction?"),
       (mfu_step_times, "multiplied by the time instead of divided?")]),
     ("check_padded_vocab", [padded_by_ceil, padded_by_modulo],
      [(padded_nearest, "rounds up, not to the nearest multiple"),

@@ -41,7 +41,8 @@ def test_find_stubs_follows_the_convention_not_the_cell_texts() -> None:
         "print(helper)\n"
     )
     (stub,) = classroom.find_stubs(cell)
-    assert (stub.function, stub.check, stub.first_line, stub.last_line) == ("my_new_thing", "check_some_new_exercise", 2, 5)
+    got = (stub.function, stub.check, stub.first_line, stub.last_line)
+    assert got == ("my_new_thing", "check_some_new_exercise", 2, 5)
     assert classroom.find_stubs("def f(x):\n    return x\n\nf = check_f(f)\n") == []  # done already: not a stub
     assert classroom.find_stubs("def f(:\n") == []  # a cell that does not parse is left alone
 

@@ -41,7 +41,8 @@ BOUND_S = 60.0  # any one command on any of these inputs, on a slow shared CPU
 # --------------------------------------------------------------------------- inputs
 
 _WORDS = "the cat sat on a mat, and dog ran home old little quietly bread or cheese".split()
-_EMOJI = ["\U0001F642", "\U0001F389", "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\u2764\ufe0f", "\U0001F1EB\U0001F1F7"]
+_EMOJI = ["\U0001F642", "\U0001F389", "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\u2764\ufe0f",
+          "\U0001F1EB\U0001F1F7"]
 _line = st.lists(st.sampled_from(_WORDS + _EMOJI), min_size=1, max_size=10).map(" ".join)
 _blank = st.sampled_from(["", " ", "\t", "\u00a0", "\u3000", "  \t "])
 

@@ -130,8 +130,8 @@ def test_download_is_verified_cached_and_used_once(expect_shakespeare: Path, mon
     assert "downloaded" in line and "sha256 verified" in line
     assert calls == [(D.SHAKESPEARE_URL, D.DOWNLOAD_TIMEOUT_S)]
     cached = _data_dir / D.SHAKESPEARE_FILE
-    assert hashlib.sha256(cached.read_bytes()).hexdigest() == D.SHAKESPEARE_SHA256
-    assert len(text.encode("utf-8")) == D.SHAKESPEARE_BYTES == len(shakespeare_path.read_bytes())
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == corpora.SHAKESPEARE_SHA256
+    assert len(text.encode("utf-8")) == corpora.SHAKESPEARE_BYTES == len(shakespeare_path.read_bytes())
     # the second time it comes from the cache, even offline
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     assert D.load_corpus("shakespeare") == text
@@ -420,7 +420,8 @@ def test_token_dataset_each_token_is_a_target_once_by_default() -> None:
 
 
 def test_seq_len_too_long_says_what_works() -> None:
-    with pytest.raises(CourseInputError, match=r"seq_len=64 is too long.*only 20 tokens.*largest seq_len that works is 19"):
+    with pytest.raises(CourseInputError,
+                       match=r"seq_len=64 is too long.*only 20 tokens.*largest seq_len that works is 19"):
         D.TokenDataset(list(range(20)), 64)
     with pytest.raises(CourseInputError, match="seq_len"):
         D.TokenDataset(list(range(20)), 0)

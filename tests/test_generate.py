@@ -228,7 +228,8 @@ HF_SORTS_BEAM_SAMPLES = tuple(int(x) for x in transformers.__version__.split("."
 
 
 @pytest.mark.skipif(not HF_SORTS_BEAM_SAMPLES,
-                    reason=f"beam-sampling parity holds for transformers >= 5.24 (installed: {transformers.__version__})")
+                    reason="beam-sampling parity holds for transformers >= 5.24 "
+                           f"(installed: {transformers.__version__})")
 def test_beam_sampling_matches_transformers(pair) -> None:
     model, hf, prompt = pair
     ours = generate(model, prompt, 10, num_beams=3, do_sample=True, top_k=8, seed=5, eos_token_id=3)
@@ -434,7 +435,8 @@ def test_every_strategy_takes_one_settings_object() -> None:
     contrastive = DecodingSettings(penalty_alpha=0.6, top_k=4)
     assert torch.equal(contrastive_search(model, prompt, 6, contrastive), contrastive_search(model, prompt, 6))
     # keywords beside a settings object replace its fields
-    assert torch.equal(generate(model, prompt, 6, sample, do_sample=False), generate(model, prompt, 6, repetition_penalty=1.3))
+    assert torch.equal(generate(model, prompt, 6, sample, do_sample=False),
+                       generate(model, prompt, 6, repetition_penalty=1.3))
     with pytest.raises(TypeError, match="top_q"):
         generate(model, prompt, 6, top_q=0.9)
     with pytest.raises(CourseInputError, match="penalty_alpha"):

@@ -57,7 +57,8 @@ def assert_rel_close(ours: torch.Tensor, theirs: torch.Tensor, name: str, rtol: 
     assert err < rtol, f"gradient of {name}: relative difference {err:.2e}"
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=[f"V{c['vocab_size']}-T{c['n_positions']}-h{c['n_head']}" for c in CONFIGS])
+@pytest.mark.parametrize("cfg", CONFIGS,
+                         ids=[f"V{c['vocab_size']}-T{c['n_positions']}-h{c['n_head']}" for c in CONFIGS])
 def test_parity_with_gpt2lmheadmodel_eager(cfg: dict) -> None:
     model = random_model(cfg).train()  # dropout is 0: train mode must give the same numbers
     hf = model.to_hf(attn_implementation="eager")
@@ -176,7 +177,8 @@ def test_block_equals_gpt2block() -> None:
     block = model.transformer.h[1]
     hf_cfg = cfg.to_hf(attn_implementation="eager")
     hf_block = GPT2Block(hf_cfg, layer_idx=0).eval()
-    sd = {k.removeprefix("transformer.h.1."): v for k, v in model.hf_state_dict().items() if k.startswith("transformer.h.1.")}
+    prefix = "transformer.h.1."
+    sd = {k.removeprefix(prefix): v for k, v in model.hf_state_dict().items() if k.startswith(prefix)}
     hf_block.load_state_dict(sd, strict=False)
     x = torch.randn(2, 11, cfg.n_embd)
     ours, _, _ = block(x)

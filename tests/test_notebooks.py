@@ -93,7 +93,8 @@ def test_notebook_is_stored_clean_and_opens_with_the_setup_cell(path: Path) -> N
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count")]
-    assert not dirty, f"{path.name}: code cells {dirty} carry outputs; run `python -m course_lib.notebook stamp {path.name}`"
+    assert not dirty, (f"{path.name}: code cells {dirty} carry outputs; "
+                       f"run `python -m course_lib.notebook stamp {path.name}`")
     first = nb["cells"][0]
     assert first["cell_type"] == "code" and "".join(first["source"]) == SETUP_CELL, (
         f"{path.name}: the first cell is not the course setup cell; "
@@ -109,7 +110,8 @@ def test_a_figure_a_cell_returns_is_drawn(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(SETUP_CELL),
-        nbformat.v4.new_code_cell("from matplotlib.figure import Figure\nfig = Figure()\nfig.add_subplot().plot([1, 2])\nfig"),
+        nbformat.v4.new_code_cell(
+            "from matplotlib.figure import Figure\nfig = Figure()\nfig.add_subplot().plot([1, 2])\nfig"),
     ]
     scratch = tmp_path / "zz_figure_for_test.ipynb"
     nbformat.write(nb, scratch)

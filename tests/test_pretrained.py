@@ -212,7 +212,8 @@ def test_the_demo_corpus_and_prompt_match(monkeypatch) -> None:
     assert name == "offline" and "\n\n" not in text and "  " not in text
     assert sum(map(len, lines)) / len(lines) > 200, "one paragraph per line, not the 70-character wraps"
     assert "import statement" in text
-    monkeypatch.setattr(data.corpora, "_find_shakespeare", lambda allow_download: ("ROMEO:\nO, she doth teach.\n", "test"))
+    monkeypatch.setattr(data.corpora, "_find_shakespeare",
+                        lambda allow_download: ("ROMEO:\nO, she doth teach.\n", "test"))
     assert pretrained.demo_corpus() == ("shakespeare", "ROMEO:\nO, she doth teach.\n")
     assert pretrained.demo_prompt() == "ROMEO:"
     with pytest.raises(CourseInputError, match="not one of"):

@@ -71,7 +71,8 @@ def test_course_map_links_open_a_notebook_wherever_the_map_is_shown(monkeypatch:
     # Colab opens no relative links: every title and badge goes to the notebook's Colab page
     on_colab = _notebook_00_map(monkeypatch, colab=True)
     assert not _relative_links(on_colab)
-    pages = re.findall(r"https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/main/(notebooks/[^)]+)\)", on_colab)
+    colab_link = r"https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/main/(notebooks/[^)]+)\)"
+    pages = re.findall(colab_link, on_colab)
     assert len(pages) == 2 * len(notebook.COURSE_MAP)
     for page in pages:
         assert (ROOT / page).is_file(), page
@@ -127,6 +128,36 @@ def test_every_course_lib_module_is_in_the_architecture_doc() -> None:
         if path.name.startswith("_"):
             continue
         assert path.name in doc, f"docs/ARCHITECTURE.md does not mention course_lib/{path.name}"
+
+
+# Modules whose folding waits for their owner's change in progress.
+_PROVENANCE_PENDING = {"finetune.py", "checks/finetuning.py"}
+
+
+def test_provenance_is_one_line_in_the_module_docstring() -> None:
+    """'Introduced in notebooks/...' appears once per module, in its docstring, never per function."""
+    import ast
+
+    for path in sorted((ROOT / "course_lib").rglob("*.py")):
+        rel = path.relative_to(ROOT / "course_lib").as_posix()
+        if rel in _PROVENANCE_PENDING:
+            continue
+        source = path.read_text(encoding="utf-8")
+        count = source.count("Introduced in")
+        assert count <= 1, f"{rel}: {count} 'Introduced in' lines; keep one, in the module docstring"
+        if count:
+            assert "Introduced in" in (ast.get_docstring(ast.parse(source)) or ""), rel
+
+
+def test_tests_and_benchmarks_stay_inside_the_repository() -> None:
+    """Tiny Shakespeare comes through `load_corpus`, so a user's clone runs them; no sibling folders."""
+    needles = ("ROOT.parent", "parent.parent.parent", '"shared"', "'shared'")
+    for path in sorted([*(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]):
+        if path.name == Path(__file__).name:
+            continue
+        text = path.read_text(encoding="utf-8")
+        found = [n for n in needles if n in text]
+        assert not found, f"{path.relative_to(ROOT)} reaches outside the repository: {found}"
 
 
 def test_readme_and_notebook_00_give_the_same_fast_mode_command() -> None:

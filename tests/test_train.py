@@ -255,7 +255,8 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run_bitwise(tmp_path):
     x = VAL[:8][None]
     loaded = GPT.from_pretrained(out).eval()
     torch.testing.assert_close(loaded(x).logits, first.model.eval()(x).logits)
-    torch.testing.assert_close(GPT2LMHeadModel.from_pretrained(out).eval()(x).logits, loaded(x).logits, rtol=1e-4, atol=1e-5)
+    hf = GPT2LMHeadModel.from_pretrained(out).eval()
+    torch.testing.assert_close(hf(x).logits, loaded(x).logits, rtol=1e-4, atol=1e-5)
 
     torch.manual_seed(999)  # a different RNG state and fresh weights: resume must restore both
     second = Trainer(tiny_model(seed=5, dropout=0.1), TRAIN, VAL, config.replace(out_dir=str(out))).resume(out)

@@ -163,7 +163,8 @@ def test_plot_history_draws_loss_and_score() -> None:
     hist = {"step": [0, 25, 50], "loss": [None, 6.0, 1.0], "induction": [0.03, 0.2, 0.9]}
     fig = heads.plot_history(hist, "induction")
     ax, ax2 = fig.axes
-    assert list(ax.get_lines()[0].get_ydata()) == [6.0, 1.0] and list(ax2.get_lines()[0].get_ydata()) == [0.03, 0.2, 0.9]
+    assert list(ax.get_lines()[0].get_ydata()) == [6.0, 1.0]
+    assert list(ax2.get_lines()[0].get_ydata()) == [0.03, 0.2, 0.9]
     with pytest.raises(CourseInputError, match="no 'previous_token'"):
         heads.plot_history(hist, "previous_token")
 
@@ -210,7 +211,8 @@ def test_explorer_on_transformers_gpt2(tiny_gpt, hf_tok) -> None:
 
 def test_explorer_at_512_tokens_sends_small_images() -> None:
     L, H, T = 2, 3, 512
-    att = torch.softmax(torch.randn(L, H, T, T).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")), -1)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    att = torch.softmax(torch.randn(L, H, T, T).masked_fill(~causal, float("-inf")), -1)
     ex = va.AttentionExplorer(attentions=att, tokens=[f"t{i}" for i in range(T)], layer=1, head=2)
     assert ex.current_matrix.dtype.name == "float16" and ex.current_matrix.shape == (T, T)
     thumbs = va.thumbnails(att, 48)

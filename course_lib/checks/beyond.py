@@ -76,10 +76,7 @@ RMS_NORM = Exercise(
 
 
 def check_rms_norm(fn: Callable[[torch.Tensor, torch.Tensor, float], Any], quiet: bool = False) -> CheckResult:
-    """`fn(x, weight, eps)` -> RMSNorm of x (..., C) with gain `weight` (C,).
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
-    """
+    """`fn(x, weight, eps)` -> RMSNorm of x (..., C) with gain `weight` (C,)."""
     return RMS_NORM.check(fn, quiet=quiet)
 
 
@@ -137,10 +134,7 @@ APPLY_ROPE = Exercise(
 
 
 def check_apply_rope(fn: Callable[[torch.Tensor, torch.Tensor, float], Any], quiet: bool = False) -> CheckResult:
-    """`fn(x, positions, theta)` -> x (B, nh, T, hs) rotated by RoPE at `positions` (T,).
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
-    """
+    """`fn(x, positions, theta)` -> x (B, nh, T, hs) rotated by RoPE at `positions` (T,)."""
     return APPLY_ROPE.check(fn, quiet=quiet)
 
 
@@ -185,10 +179,7 @@ REPEAT_KV = Exercise(
 
 
 def check_repeat_kv(fn: Callable[[torch.Tensor, int], Any], quiet: bool = False) -> CheckResult:
-    """`fn(k, n_rep)` -> k (B, nkv, S, hs) with each head repeated: (B, nkv * n_rep, S, hs).
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
-    """
+    """`fn(k, n_rep)` -> k (B, nkv, S, hs) with each head repeated: (B, nkv * n_rep, S, hs)."""
     return REPEAT_KV.check(fn, quiet=quiet)
 
 
@@ -251,8 +242,5 @@ KV_CACHE_BYTES = Exercise(
 
 
 def check_kv_cache_bytes(fn: Callable[[Any, int, int], Any], quiet: bool = False) -> CheckResult:
-    """`fn(config, seq_len, bytes_per_value)` -> bytes of the KV cache of one sequence.
-
-    Introduced in notebooks/11_beyond_gpt2.ipynb.
-    """
+    """`fn(config, seq_len, bytes_per_value)` -> bytes of the KV cache of one sequence."""
     return KV_CACHE_BYTES.check(fn, quiet=quiet)

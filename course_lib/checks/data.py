@@ -5,7 +5,7 @@ Each is an `Exercise` (see `course_lib.checks._core`): fixed cases for the class
 mistakes, then seeded random inputs; it prints one line and returns a callable that
 falls back to the reference when the exercise is unfinished or wrong.
 
-Introduced in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb; `check_count_leaks()` in notebook A1.
 """
 
 from __future__ import annotations
@@ -169,7 +169,8 @@ MAKE_WINDOWS = Exercise(
     ),
     cases=(
         Case("overlapping windows: stride shorter than seq_len", (torch.arange(10, 22), 4, 2)),
-        Case("side by side: stride equal to seq_len, a leftover at the end", (torch.tensor([7, 3, 9, 1, 4, 8, 2, 6]), 3, 3)),
+        Case("side by side: stride equal to seq_len, a leftover at the end",
+             (torch.tensor([7, 3, 9, 1, 4, 8, 2, 6]), 3, 3)),
         Case("a stride longer than the window skips tokens", (torch.arange(30, 50), 3, 7)),
         Case("a single window that uses every id", (torch.tensor([5, 0, 5, 1]), 3, 1)),
     ),
@@ -242,39 +243,27 @@ COSINE_SIMILARITY = Exercise(
 
 def check_count_windows(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
     """Exercise: ``count_windows(n_tokens, seq_len, stride) -> int`` windows of seq_len + 1 that fit.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     return COUNT_WINDOWS.check(fn, quiet=quiet)
 
 
 def check_make_windows(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Exercise: ``make_windows(ids, seq_len, stride) -> (x, y)``, each (n_windows, seq_len).
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
-    """
+    """Exercise: ``make_windows(ids, seq_len, stride) -> (x, y)``, each (n_windows, seq_len)."""
     return MAKE_WINDOWS.check(fn, quiet=quiet)
 
 
 def check_split_documents(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
     """Exercise: ``split_documents(ids, eot_id) -> list of documents`` (lists of ids, no end-of-text).
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     return SPLIT_DOCUMENTS.check(fn, quiet=quiet)
 
 
 def check_count_leaks(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
     """Exercise: ``count_leaks(train_lines, val_lines) -> int`` exact validation lines found in training.
-
-    Introduced in notebooks/A1_command_line.ipynb.
     """
     return COUNT_LEAKS.check(fn, quiet=quiet)
 
 
 def check_cosine_similarity(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Exercise: ``cosine_similarity(p)`` for (T, C) rows -> (T, T) matrix.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
-    """
+    """Exercise: ``cosine_similarity(p)`` for (T, C) rows -> (T, T) matrix."""
     return COSINE_SIMILARITY.check(fn, quiet=quiet)

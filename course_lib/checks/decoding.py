@@ -8,6 +8,8 @@ the matching `transformers` logits processors: fixed cases for the classic mista
 A filter's failure says which tokens each row kept. The KV-cache update (past keys and
 values, then the new ones, with an optional sliding window) is checked against the
 reference written here, on tensors whose values say where they came from.
+
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
@@ -112,8 +114,6 @@ TOP_K = Exercise(
 
 def check_top_k_filter(fn: Callable[[torch.Tensor, int], torch.Tensor], quiet: bool = False) -> CheckResult:
     """Check `fn(scores, k)`: keep the k largest scores of each row (ties included), the others -inf.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     return TOP_K.check(fn, quiet=quiet)
 
@@ -174,10 +174,7 @@ TOP_P = Exercise(
 
 
 def check_top_p_filter(fn: Callable[[torch.Tensor, float], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """Check `fn(scores, p)`: keep the most likely tokens until their mass reaches p.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """Check `fn(scores, p)`: keep the most likely tokens until their mass reaches p."""
     return TOP_P.check(fn, quiet=quiet)
 
 
@@ -227,8 +224,6 @@ def check_repetition_penalty(fn: Callable[[torch.Tensor, torch.Tensor, float], t
                              quiet: bool = False) -> CheckResult:
     """Check `fn(input_ids, scores, penalty)`: seen tokens' scores divided by penalty when
     positive, multiplied by it when negative.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     return REPETITION_PENALTY.check(fn, quiet=quiet)
 
@@ -309,7 +304,5 @@ def check_kv_cache_update(fn: Callable[..., Any], quiet: bool = False) -> CheckR
 
     `past` is None or the (keys, values) cached so far, `k` and `v` (B, nh, T, hs) those of
     the new positions; `window` None keeps every position, a number keeps only the newest ones.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     return KV_CACHE_UPDATE.check(fn, quiet=quiet)

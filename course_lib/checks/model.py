@@ -4,7 +4,10 @@ Each exercise runs fixed cases for its classic mistakes, then seeded random inpu
 prints ✓, ✗ with the input and a hint, or "not done yet"; the check returns the learner's
 function when it passed and the reference otherwise, so the notebook always runs on.
 
-Introduced in notebooks/03_attention.ipynb.
+Introduced in notebooks/03_attention.ipynb; `check_layer_norm()`, `check_gelu()`,
+`check_block_forward()`, `check_post_ln_block()`, `check_conv1d_mlp()` in notebook 04;
+`check_parameter_count()`, `check_untied_parameter_count()`, `check_lm_loss()` in
+notebook 05.
 """
 
 from __future__ import annotations
@@ -66,10 +69,7 @@ CAUSAL_MASK = Exercise(
 
 
 def check_causal_mask(fn: Callable[[int], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(T)` returns the (T, T) boolean mask, True where query i may look at key j.
-
-    Introduced in notebooks/03_attention.ipynb.
-    """
+    """`fn(T)` returns the (T, T) boolean mask, True where query i may look at key j."""
     return CAUSAL_MASK.check(fn, quiet=quiet)
 
 
@@ -114,8 +114,6 @@ def check_causal_attention(
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], quiet: bool = False
 ) -> CheckResult:
     """`fn(q, k, v)` with (B, nh, T, hs) inputs returns softmax(q k^T / sqrt(hs) + causal mask) v.
-
-    Introduced in notebooks/03_attention.ipynb.
     """
     return CAUSAL_ATTENTION.check(fn, quiet=quiet)
 
@@ -154,8 +152,6 @@ SPLIT_HEADS = Exercise(
 
 def check_split_heads(fn: Callable[[torch.Tensor, int], torch.Tensor], quiet: bool = False) -> CheckResult:
     """`fn(x, n_head)` turns (B, T, C) into (B, n_head, T, C // n_head), head h owning channels h*hs:(h+1)*hs.
-
-    Introduced in notebooks/03_attention.ipynb.
     """
     return SPLIT_HEADS.check(fn, quiet=quiet)
 
@@ -188,10 +184,7 @@ RUNNING_MEAN = Exercise(
 
 
 def check_running_mean(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(x)` with x (B, T, C) returns the average of the past: out[:, t] = x[:, :t+1].mean(1).
-
-    Introduced in notebooks/03_attention.ipynb.
-    """
+    """`fn(x)` with x (B, T, C) returns the average of the past: out[:, t] = x[:, :t+1].mean(1)."""
     return RUNNING_MEAN.check(fn, quiet=quiet)
 
 
@@ -241,8 +234,6 @@ def check_multihead_attention(
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], quiet: bool = False
 ) -> CheckResult:
     """`fn(x, w_q, w_k, w_v)`: x (B, T, C), each w (nh, C, hs); all heads' causal attention, (B, T, nh*hs).
-
-    Introduced in notebooks/03_attention.ipynb.
     """
     return MULTIHEAD_ATTENTION.check(fn, quiet=quiet)
 
@@ -290,10 +281,7 @@ LAYER_NORM = Exercise(
 def check_layer_norm(
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor], quiet: bool = False
 ) -> CheckResult:
-    """`fn(x, weight, bias, eps)` normalizes over the last dimension like `F.layer_norm`.
-
-    Introduced in notebooks/04_transformer_block.ipynb.
-    """
+    """`fn(x, weight, bias, eps)` normalizes over the last dimension like `F.layer_norm`."""
     return LAYER_NORM.check(fn, quiet=quiet)
 
 
@@ -324,10 +312,7 @@ GELU = Exercise(
 
 
 def check_gelu(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(x)` is GPT-2's GELU, the tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-
-    Introduced in notebooks/04_transformer_block.ipynb.
-    """
+    """`fn(x)` is GPT-2's GELU, the tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     return GELU.check(fn, quiet=quiet)
 
 
@@ -376,8 +361,6 @@ def check_block_forward(fn: Callable[[Block, torch.Tensor], torch.Tensor], quiet
     """`fn(block, x)` is the pre-LN block's forward, written with `block.ln_1`, `block.attn`, `block.ln_2`, `block.mlp`.
 
     `block.attn(h)` returns (y, cache, weights); use y.
-
-    Introduced in notebooks/04_transformer_block.ipynb.
     """
     return BLOCK_FORWARD.check(fn, quiet=quiet)
 
@@ -410,8 +393,6 @@ POST_LN_BLOCK = Exercise(
 
 def check_post_ln_block(fn: Callable[[Block, torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
     """`fn(block, x)` is the post-LN forward with the block's parts: ln_1(x + attn(x)), then ln_2(x + mlp(x)).
-
-    Introduced in notebooks/04_transformer_block.ipynb.
     """
     return POST_LN_BLOCK.check(fn, quiet=quiet)
 
@@ -453,10 +434,7 @@ CONV1D_MLP = Exercise(
 
 
 def check_conv1d_mlp(fn: Callable[..., torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(x, w_fc, b_fc, w_proj, b_proj)` is GPT-2's MLP from Conv1D weights stored (in, out).
-
-    Introduced in notebooks/04_transformer_block.ipynb.
-    """
+    """`fn(x, w_fc, b_fc, w_proj, b_proj)` is GPT-2's MLP from Conv1D weights stored (in, out)."""
     return CONV1D_MLP.check(fn, quiet=quiet)
 
 
@@ -513,8 +491,6 @@ PARAMETER_COUNT = Exercise(
 
 def check_parameter_count(fn: Callable[[GPTConfig], int], quiet: bool = False) -> CheckResult:
     """`fn(config)` returns the number of parameters of `GPT(config)` (the tied head counted once).
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
     """
     return PARAMETER_COUNT.check(fn, quiet=quiet)
 
@@ -547,8 +523,6 @@ UNTIED_PARAMETER_COUNT = Exercise(
 
 def check_untied_parameter_count(fn: Callable[[GPTConfig], int], quiet: bool = False) -> CheckResult:
     """`fn(config)` returns the number of parameters of `GPT(config)` with an untied, bias-free output head.
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
     """
     return UNTIED_PARAMETER_COUNT.check(fn, quiet=quiet)
 
@@ -602,8 +576,5 @@ LM_LOSS = Exercise(
 
 
 def check_lm_loss(fn: Callable[[torch.Tensor, torch.Tensor], Any], quiet: bool = False) -> CheckResult:
-    """`fn(logits, input_ids)` is the next-token loss: position t is scored on token t + 1.
-
-    Introduced in notebooks/05_gpt2_model.ipynb.
-    """
+    """`fn(logits, input_ids)` is the next-token loss: position t is scored on token t + 1."""
     return LM_LOSS.check(fn, quiet=quiet)

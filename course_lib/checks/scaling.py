@@ -108,10 +108,7 @@ FLOPS_PER_TOKEN = Exercise(
 
 
 def check_flops_per_token(fn: Callable[[Any, int], Any], quiet: bool = False) -> CheckResult:
-    """`fn(config, seq_len)` -> training FLOPs per token, 6 N + 12 L T C.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """`fn(config, seq_len)` -> training FLOPs per token, 6 N + 12 L T C."""
     return FLOPS_PER_TOKEN.check(fn, quiet=quiet)
 
 
@@ -165,10 +162,7 @@ MFU_FROM_STEP = Exercise(
 
 
 def check_mfu_from_step(fn: Callable[[float, int, float, float], Any], quiet: bool = False) -> CheckResult:
-    """`fn(ms_per_step, tokens_per_step, flops_per_token, peak_flops)` -> MFU as a fraction.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """`fn(ms_per_step, tokens_per_step, flops_per_token, peak_flops)` -> MFU as a fraction."""
     return MFU_FROM_STEP.check(fn, quiet=quiet)
 
 
@@ -215,10 +209,7 @@ PADDED_VOCAB = Exercise(
 
 
 def check_padded_vocab(fn: Callable[[int, int], Any], quiet: bool = False) -> CheckResult:
-    """`fn(vocab_size, multiple)` -> the vocabulary size rounded up to a multiple of `multiple`.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """`fn(vocab_size, multiple)` -> the vocabulary size rounded up to a multiple of `multiple`."""
     return PADDED_VOCAB.check(fn, quiet=quiet)
 
 
@@ -252,8 +243,5 @@ SHARD = Exercise(
 
 
 def check_shard(fn: Callable[[list[int], int, int], Any], quiet: bool = False) -> CheckResult:
-    """`fn(global_order, rank, world_size)` -> the samples this rank trains on, round-robin.
-
-    Introduced in notebooks/10_scaling_up.ipynb.
-    """
+    """`fn(global_order, rank, world_size)` -> the samples this rank trains on, round-robin."""
     return SHARD.check(fn, quiet=quiet)

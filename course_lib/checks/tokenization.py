@@ -6,6 +6,8 @@ whatever the ids) and `check_decode_stream` (decoding token by token, as a model
 `check_count_pairs` and `check_apply_merge` check the two helpers the notebook now writes
 in its lesson. Each compares the learner's function with a reference: fixed cases for the
 classic mistakes first, then seeded random inputs.
+
+Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations
@@ -59,10 +61,7 @@ COUNT_PAIRS = Exercise(
 
 def check_count_pairs(fn: Callable[[Sequence[int]], dict[tuple[int, int], int]],
                       quiet: bool = False) -> CheckResult:
-    """Check `fn(ids)`: a dict from each adjacent pair of `ids` to how often it occurs.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """Check `fn(ids)`: a dict from each adjacent pair of `ids` to how often it occurs."""
     return COUNT_PAIRS.check(fn, quiet=quiet)
 
 
@@ -108,8 +107,6 @@ APPLY_MERGE = Exercise(
 def check_apply_merge(fn: Callable[[Sequence[int], tuple[int, int], int], list[int]],
                       quiet: bool = False) -> CheckResult:
     """Check `fn(ids, pair, new_id)`: every occurrence of `pair`, left to right, becomes `new_id`.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     return APPLY_MERGE.check(fn, quiet=quiet)
 
@@ -177,8 +174,6 @@ ENCODE_WITH_MERGES = Exercise(
 def check_encode_with_merges(fn: Callable[[Sequence[int], dict[tuple[int, int], int]], list[int]],
                              quiet: bool = False) -> CheckResult:
     """Check `fn(ids, merges)`: apply a merge table, always the earliest-learned present pair first.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     return ENCODE_WITH_MERGES.check(fn, quiet=quiet)
 
@@ -186,10 +181,7 @@ def check_encode_with_merges(fn: Callable[[Sequence[int], dict[tuple[int, int], 
 # --------------------------------------------------------------------- the regex split, in threes
 
 def split_in_threes(text: str) -> list[str]:
-    """GPT-2's pre-split, except that a number is cut into groups of at most three digits.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """GPT-2's pre-split, except that a number is cut into groups of at most three digits."""
     pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
     return regex.findall(pattern, text)
 
@@ -232,8 +224,6 @@ SPLIT = Exercise(
 
 def check_split_in_threes(fn: Callable[[str], list[str]], quiet: bool = False) -> CheckResult:
     """Check `fn(text)`: GPT-2's regex split with numbers cut into groups of at most three digits.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     return SPLIT.check(fn, quiet=quiet)
 
@@ -241,10 +231,7 @@ def check_split_in_threes(fn: Callable[[str], list[str]], quiet: bool = False) -
 # --------------------------------------------------------------------- decoding a stream
 
 def decode_stream(ids: Sequence[int], vocab: Mapping[int, bytes]) -> list[str]:
-    """The text to show after each token: whole characters at once, an unfinished one waits.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """The text to show after each token: whole characters at once, an unfinished one waits."""
     shown, pending = [], b""
     for i in ids:
         pending += vocab[i]
@@ -317,8 +304,5 @@ DECODE_STREAM = Exercise(
 
 def check_decode_stream(fn: Callable[[Sequence[int], Mapping[int, bytes]], list[str]],
                         quiet: bool = False) -> CheckResult:
-    """Check `fn(ids, vocab)`: the text shown after each token, unfinished characters held back.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """Check `fn(ids, vocab)`: the text shown after each token, unfinished characters held back."""
     return DECODE_STREAM.check(fn, quiet=quiet)

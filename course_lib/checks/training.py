@@ -86,8 +86,6 @@ LR_SCHEDULE = Exercise(
 
 def check_lr_schedule(fn: Callable[..., float], quiet: bool = False) -> CheckResult:
     """`fn(step, max_lr, min_lr, warmup_steps, total_steps)`: linear warm-up, then cosine to min_lr.
-
-    Introduced in notebooks/06_training.ipynb.
     """
     return LR_SCHEDULE.check(fn, quiet=quiet)
 
@@ -164,8 +162,6 @@ DECAY_GROUPS = Exercise(
 def check_decay_groups(fn: Callable[[torch.nn.Module], tuple[Sequence[str], Sequence[str]]],
                        quiet: bool = False) -> CheckResult:
     """`fn(model)` returns (names that get weight decay, names that do not): decay only 2-D weights.
-
-    Introduced in notebooks/06_training.ipynb.
     """
     return DECAY_GROUPS.check(fn, quiet=quiet)
 
@@ -212,10 +208,7 @@ GRAD_NORM = Exercise(
 
 
 def check_grad_norm(fn: Callable[[list[torch.Tensor]], float], quiet: bool = False) -> CheckResult:
-    """`fn(grads)`: the global L2 norm over a list of gradient tensors (what clipping compares).
-
-    Introduced in notebooks/06_training.ipynb.
-    """
+    """`fn(grads)`: the global L2 norm over a list of gradient tensors (what clipping compares)."""
     return GRAD_NORM.check(fn, quiet=quiet)
 
 
@@ -282,8 +275,6 @@ WSD_SCHEDULE = Exercise(
 
 def check_wsd_schedule(fn: Callable[..., float], quiet: bool = False) -> CheckResult:
     """`fn(step, max_lr, min_lr, warmup_steps, decay_steps, total_steps)`: warm-up, plateau, linear decay.
-
-    Introduced in notebooks/06_training.ipynb.
     """
     return WSD_SCHEDULE.check(fn, quiet=quiet)
 
@@ -350,8 +341,6 @@ DECAY_COUNTS = Exercise(
 
 def check_decay_counts(fn: Callable[[GPTConfig], tuple[int, int]], quiet: bool = False) -> CheckResult:
     """`fn(config)` returns (numbers decayed, numbers not decayed) of the GPT that `config` describes.
-
-    Introduced in notebooks/06_training.ipynb.
     """
     return DECAY_COUNTS.check(fn, quiet=quiet)
 
@@ -411,8 +400,6 @@ ACCUMULATION_WEIGHTS = Exercise(
 
 def check_accumulation_weights(fn: Callable[[list[int]], list[float]], quiet: bool = False) -> CheckResult:
     """`fn(tokens)`: the factor for each micro-batch's mean loss, given its number of target tokens.
-
-    Introduced in notebooks/06_training.ipynb.
     """
     return ACCUMULATION_WEIGHTS.check(fn, quiet=quiet)
 
@@ -467,8 +454,5 @@ CLIP_GRADS = Exercise(
 
 
 def check_clip_grads(fn: Callable[[list[torch.Tensor], float], list[torch.Tensor]], quiet: bool = False) -> CheckResult:
-    """`fn(grads, max_norm)`: the gradients clipped by their global norm, as new tensors.
-
-    Introduced in notebooks/06_training.ipynb.
-    """
+    """`fn(grads, max_norm)`: the gradients clipped by their global norm, as new tensors."""
     return CLIP_GRADS.check(fn, quiet=quiet)

@@ -25,10 +25,7 @@ __all__ = ["check_previous_token_score", "check_induction_score", "check_attenti
 
 
 def random_attention(rng: random.Random, T: int | None = None) -> torch.Tensor:
-    """Random causal attention (L, H, T, T): each row a softmax over keys 0 .. i.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """Random causal attention (L, H, T, T): each row a softmax over keys 0 .. i."""
     L, H = rng.randint(1, 3), rng.randint(1, 4)
     T = T if T is not None else rng.randint(4, 12)
     scores = torch.randn(L, H, T, T) * rng.uniform(0.5, 3.0)
@@ -83,10 +80,7 @@ PREVIOUS_TOKEN_SCORE = Exercise(
 
 
 def check_previous_token_score(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(att)`: mean attention from each query i >= 1 to key i - 1, one number per head.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """`fn(att)`: mean attention from each query i >= 1 to key i - 1, one number per head."""
     return PREVIOUS_TOKEN_SCORE.check(fn, quiet=quiet)
 
 
@@ -120,10 +114,7 @@ INDUCTION_SCORE = Exercise(
 
 
 def check_induction_score(fn: Callable[[torch.Tensor, int], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(att, period)`: mean attention from query t >= period to key t - period + 1.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """`fn(att, period)`: mean attention from query t >= period to key t - period + 1."""
     return INDUCTION_SCORE.check(fn, quiet=quiet)
 
 
@@ -150,10 +141,7 @@ ATTENTION_ENTROPY = Exercise(
 
 
 def check_attention_entropy(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(att)`: the mean over queries of each row's entropy -sum p log p (nats).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """`fn(att)`: the mean over queries of each row's entropy -sum p log p (nats)."""
     return ATTENTION_ENTROPY.check(fn, quiet=quiet)
 
 
@@ -209,7 +197,5 @@ MEAN_ABLATE_HEAD = Exercise(
 def check_mean_ablate_head(fn: Callable[[torch.Tensor, int, int], torch.Tensor], quiet: bool = False) -> CheckResult:
     """`fn(z, head, n_head)`: a copy of z (B, T, C) with head `head`'s channels replaced by
     their mean over the batch and the positions.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     return MEAN_ABLATE_HEAD.check(fn, quiet=quiet)

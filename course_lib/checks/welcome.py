@@ -1,4 +1,7 @@
-"""Checks for notebooks/00_welcome.ipynb: a first, tiny exercise."""
+"""Checks for notebooks/00_welcome.ipynb: a first, tiny exercise.
+
+Introduced in notebooks/00_welcome.ipynb.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +36,5 @@ MEAN_OF_SQUARES = Exercise(
 
 
 def check_mean_of_squares(fn: Callable[[list[float]], float], quiet: bool = False) -> CheckResult:
-    """Check the warm-up exercise: `fn(xs)` returns the mean of the squares of `xs`.
-
-    Introduced in notebooks/00_welcome.ipynb.
-    """
+    """Check the warm-up exercise: `fn(xs)` returns the mean of the squares of `xs`."""
     return MEAN_OF_SQUARES.check(fn, quiet=quiet)

@@ -218,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
         raise CourseInputError(f"--port {args.port} is already in use on 127.0.0.1; choose another port")
     folder = Path(tempfile.mkdtemp(prefix=f"course-demo-{args.demo}-"))
     notebook = folder / f"{args.demo}.ipynb"
-    notebook.write_text(json.dumps(demo_notebook(args.demo, args.model, args.text, args.zoom), indent=1), encoding="utf-8")
+    nb = demo_notebook(args.demo, args.model, args.text, args.zoom)
+    notebook.write_text(json.dumps(nb, indent=1), encoding="utf-8")
     url = f"http://127.0.0.1:{args.port}/"
     env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(
         p for p in (str(TEMPLATE_ROOT), os.environ.get("JUPYTER_PATH", "")) if p)}

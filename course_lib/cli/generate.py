@@ -10,7 +10,8 @@ elsewhere). ``--model_dir`` may also be a Hugging Face hub name (``gpt2``, ``gpt
 ``gpt2-large``, ``gpt2-xl``), downloaded and cached by `course_lib.pretrained.hub_folder`, or
 ``demo`` for the course's small demo model; an existing local folder of that name wins.
 Offline with a hub name that is not cached, the command prints one line and exits with
-status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that). Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
+status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that).
+Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
 contrastive, diverse_beam; each uses the flags that belong to it, with sensible
 defaults. Generation stops at the tokenizer's ``<|endoftext|>`` unless
 ``--eos_token_id -1``.
@@ -83,8 +84,6 @@ def load_tokenizer_any(directory: str | Path) -> Any:
     """The course tokenizer saved in `directory`, else whatever `AutoTokenizer` finds there.
 
     Both have ``encode(text) -> list[int]`` and ``decode(ids) -> str``.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     d = Path(directory)
     if not d.is_dir():
@@ -158,8 +157,6 @@ def resolve_model_dir(value: str) -> Path:
 
     A local folder wins over a hub name. A hub name that cannot be downloaded (offline,
     or no network) raises a one-line `CourseInputError`.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     from .. import pretrained
 
@@ -185,8 +182,6 @@ def resolve_model_dir(value: str) -> Path:
 
 def decoding_settings(args: argparse.Namespace) -> DecodingSettings:
     """The one `DecodingSettings` that --strategy and the flags mean; each strategy's flags, with its defaults.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     from ..generate import DecodingSettings
 

@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--weight_decay", type=float, default=0.1, metavar="W", help="AdamW weight decay (default 0.1)")
     add_flag(parser, "--grad_accum", type=int, default=1, metavar="K",
              help="micro-steps per optimizer step (default 1)")
-    add_flag(parser, "--grad_clip", type=float, default=1.0, metavar="G", help="gradient-norm clip, 0 = off (default 1)")
+    add_flag(parser, "--grad_clip", type=float, default=1.0, metavar="G",
+             help="gradient-norm clip, 0 = off (default 1)")
     add_flag(parser, "--max_steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")
     add_flag(parser, "--eval_interval", type=int, default=None, metavar="N",
              help="evaluate (and print a sample) every N steps (default: 10 times per run)")
@@ -221,7 +222,8 @@ def _run(args: argparse.Namespace) -> int:
         trainer.resume(out)
     print(f"course train: {args.impl} GPT-2 on {args.train_txt} with the tokenizer in {args.tokenizer_dir}")
     print(trainer.describe_plan())
-    print(f"output:    {out}" + (" (resuming)" if args.resume else " (replacing the old folder)" if args.overwrite and out.exists() else ""))
+    how = " (resuming)" if args.resume else " (replacing the old folder)" if args.overwrite and out.exists() else ""
+    print(f"output:    {out}{how}")
     if trainer.step >= trainer.total_steps:
         print(f"nothing to do: the checkpoint in {out} already finished {trainer.step:,} of {trainer.total_steps:,} "
               "steps (raise --epochs or --max_steps to train further)")
@@ -230,7 +232,8 @@ def _run(args: argparse.Namespace) -> int:
     summary = trainer.fit()  # NaN loss and CUDA out-of-memory come back as clear CourseInputErrors
     val = summary.get("val_loss")
     print(f"{summary['status']} at step {summary['step']:,}/{summary['total_steps']:,}: train loss "
-          f"{summary['train_loss']:.4f}" + (f", val loss {val:.4f} (perplexity {summary['val_ppl']:.2f})" if val is not None else ""))
+          f"{summary['train_loss']:.4f}"
+          + (f", val loss {val:.4f} (perplexity {summary['val_ppl']:.2f})" if val is not None else ""))
     print(f"saved to {out}: load it with transformers.pipeline('text-generation', model={str(out)!r}) "
           f"or `course generate --model_dir {out}`")
     if summary["status"] == "interrupted":

@@ -84,7 +84,8 @@ def short_vocab_note(text: str, name: str, asked: int, got: int, n_special: int,
     words = set(regex.findall(GPT2_SPLIT_PATTERN, text))
     return (
         f"note: --vocab_size {asked:,} asked for more tokens than {name} supports; the vocabulary has "
-        f"{got:,} (256 bytes + {got - 256 - n_special:,} merges + {n_special} special). BPE stopped because no pair of adjacent tokens "
+        f"{got:,} (256 bytes + {got - 256 - n_special:,} merges + {n_special} special). "
+        "BPE stopped because no pair of adjacent tokens "
         f"occurs at least --min_frequency {min_frequency} times any more: it never merges across words, and "
         f"the text has only {len(words):,} distinct words and symbols. This is not an error: the tokenizer "
         f"is complete for this text and `course train` uses its real size ({got:,}). A larger vocabulary "

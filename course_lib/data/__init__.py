@@ -19,7 +19,7 @@ References:
 The package, one module a stage: corpora, augmentation, splits, encoding, batches.
 Every name stays importable from ``course_lib.data``.
 
-Built in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ clause boundaries, with the word lists they need; nothing of validation leaks in
 Reference: Wei & Zou, "EDA: Easy Data Augmentation Techniques" (2019): word deletion
 and swaps, the spirit of these operations.
 
-Built in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations
@@ -107,7 +107,9 @@ def _boundaries(words: list[str]) -> tuple[list[int], list[int]]:
     return punct, conj
 
 
-def _op_recombine(rng: random.Random, lines: list[list[str]], bounds: list, cands: dict) -> tuple[str, tuple[int, ...]] | None:
+def _op_recombine(
+    rng: random.Random, lines: list[list[str]], bounds: list, cands: dict
+) -> tuple[str, tuple[int, ...]] | None:
     """The first clause of one line + the rest of another, joined at the same kind of boundary."""
     kind = rng.choice(("punct", "conj"))
     k = 0 if kind == "punct" else 1
@@ -122,7 +124,9 @@ def _op_recombine(rng: random.Random, lines: list[list[str]], bounds: list, cand
     return " ".join(lines[a][:i] + lines[b][j:]), (a, b)
 
 
-def _op_drop(rng: random.Random, lines: list[list[str]], bounds: list, cands: dict) -> tuple[str, tuple[int, ...]] | None:
+def _op_drop(
+    rng: random.Random, lines: list[list[str]], bounds: list, cands: dict
+) -> tuple[str, tuple[int, ...]] | None:
     """Remove one inner modifier ("old", "little", "quietly", ...)."""
     if not cands["drop"]:
         return None
@@ -133,7 +137,9 @@ def _op_drop(rng: random.Random, lines: list[list[str]], bounds: list, cands: di
     return " ".join(w), (a,)
 
 
-def _op_swap(rng: random.Random, lines: list[list[str]], bounds: list, cands: dict) -> tuple[str, tuple[int, ...]] | None:
+def _op_swap(
+    rng: random.Random, lines: list[list[str]], bounds: list, cands: dict
+) -> tuple[str, tuple[int, ...]] | None:
     """Swap the two words around "and"/"or" at the end of a phrase: "bread and cheese," -> "cheese and bread,"."""
     if not cands["swap"]:
         return None
@@ -174,7 +180,9 @@ def _plural(noun: str) -> bool:
     return noun.endswith("s") and not noun.endswith("ss")
 
 
-def _op_replace_noun(rng: random.Random, lines: list[list[str]], bounds: list, cands: dict) -> tuple[str, tuple[int, ...]] | None:
+def _op_replace_noun(
+    rng: random.Random, lines: list[list[str]], bounds: list, cands: dict
+) -> tuple[str, tuple[int, ...]] | None:
     """Put a noun from another line in place of one noun: "the harbour" -> "the orchard"."""
     if len(cands["noun"]) < 2:
         return None
@@ -192,7 +200,9 @@ def _op_replace_noun(rng: random.Random, lines: list[list[str]], bounds: list, c
     return " ".join(w), (a, b)
 
 
-def _op_recombine_replace(rng: random.Random, lines: list[list[str]], bounds: list, cands: dict) -> tuple[str, tuple[int, ...]] | None:
+def _op_recombine_replace(
+    rng: random.Random, lines: list[list[str]], bounds: list, cands: dict
+) -> tuple[str, tuple[int, ...]] | None:
     """`recombine`, then `replace_noun` on the result: many more lines, each further from real text."""
     made = _op_recombine(rng, lines, bounds, cands)
     if made is None or len(cands["noun"]) < 1:
@@ -258,8 +268,6 @@ def expand_lines(
     With `shuffle`, originals and made lines are mixed in a seeded order.
 
     Returns ``(lines, report)``; see `ExpandReport`.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     src = [str(s).rstrip("\r\n") for s in lines]
     if any("\n" in s for s in src):

@@ -2,7 +2,7 @@
 
 Reference: A. Karpathy, minGPT ``CharDataset`` and nanoGPT ``get_batch``: the x/y shift by one token.
 
-Built in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ class TokenDataset(Dataset):
     token. Windows start every `stride` tokens (default `seq_len`, so each token is a
     target exactly once per epoch; ``stride=1`` gives every offset, like minGPT).
     The ids stay in their compact NumPy dtype; items are int64 tensors of shape (seq_len,).
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
 
     def __init__(self, ids: Any, seq_len: int, stride: int | None = None) -> None:
@@ -91,8 +89,6 @@ def make_loader(
 
     Batches are ``(x, y)`` of shape (B, T). The same seed gives the same batch order
     on every run and machine.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise CourseInputError(f"batch_size: expected a whole number >= 1, got {batch_size!r}")
@@ -116,10 +112,7 @@ def get_batch(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random batch ``(x, y)`` of shape (B, T) from random offsets, nanoGPT style.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
-    """
+    """A random batch ``(x, y)`` of shape (B, T) from random offsets, nanoGPT style."""
     arr = _as_ids(ids)
     _check_seq_len(len(arr), seq_len)
     starts = torch.randint(len(arr) - seq_len, (batch_size,), generator=generator)

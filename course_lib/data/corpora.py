@@ -1,7 +1,7 @@
 """Corpora: Tiny Shakespeare (downloaded once, sha256-verified, cached), the offline
 corpus (Python's own prose, no network), your own file; and reading a file's lines.
 
-Built in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations
@@ -166,8 +166,6 @@ def offline_corpus() -> str:
     characters on Python 3.11; identical on every machine with the same Python version.
     If a Python build lacks ``pydoc_data``, standard-library module docstrings are added
     until the corpus is over 150,000 characters. PSF license (see data/README.md).
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     key = sys.version
     if key not in _OFFLINE_CACHE:
@@ -189,8 +187,6 @@ def load_corpus(name_or_path: str | os.PathLike = DEFAULT_CORPUS, *, verbose: bo
     - ``"shakespeare"``: Tiny Shakespeare, or a `CourseInputError` saying why it is unavailable.
     - ``"offline"``: `offline_corpus()`, no network at all.
     - anything else: a path to your own UTF-8 text file.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     name = os.fspath(name_or_path)
     key = name.strip().lower()
@@ -227,10 +223,7 @@ def load_corpus(name_or_path: str | os.PathLike = DEFAULT_CORPUS, *, verbose: bo
 
 
 def corpus_stats(text: str, top: int = 10) -> dict[str, Any]:
-    """Characters, lines, words, distinct characters and the most common characters of `text`.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
-    """
+    """Characters, lines, words, distinct characters and the most common characters of `text`."""
     counts = Counter(text)
     return {
         "characters": len(text),
@@ -243,10 +236,7 @@ def corpus_stats(text: str, top: int = 10) -> dict[str, Any]:
 
 
 def read_lines(path: str | os.PathLike, flag: str = "--in_txt") -> tuple[list[str], int]:
-    """The non-blank lines of a UTF-8 file and how many blank lines were skipped.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
-    """
+    """The non-blank lines of a UTF-8 file and how many blank lines were skipped."""
     text = read_text(path, flag=flag)
     raw = text.splitlines()
     kept = [ln.strip() for ln in raw if ln.strip()]

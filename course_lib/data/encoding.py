@@ -1,7 +1,7 @@
 """Encoding a corpus once: token ids as a cached .npy (uint16 when the vocabulary fits),
 keyed by the text and the tokenizer's fingerprint.
 
-Built in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from .corpora import _say
 
 def vocab_size_of(tokenizer: Any) -> int:
     """Vocabulary size of any tokenizer: ``len()``, ``n_vocab``, ``get_vocab_size()`` or ``vocab_size``.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     try:
         return int(len(tokenizer))
@@ -91,10 +89,9 @@ def encode_corpus(
     ``.encode(text)`` and a vocabulary size (see `vocab_size_of`). Ids are stored as
     uint16 when the vocabulary has at most 65,536 entries, else uint32. The file name
     holds a hash of the text and of the tokenizer (its ``fingerprint()``, HF
-    ``to_str()``, its vocabulary/merges/pattern attributes, or else its pickle), so a changed text or tokenizer never reads a stale file. Put
+    ``to_str()``, its vocabulary/merges/pattern attributes, or else its pickle), so a
+    changed text or tokenizer never reads a stale file. Put
     `cache_dir` next to the tokenizer; default ``runtime.output_dir()/"encoded"``.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     if not isinstance(text, str):
         raise CourseInputError(f"encode_corpus: text must be a str, got {type(text).__name__}")

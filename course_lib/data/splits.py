@@ -1,6 +1,6 @@
 """Train/validation splits that leak nothing: contiguous for text and ids, duplicate-aware for lines.
 
-Built in notebooks/02_data_and_embeddings.ipynb.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ def train_val_split(data: Any, val_fraction: float = 0.1, *, seed: int | None = 
       ``random.Random(seed)``; without, the last lines do. Identical lines always go to
       the same side, so no exact copy of a validation line is in train. Validation gets
       about ``round(val_fraction * n)`` lines (at least 1); each side keeps the input order.
-
-    Introduced in notebooks/02_data_and_embeddings.ipynb.
     """
     f = _check_fraction(val_fraction)
     is_lines = isinstance(data, (list, tuple)) and data and all(isinstance(x, str) for x in data)

@@ -35,7 +35,7 @@ The package: processors.py (layer 1, and DecodingSettings), strategies.py and be
 (layer 2), runner.py (layer 3, the KV cache), trace.py (DecodingTrace). Every name stays
 importable from ``course_lib.generate``.
 
-Built in notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations

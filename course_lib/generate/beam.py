@@ -7,7 +7,7 @@ References:
   whose beam search bookkeeping (2K candidates, -1e9 masks, length penalty on the
   generated length) `beam_search` reproduces so that ids match exactly.
 
-Built in notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
@@ -188,8 +188,6 @@ def beam_search(
     `num_return_sequences` best (n-best). ``settings.do_sample`` gives beam sampling.
     Keyword `options` build the settings (default ``num_beams=4``) or replace fields of the
     one given.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     settings = settings_from(settings, options, BEAM_DEFAULTS, caller="beam_search")
     num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences
@@ -244,8 +242,6 @@ def diverse_beam_search(
     n best finished texts over all groups are returned. Keyword `options` build the settings
     (defaults ``num_beams=4, num_beam_groups=2, diversity_penalty=1.0``) or replace fields of
     the one given.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     settings = settings_from(settings, options, DIVERSE_DEFAULTS, caller="diverse_beam_search")
     num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences

@@ -12,7 +12,7 @@ References:
 - Nguyen et al. 2024, "Min P Sampling" (min-p); Meister et al. 2022, "Locally Typical Sampling".
 - Keskar et al. 2019, "CTRL" (repetition penalty); Paulus et al. 2017 (no-repeat n-grams).
 
-Built in notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ def repetition_penalty(input_ids: torch.Tensor, scores: torch.Tensor, penalty: f
 
     A seen token's score is divided by `penalty` when positive and multiplied by it
     when negative, so penalty > 1 always lowers it. input_ids (B, T), scores (B, V).
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     V = scores.size(-1)
     ids = input_ids.clamp(max=V)  # (B, T); ids the head cannot produce go to a spare column
@@ -51,8 +49,6 @@ def no_repeat_ngram(input_ids: torch.Tensor, scores: torch.Tensor, n: int) -> to
 
     Looks at the last n-1 tokens; every earlier place they occurred bans the token
     that followed there. input_ids (B, T), scores (B, V).
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     B, T = input_ids.shape
     if n <= 0 or T < n:
@@ -69,18 +65,12 @@ def no_repeat_ngram(input_ids: torch.Tensor, scores: torch.Tensor, n: int) -> to
 
 
 def temperature(scores: torch.Tensor, t: float) -> torch.Tensor:
-    """Divide the scores by `t`: t < 1 sharpens the distribution, t > 1 flattens it.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """Divide the scores by `t`: t < 1 sharpens the distribution, t > 1 flattens it."""
     return scores / t
 
 
 def top_k_filter(scores: torch.Tensor, k: int, min_tokens_to_keep: int = 1) -> torch.Tensor:
-    """Keep the `k` highest scores (ties with the k-th included), set the rest to -inf.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """Keep the `k` highest scores (ties with the k-th included), set the rest to -inf."""
     k = min(max(k, min_tokens_to_keep), scores.size(-1))
     kth = torch.topk(scores, k, dim=-1).values[..., -1:]  # (B, 1) the k-th best score
     return scores.masked_fill(scores < kth, NEG_INF)
@@ -91,8 +81,6 @@ def top_p_filter(scores: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
 
     Sorted from least to most likely, a token is removed while the cumulative
     probability up to and including it is at most 1 - p.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     sorted_scores, order = torch.sort(scores, dim=-1)  # ascending
     cum = sorted_scores.softmax(dim=-1).cumsum(dim=-1)  # (B, V)
@@ -103,10 +91,7 @@ def top_p_filter(scores: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
 
 
 def min_p_filter(scores: torch.Tensor, p: float, min_tokens_to_keep: int = 1) -> torch.Tensor:
-    """Keep tokens at least `p` times as likely as the most likely one.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """Keep tokens at least `p` times as likely as the most likely one."""
     probs = scores.softmax(dim=-1)  # (B, V)
     remove = probs < p * probs.amax(dim=-1, keepdim=True)
     best = torch.topk(probs, min(min_tokens_to_keep, probs.size(-1)), dim=-1).indices
@@ -117,8 +102,6 @@ def min_p_filter(scores: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
 def typical_filter(scores: torch.Tensor, mass: float, min_tokens_to_keep: int = 1) -> torch.Tensor:
     """Locally typical sampling: keep the tokens whose surprise is closest to the entropy,
     until their probability reaches `mass`.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     logp = F.log_softmax(scores, dim=-1)  # (B, V)
     entropy = -(logp * logp.exp()).nansum(-1, keepdim=True)  # (B, 1)
@@ -142,8 +125,6 @@ class DecodingSettings:
     `diversity_penalty`: `diverse_beam_search`) and `penalty_alpha` (`contrastive_search`,
     whose candidates are the `top_k` most likely tokens). A strategy checks the fields it
     reads; what belongs to one run (eos ids, cache, seed, trace) is passed beside it.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
 
     do_sample: bool = False
@@ -215,8 +196,6 @@ def settings_from(settings: DecodingSettings | None, options: Mapping[str, Any],
                   defaults: Mapping[str, Any] | None = None, *, caller: str = "generate") -> DecodingSettings:
     """The one settings object a strategy runs with: `settings` as given, else one built once from
     keyword `options` over the strategy's `defaults`. Options given beside `settings` replace its fields.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     unknown = sorted(set(options) - SETTING_NAMES)
     if unknown:
@@ -230,8 +209,6 @@ def settings_from(settings: DecodingSettings | None, options: Mapping[str, Any],
 def logits_stages(input_ids: torch.Tensor, scores: torch.Tensor,
                   settings: DecodingSettings) -> list[tuple[str, torch.Tensor]]:
     """[("raw", scores), (processor name, scores after it), ...] in the order they run.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     stages = [("raw", scores)]
     for name, fn in settings.processors():
@@ -241,10 +218,7 @@ def logits_stages(input_ids: torch.Tensor, scores: torch.Tensor,
 
 
 def process_logits(input_ids: torch.Tensor, scores: torch.Tensor, settings: DecodingSettings) -> torch.Tensor:
-    """Apply every processor of `settings` to scores (B, V), in transformers' order.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """Apply every processor of `settings` to scores (B, V), in transformers' order."""
     for _, fn in settings.processors():
         scores = fn(input_ids, scores)
     return scores

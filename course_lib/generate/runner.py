@@ -5,7 +5,7 @@ Every strategy feeds the model only the newest token and passes the returned
 (``use_cache=False``); both give the same ids. The cache is treated opaquely (tuples of
 (k, v) or a `transformers` Cache object), only reordered by row index.
 
-Built in notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ from typing import Any
 import torch
 
 from ..errors import CourseInputError
-from ..protocols import CausalLM
+from ..protocols import CausalLM, KVCache
 
 
 def context_length(model: CausalLM) -> int | None:
-    """The longest sequence the model accepts (n_positions), or None when unknown.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """The longest sequence the model accepts (n_positions), or None when unknown."""
     cfg = getattr(model, "config", None)
     for name in ("n_positions", "max_position_embeddings", "n_ctx"):
         value = getattr(cfg, name, None)
@@ -33,7 +30,7 @@ def context_length(model: CausalLM) -> int | None:
     return None
 
 
-def _cache_length(past: Any) -> int:
+def _cache_length(past: KVCache | None) -> int:
     if past is None:
         return 0
     if hasattr(past, "get_seq_length"):  # a transformers Cache object
@@ -41,7 +38,7 @@ def _cache_length(past: Any) -> int:
     return int(past[0][0].size(2))  # tuple of (k, v), each (B, nh, S, hs)
 
 
-def _reorder_cache(past: Any, index: torch.Tensor) -> Any:
+def _reorder_cache(past: KVCache | None, index: torch.Tensor) -> KVCache | None:
     """Pick rows of the cache: beam reordering, expansion and selection are all this."""
     if past is None:
         return None
@@ -59,7 +56,7 @@ class _Runner:
         self.use_cache = use_cache
         self.hidden = hidden
         self.ctx = context_length(model)
-        self.past: Any = None
+        self.past: KVCache | None = None
 
     def __call__(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """seqs (N, T), the whole text so far -> (next-token logits (N, V) fp32, last hidden (N, t, C))."""

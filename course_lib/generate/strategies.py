@@ -3,7 +3,7 @@ the explorer). `generate` hands ``num_beams > 1`` to `beam.beam_search`.
 
 Reference: Su et al. 2022, "A Contrastive Framework for Neural Text Generation".
 
-Built in notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ def next_token_step(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, se
     """The next-token distribution for a prompt, before and after each processor (row 0).
 
     What the explorer draws; `chosen` is left empty.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     settings = settings or DecodingSettings()
     ids = _as_batch(input_ids, model)
@@ -64,8 +62,6 @@ def generate(
     reproducible: ``generate(..., seed=s)`` draws what ``torch.manual_seed(s)`` followed
     by ``model.generate(...)`` draws. A prompt longer than the context is cropped from
     the left (with a warning); so is the text when it outgrows the context.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     settings = settings_from(settings, options)
     num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences
@@ -140,8 +136,6 @@ def contrastive_search(
     = 0 is greedy. Keyword `options` build the settings (defaults ``penalty_alpha=0.6,
     top_k=4``) or replace fields of the one given; its penalties apply before the choice.
     Returns prompt + new ids (B, T').
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     settings = settings_from(settings, options, CONTRASTIVE_DEFAULTS, caller="contrastive_search")
     penalty_alpha, top_k = settings.penalty_alpha, settings.top_k

@@ -1,6 +1,6 @@
 """The trace: what happened at each decoding step, for teaching and for the explorer.
 
-Built in notebooks/07_decoding_strategies.ipynb.
+Introduced in notebooks/07_decoding_strategies.ipynb.
 """
 
 from __future__ import annotations
@@ -34,10 +34,7 @@ class TraceStep:
 
 @dataclass
 class DecodingTrace:
-    """Every step of one `generate` call (pass ``trace=DecodingTrace()`` to fill one).
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """Every step of one `generate` call (pass ``trace=DecodingTrace()`` to fill one)."""
 
     top_n: int = 10
     strategy: str = ""

@@ -27,7 +27,7 @@ The package: teaching.py (the notebook's functions, CharTokenizer), bpe.py (BPET
 trainer.py (its fast trainer), hf_files.py and interop.py (GPT-2's files, tiktoken,
 Hugging Face `tokenizers`). Every name stays importable from ``course_lib.tokenizer``.
 
-Built in notebooks/01_tokenization.ipynb.
+Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations

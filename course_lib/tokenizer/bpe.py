@@ -1,6 +1,7 @@
 """Byte-level BPE from scratch, with exact GPT-2 parity: `BPETokenizer`.
 
-Text is split with GPT-2's regex, each piece is turned into UTF-8 bytes, and learned merges join adjacent tokens, lowest rank first.
+Text is split with GPT-2's regex, each piece is turned into UTF-8 bytes, and learned merges
+join adjacent tokens, lowest rank first.
 Trained tokenizers use GPT-2's layout: ids 0-255 are the 256 bytes in GPT-2's order,
 merges follow (id 256 + rank), special tokens come last. `save` writes GPT-2's own files
 (``vocab.json``, ``merges.txt``) plus a small config, so ``transformers.AutoTokenizer``
@@ -8,7 +9,7 @@ loads what the course trained.
 
 Reference: Radford et al. 2019 (GPT-2, byte-level BPE) and openai/gpt-2's ``encoder.py``.
 
-Built in notebooks/01_tokenization.ipynb.
+Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations
@@ -123,8 +124,6 @@ class BPETokenizer:
         The most frequent pair wins; ties go to the smaller pair of ids (as in
         Hugging Face `tokenizers`). Training stops early when no pair occurs at least
         `min_frequency` times. Special tokens in `text` are cut out, never merged.
-
-        Introduced in notebooks/01_tokenization.ipynb.
         """
         special_tokens = list(dict.fromkeys(special_tokens))
         if not isinstance(text, str) or not text.strip():
@@ -234,8 +233,6 @@ class BPETokenizer:
         """Encode `text`, treating special-token names as plain text.
 
         Each regex piece is encoded once and cached, so common words cost a dict lookup.
-
-        Introduced in notebooks/01_tokenization.ipynb.
         """
         try:
             return self._encode_ordinary(text)
@@ -263,8 +260,6 @@ class BPETokenizer:
         Like tiktoken: a special token in `text` that is not allowed raises
         `ValueError` (a `CourseInputError`); ``allowed_special="all"`` encodes every
         special token as its id. Use `encode_ordinary` to treat them as plain text.
-
-        Introduced in notebooks/01_tokenization.ipynb.
         """
         if allowed_special == "all":
             allowed = set(self.special_tokens)
@@ -295,10 +290,7 @@ class BPETokenizer:
         return out
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The raw bytes of `ids` (special tokens as their UTF-8 names).
-
-        Introduced in notebooks/01_tokenization.ipynb.
-        """
+        """The raw bytes of `ids` (special tokens as their UTF-8 names)."""
         vocab, special = self.vocab, self._id_to_special
         parts = []
         for i in ids:
@@ -311,10 +303,7 @@ class BPETokenizer:
         return b"".join(parts)
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The text of `ids`; incomplete UTF-8 becomes U+FFFD, as in GPT-2's tokenizer.
-
-        Introduced in notebooks/01_tokenization.ipynb.
-        """
+        """The text of `ids`; incomplete UTF-8 becomes U+FFFD, as in GPT-2's tokenizer."""
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
     def token_bytes(self, i: int) -> bytes:
@@ -337,8 +326,6 @@ class BPETokenizer:
         tokens (the first one, normally ``<|endoftext|>``, is bos, eos, unk and pad), so
         ``transformers.GPT2TokenizerFast.from_pretrained(directory)`` and
         ``AutoTokenizer`` load it. Returns the directory.
-
-        Introduced in notebooks/01_tokenization.ipynb.
         """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -361,8 +348,6 @@ class BPETokenizer:
         Looks for ``vocab.json`` + ``merges.txt`` (Hugging Face / `save`), else
         ``encoder.json`` + ``vocab.bpe`` (openai/gpt-2). Special tokens are those the
         config files name, plus ``<|endoftext|>`` when the vocabulary has it.
-
-        Introduced in notebooks/01_tokenization.ipynb.
         """
         d = Path(directory)
         if not d.is_dir():

@@ -2,7 +2,7 @@
 
 Shared by `BPETokenizer.save`/`load` and `train_hf_tokenizer`.
 
-Built in notebooks/01_tokenization.ipynb.
+Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations

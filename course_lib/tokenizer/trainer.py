@@ -6,7 +6,7 @@ and a heap, with an index from each pair to the words that hold it, so a merge o
 rewrites the words that hold the pair. It chooses like Hugging Face `tokenizers`: the
 most frequent pair, ties to the pair of smaller ids. Same merges, much faster.
 
-Built in notebooks/01_tokenization.ipynb.
+Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations

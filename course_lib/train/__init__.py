@@ -14,7 +14,7 @@ The package: config.py (TrainConfig), optim.py (schedule, AdamW), loop.py (Train
 Callback), checkpoint.py (functions over explicit state; it never imports the loop).
 Every name stays importable from ``course_lib.train``.
 
-Built in notebooks/06_training.ipynb.
+Introduced in notebooks/06_training.ipynb.
 """
 
 from __future__ import annotations

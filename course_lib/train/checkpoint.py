@@ -5,7 +5,7 @@ position in the data), written atomically with `course_lib.io.atomic_dir`, so
 
 Functions over explicit state: the Trainer passes what it holds; nothing here imports it.
 
-Built in notebooks/06_training.ipynb.
+Introduced in notebooks/06_training.ipynb.
 """
 
 from __future__ import annotations
@@ -47,10 +47,7 @@ def model_signature(model: nn.Module) -> dict[str, Any]:
 
 
 def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``train_state/trainer.json`` of a checkpoint folder, or a clear error.
-
-    Introduced in notebooks/06_training.ipynb.
-    """
+    """The ``train_state/trainer.json`` of a checkpoint folder, or a clear error."""
     d = Path(path)
     f = d / STATE_DIR / "trainer.json"
     if not d.is_dir():

@@ -1,7 +1,7 @@
 """`TrainConfig`: every setting of a training run, a dataclass that round-trips through JSON,
 and which of its fields a resumed run may change.
 
-Built in notebooks/06_training.ipynb.
+Introduced in notebooks/06_training.ipynb.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ class TrainConfig(JsonConfig):
     `batch_size` is the GLOBAL number of sequences per micro-step (split over processes
     under torchrun); one optimizer step sees ``batch_size * grad_accum_steps`` sequences.
     `max_steps`, when set, wins over `epochs`.
-
-    Introduced in notebooks/06_training.ipynb.
     """
 
     batch_size: int = 12

@@ -13,7 +13,7 @@ a checkpoint (micro-batches done) means the same thing for any world size.
 
 Reference: P. Micikevicius et al., "Mixed Precision Training" (loss scaling), ICLR 2018.
 
-Built in notebooks/06_training.ipynb.
+Introduced in notebooks/06_training.ipynb.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ from .. import runtime, scaling
 from ..data import TokenDataset
 from ..errors import CourseInputError
 from ..generate import DecodingSettings, generate
-from ..protocols import Tokenizer
+from ..protocols import TokenIds, Tokenizer
 from . import checkpoint
 from .checkpoint import model_context
 from .config import TrainConfig, count_steps
@@ -55,7 +56,7 @@ class OutOfMemoryError(CourseInputError):
     """The GPU ran out of memory; the message suggests a smaller batch or accumulation."""
 
 
-def _as_dataset(data: Any, seq_len: int, name: str) -> Dataset | None:
+def _as_dataset(data: Dataset | TokenIds | None, seq_len: int, name: str) -> Dataset | None:
     """A dataset as it is; raw token ids cut into `data.TokenDataset` windows of `seq_len`."""
     if data is None or isinstance(data, Dataset):
         return data
@@ -81,8 +82,6 @@ class Callback:
 
     `logs` of ``on_step_end``: step, loss, lr, grad_norm, tokens_per_s, epoch.
     `logs` of ``on_evaluate``: step, val_loss, val_ppl, sample (text or None).
-
-    Introduced in notebooks/06_training.ipynb.
     """
 
     def on_train_begin(self, trainer: Trainer) -> None: ...
@@ -107,8 +106,6 @@ class Trainer:
 
     After `fit`, ``history`` holds one dict per optimizer step and ``eval_history`` one per
     evaluation. Only the main process logs, shows the bar and writes checkpoints.
-
-    Introduced in notebooks/06_training.ipynb.
     """
 
     ESTIMATE_AFTER_STEPS = 3  # steps timed before the time left is printed (the 1st is not counted)
@@ -116,8 +113,8 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        train_data: Any,
-        val_data: Any = None,
+        train_data: Dataset | TokenIds,
+        val_data: Dataset | TokenIds | None = None,
         config: TrainConfig | None = None,
         *,
         tokenizer: Tokenizer | None = None,
@@ -253,7 +250,8 @@ class Trainer:
             f"{p['seq_len']}); {p['val_sequences']:,} validation sequences",
             f"steps:     {p['total_steps']:,} optimizer steps ({p['steps_per_epoch']:,} per epoch) of "
             f"{p['tokens_per_step']:,} tokens (batch {p['batch_size']} x accumulation "
-            f"{p['grad_accum_steps']} x {p['seq_len']})" + (f", resuming at step {p['start_step']:,}" if p["start_step"] else ""),
+            f"{p['grad_accum_steps']} x {p['seq_len']})"
+            + (f", resuming at step {p['start_step']:,}" if p["start_step"] else ""),
             f"device:    {p['device']}, {p['processes']} process(es), precision {p['precision']}",
             f"time:      measured on the first {self.ESTIMATE_AFTER_STEPS} steps and printed then "
             f"(a FLOPs guess, often off by 2x: {rough})",
@@ -401,7 +399,9 @@ class Trainer:
         self._callback("on_evaluate", logs)
 
     # -- checkpoints -------------------------------------------------------------------
-    def save_checkpoint(self, path: str | os.PathLike | None = None, *, _rng: dict[str, Any] | None = None) -> Path | None:
+    def save_checkpoint(
+        self, path: str | os.PathLike | None = None, *, _rng: dict[str, Any] | None = None
+    ) -> Path | None:
         """Write model + tokenizer + train_state/ atomically to `path` (default ``config.out_dir``).
 
         Only the main process writes; all processes wait for it.
@@ -451,13 +451,13 @@ class Trainer:
 
     # -- Ctrl-C ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _catch_sigint(self) -> Any:
+    def _catch_sigint(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
         previous = signal.getsignal(signal.SIGINT)
 
-        def handler(signum: int, frame: Any) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
             if self._stop_requested:  # a second Ctrl-C: stop at once
                 signal.signal(signal.SIGINT, previous)
                 raise KeyboardInterrupt

@@ -6,7 +6,7 @@ References:
 - I. Loshchilov & F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts" (cosine), 2017.
 - A. Karpathy, nanoGPT ``train.py`` (warm-up + cosine schedule, decay on 2-D weights only).
 
-Built in notebooks/06_training.ipynb.
+Introduced in notebooks/06_training.ipynb.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ def cosine_schedule(step: int, *, max_lr: float, min_lr: float, warmup_steps: in
     Steps ``0 .. warmup_steps-1`` rise linearly to `max_lr` (step ``warmup_steps - 1`` is
     at `max_lr`); from there the rate follows half a cosine down to `min_lr`, reached at
     `total_steps`, and stays there after.
-
-    Introduced in notebooks/06_training.ipynb.
     """
     if step < warmup_steps:
         return max_lr * (step + 1) / warmup_steps
@@ -42,8 +40,6 @@ def decay_parameter_names(model: nn.Module) -> tuple[list[str], list[str]]:
 
     Matrices (linear weights, embeddings) are decayed; biases and LayerNorm gains are
     not. A tied weight is listed once.
-
-    Introduced in notebooks/06_training.ipynb.
     """
     decay, no_decay = [], []
     for name, p in model.named_parameters():  # named_parameters() lists a tied weight once
@@ -64,11 +60,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device |
     """AdamW with two groups (decay on 2-D weights only); the fused kernel where it works.
 
     PyTorch's fused AdamW updates every parameter in one kernel instead of a loop of
-    small ops per tensor; on the course's 2-core CPU that makes a small model's training
-    step about 8% faster (nanoGPT's Shakespeare-char configuration: 108 -> 99 ms). Where
-    this PyTorch build has no fused kernel for the device, the plain AdamW is used.
-
-    Introduced in notebooks/06_training.ipynb.
+    small ops per tensor, which saves a small model's step the per-tensor overhead that
+    dominates on a CPU (figures in benchmarks/README.md, "Training"). Where this PyTorch
+    build has no fused kernel for the device, the plain AdamW is used.
     """
     decay, no_decay = decay_parameter_names(model)
     params = dict(model.named_parameters())

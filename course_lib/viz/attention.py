@@ -24,7 +24,7 @@ invisible ones visible on an axis ("↵" for a newline).
 The logic lives in plain functions (`head_matrix`, `thumbnails`, `token_attention`,
 `sort_roles`, `bertviz_inputs`, ...) that the tests call directly; the widget only draws.
 
-Introduced in notebooks/08_attention_visualization.ipynb (plot_attention: notebooks/03_attention.ipynb).
+Introduced in notebooks/08_attention_visualization.ipynb; `plot_attention()` in notebook 03.
 """
 
 from __future__ import annotations
@@ -110,8 +110,6 @@ def pretty_token(token: str) -> str:
     """A byte-level BPE token spelled with GPT-2's symbols ("Ġworld", "Ċ") as real text.
 
     Strings with characters outside GPT-2's symbol table are returned unchanged.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     table = _byte_decoder()
     if not token or any(c not in table for c in token):
@@ -121,8 +119,6 @@ def pretty_token(token: str) -> str:
 
 def display_label(text: str, limit: int = 12) -> str:
     """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣"; long ones cut.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     s = text.replace("\r", "␍").replace("\n", "↵").replace("\t", "⇥")
     if s == "":
@@ -138,8 +134,6 @@ def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
     Uses ``token_bytes`` (course BPE), ``token_text`` (course characters),
     ``convert_ids_to_tokens`` + `pretty_token` (`transformers`), ``decode_single_token_bytes``
     (tiktoken) or ``decode``, whichever the tokenizer has. No tokenizer: the ids as text.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     ids = [int(i) for i in ids]
     if tokenizer is None:
@@ -159,8 +153,6 @@ def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
 
 def encode_text(tokenizer: Any, text: str) -> list[int]:
     """Token ids of `text` for the course's, `transformers`', `tokenizers`' or tiktoken's tokenizers.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if not isinstance(text, str) or not text:
         raise CourseInputError("encode_text: the text is empty; give a few words")
@@ -173,10 +165,7 @@ def encode_text(tokenizer: Any, text: str) -> list[int]:
 
 # --------------------------------------------------------------------------- plain data functions
 def head_matrix(att: torch.Tensor, layer: int, head: int) -> np.ndarray:
-    """One head's (T, T) weights as float16, the form the explorer draws from.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """One head's (T, T) weights as float16, the form the explorer draws from."""
     L, H = att.shape[:2]
     if not (0 <= layer < L and 0 <= head < H):
         raise CourseInputError(f"no head L{layer}H{head}: layers are 0 .. {L - 1}, heads 0 .. {H - 1}")
@@ -187,8 +176,6 @@ def thumbnails(att: torch.Tensor, size: int = 48) -> np.ndarray:
     """uint8 thumbnails (L, H, s, s) of every head, s = min(size, T), each scaled to its own max.
 
     Long sequences are average-pooled so a 512-token head becomes a small image.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     L, H, T, _ = att.shape
     s = max(1, min(size, T))
@@ -200,11 +187,11 @@ def thumbnails(att: torch.Tensor, size: int = 48) -> np.ndarray:
     return (x / peak * 255).round().to(torch.uint8).numpy()
 
 
-def token_attention(weights: np.ndarray | torch.Tensor, i: int, k: int = 5) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+def token_attention(
+    weights: np.ndarray | torch.Tensor, i: int, k: int = 5
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """For token `i` of one head's (T, T) weights: the top-`k` keys it attends to, and the
     top-`k` queries that attend to it, as (position, weight) pairs, largest first.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     w = torch.as_tensor(np.asarray(weights, dtype=np.float32))
     T = w.shape[-1]
@@ -219,16 +206,17 @@ def token_attention(weights: np.ndarray | torch.Tensor, i: int, k: int = 5) -> t
 
 
 def sort_roles(roles: Sequence[HeadRole], by: str = "previous_token", descending: bool | None = None) -> list[HeadRole]:
-    """The role table sorted by one score (highest first; entropy lowest first). NaNs go last.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """The role table sorted by one score (highest first; entropy lowest first). NaNs go last."""
     if by not in ROLE_NAMES:
         raise CourseInputError(f"sort_roles: by={by!r} is not one of {', '.join(ROLE_NAMES)}")
     if descending is None:
         descending = by != "entropy"
     sign = -1.0 if descending else 1.0
-    return sorted(roles, key=lambda r: (math.isnan(getattr(r, by)), sign * getattr(r, by) if not math.isnan(getattr(r, by)) else 0.0))
+    def key(r: HeadRole) -> tuple[bool, float]:
+        v = getattr(r, by)
+        return (math.isnan(v), 0.0 if math.isnan(v) else sign * v)
+
+    return sorted(roles, key=key)
 
 
 # --------------------------------------------------------------------------- static plot
@@ -245,8 +233,6 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
     Rows are queries (the token doing the looking), columns keys. `tokens` label the
     axes (thinned to at most `max_labels`); `highlight` outlines one token's row and
     column; `big` uses classroom-sized fonts. Returns the matplotlib Figure.
-
-    Introduced in notebooks/03_attention.ipynb.
     """
     from matplotlib.figure import Figure
 
@@ -330,8 +316,6 @@ class AttentionExplorer:
 
     Methods the buttons call (and tests use): `open(layer, head)`, `pick_token(i)`,
     `sort(by)`. The current head's float16 matrix is `current_matrix`.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
 
     def __init__(self, model: Any = None, tokenizer: Any = None, text: str | None = None, *,
@@ -350,7 +334,8 @@ class AttentionExplorer:
             ids = [int(i) for i in torch.as_tensor(input_ids).reshape(-1).tolist()]
             n_pos = int(getattr(model.config, "n_positions", len(ids)))
             if len(ids) > n_pos:
-                raise CourseInputError(f"AttentionExplorer: {len(ids)} tokens but the model's context is {n_pos}; shorten the text")
+                raise CourseInputError(
+                    f"AttentionExplorer: {len(ids)} tokens but the model's context is {n_pos}; shorten the text")
             attentions = attention_maps(model, ids)
             if tokens is None:
                 tokens = token_labels(tokenizer, ids)
@@ -521,7 +506,7 @@ class AttentionExplorer:
 
     # -- actions -----------------------------------------------------------------------
     def open(self, layer: int, head: int) -> None:
-        """Open head (layer, head) large. Introduced in notebooks/08_attention_visualization.ipynb."""
+        """Open head (layer, head) large."""
         head_matrix(self.att, layer, head)  # validates
         if self.selected is not None:
             self.head_buttons[self.selected].button_style = ""
@@ -530,7 +515,7 @@ class AttentionExplorer:
         self._render()
 
     def pick_token(self, i: int | None) -> None:
-        """Highlight token `i` (None clears). Introduced in notebooks/08_attention_visualization.ipynb."""
+        """Highlight token `i` (None clears)."""
         if i is not None and not 0 <= i < self.T:
             raise CourseInputError(f"token position {i} is outside 0 .. {self.T - 1}")
         self.token = i
@@ -540,7 +525,7 @@ class AttentionExplorer:
         self._render()
 
     def sort(self, by: str) -> None:
-        """Sort the role table by one score. Introduced in notebooks/08_attention_visualization.ipynb."""
+        """Sort the role table by one score."""
         if by not in ROLE_NAMES:
             raise CourseInputError(f"sort: by={by!r} is not one of {', '.join(ROLE_NAMES)}")
         self.sort_by = by
@@ -552,10 +537,7 @@ class AttentionExplorer:
 # --------------------------------------------------------------------------- bertviz bridge
 @dataclass
 class BertvizInputs:
-    """What goes to bertviz: per-layer (1, H, T, T) weights, prettified tokens, what is shown.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """What goes to bertviz: per-layer (1, H, T, T) weights, prettified tokens, what is shown."""
 
     attention: tuple[torch.Tensor, ...]
     tokens: list[str]
@@ -587,8 +569,6 @@ def bertviz_inputs(model: Any, tokenizer: Any, text: str, *, layers: Sequence[in
     when one layer alone is too big, the first heads) are chosen so that at most
     `max_values` weights go into the notebook. Weights are rounded to 3 decimals, which
     bertviz writes as short JSON numbers.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if view not in ("head", "model"):
         raise CourseInputError(f"bertviz_inputs: view must be 'head' or 'model', got {view!r}")
@@ -618,10 +598,7 @@ def bertviz_inputs(model: Any, tokenizer: Any, text: str, *, layers: Sequence[in
 
 
 def cdn_reachable(host: str = BERTVIZ_CDN, timeout: float = 1.5) -> bool:
-    """Whether bertviz's CDN answers (always False when `runtime.offline()`).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """Whether bertviz's CDN answers (always False when `runtime.offline()`)."""
     if runtime.offline():
         return False
     try:
@@ -645,8 +622,6 @@ def head_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | 
     The view needs no network: require.js, d3 and jQuery are inlined from the course's
     copies (`course_lib.viz.offline_assets`). ``html_action="return"`` returns the
     self-contained HTML object without displaying it.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     return _bertviz("head", model, tokenizer, text, layers, heads, html_action, max_values)
 
@@ -654,10 +629,7 @@ def head_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | 
 def model_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | None = None,
                heads: Sequence[int] | None = None, html_action: str = "view",
                max_values: int = BERTVIZ_MAX_VALUES) -> Any:
-    """bertviz's model view (every chosen layer x head as a small panel); see `head_view`.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """bertviz's model view (every chosen layer x head as a small panel); see `head_view`."""
     return _bertviz("model", model, tokenizer, text, layers, heads, html_action, max_values)
 
 

@@ -33,10 +33,7 @@ CONTROL_WIDTH = "380px"  # two columns of controls fit a 1366-px screen
 
 
 def token_label(tokenizer: Any, token_id: int) -> str:
-    """A short printable label for one token: whitespace made visible.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """A short printable label for one token: whitespace made visible."""
     if tokenizer is None:
         return f"#{token_id}"
     try:
@@ -50,10 +47,7 @@ def token_label(tokenizer: Any, token_id: int) -> str:
 def strategy_kwargs(strategy: str, temperature: float = 1.0, top_k: int = 50, top_p: float = 0.9,
                     min_p: float = 0.05, typical_p: float = 0.9, repetition_penalty: float = 1.0,
                     num_beams: int = 3) -> dict[str, Any]:
-    """The `generate` keyword arguments for a strategy name and the slider values.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
-    """
+    """The `generate` keyword arguments for a strategy name and the slider values."""
     if strategy not in STRATEGIES:
         raise CourseInputError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     kw: dict[str, Any] = {"repetition_penalty": repetition_penalty}
@@ -75,8 +69,6 @@ def _settings(kw: Mapping[str, Any] | DecodingSettings) -> DecodingSettings:
 def distribution_html(step: TraceStep, tokenizer: Any = None, title: str = "next token") -> str:
     """Bars of the top candidates: raw probability (thin, orange) and after the processors
     (wide, blue when kept, grey and struck through when removed); the chosen token in bold.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     raw = step.probs["raw"]
     final = list(step.probs.values())[-1]
@@ -110,8 +102,6 @@ def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_step: i
 
     Column t holds the beams after step t (best first); a line joins each beam to the
     beam it grew from; labels are the token and the summed log-probability.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     steps = [s for s in trace.steps if s.beams]
     if not steps:
@@ -145,8 +135,6 @@ def compare_strategies(model: Any, input_ids: Any, strategies: Mapping[str, Mapp
     """Run each strategy (name -> `generate` kwargs, or a `DecodingSettings`) on the same prompt with the same seed.
 
     Returns name -> the new ids (a list), or their text when a tokenizer is given.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
     out: dict[str, Any] = {}
     n_prompt = len(input_ids) if not isinstance(input_ids, torch.Tensor) else input_ids.shape[-1]
@@ -162,8 +150,6 @@ class DecodingExplorer:
 
     ``DecodingExplorer(model, tokenizer, prompt="ROMEO:")`` and display it as the last
     expression of a cell. `tokenizer` needs ``encode`` and ``decode``.
-
-    Introduced in notebooks/07_decoding_strategies.ipynb.
     """
 
     def __init__(self, model: Any, tokenizer: Any, prompt: str = "Hello", seed: int = 0, top_n: int = 12) -> None:

@@ -78,8 +78,6 @@ def attention_batch(model: CausalLM, ids: torch.Tensor) -> torch.Tensor:
     Works for the course `GPT` (``output_attentions=True``) and for a `transformers`
     GPT-2 style model (switched to eager attention when needed: `transformers` 5 returns
     no weights under sdpa).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
     if ids.dim() == 1:
@@ -104,8 +102,6 @@ def attention_batch(model: CausalLM, ids: torch.Tensor) -> torch.Tensor:
 def attention_maps(model: CausalLM, input_ids: torch.Tensor | list[int]) -> torch.Tensor:
     """All attention weights of `model` on one sequence: a float32 CPU tensor (L, H, T, T)
     (`attention_batch` for a batch of one).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     ids = torch.as_tensor(input_ids, dtype=torch.long)
     if ids.dim() == 1:
@@ -124,10 +120,7 @@ def _check_square(att: torch.Tensor, name: str) -> None:
 
 
 def previous_token_score(att: torch.Tensor) -> torch.Tensor:
-    """Mean attention from each query i >= 1 to key i - 1: shape ``att.shape[:-2]``.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """Mean attention from each query i >= 1 to key i - 1: shape ``att.shape[:-2]``."""
     _check_square(att, "previous_token_score")
     if att.size(-1) < 2:
         return torch.zeros(att.shape[:-2])
@@ -136,8 +129,6 @@ def previous_token_score(att: torch.Tensor) -> torch.Tensor:
 
 def first_token_score(att: torch.Tensor) -> torch.Tensor:
     """Mean attention from each query i >= 1 to key 0 (the "attention sink").
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     _check_square(att, "first_token_score")
     if att.size(-1) < 2:
@@ -148,8 +139,6 @@ def first_token_score(att: torch.Tensor) -> torch.Tensor:
 def induction_score(att: torch.Tensor, period: int) -> torch.Tensor:
     """On a sequence whose second part repeats the first `period` tokens: mean attention
     from query t (t >= period) to key t - period + 1, the token after the earlier copy.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     _check_square(att, "induction_score")
     T = att.size(-1)
@@ -161,10 +150,7 @@ def induction_score(att: torch.Tensor, period: int) -> torch.Tensor:
 
 
 def attention_entropy(att: torch.Tensor) -> torch.Tensor:
-    """Mean entropy (nats) of the attention rows; 0 when each query looks at one key.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """Mean entropy (nats) of the attention rows; 0 when each query looks at one key."""
     _check_square(att, "attention_entropy")
     p = att.float()
     ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # (..., T)
@@ -174,12 +160,10 @@ def attention_entropy(att: torch.Tensor) -> torch.Tensor:
 def repeated_random_tokens(
     vocab_size: int, period: int, batch: int = 1, seed: int | None = 0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """(batch, 2 * period) ids: `period` random tokens, then the same tokens again.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """(batch, 2 * period) ids: `period` random tokens, then the same tokens again."""
     if vocab_size < 2 or period < 2:
-        raise CourseInputError(f"repeated_random_tokens: need vocab_size >= 2 and period >= 2, got {vocab_size}, {period}")
+        raise CourseInputError(
+            f"repeated_random_tokens: need vocab_size >= 2 and period >= 2, got {vocab_size}, {period}")
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else seed)
     first = torch.randint(0, vocab_size, (batch, period), generator=generator)
@@ -189,7 +173,7 @@ def repeated_random_tokens(
 # --------------------------------------------------------------------------- the role table
 @dataclass
 class HeadRole:
-    """The role scores of one head. Introduced in notebooks/08_attention_visualization.ipynb."""
+    """The role scores of one head."""
 
     layer: int
     head: int
@@ -213,8 +197,6 @@ def head_roles_from_attentions(att: torch.Tensor, induction_att: torch.Tensor | 
     `att` (on text) gives previous-token, first-token and entropy scores;
     `induction_att` (L, H, 2p, 2p), on a random sequence of `period` p repeated twice,
     gives the induction score (NaN when not given).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if att.dim() != 4:
         raise CourseInputError(f"head_roles: expected attention of shape (L, H, T, T), got {tuple(att.shape)}")
@@ -245,8 +227,6 @@ def head_roles(model: Any, input_ids: torch.Tensor | list[int] | None = None, *,
     when none is given, on the repeated random sequence too. The induction score is
     measured on `period` random tokens repeated twice (ids drawn from
     ``vocab_low .. vocab_size - 1``; default the whole vocabulary).
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     V = _vocab_size(model)
     n_pos = int(getattr(model.config, "n_positions", 1024))
@@ -262,8 +242,6 @@ def head_roles(model: Any, input_ids: torch.Tensor | list[int] | None = None, *,
 
 def top_heads(roles: list[HeadRole], by: str = "induction", k: int = 3) -> list[HeadRole]:
     """The `k` heads with the highest score `by` (lowest, for "entropy").
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if by not in ROLE_NAMES:
         raise CourseInputError(f"top_heads: by={by!r} is not one of {', '.join(ROLE_NAMES)}")
@@ -279,15 +257,14 @@ def plot_history(history: dict[str, list[float]], score: str | Sequence[str] = "
     With the induction model's history this is the phase change of Olsson et al. (2022):
     the loss leaves chance and the induction score rises at the same steps; with
     ``("induction", "previous_token")`` the previous-token head that feeds it rises too.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     from matplotlib.figure import Figure
 
     scores = [score] if isinstance(score, str) else list(score)
     missing = [s for s in scores if s not in history]
     if missing or "loss" not in history or not scores:
-        raise CourseInputError(f"plot_history: the history has {', '.join(history)}; no {missing[0] if missing else 'score'!r} to plot")
+        what = missing[0] if missing else "score"
+        raise CourseInputError(f"plot_history: the history has {', '.join(history)}; no {what!r} to plot")
     steps = history["step"]
     fig = Figure(figsize=(7, 3.2))
     ax = fig.add_subplot(1, 1, 1)

@@ -18,6 +18,8 @@ sources and licenses are listed in ``course_lib/viz/static/README.md``.
 
 Used by `course_lib.viz.attention.head_view` / `model_view`
 (notebooks/08_attention_visualization.ipynb).
+
+Introduced in notebooks/08_attention_visualization.ipynb.
 """
 
 from __future__ import annotations
@@ -54,10 +56,7 @@ _PATH_URL = re.compile(r"(\b(d3|jquery)\s*:\s*)(['\"])https?://[^'\"]*\3")
 
 @functools.cache
 def asset_text(name: str) -> str:
-    """The text of one vendored script, safe to put inside a ``<script>`` element.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
-    """
+    """The text of one vendored script, safe to put inside a ``<script>`` element."""
     if name not in ASSETS:
         raise KeyError(f"no vendored script {name!r}; there are {', '.join(ASSETS)}")
     path = STATIC_DIR / ASSETS[name].file
@@ -91,8 +90,6 @@ def offline_html(html: str) -> str:
 
     Raises ValueError when `html` has no require.js tag to replace (bertviz changed how
     it loads its scripts), rather than returning a view that stays blank offline.
-
-    Introduced in notebooks/08_attention_visualization.ipynb.
     """
     if not _REQUIRE_TAG.search(html):
         raise ValueError("offline_html: no <script src=...require.min.js> tag in bertviz's HTML; "

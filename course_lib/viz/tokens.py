@@ -52,8 +52,6 @@ def token_chips(text: str, tokenizer: Any) -> list[TokenChip]:
 
     Special-token names in the text become one special chip; a character a
     `CharTokenizer` never saw becomes a chip with ``id=None`` instead of an error.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
     if hasattr(tokenizer, "stoi"):  # CharTokenizer
         chips = []
@@ -67,10 +65,7 @@ def token_chips(text: str, tokenizer: Any) -> list[TokenChip]:
 
 
 def token_stats(text: str, chips: list[TokenChip]) -> dict[str, float]:
-    """Counts for a text and its chips: characters, UTF-8 bytes, tokens, bytes per token.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """Counts for a text and its chips: characters, UTF-8 bytes, tokens, bytes per token."""
     n_bytes = len(text.encode("utf-8", "surrogatepass"))
     return {
         "characters": len(text),
@@ -82,10 +77,7 @@ def token_stats(text: str, chips: list[TokenChip]) -> dict[str, float]:
 
 
 def chips_html(chips: list[TokenChip], show_ids: bool = True) -> str:
-    """Inline-styled HTML for `chips`: one coloured box per token, its id underneath.
-
-    Introduced in notebooks/01_tokenization.ipynb.
-    """
+    """Inline-styled HTML for `chips`: one coloured box per token, its id underneath."""
     parts = []
     for k, c in enumerate(chips):
         bg = "#eeeeee" if c.special else ("#ff8080" if c.id is None else PALETTE[k % len(PALETTE)])
@@ -115,8 +107,6 @@ class TokenizerPlayground:
 
     ``TokenizerPlayground({"characters": char_tok, "trained 8k": tok, "GPT-2": gpt2})``,
     then display it as the last expression of a cell.
-
-    Introduced in notebooks/01_tokenization.ipynb.
     """
 
     def __init__(self, tokenizers: Mapping[str, Any], text: str = "Hello world! Tokenization isn't hard 🙂",

@@ -20,10 +20,7 @@ __all__ = ["LiveLossPlot", "loss_figure", "smooth"]
 
 
 def smooth(values: Sequence[float], beta: float = 0.9) -> list[float]:
-    """Bias-corrected exponential moving average (as Adam corrects its moments).
-
-    Introduced in notebooks/06_training.ipynb.
-    """
+    """Bias-corrected exponential moving average (as Adam corrects its moments)."""
     out, avg = [], 0.0
     for i, v in enumerate(values, 1):
         avg = beta * avg + (1 - beta) * v
@@ -37,8 +34,6 @@ def loss_figure(history: Sequence[dict[str, Any]], eval_history: Sequence[dict[s
 
     `history` and `eval_history` are the Trainer's lists of dicts (``step``, ``loss``,
     ``lr``; ``step``, ``val_loss``).
-
-    Introduced in notebooks/06_training.ipynb.
     """
     from matplotlib.figure import Figure
 
@@ -74,8 +69,6 @@ class LiveLossPlot(Callback):
 
     ``Trainer(..., callbacks=[LiveLossPlot()])``. Outside a notebook (no IPython display)
     it only keeps ``self.figure`` up to date, so it is safe in scripts and tests.
-
-    Introduced in notebooks/06_training.ipynb.
     """
 
     def __init__(self, every: int = 10, beta: float = 0.9, show_lr: bool = True) -> None:
