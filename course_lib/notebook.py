@@ -144,7 +144,7 @@ COURSE_MAP: list[tuple[str, str, str, str, str]] = [
      "bytes → a byte-level BPE tokenizer written inline; exact tiktoken / GPT-2 parity",
      "0.2", "not measured"),
     ("02_data_and_embeddings", "Data and embeddings",
-     "a sliding-window dataset, documents joined by <|endoftext|>, batches vs epochs, embeddings",
+     "a sliding-window dataset, documents joined by the end-of-text token, batches vs epochs, embeddings",
      "0.3", "not measured"),
     ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "0.1", "not measured"),
     ("04_transformer_block", "The transformer block",
