@@ -62,6 +62,24 @@ def test_solution_code_is_the_reference_renamed_with_its_imports() -> None:
         classroom.solution_code("check_no_such_exercise", "f")
 
 
+CHECKS = sorted(n for n in dir(__import__("course_lib.checks", fromlist=["x"])) if n.startswith("check_")
+                and n not in ("check_function", "check_value"))
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_every_solution_pasted_alone_passes_its_own_check(check: str) -> None:
+    """What a teacher's notebook (and `checks.solution`) shows runs in a fresh namespace and passes:
+    no relative import or private helper of course_lib.checks leaks into the shown code."""
+    from course_lib import checks
+
+    code = classroom.solution_code(check, "answer")
+    assert "from ." not in code, code
+    ns: dict = {}
+    exec(compile(code, f"<solution of {check}>", "exec"), ns)
+    result = getattr(checks, check)(ns["answer"], quiet=True)
+    assert result.passed, f"{check}: the shown solution fails its own check: {result.message}"
+
+
 # --------------------------------------------------------------------------- course teacher
 def test_course_teacher_solves_every_exercise_of_every_notebook(tmp_path: Path, capsys) -> None:
     out = tmp_path / "teacher"

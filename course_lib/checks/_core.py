@@ -22,10 +22,12 @@ from __future__ import annotations
 import copy
 import ctypes
 import dis
+import importlib.util
 import inspect
 import math
 import numbers
 import random
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -548,11 +550,21 @@ def solution(name: str) -> str | None:
         return None
     fn = ex.solution or ex.reference
     try:
-        source = inspect.getsource(fn)
+        source = _absolute_imports(inspect.getsource(fn), fn.__module__)
     except (OSError, TypeError):
         source = f"# the source of {getattr(fn, '__qualname__', fn)!r} is not available"
     print(source)
     return source
+
+
+def _absolute_imports(source: str, module: str) -> str:
+    """``from ..scaling import x`` -> ``from course_lib.scaling import x``: code a learner can paste."""
+    package = module.rpartition(".")[0]
+
+    def absolute(m: re.Match[str]) -> str:
+        return f"{m.group(1)}from {importlib.util.resolve_name(m.group(2), package)} import"
+
+    return re.sub(r"^(\s*)from (\.+[\w.]*) import", absolute, source, flags=re.M)
 
 
 def last_failure(name: str) -> Failure | None:
