@@ -5,7 +5,9 @@ a learner can check by eye (opposites, plurals, capital letters, word order, sma
 and counting in words), each marked ``"split": "train"`` or ``"test"``. It is made by
 `make_instructions()` (seeded, so the file is the same every time; `scripts/make_instructions.py`
 writes it), and `load_instructions()` reads it, or rebuilds it in memory when the course is
-installed without its data folder (Colab, a plain ``pip install``).
+installed without its data folder (Colab, a plain ``pip install``). Online, `load_alpaca()`
+adds Stanford Alpaca's 52K records (CC BY-NC 4.0), downloaded once, checked and cached, to
+the training split; offline it says so in one line and gives the shipped set.
 
 One example is the prompt followed by the response::
 
@@ -24,9 +26,11 @@ Introduced in notebooks/09_fine_tuning.ipynb.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +41,12 @@ from torch import nn
 
 from . import runtime
 from .errors import CourseInputError
+from .io import write_atomic
 
 __all__ = [
-    "IGNORE_INDEX", "INSTRUCTIONS_FILE", "PROMPT_TEMPLATE", "TASKS", "TrainingMemory",
-    "answer", "collate", "encode_example", "exact_match", "format_prompt", "instructions_path",
-    "load_instructions", "make_instructions", "newline_ids", "training_memory", "write_instructions",
+    "ALPACA_LICENSE", "ALPACA_URL", "IGNORE_INDEX", "INSTRUCTIONS_FILE", "PROMPT_TEMPLATE", "TASKS",
+    "TrainingMemory", "alpaca_to_rows", "answer", "collate", "encode_example", "exact_match", "format_prompt",
+    "git_blob_id", "instructions_path", "load_alpaca", "load_instructions", "make_instructions", "newline_ids", "training_memory", "write_instructions",
 ]
 
 IGNORE_INDEX = -100
@@ -180,6 +185,126 @@ def load_instructions(path: str | os.PathLike | None = None, split: str | None =
                 raise CourseInputError(f"{p}, line {n}: a row needs the text fields 'instruction' and 'response'")
             rows.append(row)
     return [r for r in rows if split is None or r.get("split", "train") == split]
+
+
+# --------------------------------------------------------------------------- a larger set, online
+
+ALPACA_URL = ("https://raw.githubusercontent.com/tatsu-lab/stanford_alpaca/"
+              "761dc5bfbdeeffa89b8bff5d038781a4055f796a/alpaca_data.json")
+"""Stanford Alpaca's 52K instruction records (CC BY-NC 4.0: non-commercial use), pinned to a commit."""
+ALPACA_GIT_BLOB = "3779ddbc040543ab1834ef216c983d6fcc06cc9a"
+"""The git blob id of ``alpaca_data.json`` at that commit: what a download must hash to."""
+ALPACA_FILE = "alpaca_data.json"
+ALPACA_LICENSE = "CC BY-NC 4.0"
+"""Alpaca's data license (its repository's DATA_LICENSE): attribution, non-commercial use only."""
+ALPACA_TIMEOUT_S = 30.0
+
+
+def _download(url: str, timeout: float) -> bytes:
+    """Fetch `url` (separate so tests can replace it)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - a fixed https URL, or a test's file:
+        return response.read()
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a file of these bytes: sha1 of ``b"blob <size>\\0"`` + the bytes.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def alpaca_to_rows(records: Any, source: str = "Alpaca") -> list[dict[str, str]]:
+    """Alpaca-style records (``instruction``, ``input``, ``output``) as the course's rows.
+
+    A non-empty ``input`` joins the instruction on a new line; ``output`` is the response.
+    Every row gets ``task`` "alpaca" and ``split`` "train" (exact match only scores short,
+    checkable answers, so the course's own held-out split stays the test set). The course's
+    answers are one line, ended by a newline, so records with an empty or multi-line output
+    are left out. Anything but a JSON list of such objects raises `CourseInputError`.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    if not isinstance(records, list):
+        raise CourseInputError(f"{source}: expected a JSON list of instruction records, got {type(records).__name__}")
+    rows = []
+    for n, rec in enumerate(records):
+        if not (isinstance(rec, dict) and isinstance(rec.get("instruction"), str)
+                and isinstance(rec.get("output"), str) and isinstance(rec.get("input", ""), str)):
+            raise CourseInputError(f"{source}, record {n}: needs the text fields 'instruction' and 'output' "
+                                   "(and optionally 'input')")
+        instruction, extra, response = rec["instruction"].strip(), rec.get("input", "").strip(), rec["output"].strip()
+        if not instruction or not response or "\n" in response:
+            continue
+        rows.append({"task": "alpaca", "instruction": f"{instruction}\n{extra}" if extra else instruction,
+                     "response": response, "split": "train"})
+    return rows
+
+
+def _alpaca_bytes(allow_download: bool) -> tuple[bytes | None, str]:
+    """(verified bytes of alpaca_data.json or None, a phrase saying where they came from or why not)."""
+    cached = runtime.data_dir() / ALPACA_FILE
+    stale = ""
+    if cached.is_file():
+        data = cached.read_bytes()
+        if git_blob_id(data) == ALPACA_GIT_BLOB:
+            return data, f"cached at {cached}"
+        stale = f"the cached copy at {cached} failed the checksum; "
+    if not allow_download:
+        return None, f"{stale}offline mode (COURSE_OFFLINE=1 or HF_HUB_OFFLINE=1) and no cached copy in {cached.parent}"
+    try:
+        data = _download(ALPACA_URL, ALPACA_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - any network failure means: fall back
+        return None, f"{stale}download failed ({type(e).__name__}: {e})"
+    if git_blob_id(data) != ALPACA_GIT_BLOB:
+        looks = "an HTML page" if data.lstrip()[:1] == b"<" else f"{len(data):,} bytes"
+        return None, f"{stale}the download is not the expected file ({looks}, git blob {git_blob_id(data)[:12]}...)"
+    write_atomic(cached, data)
+    return data, f"downloaded from {ALPACA_URL}, checksum verified, cached at {cached}"
+
+
+def load_alpaca(max_rows: int | None = None, max_chars: int | None = None, seed: int = 0, *,
+                fallback: bool = True, verbose: bool = True) -> list[dict[str, str]]:
+    """The course's instruction set with Stanford Alpaca's records added to its training split.
+
+    Alpaca (52,002 instruction/input/output records written by a language model,
+    CC BY-NC 4.0: research and other non-commercial use) is downloaded once from
+    `ALPACA_URL` (about 22 MB, a 30 s timeout, never when `runtime.offline()`), checked
+    against its git blob id and cached in `runtime.data_dir()`. Its records become course
+    rows with `alpaca_to_rows`; `max_chars` keeps those whose instruction and response
+    together are at most that long, and `max_rows` a seeded sample of that many. The
+    course's rows come first and keep their splits, so the held-out split is the same.
+
+    When Alpaca cannot be had (offline, a failed download, a file that is not the expected
+    one) one line says why and the shipped set, `load_instructions()`, is returned; with
+    ``fallback=False`` a `CourseInputError` is raised instead.
+
+    Introduced in notebooks/09_fine_tuning.ipynb.
+    """
+    data, where = _alpaca_bytes(allow_download=not runtime.offline())
+    extra: list[dict[str, str]] = []
+    if data is not None:
+        try:
+            extra = alpaca_to_rows(json.loads(data.decode("utf-8")), source=f"Alpaca data {where}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data, where = None, f"the file {where} is not JSON ({e})"
+        except CourseInputError as e:
+            data, where = None, str(e)
+    if data is None:
+        if not fallback:
+            raise CourseInputError(f"Alpaca instruction data not available: {where}")
+        rows = load_instructions()
+        print(f"instructions: the course's shipped set ({len(rows)} rows); Alpaca not used: {where}")
+        return rows
+    if max_chars is not None:
+        extra = [r for r in extra if len(r["instruction"]) + len(r["response"]) <= max_chars]
+    if max_rows is not None and len(extra) > max_rows:
+        extra = random.Random(seed).sample(extra, max_rows)
+    rows = load_instructions() + extra
+    if verbose:
+        print(f"instructions: the course's set plus {len(extra):,} Stanford Alpaca rows "
+              f"({ALPACA_LICENSE}, non-commercial use only), {where}")
+    return rows
 
 
 # --------------------------------------------------------------------------- prompts and labels

@@ -154,3 +154,122 @@ def test_training_memory_counts_parameters_gradients_and_adamw_state() -> None:
     k = sum(p.numel() for p in adapters)
     mem = finetune.training_memory(model, opt)
     assert (mem.parameters, mem.gradients, mem.optimizer) == (4 * (n + k), 4 * k, 8 * k + 4 * len(adapters))
+
+
+# --------------------------------------------------------------------------- the larger online set (no network here)
+
+ALPACA_LIKE = [
+    {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well, sleep, move."},
+    {"instruction": "Translate to French.", "input": "good morning", "output": "bonjour"},
+    {"instruction": "Write a poem.", "input": "", "output": "Line one\nLine two"},  # two lines: left out
+    {"instruction": "Say nothing.", "output": ""},                                   # no answer: left out
+]
+
+
+def test_alpaca_records_become_course_rows_with_and_without_input() -> None:
+    rows = finetune.alpaca_to_rows(ALPACA_LIKE)
+    assert rows == [
+        {"task": "alpaca", "instruction": "Give three tips for staying healthy.",
+         "response": "Eat well, sleep, move.", "split": "train"},
+        {"task": "alpaca", "instruction": "Translate to French.\ngood morning", "response": "bonjour", "split": "train"},
+    ]
+    tok = gpt2_tokenizer()
+    ids, labels = finetune.encode_example(tok, rows[1]["instruction"], rows[1]["response"])
+    assert tok.decode(ids) == "Instruction: Translate to French.\ngood morning\nAnswer: bonjour\n"
+    assert tok.decode([t for t, lab in zip(ids, labels) if lab != -100]) == " bonjour\n"
+    for bad in ({"rows": []}, [{"instruction": "a"}], [{"instruction": "a", "input": 3, "output": "b"}]):
+        with pytest.raises(CourseInputError, match="instruction"):
+            finetune.alpaca_to_rows(bad)
+
+
+def _serve(monkeypatch, data: bytes, blob: str | None = None) -> list[str]:
+    """Go online with a fake download of `data` (taken as the real file unless `blob` says otherwise)."""
+    calls: list[str] = []
+
+    def fake(url: str, timeout: float) -> bytes:
+        calls.append(url)
+        return data
+
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(finetune, "_download", fake)
+    monkeypatch.setattr(finetune, "ALPACA_GIT_BLOB", blob or finetune.git_blob_id(data))
+    return calls
+
+
+def test_alpaca_is_downloaded_once_then_read_from_the_cache(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    calls = _serve(monkeypatch, json.dumps(ALPACA_LIKE).encode())
+    shipped = finetune.load_instructions()
+    rows = finetune.load_alpaca()
+    assert len(calls) == 1 and (tmp_path / finetune.ALPACA_FILE).is_file()
+    assert rows[: len(shipped)] == shipped and rows[len(shipped):] == finetune.alpaca_to_rows(ALPACA_LIKE)
+    assert "downloaded from" in capsys.readouterr().out
+    again = finetune.load_alpaca()
+    assert again == rows and len(calls) == 1  # no second download
+    out = capsys.readouterr().out
+    assert "cached at" in out and "CC BY-NC 4.0" in out
+    assert len(finetune.load_alpaca(max_rows=1)) == len(shipped) + 1
+    assert len(finetune.load_alpaca(max_chars=45)) == len(shipped) + 1  # only "Translate to French..." fits
+
+
+def test_offline_gives_the_shipped_set_with_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+
+    def no_network(url: str, timeout: float) -> bytes:
+        raise AssertionError("the network was touched offline")
+
+    monkeypatch.setattr(finetune, "_download", no_network)
+    assert finetune.load_alpaca() == finetune.load_instructions()
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "shipped set" in out and "offline mode" in out
+    with pytest.raises(CourseInputError, match="offline mode"):
+        finetune.load_alpaca(fallback=False)
+
+
+def test_a_failed_html_or_corrupt_download_falls_back_or_says_why(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    page = b"<!DOCTYPE html><html><body>Rate limited</body></html>"
+    _serve(monkeypatch, page, blob="0" * 40)  # the real file's id is not what came back
+    assert finetune.load_alpaca() == finetune.load_instructions()
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "not the expected file (an HTML page" in out
+    assert not (tmp_path / finetune.ALPACA_FILE).exists()  # nothing unverified is cached
+    with pytest.raises(CourseInputError, match="not the expected file"):
+        finetune.load_alpaca(fallback=False)
+
+    _serve(monkeypatch, b'{"not": "a list"}')  # passes the checksum but has the wrong shape
+    with pytest.raises(CourseInputError, match="expected a JSON list"):
+        finetune.load_alpaca(fallback=False)
+    (tmp_path / finetune.ALPACA_FILE).write_bytes(b"corrupt")  # a damaged cache is not used
+    _serve(monkeypatch, b"[", blob="1" * 40)
+    assert finetune.load_alpaca() == finetune.load_instructions()
+    assert "the cached copy" in capsys.readouterr().out.splitlines()[-1]
+
+    def timeout(url: str, timeout: float) -> bytes:
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(finetune, "_download", timeout)
+    finetune.load_alpaca()
+    assert "download failed (TimeoutError: timed out)" in capsys.readouterr().out
+
+
+def test_the_download_goes_through_urllib_with_a_file_url(tmp_path: Path, monkeypatch, capsys) -> None:
+    src = tmp_path / "served" / "alpaca_data.json"
+    src.parent.mkdir()
+    src.write_text(json.dumps(ALPACA_LIKE), encoding="utf-8")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(finetune, "ALPACA_URL", src.as_uri())
+    monkeypatch.setattr(finetune, "ALPACA_GIT_BLOB", finetune.git_blob_id(src.read_bytes()))
+    rows = finetune.load_alpaca()
+    assert [r for r in rows if r["task"] == "alpaca"] == finetune.alpaca_to_rows(ALPACA_LIKE)
+    assert (tmp_path / "cache" / finetune.ALPACA_FILE).read_bytes() == src.read_bytes()
+
+
+def test_git_blob_id_is_what_git_computes() -> None:
+    assert finetune.git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # `git hash-object` of an empty file
+    assert finetune.git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+    assert finetune.ALPACA_URL.startswith("https://") and len(finetune.ALPACA_GIT_BLOB) == 40
