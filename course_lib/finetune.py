@@ -46,7 +46,8 @@ from .io import write_atomic
 __all__ = [
     "ALPACA_LICENSE", "ALPACA_URL", "IGNORE_INDEX", "INSTRUCTIONS_FILE", "PROMPT_TEMPLATE", "TASKS",
     "TrainingMemory", "alpaca_to_rows", "answer", "collate", "encode_example", "exact_match", "format_prompt",
-    "git_blob_id", "instructions_path", "load_alpaca", "load_instructions", "make_instructions", "newline_ids", "training_memory", "write_instructions",
+    "git_blob_id", "instructions_path", "load_alpaca", "load_instructions", "make_instructions", "newline_ids",
+    "training_memory", "write_instructions",
 ]
 
 IGNORE_INDEX = -100
@@ -111,8 +112,6 @@ def make_instructions(seed: int = 0) -> list[dict[str, str]]:
 
     Deterministic for a seed. Within each task a seeded fifth of the rows is the held-out
     ``"test"`` split, so every task is scored.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     rng = random.Random(seed)
     by_task: dict[str, list[tuple[str, str]]] = {
@@ -140,8 +139,6 @@ def make_instructions(seed: int = 0) -> list[dict[str, str]]:
 
 def write_instructions(path: str | os.PathLike) -> Path:
     """Write `make_instructions()` as JSON lines (one row per line, UTF-8) to `path`.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     p = Path(path)
     p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in make_instructions()), encoding="utf-8")
@@ -150,8 +147,6 @@ def write_instructions(path: str | os.PathLike) -> Path:
 
 def instructions_path() -> Path | None:
     """``data/instructions.jsonl`` of the checkout, or None when the course runs without it.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     root = runtime.repo_root()
     p = root / "data" / INSTRUCTIONS_FILE if root is not None else None
@@ -164,8 +159,6 @@ def load_instructions(path: str | os.PathLike | None = None, split: str | None =
     `path` defaults to the checkout's ``data/instructions.jsonl``; without a checkout the
     same rows are made in memory by `make_instructions()`. A row that is not JSON, or lacks
     ``instruction`` or ``response``, raises `CourseInputError` naming the file and line.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     if split not in (None, "train", "test"):
         raise CourseInputError(f"split must be 'train', 'test' or None, got {split!r}")
@@ -208,8 +201,6 @@ def _download(url: str, timeout: float) -> bytes:
 
 def git_blob_id(data: bytes) -> str:
     """The id git gives a file of these bytes: sha1 of ``b"blob <size>\\0"`` + the bytes.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -222,8 +213,6 @@ def alpaca_to_rows(records: Any, source: str = "Alpaca") -> list[dict[str, str]]
     checkable answers, so the course's own held-out split stays the test set). The course's
     answers are one line, ended by a newline, so records with an empty or multi-line output
     are left out. Anything but a JSON list of such objects raises `CourseInputError`.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     if not isinstance(records, list):
         raise CourseInputError(f"{source}: expected a JSON list of instruction records, got {type(records).__name__}")
@@ -278,8 +267,6 @@ def load_alpaca(max_rows: int | None = None, max_chars: int | None = None, seed:
     When Alpaca cannot be had (offline, a failed download, a file that is not the expected
     one) one line says why and the shipped set, `load_instructions()`, is returned; with
     ``fallback=False`` a `CourseInputError` is raised instead.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     data, where = _alpaca_bytes(allow_download=not runtime.offline())
     extra: list[dict[str, str]] = []
@@ -311,8 +298,6 @@ def load_alpaca(max_rows: int | None = None, max_chars: int | None = None, seed:
 
 def format_prompt(instruction: str) -> str:
     """The text the model reads before it answers: ``"Instruction: ...\\nAnswer:"``.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return PROMPT_TEMPLATE.format(instruction=instruction.strip())
 
@@ -326,8 +311,6 @@ def encode_example(tokenizer: Any, instruction: str, response: str,
     prompt replaced by `IGNORE_INDEX`, so the loss (which shifts them inside the model)
     counts only the answer. An example longer than `max_len` tokens raises
     `CourseInputError` instead of being cut.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     prompt = tokenizer.encode(format_prompt(instruction))
     answer_ids = tokenizer.encode(" " + response.strip() + "\n")
@@ -346,8 +329,6 @@ def collate(examples: Sequence[tuple[Sequence[int], Sequence[int]]],
 
     Padding at the end needs no attention mask: under the causal mask no real token
     looks at a later pad, and the pads' own predictions are ignored by the loss.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     if not examples:
         raise CourseInputError("collate: the batch is empty")
@@ -366,8 +347,6 @@ def collate(examples: Sequence[tuple[Sequence[int], Sequence[int]]],
 
 def newline_ids(tokenizer: Any) -> list[int]:
     """Ids of every token whose text contains a newline: where an answer stops.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     vocab = getattr(tokenizer, "vocab", None)
     if isinstance(vocab, dict):
@@ -379,8 +358,6 @@ def newline_ids(tokenizer: Any) -> list[int]:
 def answer(model: nn.Module, tokenizer: Any, instruction: str, max_new_tokens: int = 12,
            stop_ids: Iterable[int] | None = None) -> str:
     """The model's greedy answer to `instruction`: the text it writes up to the first newline.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     from .generate import generate
 
@@ -400,8 +377,6 @@ def answer(model: nn.Module, tokenizer: Any, instruction: str, max_new_tokens: i
 def exact_match(model: nn.Module, tokenizer: Any, rows: Sequence[dict[str, str]],
                 max_new_tokens: int = 12) -> tuple[float, list[str]]:
     """(fraction of `rows` answered exactly, the answers): the greedy answer must equal the response.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     stops = newline_ids(tokenizer)
     got = [answer(model, tokenizer, r["instruction"], max_new_tokens, stops) for r in rows]
@@ -414,8 +389,6 @@ def exact_match(model: nn.Module, tokenizer: Any, rows: Sequence[dict[str, str]]
 @dataclass
 class TrainingMemory:
     """Bytes a fine-tuning run holds besides activations, counted from the tensors.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
 
     parameters: int
@@ -450,8 +423,6 @@ def training_memory(model: nn.Module, optimizer: torch.optim.Optimizer | None = 
 
     Counted from the tensors (each storage once), so call it after a training step:
     gradients and AdamW's two moment buffers exist only once a step has made them.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     seen: set[tuple[str, int]] = set()
     params = list(model.parameters())

@@ -171,7 +171,8 @@ def test_alpaca_records_become_course_rows_with_and_without_input() -> None:
     assert rows == [
         {"task": "alpaca", "instruction": "Give three tips for staying healthy.",
          "response": "Eat well, sleep, move.", "split": "train"},
-        {"task": "alpaca", "instruction": "Translate to French.\ngood morning", "response": "bonjour", "split": "train"},
+        {"task": "alpaca", "instruction": "Translate to French.\ngood morning", "response": "bonjour",
+         "split": "train"},
     ]
     tok = gpt2_tokenizer()
     ids, labels = finetune.encode_example(tok, rows[1]["instruction"], rows[1]["response"])

@@ -130,18 +130,12 @@ def test_every_course_lib_module_is_in_the_architecture_doc() -> None:
         assert path.name in doc, f"docs/ARCHITECTURE.md does not mention course_lib/{path.name}"
 
 
-# Modules whose folding waits for their owner's change in progress.
-_PROVENANCE_PENDING = {"finetune.py", "checks/finetuning.py"}
-
-
 def test_provenance_is_one_line_in_the_module_docstring() -> None:
     """'Introduced in notebooks/...' appears once per module, in its docstring, never per function."""
     import ast
 
     for path in sorted((ROOT / "course_lib").rglob("*.py")):
         rel = path.relative_to(ROOT / "course_lib").as_posix()
-        if rel in _PROVENANCE_PENDING:
-            continue
         source = path.read_text(encoding="utf-8")
         count = source.count("Introduced in")
         assert count <= 1, f"{rel}: {count} 'Introduced in' lines; keep one, in the module docstring"

@@ -35,8 +35,6 @@ __all__ = [
 def reference_lora_forward(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, A: torch.Tensor,
                            B: torch.Tensor, alpha: float) -> torch.Tensor:
     """x (..., in), W (out, in), b (out,), A (r, in), B (out, r) -> (..., out).
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     r = A.shape[0]
     return x @ W.t() + b + (alpha / r) * (x @ A.t()) @ B.t()
@@ -44,16 +42,12 @@ def reference_lora_forward(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, A:
 
 def reference_lora_param_count(n_layer: int, shapes: list[tuple[int, int]], r: int) -> int:
     """Trainable numbers when every layer gets rank-r adapters on Linear layers of (in, out) `shapes`.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return n_layer * sum(r * (fan_in + fan_out) for fan_in, fan_out in shapes)
 
 
 def reference_merge_lora_weight(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, alpha: float) -> torch.Tensor:
     """The merged weight W + (alpha / r) B A, shaped like W (out, in).
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return W + (alpha / A.shape[0]) * (B @ A)
 
@@ -109,8 +103,6 @@ LORA_FORWARD = Exercise(
 
 def check_lora_forward(fn: Callable[..., torch.Tensor], quiet: bool = False) -> CheckResult:
     """Check `fn(x, W, b, A, B, alpha)`: the output of a Linear layer with a LoRA update.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return LORA_FORWARD.check(fn, quiet=quiet)
 
@@ -142,8 +134,6 @@ LORA_PARAM_COUNT = Exercise(
 
 def check_lora_param_count(fn: Callable[..., int], quiet: bool = False) -> CheckResult:
     """Check `fn(n_layer, shapes, r)`: how many numbers LoRA trains.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return LORA_PARAM_COUNT.check(fn, quiet=quiet)
 
@@ -169,8 +159,6 @@ MERGE_LORA_WEIGHT = Exercise(
 
 def check_merge_lora_weight(fn: Callable[..., torch.Tensor], quiet: bool = False) -> CheckResult:
     """Check `fn(W, A, B, alpha)`: the weight with the LoRA update folded in.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return MERGE_LORA_WEIGHT.check(fn, quiet=quiet)
 
@@ -178,8 +166,6 @@ def check_merge_lora_weight(fn: Callable[..., torch.Tensor], quiet: bool = False
 def reference_masked_labels(prompt_ids: list[int], response_ids: list[int], length: int,
                             pad_id: int) -> tuple[list[int], list[int]]:
     """(input_ids, labels), each `length` long: prompt then response then padding; labels -100 but on the response.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     ids = list(prompt_ids) + list(response_ids)
     pad = length - len(ids)
@@ -225,16 +211,12 @@ MASKED_LABELS = Exercise(
 
 def check_masked_labels(fn: Callable[..., tuple[list[int], list[int]]], quiet: bool = False) -> CheckResult:
     """Check `fn(prompt_ids, response_ids, length, pad_id)`: input ids and labels with the prompt masked.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return MASKED_LABELS.check(fn, quiet=quiet)
 
 
 def reference_training_bytes(n_params: int, n_trainable: int, bytes_per_number: int) -> int:
     """Bytes of weights, gradients and AdamW's two moments when `n_trainable` of `n_params` train.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return bytes_per_number * (n_params + 3 * n_trainable)
 
@@ -271,7 +253,5 @@ TRAINING_BYTES = Exercise(
 
 def check_training_bytes(fn: Callable[..., int], quiet: bool = False) -> CheckResult:
     """Check `fn(n_params, n_trainable, bytes_per_number)`: weights, gradients and AdamW state in bytes.
-
-    Introduced in notebooks/09_fine_tuning.ipynb.
     """
     return TRAINING_BYTES.check(fn, quiet=quiet)
