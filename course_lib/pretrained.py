@@ -339,7 +339,7 @@ def _train_demo(spec: DemoSpec, corpus: str, text: str, out: Path, verbose: bool
     info = {
         "corpus": corpus, "prompt": DEMO_PROMPTS[corpus], "tokens": len(ids), "vocab_size": vocab,
         "parameters": model.num_parameters(), "train_loss": round(loss.item(), 4),
-        "val_loss": round(val_loss, 4), "train_seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+        "val_loss": round(val_loss, 4), "train_seconds": round(seconds, 3), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "python": sys.version.split()[0], "spec": dataclasses.asdict(spec),
     }
     (out / "demo.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -255,7 +255,7 @@ def _train_and_save(kind: str, spec: InductionSpec | CharSpec,
     model, extra = (result if isinstance(result, tuple) else (result, {}))
     model.save_pretrained(out)
     info = {"kind": kind, "spec": dataclasses.asdict(spec), "history": history,
-            "train_seconds": round(time.perf_counter() - wall, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
+            "train_seconds": round(time.perf_counter() - wall, 3), "cpu_seconds": round(time.process_time() - cpu, 3),
             "threads": CACHE_THREADS, "torch": torch.__version__, **extra}
     (out / _INFO).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")  # written last: the marker
     if verbose:
