@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -54,6 +55,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    """Whether something accepts connections on the port (a closed server's TIME_WAIT does not count)."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.mark.slow
 def test_course_demo_attention_serves_a_page_that_answers(tmp_path: Path) -> None:
     pytest.importorskip("voila", reason="Voilà is not installed (the `lab` extra)")
@@ -72,11 +84,18 @@ def test_course_demo_attention_serves_a_page_that_answers(tmp_path: Path) -> Non
         assert "cdn.jsdelivr.net" not in page and "fontawesome" not in page
         log.flush()
         assert "serving http://127.0.0.1:" in (tmp_path / "demo.log").read_text()
+        proc.terminate()  # as a teacher's terminal closing would: Voilà must go with it
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 15
+        while _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert not _listening(port), f"Voilà still serves port {port} after `course demo` was terminated"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
         log.close()

@@ -35,6 +35,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -224,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(
         p for p in (str(TEMPLATE_ROOT), os.environ.get("JUPYTER_PATH", "")) if p)}
     proc = subprocess.Popen(voila_command(notebook, args.port), cwd=folder, env=env)
+    previous = _stop_on_sigterm()  # a terminated `course demo` stops its Voilà too (the finally below)
     try:
         wait_until_up(args.port, proc)
         print(f"course demo {args.demo}: serving {url} (Ctrl-C stops it). The first visit loads the model "
@@ -231,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_browser:
             webbrowser.open(url)
         return proc.wait()
+    except KeyboardInterrupt:
+        return 0
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -239,3 +243,17 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(folder, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM into KeyboardInterrupt (so cleanup runs); the previous handler, or None off the main thread."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        return None
