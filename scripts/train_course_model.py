@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from course_lib.data import load_corpus  # noqa: E402
 from course_lib.model import GPT, GPTConfig  # noqa: E402
 from course_lib.tokenizer import BPETokenizer  # noqa: E402
-from course_lib.train import Callback, Trainer, TrainConfig  # noqa: E402
+from course_lib.train import Callback, TrainConfig, Trainer  # noqa: E402
 
 
 @dataclass(frozen=True)
