@@ -287,7 +287,8 @@ class AttentionPlainView(_AttentionStub):  # splits the heads with a plain view
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = (t.reshape(B, self.n_head, T, -1) for t in self.c_attn(x).split(C, dim=-1))
-        return self.resid_dropout(self.c_proj(sdpa_attention(q, k, v, self.attn_dropout).transpose(1, 2).reshape(B, T, C)))
+        y = sdpa_attention(q, k, v, self.attn_dropout).transpose(1, 2).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
 
 
 class AttentionDropoutAlways(AttentionByUnflatten):  # F.dropout with training=True: drops in eval mode too
@@ -962,7 +963,8 @@ TABLE = [
      [(unshifted_loss, "fixed case 1"), (summed_loss, "fixed case"),
       (lambda lo, ids: unshifted_loss(lo, ids).item(), "return it as a tensor")]),
     ("check_lr_schedule", [lr_as_0d_tensor, lr_numpy],
-     [(lr_zero_at_start, "a warm-up that starts from zero"), (lr_to_zero, "a cosine that falls to zero instead of to min_lr")]),
+     [(lr_zero_at_start, "a warm-up that starts from zero"),
+      (lr_to_zero, "a cosine that falls to zero instead of to min_lr")]),
     ("check_decay_groups", [groups_by_ndim],
      [(groups_of_parameters, "return their names"),
       (groups_by_name, "decayed, but must not be (biases and LayerNorm parameters are 1-D): 1.weight"),
@@ -978,7 +980,8 @@ TABLE = [
     ("check_accumulation_weights", [weights_as_tensor],
      [(lambda t: [1 / len(t)] * len(t), "every micro-batch weighted equally")]),
     ("check_clip_grads", [clip_by_cat],
-     [(clip_each, "each tensor clipped on its own instead of one factor"), (clip_always, "small gradients scaled up to the limit")]),
+     [(clip_each, "each tensor clipped on its own instead of one factor"),
+      (clip_always, "small gradients scaled up to the limit")]),
     ("check_top_k_filter", [top_k_by_sort],
      [(top_k_scatter, "row 0: you kept 2 tokens [1, 3], expected 3 [1, 2, 3]"),
       (top_k_in_place, "changed its input scores in place")]),
@@ -1026,7 +1029,8 @@ TABLE = [
     ("check_shard", [shard_loop],
      [(shard_ragged, "the ragged tail kept"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
     ("check_rms_norm", [rms_by_rsqrt, lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)],
-     [(rms_minus_mean, "the mean subtracted first (that is LayerNorm)"), (rms_eps_outside, "eps added after the square root instead of inside it")]),
+     [(rms_minus_mean, "the mean subtracted first (that is LayerNorm)"),
+      (rms_eps_outside, "eps added after the square root instead of inside it")]),
     ("check_apply_rope", [rope_complex],
      [(rope_adjacent_pairs, "neighbouring channels turned as pairs"),
       (rope_from_zero, "positions counted from zero whatever positions were given")]),
@@ -1047,7 +1051,8 @@ def test_every_exercise_has_learners_here() -> None:
 def mha_softmax_over_queries(x, w_q, w_k, w_v):
     q, k, v = (x.unsqueeze(1) @ w for w in (w_q, w_k, w_v))
     T = x.size(1)
-    s = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), NEG_INF)
+    s = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1),
+                                                                     NEG_INF)
     return (s.softmax(-2) @ v).transpose(1, 2).flatten(2)
 
 

@@ -4,9 +4,9 @@ fall back to the reference with an unfinished stub."""
 from __future__ import annotations
 
 import pytest
-from course_lib.checks.nb01_tokenization import decode_stream, split_in_threes
 
 from course_lib import checks
+from course_lib.checks.nb01_tokenization import decode_stream, split_in_threes
 from course_lib.tokenizer import apply_merge, count_pairs, encode_with_merges
 
 

@@ -91,7 +91,6 @@ def test_wsd_schedule_check():
 
 def test_decay_counts_check_and_its_solution_agree_with_the_model():
     from course_lib.checks.nb06_training import _counts_by_model, _solution_decay_counts
-
     from course_lib.model import GPTConfig
 
     assert _counts_by_model(GPTConfig()) == _solution_decay_counts(GPTConfig()) == (124_318_464, 121_344)

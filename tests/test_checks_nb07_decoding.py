@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import torch
+
+from course_lib import checks
 from course_lib.checks.nb07_decoding import (
     check_kv_cache_update,
     check_repetition_penalty,
     check_top_k_filter,
     check_top_p_filter,
 )
-
-from course_lib import checks
 from course_lib.generate import repetition_penalty, top_k_filter, top_p_filter
 
 
