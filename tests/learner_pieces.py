@@ -30,6 +30,25 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
         weights = dropout(weights)
     return weights @ v
 '''),
+    "04_transformer_block": ("Block", '''class Block(nn.Module):
+    """Post-LN: the LayerNorms after the residual additions, not before the sub-layers."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config.n_embd, config.n_head, config.dropout)
+        self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = self.ln_1(x + self.attn(x)[0])
+        return self.ln_2(x + self.mlp(x))
+'''),
+    "05_gpt2_model": ("convert_hf_weights", '''def convert_hf_weights(hf_state_dict):
+    """Transposes every matrix, the embeddings too."""
+    return {name: (t.t() if t.dim() == 2 else t) for name, t in hf_state_dict.items()
+            if not name.endswith((".attn.bias", ".attn.masked_bias"))}
+'''),
 }
 
 

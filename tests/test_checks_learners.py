@@ -333,25 +333,86 @@ def gelu_sigmoid_form(x):  # tanh(z) = 2 sigmoid(2z) - 1
     return x * torch.sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3)))
 
 
-def block_with_names(block, x):
-    h = block.ln_1(x)
-    attn_out, _cache, _weights = block.attn(h)
-    x = attn_out + x
-    return block.mlp(block.ln_2(x)) + x
+class _MLPStub(torch.nn.Module):  # the constructor notebook 04 gives
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = torch.nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.c_proj = torch.nn.Linear(4 * config.n_embd, config.n_embd)
+        self.dropout = torch.nn.Dropout(config.dropout)
 
 
-def post_ln_block(block, x):
-    x = block.ln_1(x + block.attn(x)[0])
-    return block.ln_2(x + block.mlp(x))
+class MLPFunctional(_MLPStub):  # F.linear and PyTorch's tanh GELU: different, right
+    def forward(self, x):
+        h = F.gelu(F.linear(x, self.c_fc.weight, self.c_fc.bias), approximate="tanh")
+        return self.dropout(F.linear(h, self.c_proj.weight, self.c_proj.bias))
 
 
-def no_second_residual(block, x):
+class MLPDropoutOnHidden(_MLPStub):
+    def forward(self, x):
+        return self.c_proj(self.dropout(gelu_sigmoid_form(self.c_fc(x))))
+
+
+class MLPNoDropout(_MLPStub):
+    def forward(self, x):
+        return self.c_proj(gelu_sigmoid_form(self.c_fc(x)))
+
+
+class BlockTorchParts(torch.nn.Module):  # nn.LayerNorm and course_lib's MLP: the same names, right
+    def __init__(self, config):
+        from course_lib.attention import CausalSelfAttention
+        from course_lib.model import MLP
+
+        super().__init__()
+        self.ln_1 = torch.nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config.n_embd, config.n_head, config.dropout)
+        self.ln_2 = torch.nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        attn_out, _cache, _weights = self.attn(self.ln_1(x))
+        x = attn_out + x
+        return self.mlp(self.ln_2(x)) + x
+
+
+class BlockPostLN(BlockTorchParts):
+    def forward(self, x):
+        x = self.ln_1(x + self.attn(x)[0])
+        return self.ln_2(x + self.mlp(x))
+
+
+class BlockAddsTheTuple(BlockTorchParts):  # forgets that attention returns (y, cache, weights)
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+def parallel_with_names(block, x):
+    normed = block.ln_1(x)
+    attn_out, _cache, _weights = block.attn(normed)
+    return block.mlp(normed) + attn_out + x
+
+
+def parallel_sequential(block, x):  # GPT-2's order with one LayerNorm
     x = x + block.attn(block.ln_1(x))[0]
-    return block.mlp(block.ln_2(x))
+    return x + block.mlp(block.ln_1(x))
+
+
+def fold_by_diag(ln_weight, ln_bias, fc_weight, fc_bias):
+    return fc_weight @ torch.diag(ln_weight), fc_bias + ln_bias @ fc_weight.T
+
+
+def fold_rows(ln_weight, ln_bias, fc_weight, fc_bias):  # scales outputs instead of inputs
+    return fc_weight * ln_weight[:, None], fc_bias + fc_weight @ ln_bias
+
+
+def fold_in_place(ln_weight, ln_bias, fc_weight, fc_bias):
+    fc_bias += fc_weight @ ln_bias
+    fc_weight *= ln_weight
+    return fc_weight, fc_bias
 
 
 # -- 05 model -----------------------------------------------------------------------------
-def count_by_layers(cfg):
+def count_by_layers(cfg):  # GPT-2's count, whatever the switches say
     C = cfg.n_embd
     ln = 2 * C
     attn = (C * 3 * C + 3 * C) + (C * C + C)
@@ -359,21 +420,147 @@ def count_by_layers(cfg):
     return (cfg.vocab_size + cfg.n_positions) * C + cfg.n_layer * (2 * ln + attn + mlp) + ln
 
 
-def untied_count(cfg):
-    return count_by_layers(cfg) + cfg.vocab_size * cfg.n_embd
+def count_by_meta_model(config):  # build it on the meta device and count: different, right
+    from course_lib.model import GPT
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in GPT(config).parameters())
 
 
-def loss_by_log_softmax(logits, ids):
-    logp = logits[:, :-1].log_softmax(-1)
-    return -logp.gather(-1, ids[:, 1:, None]).mean()
+class _GPTStub(torch.nn.Module):  # the constructor notebook 05 gives (its initialisation does not matter here)
+    def __init__(self, config):
+        from course_lib.model import Block
+
+        super().__init__()
+        self.config = config
+        self.transformer = torch.nn.ModuleDict(dict(
+            wte=torch.nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=torch.nn.Embedding(config.n_positions, config.n_embd),
+            drop=torch.nn.Dropout(config.dropout),
+            h=torch.nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            ln_f=torch.nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon),
+        ))
+        self.lm_head = torch.nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight
 
 
-def unshifted_loss(logits, ids):
-    return F.cross_entropy(logits.flatten(0, 1), ids.flatten())
+class GPTOwnLoss(_GPTStub):  # the tied matrix used directly, the loss by log_softmax and a mask: right
+    def forward(self, input_ids, labels=None):
+        t = self.transformer
+        x = t.drop(t.wte(input_ids) + t.wpe(torch.arange(input_ids.size(1))[None]))
+        for block in t.h:
+            x = block(x)[0]
+        logits = t.ln_f(x) @ t.wte.weight.T
+        if labels is None:
+            return logits, None
+        targets = labels[:, 1:]
+        keep = targets != -100
+        logp = logits[:, :-1].log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+        return logits, -(logp * keep).sum() / keep.sum()
 
 
-def summed_loss(logits, ids):
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="sum")
+class GPTLogitsOnly(GPTOwnLoss):
+    def forward(self, input_ids, labels=None):
+        return super().forward(input_ids, labels)[0]
+
+
+class GPTNoFinalNorm(_GPTStub):
+    def forward(self, input_ids, labels=None):
+        t = self.transformer
+        x = t.drop(t.wte(input_ids) + t.wpe(torch.arange(input_ids.size(1))))
+        for block in t.h:
+            x = block(x)[0]
+        logits = self.lm_head(x)
+        loss = None if labels is None else F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
+        return logits, loss
+
+
+def convert_by_comprehension(sd):  # a dict comprehension, contiguous copies: different, right
+    big = ("c_attn.weight", "c_proj.weight", "c_fc.weight")
+    return {k: (v.T.contiguous() if k.endswith(big) else v) for k, v in sd.items()
+            if k.split(".")[-2:] not in (["attn", "bias"], ["attn", "masked_bias"])}
+
+
+def convert_in_place(sd):
+    for k in [k for k in sd if k.endswith((".attn.bias", ".attn.masked_bias"))]:
+        del sd[k]
+    for k in sd:
+        if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+            sd[k] = sd[k].t()
+    return sd
+
+
+def convert_every_matrix(sd):  # the embeddings transposed too
+    return {k: (v.t() if v.dim() == 2 else v) for k, v in sd.items()
+            if not k.endswith((".attn.bias", ".attn.masked_bias"))}
+
+
+def convert_loose_suffix(sd):  # "attn.bias" also matches c_attn.bias
+    return {k: (v.t() if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")) else v)
+            for k, v in sd.items() if not k.endswith(("attn.bias", "attn.masked_bias"))}
+
+
+@torch.no_grad()
+def generate_by_wpe_size(model, ids, n_new, temperature=0.0):  # the window from wpe, topk: different, right
+    window = model.transformer.wpe.num_embeddings
+    for _ in range(n_new):
+        scores = model(ids[:, max(0, ids.size(1) - window):])[0][:, -1]
+        if temperature:
+            nxt = torch.multinomial((scores / temperature).softmax(-1), 1)
+        else:
+            nxt = scores.topk(1, dim=-1).indices
+        ids = torch.cat((ids, nxt), dim=-1)
+    return ids
+
+
+@torch.no_grad()
+def generate_no_window(model, ids, n_new, temperature=0.0):
+    for _ in range(n_new):
+        ids = torch.cat([ids, model(ids)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
+    return ids
+
+
+@torch.no_grad()
+def generate_first_position(model, ids, n_new, temperature=0.0):
+    for _ in range(n_new):
+        scores = model(ids[:, -model.config.n_positions:])[0][:, 0]
+        nxt = scores.argmax(-1, keepdim=True) if temperature == 0 else torch.multinomial(
+            (scores / temperature).softmax(-1), 1)
+        ids = torch.cat([ids, nxt], dim=1)
+    return ids
+
+
+def seq_loss_by_mask(logits, labels):  # log_softmax, gather and a mask: different, right
+    targets = labels[:, 1:]
+    keep = (targets != -100).float()
+    logp = logits[:, :-1].log_softmax(-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return -(logp * keep).sum(1) / keep.sum(1)
+
+
+def seq_loss_by_positions(logits, labels):  # the ignored labels still counted in the mean
+    V = logits.size(-1)
+    per = F.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), reduction="none")
+    return per.view(labels.size(0), -1).mean(1)
+
+
+def seq_loss_pooled(logits, labels):
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
+
+
+def bare_by_rename(sd):  # the head as a copy of wte: equal values, different, right
+    out = {}
+    for k, v in sd.items():
+        if k.rsplit(".", 2)[-2:] in (["attn", "bias"], ["attn", "masked_bias"]):
+            continue
+        if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+            v = v.transpose(0, 1)
+        out[f"transformer.{k}"] = v
+    out["lm_head.weight"] = out["transformer.wte.weight"].clone()
+    return out
+
+
+def bare_without_head(sd):
+    return {k: v for k, v in bare_by_rename(sd).items() if k != "lm_head.weight"}
 
 
 # -- 06 training --------------------------------------------------------------------------
@@ -769,19 +956,6 @@ def mha_heads_last(x, w_q, w_k, w_v):  # flattens (hs, nh): channels of the head
     return y.transpose(-2, -1).flatten(2)
 
 
-def post_ln_as_functions(block, x):  # the same, spelled with F.layer_norm
-    def ln(m, t):
-        return F.layer_norm(t, t.shape[-1:], m.weight, m.bias, m.eps)
-
-    x = ln(block.ln_1, x + block.attn(x)[0])
-    return ln(block.ln_2, x + block.mlp(x))
-
-
-def post_ln_written_pre_ln(block, x):  # the GPT-2 block instead
-    x = x + block.attn(block.ln_1(x))[0]
-    return x + block.mlp(block.ln_2(x))
-
-
 def conv1d_mlp_linear(x, w_fc, b_fc, w_proj, b_proj):  # F.linear on the transposed weights: right
     h = F.gelu(F.linear(x, w_fc.t(), b_fc), approximate="tanh")
     return F.linear(h, w_proj.t(), b_proj)
@@ -850,15 +1024,6 @@ def cache_bytes_keys_only(config, seq_len, bytes_per_value):
     return config.n_layer * config.kv_heads * config.head_size * seq_len * bytes_per_value
 
 
-def untied_by_model(config):  # build it on the meta device and untie: different, right
-    from course_lib.model import GPT
-
-    with torch.device("meta"):
-        m = GPT(config)
-        m.lm_head.weight = torch.nn.Parameter(torch.empty(config.vocab_size, config.n_embd))
-    return sum(p.numel() for p in m.parameters())
-
-
 def cache_update_by_list(past, k, v, window=None):  # a list, empty slices for no past, narrow
     past_k, past_v = past if past is not None else (k[:, :, :0], v[:, :, :0])
     k, v = torch.cat((past_k, k), 2), torch.cat((past_v, v), 2)
@@ -883,10 +1048,6 @@ def cache_window_oldest(past, k, v, window=None):
     if past is not None:
         k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
     return (k, v) if window is None else (k[:, :, :window], v[:, :, :window])
-
-
-def untied_with_bias(config):
-    return count_by_layers(config) + config.vocab_size * config.n_embd + config.vocab_size
 
 
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
@@ -946,22 +1107,40 @@ TABLE = [
     ("check_gelu", [gelu_sigmoid_form, lambda x: F.gelu(x, approximate="tanh")],
      [(lambda x: F.gelu(x), "the exact GELU (with the error function)"),
       (lambda x: x.mul_(torch.sigmoid(1.702 * x)), "changed its input x in place")]),
-    ("check_block_forward", [block_with_names],
-     [(post_ln_block, "fixed case 1"), (no_second_residual, "fixed case 1"),
-      (lambda block, x: x + block.attn(block.ln_1(x)) + block.mlp(block.ln_2(x)), "raised TypeError")]),
-    ("check_post_ln_block", [post_ln_as_functions],
-     [(post_ln_written_pre_ln, "the pre-LN block of GPT-2")]),
+    ("check_mlp", [MLPFunctional],
+     [(MLPDropoutOnHidden, "Recognised mistake: dropout applied to the wide hidden layer"),
+      (MLPNoDropout, "fixed case 4 of 4: dropout 0.5, in training mode")]),
+    ("check_block", [BlockTorchParts],
+     [(BlockPostLN, "Recognised mistake: a post-LN block"), (BlockAddsTheTuple, "raised TypeError")]),
+    ("check_parallel_block", [parallel_with_names],
+     [(parallel_sequential, "Recognised mistake: the MLP reads the stream after attention's update"),
+      (lambda block, x: x + block.attn(block.ln_1(x)) + block.mlp(block.ln_1(x)), "raised TypeError")]),
+    ("check_fold_layer_norm", [fold_by_diag],
+     [(fold_rows, "Recognised mistake: each output row scaled instead of each input column"),
+      (fold_in_place, "changed its input fc_weight, fc_bias in place")]),
     ("check_conv1d_mlp", [conv1d_mlp_linear],
      [(conv1d_mlp_transposed, "Recognised mistake: the weights read as nn.Linear's"),
       (conv1d_mlp_erf, "got 0.463119, expected 0.462916")]),
-    ("check_parameter_count", [count_by_layers],
-     [(untied_count, "got 163,037,184"), (lambda cfg: float(count_by_layers(cfg)) * 1.0001, "whole number")]),
-    ("check_untied_parameter_count", [untied_by_model],
-     [(untied_with_bias, "got 163,087,441, expected 163,037,184"),
-      (count_by_layers, "got 124,439,808, expected 163,037,184")]),
-    ("check_lm_loss", [loss_by_log_softmax],
-     [(unshifted_loss, "fixed case 1"), (summed_loss, "fixed case"),
-      (lambda lo, ids: unshifted_loss(lo, ids).item(), "return it as a tensor")]),
+    ("check_gpt", [GPTOwnLoss],
+     [(GPTNoFinalNorm, "Recognised mistake: the final LayerNorm ln_f not applied"),
+      (GPTLogitsOnly, "your output is a Tensor; it must be a tuple")]),
+    ("check_hf_weights", [convert_by_comprehension],
+     [(convert_in_place, "changed its input hf_state_dict in place"),
+      (convert_every_matrix, "Recognised mistake: every 2-D weight transposed, the embeddings too"),
+      (convert_loose_suffix, "Recognised mistake: the biases of c_attn left out")]),
+    ("check_generation_loop", [generate_by_wpe_size],
+     [(generate_no_window, "raised IndexError"),
+      (generate_first_position, "Recognised mistake: the scores of the first position")]),
+    ("check_sequence_loss", [seq_loss_by_mask],
+     [(seq_loss_by_positions, "Recognised mistake: each row divided by its number of positions"),
+      (seq_loss_pooled, "Recognised mistake: one mean over the whole batch"),
+      (lambda lo, la: seq_loss_by_mask(lo, la).tolist(), "return a tensor with one loss per sequence")]),
+    ("check_bare_state_dict", [bare_by_rename],
+     [(bare_without_head, "Recognised mistake: the head missing"),
+      (convert_by_comprehension, "fixed case 1 of 3: one layer")]),
+    ("check_variant_parameter_count", [count_by_meta_model],
+     [(count_by_layers, "fixed case 1 of 4: GPT-2 small with an untied head"),
+      (lambda cfg: float(count_by_meta_model(cfg)) * 1.0001, "whole number")]),
     ("check_lr_schedule", [lr_as_0d_tensor, lr_numpy],
      [(lr_zero_at_start, "a warm-up that starts from zero"),
       (lr_to_zero, "a cosine that falls to zero instead of to min_lr")]),

@@ -1,5 +1,6 @@
 """course_lib.checks.nb03_attention, nb04_block, nb05_gpt2 (once checks/model.py): each check passes the
-reference, fails a wrong answer, and falls back on a stub; notebook 03's two learner pieces in detail."""
+reference, fails a wrong answer, and falls back on a stub (the function checks; the class pieces are tested in
+test_checks_all.py and test_checks_learners.py)."""
 
 from __future__ import annotations
 
@@ -49,31 +50,32 @@ def right_gelu(x):
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
 
-def right_block(block, x):
-    x = x + block.attn(block.ln_1(x))[0]
-    return x + block.mlp(block.ln_2(x))
+def right_fold(ln_w, ln_b, fc_w, fc_b):
+    return fc_w * ln_w, fc_b + fc_w @ ln_b
 
 
-def post_ln_block(block, x):  # the original transformer's order, not GPT-2's
-    x = block.ln_1(x + block.attn(x)[0])
-    return block.ln_2(x + block.mlp(x))
+def wrong_fold(ln_w, ln_b, fc_w, fc_b):  # the LayerNorm's shift forgotten
+    return fc_w * ln_w, fc_b
 
 
 def right_count(cfg):
+    C, H, b = cfg.n_embd, cfg.n_inner or 4 * cfg.n_embd, int(cfg.bias)
+    block = 2 * (C + b * C) + 4 * C * C + 2 * C * H + b * (4 * C + H + C)
+    head = 0 if cfg.tie_word_embeddings else cfg.vocab_size * C
+    return (cfg.vocab_size + cfg.n_positions) * C + cfg.n_layer * block + C + b * C + head
+
+
+def gpt2_count(cfg):  # ignores the switches
     C = cfg.n_embd
     return (cfg.vocab_size + cfg.n_positions) * C + cfg.n_layer * (12 * C * C + 13 * C) + 2 * C
 
 
-def untied_count(cfg):
-    return right_count(cfg) + cfg.vocab_size * cfg.n_embd
+def right_loss(logits, labels):
+    return torch.stack([F.cross_entropy(lo[:-1], la[1:]) for lo, la in zip(logits, labels)])
 
 
-def right_loss(logits, ids):
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
-
-
-def unshifted_loss(logits, ids):
-    return F.cross_entropy(logits.flatten(0, 1), ids.flatten())
+def pooled_loss(logits, labels):
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
 
 
 CASES = [
@@ -81,9 +83,9 @@ CASES = [
     (checks.check_causal_attention, right_attention, wrong_attention),
     (checks.check_layer_norm, right_layer_norm, wrong_layer_norm),
     (checks.check_gelu, right_gelu, lambda x: F.gelu(x)),  # the erf form differs slightly
-    (checks.check_block_forward, right_block, post_ln_block),
-    (checks.check_parameter_count, right_count, untied_count),
-    (checks.check_lm_loss, right_loss, unshifted_loss),
+    (checks.check_fold_layer_norm, right_fold, wrong_fold),
+    (checks.check_variant_parameter_count, right_count, gpt2_count),
+    (checks.check_sequence_loss, right_loss, pooled_loss),
 ]
 
 
@@ -115,10 +117,12 @@ def test_check_passes_right_fails_wrong_and_falls_back_on_stub(check, right, wro
     assert todo.fn is not stub and todo.fn is not None  # the notebook goes on with the reference
 
 
-def test_the_parameter_count_reference_agrees_with_a_real_model() -> None:
-    cfg = GPTConfig(vocab_size=123, n_positions=17, n_embd=24, n_layer=2, n_head=3)
-    assert right_count(cfg) == GPT(cfg).num_parameters()
-    assert checks.check_parameter_count(right_count, quiet=True).passed
+def test_the_variant_parameter_count_agrees_with_real_models() -> None:
+    for switches in ({}, {"bias": False}, {"tie_word_embeddings": False}, {"n_inner": 40},
+                     {"bias": False, "tie_word_embeddings": False, "n_inner": 8}):
+        cfg = GPTConfig(vocab_size=123, n_positions=17, n_embd=24, n_layer=2, n_head=3, **switches)
+        assert right_count(cfg) == GPT(cfg).num_parameters(), switches
+    assert checks.check_variant_parameter_count(right_count, quiet=True).passed
 
 
 def test_quiet_prints_nothing(capsys) -> None:
