@@ -54,8 +54,10 @@ class Recipe:
     seq_len: int = 256
     dropout: float = 0.2
     batch_size: int = 16
-    # phase 1, induction warm-up: every window holds a repeated random span; low lr, no dropout or decay
+    # phase 1, induction warm-up: the copy task alone (random tokens written twice), low lr, no dropout or decay
     induction_lr: float = 2.5e-4
+    induction_batch: int = 32
+    induction_period: tuple[int, int] = (12, 24)  # each sequence: P random tokens, the same P again
     induction_max_steps: int = 2_500
     induction_stop_score: float = 0.5  # stop phase 1 once `induction_stop_heads` heads score this much
     induction_stop_heads: int = 2
@@ -85,8 +87,9 @@ class Recipe:
         """Phase 1: constant low learning rate (wide models at a high rate learn to copy by position tricks
         or not at all), no weight decay, evaluation only at the end."""
         return TrainConfig(
-            batch_size=self.batch_size, seq_len=self.seq_len, max_steps=self.induction_max_steps,
-            lr=self.induction_lr, min_lr=self.induction_lr, warmup_steps=50, weight_decay=0.0, beta2=self.beta2,
+            batch_size=self.induction_batch, seq_len=2 * self.induction_period[1],
+            max_steps=self.induction_max_steps, lr=self.induction_lr, min_lr=self.induction_lr, warmup_steps=50,
+            weight_decay=0.0, beta2=self.beta2,
             eval_interval=0, eval_batches=self.eval_batches, sample_prompt="ROMEO:", sample_tokens=48,
             out_dir=None if out_dir is None else str(out_dir), checkpoint_interval=self.checkpoint_interval,
             device="cpu", precision="fp32", seed=self.seed,
@@ -100,6 +103,12 @@ class Recipe:
             sample_prompt="ROMEO:", sample_tokens=48, out_dir=None if out_dir is None else str(out_dir),
             checkpoint_interval=self.checkpoint_interval, device="cpu", precision="fp32", seed=self.seed,
         )
+
+
+DRAFT = dict(n_layer=2, n_head=4, n_embd=128, dropout=0.0, induction_max_steps=0, repeat_share=0.0, lr=2e-3,
+             min_lr=2e-4, max_steps=2_000)
+"""The draft model for speculative decoding (notebook 07): the same tokenizer and data, 2 layers x 128,
+language only. `--draft` trains it."""
 
 
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
@@ -159,6 +168,36 @@ class ShakespeareWindows(Dataset):
         x, y = w[:-1], w[1:].clone()
         y[max(0, start - 1) : start + P] = -100  # targets in the first copy, and the second copy's first token
         return x, y
+
+
+class CopyTask(Dataset):
+    """Phase 1: sequences of P random token ids written twice (P drawn per sequence), padded with random
+    ids to one length; the loss counts only the second copy, from its second token on. The only way to
+    predict it is to find the earlier occurrence of the current token and copy what came after it: an
+    induction head fed by a previous-token head. Item i is a pure function of (seed, i)."""
+
+    def __init__(self, recipe: Recipe, n: int) -> None:
+        self.r = recipe
+        self.n = n
+        self.length = 2 * recipe.induction_period[1]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def set_epoch(self, epoch: int) -> None:  # the same interface as ShakespeareWindows
+        self.epoch = epoch
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.r.seed * 7_368_787 + i)
+        lo, hi = self.r.induction_period
+        P = int(torch.randint(lo, hi + 1, (1,), generator=g))
+        span = torch.randint(0, self.r.vocab_size, (P,), generator=g)
+        pad = torch.randint(0, self.r.vocab_size, (self.length + 1 - 2 * P,), generator=g)
+        w = torch.cat([span, span, pad])  # (length + 1,)
+        y = w[1:].clone()
+        y[:P] = -100  # the first copy and the second copy's first token cannot be predicted
+        y[2 * P - 1 :] = -100  # nor the random padding
+        return w[:-1], y
 
 
 class EpochSetter(Callback):
@@ -282,15 +321,14 @@ def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
     log = JsonlLog(out / "training_log.jsonl")
 
     phase1, done1 = out / "phase1", out / "phase1" / "done.json"
-    if not done1.is_file():
+    if recipe.induction_max_steps and not done1.is_file():
         torch.manual_seed(recipe.seed)
         model = GPT(recipe.model_config(dropout=0.0))
-        data = ShakespeareWindows(train_ids, recipe, repeat_share=1.0)
+        data = CopyTask(recipe, recipe.induction_batch * recipe.induction_max_steps)
         cfg = recipe.induction_config(phase1)
         if max_steps is not None:
             cfg = cfg.replace(max_steps=min(max_steps, cfg.max_steps))
-        trainer = Trainer(model, data, val, cfg, tokenizer=tok, callbacks=[EpochSetter(data), log.phase(1),
-                                                                            InductionProbe(recipe, log)])
+        trainer = Trainer(model, data, None, cfg, tokenizer=tok, callbacks=[log.phase(1), InductionProbe(recipe, log)])
         seconds = _fit(trainer, phase1)
         if trainer.interrupted:
             return trainer
@@ -299,8 +337,9 @@ def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
         done1.write_text(json.dumps({"steps": trainer.step}) + "\n", encoding="utf-8")
 
     run = out / "run"
+    torch.manual_seed(recipe.seed)
     model = GPT(recipe.model_config())
-    if not (run / "train_state").is_dir():
+    if recipe.induction_max_steps and not (run / "train_state").is_dir():
         model.load_state_dict(GPT.from_pretrained(phase1).state_dict())
     data = ShakespeareWindows(train_ids, recipe, repeat_share=recipe.repeat_share)
     trainer = Trainer(model, data, val, recipe.train_config(run, max_steps), tokenizer=tok,
@@ -560,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "outputs" / "course_model")
     p.add_argument("--max_steps", type=int, default=None, help="stop earlier than the recipe (a test, a try)")
+    p.add_argument("--draft", action="store_true", help="train the small draft model (DRAFT) instead")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="change a recipe field")
     p.add_argument("--card", action="store_true", help="measure the trained model and write the model card")
     p.add_argument("--step", type=int, default=None, help="--card: report this snapshot instead of the last step")
@@ -573,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         if field is None:
             p.error(f"--set {item}: {k!r} is not a Recipe field")
         changes[k] = type(getattr(Recipe(), k))(v)
-    recipe = Recipe(**changes)
+    recipe = Recipe(**{**(DRAFT if args.draft else {}), **changes})
     if args.card:
         results = card(recipe, args.out, args.dest, args.step, args.where)
         print(json.dumps({k: results[k] for k in ("validation", "induction_heads", "best_previous_token_head",
