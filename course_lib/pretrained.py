@@ -41,7 +41,7 @@ from .tokenizer import BPETokenizer, gpt2_tokenizer, load_tokenizer
 
 __all__ = [
     "DEMO", "DEMO_PROMPTS", "GPT2_PROMPT", "GPT2_SIZES", "DemoSpec", "HubUnavailableError",
-    "demo_corpus", "demo_dir", "demo_info", "demo_prompt", "hub_folder", "is_demo", "is_hub_name",
+    "demo_corpus", "demo_dir", "demo_prompt", "hub_folder", "is_demo", "is_hub_name",
     "load_demo_model", "load_folder", "load_gpt2", "prompt_for",
 ]
 
@@ -257,11 +257,6 @@ def demo_dir(spec: DemoSpec | None = None, *, verbose: bool = True) -> Path:
         print(f"demo model: trained in {info['train_seconds']:.0f} s on {info['corpus']} "
               f"({info['tokens']:,} tokens), validation loss {info['val_loss']:.2f}; cached at {final}")
     return final
-
-
-def demo_info(spec: DemoSpec | None = None) -> dict[str, Any]:
-    """What ``demo.json`` records about the demo model (training it first if needed)."""
-    return json.loads((demo_dir(spec) / "demo.json").read_text(encoding="utf-8"))
 
 
 def load_demo_model(spec: DemoSpec | None = None, *, verbose: bool = True) -> tuple[GPT, BPETokenizer]:

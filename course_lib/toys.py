@@ -5,7 +5,7 @@ head, and a character-level GPT that grows a previous-token head.
 induction head appears after about 1,000 steps); `train_char_model` trains a tiny
 character-level GPT on text, where a previous-token head appears. Both can record a
 training history (loss and a head score every few steps: the phase change), scored with
-`viz.heads`' plain score functions; `viz.heads.plot_history` draws it.
+`interp`'s plain score functions; `viz.heads.plot_history` draws it.
 
 `cached_induction_model` and `cached_char_model` train them once with their full settings
 (`InductionSpec`, `CharSpec`; one CPU thread, seeded) and cache them beside the demo model
@@ -31,10 +31,10 @@ import torch
 
 from . import runtime
 from .errors import CourseInputError
+from .interp import attention_maps, induction_score, previous_token_score, repeated_tokens
 from .io import build_once, settings_key
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
-from .viz.heads import attention_maps, induction_score, previous_token_score, repeated_random_tokens
 
 __all__ = [
     "train_induction_model",
@@ -106,7 +106,7 @@ def train_induction_model(steps: int = 1000, *, vocab_size: int = 512, period: i
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed + 1)
     probe_period = min(20, period)
-    probe = repeated_random_tokens(vocab_size, probe_period, seed=0)[0]  # fixed: the same sequence every record
+    probe = repeated_tokens(vocab_size, probe_period, seed=0)[0]  # fixed: the same sequence every record
     losses: list[float] = []
 
     def record(step: int) -> None:
@@ -123,7 +123,7 @@ def train_induction_model(steps: int = 1000, *, vocab_size: int = 512, period: i
         # A new period every step: with a fixed one, a layer-0 head could find "the token after
         # the earlier copy" by position alone, with no induction circuit.
         p = int(torch.randint(period // 2, period + 1, (1,), generator=gen))
-        x = repeated_random_tokens(vocab_size, p, batch=batch_size, generator=gen)  # (B, 2p)
+        x = repeated_tokens(vocab_size, p, batch=batch_size, generator=gen)  # (B, 2p)
         labels = x.clone()
         labels[:, : p + 1] = -100  # only the predictable second copy counts
         for g in opt.param_groups:  # short warm-up, then constant

@@ -92,8 +92,8 @@ def test_the_diagram_reader_finds_arrows_both_ways() -> None:
     drawn = documented_arrows()
     assert ("train", "data") in drawn and ("model", "attention") in drawn
     real = real_arrows()
-    assert ("train", "scaling") in real  # imported at the top of train/loop.py
-    assert ("scaling", "model") in real  # imported inside a function of scaling.py
+    assert ("train", "runtime") in real  # imported at the top of train/loop.py
+    assert ("memory", "model") in real  # imported inside a function of memory.py
 
 
 def test_every_module_and_package_is_in_the_layout() -> None:
@@ -104,3 +104,13 @@ def test_every_module_and_package_is_in_the_layout() -> None:
         assert path.name in doc, f"docs/ARCHITECTURE.md does not mention {path.relative_to(ROOT)}"
     for pkg in sorted(p for p in LIB.iterdir() if (p / "__init__.py").is_file()):
         assert f"{pkg.name}/" in doc, f"docs/ARCHITECTURE.md does not mention course_lib/{pkg.name}/"
+
+
+def test_every_unit_loads_lazily_from_the_package() -> None:
+    """`course_lib._SUBMODULES` (and viz's) name every module and package, so `course_lib.<unit>` works."""
+    import course_lib
+    import course_lib.viz
+
+    assert set(course_lib._SUBMODULES) == _units() - {"__main__"}  # `python -m course_lib`, not a module to load
+    viz_modules = {p.stem for p in (LIB / "viz").glob("*.py") if not p.name.startswith("_")}
+    assert set(course_lib.viz._SUBMODULES) == viz_modules

@@ -53,6 +53,32 @@ def test_the_original_command_parses_verbatim_with_the_original_default_out():
     assert args.out == "outputs/mini_gpt2_med" and args.impl == "course" and not args.overwrite
 
 
+def test_every_cli_default_is_its_dataclass_default():
+    """`course train`'s flags come from TrainConfig and GPTConfig fields: each default is the named
+    recipe's value (train.COMMAND_LINE, cli.train.command_line_model()), every TrainConfig field has a
+    flag or a stated reason, and the recipe differs from TrainConfig() only where it says so."""
+    import dataclasses
+
+    from course_lib.cli import train as cli_train
+    from course_lib.train import COMMAND_LINE, TrainConfig
+
+    args = build_parser().parse_args(["train", "--train_txt", "t.txt", "--tokenizer_dir", "tok"])
+    for flag, (name, _) in cli_train.TRAIN_FLAGS.items():
+        expected = None if name in cli_train.DERIVED else getattr(COMMAND_LINE, name)
+        assert getattr(args, flag[2:]) == expected, (flag, getattr(args, flag[2:]), expected)
+    model = cli_train.command_line_model()
+    for flag, (name, _) in cli_train.MODEL_FLAGS.items():
+        expected = None if name == "n_positions" else getattr(model, name)  # n_positions: --seq_len
+        assert getattr(args, flag[2:]) == expected, (flag, getattr(args, flag[2:]), expected)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    covered = {name for name, _ in cli_train.TRAIN_FLAGS.values()} | set(cli_train.NOT_FLAGS)
+    assert covered == fields, f"TrainConfig fields without a flag: {sorted(fields - covered)}"
+    assert set(cli_train.DERIVED) <= covered
+    recipe_changes = {f for f in fields if getattr(COMMAND_LINE, f) != getattr(TrainConfig(), f)}
+    assert recipe_changes == {"seq_len", "batch_size", "epochs", "sample_prompt", "sample_tokens"}
+    assert (args.lr, args.beta2, args.dropout) == (TrainConfig().lr, TrainConfig().beta2, 0.1)  # reconciled
+
+
 def test_original_command_end_to_end_then_refuse_overwrite_resume(workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
     assert main(ORIGINAL + SMALL) == 0

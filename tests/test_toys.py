@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import toys
-from course_lib.viz import heads
+from course_lib import interp, toys
 
 
 @pytest.mark.slow
@@ -27,10 +26,10 @@ def test_a_previous_token_head_appears_in_a_char_model(capsys) -> None:
     text = load_corpus("offline", verbose=False)
     sample = text[1000:1064]
     untrained, vocab = toys.train_char_model(text, steps=0, seed=0, verbose=False)
-    before = heads.top_heads(heads.head_roles(untrained, vocab.encode(sample), period=24), "previous_token", 1)[0]
+    before = interp.top_heads(interp.head_roles(untrained, vocab.encode(sample), period=24), "previous_token", 1)[0]
     model, vocab = toys.cached_char_model(text)
-    roles = heads.head_roles(model, vocab.encode(sample), period=24)
-    best = heads.top_heads(roles, "previous_token", 1)[0]
+    roles = interp.head_roles(model, vocab.encode(sample), period=24)
+    best = interp.top_heads(roles, "previous_token", 1)[0]
     uniform = sum(1 / (i + 1) for i in range(1, len(sample))) / (len(sample) - 1)
     with capsys.disabled():
         print(f"\n[previous token] {best.name} score {best.previous_token:.3f} "
@@ -54,19 +53,19 @@ def test_the_copy_task_grows_an_induction_head_found_by_the_scores(capsys) -> No
     are 0.03 and 0.08. Trained once (by this test or notebook 08, whichever comes first), then cached.
     """
     untrained = toys.train_induction_model(steps=0, verbose=False)
-    before = heads.head_roles(untrained, period=20)
+    before = interp.head_roles(untrained, period=20)
     model = toys.cached_induction_model()
-    roles = heads.head_roles(model, period=20)
-    ind = heads.top_heads(roles, "induction", 1)[0]
-    prev = heads.top_heads([r for r in roles if r.layer == 0], "previous_token", 1)[0]
-    ind0 = heads.top_heads(before, "induction", 1)[0]
+    roles = interp.head_roles(model, period=20)
+    ind = interp.top_heads(roles, "induction", 1)[0]
+    prev = interp.top_heads([r for r in roles if r.layer == 0], "previous_token", 1)[0]
+    ind0 = interp.top_heads(before, "induction", 1)[0]
     with capsys.disabled():
         print(f"\n[induction] {ind.name} induction {ind.induction:.3f}, {prev.name} previous token "
               f"{prev.previous_token:.3f} (untrained best induction {ind0.induction:.3f})")
     assert ind.layer == 1 and ind.induction >= 0.8 and ind0.induction < 0.1
     assert prev.previous_token >= 0.3  # the layer-0 head the induction head reads from
     # and the model copies: the second copy is predicted from the first
-    x = heads.repeated_random_tokens(model.config.vocab_size, 20, batch=8, seed=3)
+    x = interp.repeated_tokens(model.config.vocab_size, 20, batch=8, seed=3)
     with torch.no_grad():
         pred = model(x).logits[:, 20:-1].argmax(-1)
     assert (pred == x[:, 21:]).float().mean() > 0.9
