@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from course_lib import interp, toys
+from course_lib.errors import CourseInputError
+from course_lib.model import GPTConfig
 
 
 @pytest.mark.slow
@@ -79,8 +81,16 @@ def test_the_copy_task_grows_an_induction_head_found_by_the_scores(capsys) -> No
 
 
 def _tiny_specs():
-    return (toys.InductionSpec(steps=6, vocab_size=64, period=8, batch_size=4, n_embd=16, record_every=3),
-            toys.CharSpec(steps=4, block_size=16, batch_size=4, n_embd=16, record_every=2))
+    small = GPTConfig(vocab_size=64, n_positions=16, n_layer=2, n_head=4, n_embd=16)
+    return (toys.InductionSpec(steps=6, model=small, period=8, batch_size=4, record_every=3),
+            toys.CharSpec(steps=4, model=small, batch_size=4, record_every=2))
+
+
+def test_the_specs_hold_a_gpt_config_and_refuse_a_context_too_short() -> None:
+    assert toys.INDUCTION.model == GPTConfig(vocab_size=512, n_positions=48, n_layer=2, n_head=4, n_embd=64)
+    assert toys.CHAR.model.n_positions == 64  # the block of characters it reads
+    with pytest.raises(CourseInputError, match="n_positions=16 cannot hold two copies of period 24"):
+        toys.train_induction_model(toys.InductionSpec(model=_tiny_specs()[0].model), steps=0, verbose=False)
 
 
 def test_the_cached_models_are_trained_once_keyed_by_settings_and_text(tmp_path, monkeypatch, capsys) -> None:
@@ -124,7 +134,9 @@ def test_two_processes_training_the_same_model_at_once_leave_one_copy(tmp_path) 
             "m = toys.cached_induction_model(tests_spec.SPEC, verbose=False); print(m.source)")
     (tmp_path / "tests_spec.py").write_text(
         "from course_lib import toys\n"
-        "SPEC = toys.InductionSpec(steps=40, vocab_size=64, period=8, batch_size=4, n_embd=16, record_every=10)\n",
+        "from course_lib.model import GPTConfig\n"
+        "SPEC = toys.InductionSpec(steps=40, model=GPTConfig(vocab_size=64, n_positions=16, n_layer=2, n_head=4,"
+        " n_embd=16), period=8, batch_size=4, record_every=10)\n",
         encoding="utf-8")
     env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "data"),
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}

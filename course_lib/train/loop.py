@@ -38,10 +38,9 @@ from .. import distributed as dist_utils
 from .. import runtime
 from ..data import TokenDataset
 from ..errors import CourseInputError
-from ..generate import DecodingSettings, generate
+from ..generate import DecodingSettings, context_length, generate
 from ..protocols import TokenIds, Tokenizer
 from . import checkpoint
-from .checkpoint import model_context
 from .config import TrainConfig, count_steps, training_flops_per_token
 from .optim import cosine_schedule, make_optimizer
 
@@ -128,7 +127,7 @@ class Trainer:
         if self.train_data is None:
             raise CourseInputError("train_data: give a dataset of (x, y) pairs or a 1-D tensor of token ids")
         self.seq_len = _seq_len_of(self.train_data)
-        context = model_context(model)
+        context = context_length(model)
         if context is not None and self.seq_len > context:
             raise CourseInputError(
                 f"seq_len={self.seq_len} is longer than the model's context (n_positions={context}); "
