@@ -12,7 +12,7 @@ import torch
 
 from course_lib.cli import build_parser, main
 from course_lib.model import GPT
-from course_lib.train import read_train_state
+from course_lib.train import COMMAND_LINE, read_train_state
 
 ORIGINAL = ["train", "--train_txt", "data/train_aug_50000.txt", "--tokenizer_dir", "outputs/tokenizer_8k_50k",
             "--seq_len", "256", "--epochs", "8", "--batch_size", "16"]
@@ -60,7 +60,7 @@ def test_every_cli_default_is_its_dataclass_default():
     import dataclasses
 
     from course_lib.cli import train as cli_train
-    from course_lib.train import COMMAND_LINE, TrainConfig
+    from course_lib.train import TrainConfig
 
     args = build_parser().parse_args(["train", "--train_txt", "t.txt", "--tokenizer_dir", "tok"])
     for flag, (name, _) in cli_train.TRAIN_FLAGS.items():
@@ -121,7 +121,7 @@ def test_original_command_end_to_end_then_refuse_overwrite_resume(workdir, monke
     assert main(ORIGINAL + SMALL + ["--n_embd", "32", "--resume", "--max_steps", "99"]) == 2
     assert "n_embd: checkpoint 16, now 32" in capsys.readouterr().err
     assert main(ORIGINAL + SMALL + ["--lr", "0.1", "--resume", "--max_steps", "99"]) == 2
-    assert "lr: checkpoint 0.0005, now 0.1" in capsys.readouterr().err
+    assert f"lr: checkpoint {COMMAND_LINE.lr}, now 0.1" in capsys.readouterr().err
     assert _tree_digest(out) == before
 
     # --overwrite starts again
