@@ -76,6 +76,7 @@ def test_token_labels_agree_across_tokenizers(tok, hf_tok) -> None:
 def test_display_label_makes_invisible_tokens_visible() -> None:
     label = tokenizer.display_label
     assert label("\n") == "↵" and label(" ") == "␣" and label("\t") == "⇥"
+    assert label("a\x17b") == "a^Wb" and label("\r") == "^M" and label("\x7f") == "^?"  # any font draws them
     assert tokenizer.display_label(" the") == " the" and tokenizer.display_label("") == "∅"
     assert tokenizer.display_label("x" * 40, limit=8) == "x" * 7 + "…"
 

@@ -38,9 +38,12 @@ def pretty_token(token: str) -> str:
 
 
 def display_label(text: str, limit: int = 12) -> str:
-    """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣"; long ones cut.
+    """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣", another control
+    character in caret notation ("\r" -> "^M", "\x17" -> "^W": matplotlib's font draws neither the
+    character nor its Unicode control picture); long ones cut.
     """
-    s = text.replace("\r", "␍").replace("\n", "↵").replace("\t", "⇥")
+    s = text.replace("\n", "↵").replace("\t", "⇥")
+    s = "".join("^" + chr(ord(c) + 64) if ord(c) < 0x20 else "^?" if c == "\x7f" else c for c in s)
     if s == "":
         s = "∅"
     elif s.strip() == "":
