@@ -19,9 +19,12 @@ Introduced in notebooks/09_fine_tuning.ipynb; `estimate_training_memory()`,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,11 +169,33 @@ def _saved_tensor_bytes(model: nn.Module, input_ids: torch.Tensor, labels: torch
     return sum(storages.values())
 
 
-def _cpu_peak_bytes(step) -> int | None:
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what C++ code writes to file descriptor 2 to the null device meanwhile: the profiler's
+    kineto prints "USDT: ... profiler_start" / "profiler_stop" there (torch >= 2.12), and a notebook
+    shows fd 2 as cell output. Python's own sys.stderr is not touched."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _cpu_peak_bytes(step: Callable[[], None]) -> int | None:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+    with _native_stderr_silenced():  # only the profiler's start and stop: the step's own output stays
+        prof.__enter__()
+    try:
         step()
+    finally:
+        with _native_stderr_silenced():
+            prof.__exit__(None, None, None)
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "trace.json"
         prof.export_chrome_trace(str(trace))

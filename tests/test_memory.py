@@ -60,3 +60,19 @@ def test_step_memory_shows_what_checkpointing_saves() -> None:
     assert 0 < on.peak_bytes < off.peak_bytes
     assert memory.step_memory(model, ids).peak_bytes == on.peak_bytes  # exact and repeatable
     assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+def test_step_memory_prints_nothing_of_the_profiler() -> None:
+    """torch's CPU profiler (kineto) writes "USDT: ... profiler_start" to file descriptor 2, which a notebook
+    shows as output: step_memory keeps it off, in a fresh process as a kernel runs it."""
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from course_lib.memory import step_memory\n"
+            "from course_lib.model import GPT, GPTConfig\n"
+            "model = GPT(GPTConfig(vocab_size=32, n_positions=16, n_embd=16, n_layer=1, n_head=2))\n"
+            "print(step_memory(model, torch.randint(0, 32, (2, 16))).peak_bytes > 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr[-2000:]
+    assert "USDT" not in r.stderr and "profiler_st" not in r.stderr, r.stderr[-2000:]
