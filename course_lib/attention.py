@@ -33,7 +33,7 @@ from torch import nn
 
 from .errors import CourseInputError
 
-KVCache = tuple[torch.Tensor, torch.Tensor]  # (k, v), each (B, nkv, S, hs)
+LayerCache = tuple[torch.Tensor, torch.Tensor]  # one layer's (k, v), each (B, nkv, S, hs)
 RoPE = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (T, hs): see rope_cos_sin
 
 
@@ -102,11 +102,11 @@ class CausalSelfAttention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        layer_past: KVCache | None = None,
+        layer_past: LayerCache | None = None,
         use_cache: bool = False,
         output_attentions: bool = False,
         rope: RoPE | None = None,
-    ) -> tuple[torch.Tensor, KVCache | None, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, LayerCache | None, torch.Tensor | None]:
         """x: (B, T, C). Returns (y (B, T, C), present (k, v) or None, weights (B, nh, T, S) or None).
 
         `rope` = (cos, sin) for the T new positions (they start after the cached ones).

@@ -12,6 +12,7 @@ from torch import nn
 from course_lib import interp, toys
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
+from course_lib.viz import heads
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +148,10 @@ def test_the_logit_lens_sees_the_copy_appear_in_block_1(toy: GPT) -> None:
 
 
 def test_plots_return_figures(toy: GPT) -> None:
-    fig = interp.plot_head_scores(torch.rand(2, 4), title="t")
+    fig = heads.plot_head_scores(torch.rand(2, 4), title="t")
     assert len(fig.axes) == 2  # the heatmap and its colour bar
-    fig = interp.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
+    fig = heads.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
     ids = interp.repeated_tokens(512, 4, 1)[0]
-    fig = interp.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
+    fig = heads.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
     assert fig.axes

@@ -10,6 +10,7 @@ Introduced in notebooks/07_decoding_strategies.ipynb.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +49,15 @@ def _reorder_cache(past: KVCache | None, index: torch.Tensor) -> KVCache | None:
     return tuple(tuple(t.index_select(0, index.to(t.device)) for t in layer) for layer in past)
 
 
+def _cache_argument(model: CausalLM) -> str:
+    """"cache" where the model's forward takes it (transformers >= 5.25 deprecates the old name, with a
+    warning), else "past_key_values" (the course GPT, older transformers)."""
+    try:
+        return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    except (TypeError, ValueError, AttributeError):  # no inspectable forward
+        return "past_key_values"
+
+
 class _Runner:
     """Feeds a model the next token(s) with or without the KV cache, cropping to its context."""
 
@@ -57,6 +67,7 @@ class _Runner:
         self.hidden = hidden
         self.ctx = context_length(model)
         self.past: KVCache | None = None
+        self.cache_name = _cache_argument(model)
 
     def __call__(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """seqs (N, T), the whole text so far -> (next-token logits (N, V) fp32, last hidden (N, t, C))."""
@@ -66,11 +77,11 @@ class _Runner:
         else:
             past = None  # first step, no cache, or the cache is full: recompute the window
             feed = seqs if self.ctx is None else seqs[:, -self.ctx:]
-        kwargs: dict[str, Any] = {"past_key_values": past, "use_cache": self.use_cache}
+        kwargs: dict[str, Any] = {self.cache_name: past, "use_cache": self.use_cache}
         if self.hidden:
             kwargs["output_hidden_states"] = True
         out = self.model(input_ids=feed, **kwargs)
-        self.past = out.past_key_values if self.use_cache else None
+        self.past = getattr(out, self.cache_name) if self.use_cache else None
         logits = out.logits[:, -1, :].to(dtype=torch.float32)  # (N, V)
         hidden = out.hidden_states[-1] if self.hidden else None
         return logits, hidden
