@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .attention import CausalSelfAttention, KVCache, RoPE, rope_cos_sin
+from .attention import CausalSelfAttention, KVCache, RoPE, padded_causal_mask, rope_cos_sin
 from .errors import CourseInputError
 from .io import JsonConfig, ignored_state_key, usual_permissions
 
@@ -356,8 +356,9 @@ class Block(nn.Module):
         use_cache: bool = False,
         output_attentions: bool = False,
         rope: RoPE | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, KVCache | None, torch.Tensor | None]:
-        a, present, weights = self.attn(self.ln_1(x), layer_past, use_cache, output_attentions, rope)
+        a, present, weights = self.attn(self.ln_1(x), layer_past, use_cache, output_attentions, rope, attention_mask)
         x = x + a  # (B, T, C) the residual stream
         x = x + self.mlp(self.ln_2(x))
         return x, present, weights
@@ -528,6 +529,26 @@ class GPT(nn.Module):
                 "was the text encoded with another tokenizer?"
             )
 
+    def _padding_mask(self, attention_mask: torch.Tensor | None, B: int, S: int) -> torch.Tensor | None:
+        """The (B, S) padding mask, or None when there is no padding (the fast causal path)."""
+        if attention_mask is None:
+            return None
+        if attention_mask.dim() != 2 or tuple(attention_mask.shape) != (B, S):
+            raise CourseInputError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}; expected (batch, cached + new tokens) = "
+                f"({B}, {S}): 1 for text, 0 for padding")
+        if _is_compiling() or not bool(attention_mask.all()):
+            return attention_mask.to(self.device)
+        return None
+
+    def _check_positions(self, position_ids: torch.Tensor, B: int, T: int) -> torch.Tensor:
+        pos = position_ids if position_ids.dim() == 2 else position_ids.view(1, -1)
+        if pos.size(1) != T or pos.size(0) not in (1, B):
+            raise CourseInputError(
+                f"position_ids has shape {tuple(position_ids.shape)}; expected ({B}, {T}) or (1, {T}): "
+                "one position per new token")
+        return pos.to(device=self.device, dtype=torch.long)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -536,18 +557,36 @@ class GPT(nn.Module):
         use_cache: bool = False,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
     ) -> GPTOutput:
-        """input_ids (B, T) -> GPTOutput; `labels` (B, T) are shifted inside, -100 is ignored."""
+        """input_ids (B, T) -> GPTOutput; `labels` (B, T) are shifted inside, -100 is ignored.
+
+        A batch of different-length texts (transformers' names and meanings): `attention_mask`
+        (B, cached + T), 1 for text and 0 for padding, hides the pads from every query;
+        `position_ids` (B, T) give each token its position (default: cached .. cached + T - 1 for
+        every row; a left-padded row wants its pads skipped, as `generate` does). `logits_to_keep`
+        = N computes the head for the last N positions only (0: all), or for the positions a 1-D
+        tensor lists: generation needs only the last one.
+        """
         past_length = past_key_values[0][0].size(2) if past_key_values else 0
         self._check_input(input_ids, past_length)
         B, T = input_ids.shape
+        mask = self._padding_mask(attention_mask, B, past_length + T)
         pos = torch.arange(past_length, past_length + T, device=input_ids.device)  # (T,)
+        if position_ids is not None:
+            pos = self._check_positions(position_ids, B, T)  # (B, T) or (1, T)
         rope = None
         if self.config.position == "learned":
             x = self.transformer.drop(self.transformer.wte(input_ids) + self.transformer.wpe(pos))  # (B, T, C)
         else:  # switch: rotary positions, offset by what is cached; (cos, sin) each (T, hs)
             x = self.transformer.drop(self.transformer.wte(input_ids))  # (B, T, C)
             rope = rope_cos_sin(pos, self.config.head_size, self.config.rope_theta)
+            if pos.dim() == 2:  # one row of positions per text: (B, 1, T, hs), broadcast over the heads
+                rope = (rope[0][:, None], rope[1][:, None])
+        if mask is not None:
+            mask = padded_causal_mask(mask, T)  # (B, 1, T, S), built once for every layer
 
         presents: list[KVCache] = []
         attentions: list[torch.Tensor] = []
@@ -559,10 +598,10 @@ class GPT(nn.Module):
             layer_past = past_key_values[i] if past_key_values else None
             if checkpointing:
                 x, present, weights = checkpoint(
-                    block, x, layer_past, use_cache, output_attentions, rope, use_reentrant=False
+                    block, x, layer_past, use_cache, output_attentions, rope, mask, use_reentrant=False
                 )
             else:
-                x, present, weights = block(x, layer_past, use_cache, output_attentions, rope)
+                x, present, weights = block(x, layer_past, use_cache, output_attentions, rope, mask)
             if use_cache:
                 presents.append(present)
             if output_attentions:
@@ -570,7 +609,13 @@ class GPT(nn.Module):
         x = self.transformer.ln_f(x)
         if output_hidden_states:
             hidden.append(x)
-        logits = self.lm_head(x)  # (B, T, vocab)
+        if isinstance(logits_to_keep, int) and logits_to_keep == 0:
+            logits = self.lm_head(x)  # (B, T, vocab)
+        else:  # only the positions asked for: generating needs the last one, not a (B, T, vocab) tensor
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            if labels is not None:
+                raise CourseInputError("labels need the logits of every position: leave logits_to_keep at 0")
+            logits = self.lm_head(x[:, keep])  # (B, N, vocab)
 
         loss = None
         if labels is not None:

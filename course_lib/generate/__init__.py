@@ -55,6 +55,7 @@ from .processors import (
 )
 from .runner import context_length
 from .strategies import contrastive_search, generate, next_token_step
+from .text import StopStrings, Streamer, TextStreamer, token_bytes_of
 from .trace import DecodingTrace, TraceStep, summarize_stages
 
 __all__ = [
@@ -78,4 +79,8 @@ __all__ = [
     "diverse_beam_search",
     "context_length",
     "summarize_stages",
+    "Streamer",
+    "TextStreamer",
+    "StopStrings",
+    "token_bytes_of",
 ]
