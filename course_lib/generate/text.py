@@ -113,7 +113,8 @@ class TextStreamer:
 
     ``generate(..., streamer=TextStreamer(tok))`` prints the text of one row as it grows (the
     prompt too unless ``skip_prompt``); ``on_text(row, piece)`` receives the pieces instead (any
-    batch size). Token ids in `skip_ids` (an end-of-text id) show nothing. `texts` holds each
+    batch size): one per row and token, empty while a character waits for its last bytes. New
+    token ids in `skip_ids` (an end-of-text id) show nothing. `texts` holds each
     row's text so far. A character whose bytes are split across tokens waits for its last byte;
     at `end` whatever is still unfinished shows as U+FFFD, as ``decode`` would show it.
     """
@@ -129,12 +130,10 @@ class TextStreamer:
         self._prompt_seen = False
 
     def _emit(self, row: int, piece: str) -> None:
-        if not piece:
-            return
         self.texts[row] += piece
         if self.on_text is not None:
             self.on_text(row, piece)
-        else:
+        elif piece:
             print(piece, end="", flush=True)
 
     def put(self, value: torch.Tensor) -> None:
@@ -151,14 +150,17 @@ class TextStreamer:
         self._prompt_seen = True
         if first and self.skip_prompt:
             return
+        skip = set() if first else self.skip_ids  # a prompt shows all its tokens
         for row, tokens in enumerate(ids.tolist()):
-            data = b"".join(self.token_bytes(i) for i in tokens if i not in self.skip_ids)
+            data = b"".join(self.token_bytes(i) for i in tokens if i not in skip)
             self._emit(row, self._decoders[row].decode(data))
 
     def end(self) -> None:
         """The stream is over: flush what was held back (a newline ends the printed text)."""
         for row, decoder in enumerate(self._decoders):
-            self._emit(row, decoder.decode(b"", final=True))
+            rest = decoder.decode(b"", final=True)
+            if rest:
+                self._emit(row, rest)
         if self.on_text is None and self._decoders:
             print(flush=True, file=sys.stdout)
         self._decoders = []
