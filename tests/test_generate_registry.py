@@ -1,5 +1,5 @@
 """The one table of decoding strategies (`course_lib.generate.STRATEGIES`): each entry runs its function
-with its settings, the README's table is written from it, and bad names and options are one line.
+with its settings, the docs print the table from it, and bad names and options are one line.
 
 Adding a strategy: its function and entry in course_lib/generate/registry.py, and its row in
 `EXPECTED` below (what its entry must run, written without the registry).
@@ -79,14 +79,19 @@ def test_each_entry_runs_its_function_with_its_defaults(tiny, name: str) -> None
     assert torch.equal(got, EXPECTED[name](model, ids, 6, mask, 3))
 
 
-def test_the_readme_table_is_written_from_the_registry() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("<!-- strategies: written by course_lib.generate.registry.markdown_table() -->\n")
-    end = readme.index("<!-- /strategies -->")
-    table = readme[start:end].split("\n", 1)[1].strip()
-    assert table == markdown_table(), "README's table of strategies: paste markdown_table()"
+def test_the_docs_print_the_table_from_the_registry() -> None:
+    import subprocess
+    import sys
+
+    table = subprocess.run([sys.executable, "-m", "course_lib.generate.registry"], capture_output=True, text=True,
+                           check=True, cwd=ROOT).stdout
+    assert table.strip() == markdown_table()
     for s in STRATEGIES.values():
-        assert f"| `{s.name}` |" in table
+        assert f"| `{s.name}` | {s.summary} |" in table
+        for k in s.knobs:
+            assert f"`{k}`" in table
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "python -m course_lib.generate.registry" in readme and "course_lib.generate.STRATEGIES" in readme
 
 
 def test_bad_names_and_options_are_one_line(tiny) -> None:

@@ -1,9 +1,10 @@
 """The decoding strategies, in one table: name -> the function that runs it, the settings it reads, its defaults.
 
-`course generate --strategy`, the `DecodingExplorer`'s menu and sliders (and so `course demo
-decoding`), and the README's table of strategies all read `STRATEGIES`; nothing else lists them.
-Adding a strategy is one function (with the `StrategyFn` signature) + one `Strategy` entry below
-+ its test.
+`course generate --strategy` (its choices, help and flag defaults), the `DecodingExplorer`'s
+menu and sliders (and so `course demo decoding`), notebook 07's side-by-side comparison and the
+docs (``python -m course_lib.generate.registry`` prints the table the README points to) all read
+`STRATEGIES`; nothing else lists them. Adding a strategy is one function (with the `StrategyFn`
+signature) + one `Strategy` entry below + its row in tests/test_generate_registry.py.
 
 Every `run` has one signature: ``run(model, input_ids, max_new_tokens, settings, **options)``
 returning prompt + new ids (B', T'). The options are `generate`'s (attention_mask, eos_token_id,
@@ -144,9 +145,13 @@ def _shown(value: Any) -> str:
 
 
 def markdown_table() -> str:
-    """The README's table of strategies (a test keeps the README equal to it)."""
+    """The table of strategies as Markdown: name, what it does, its own settings with their defaults."""
     rows = ["| strategy | what it does | its settings (defaults) |", "|---|---|---|"]
     for s in STRATEGIES.values():
         knobs = ", ".join(f"`{k}`" + (f" {s.default(k)}" if s.default(k) is not None else "") for k in s.knobs)
         rows.append(f"| `{s.name}` | {s.summary} | {knobs or '-'} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m course_lib.generate.registry
+    print(markdown_table())
