@@ -2,7 +2,7 @@
 
 `course generate --strategy` (its choices, help and flag defaults), the `DecodingExplorer`'s
 menu and sliders (and so `course demo decoding`), notebook 07's side-by-side comparison and the
-docs (``python -m course_lib.generate.registry`` prints the table the README points to) all read
+docs (``python -m course_lib.generate`` prints the table the README points to) all read
 `STRATEGIES`; nothing else lists them. Adding a strategy is one function (with the `StrategyFn`
 signature) + one `Strategy` entry below + its row in tests/test_generate_registry.py.
 
@@ -151,7 +151,3 @@ def markdown_table() -> str:
         knobs = ", ".join(f"`{k}`" + (f" {s.default(k)}" if s.default(k) is not None else "") for k in s.knobs)
         rows.append(f"| `{s.name}` | {s.summary} | {knobs or '-'} |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":  # python -m course_lib.generate.registry
-    print(markdown_table())
