@@ -113,10 +113,10 @@ class TextStreamer:
 
     ``generate(..., streamer=TextStreamer(tok))`` prints the text of one row as it grows (the
     prompt too unless ``skip_prompt``); ``on_text(row, piece)`` receives the pieces instead (any
-    batch size): one per row and token, empty while a character waits for its last bytes. New
-    token ids in `skip_ids` (an end-of-text id) show nothing. `texts` holds each
-    row's text so far. A character whose bytes are split across tokens waits for its last byte;
-    at `end` whatever is still unfinished shows as U+FFFD, as ``decode`` would show it.
+    batch size): one per row and `put` (the prompt as one piece, then one per token), empty while a
+    character waits for its last bytes. New token ids in `skip_ids` (an end-of-text id) show nothing.
+    `texts` holds each row's text so far. A character whose bytes are split across tokens waits
+    for its last byte; at `end` whatever is still unfinished shows as U+FFFD, as ``decode`` would.
     """
 
     def __init__(self, tokenizer: Any, skip_prompt: bool = False, skip_ids: Collection[int] = (),
