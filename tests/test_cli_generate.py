@@ -285,3 +285,24 @@ def test_the_strategies_and_their_defaults_come_from_the_registry(capsys) -> Non
         assert s.summary in helps["strategy"]
         args = parser.parse_args(["--model_dir", "x", "--prompt", "p", "--strategy", s.name])
         assert decoding_settings(args) == s.settings()
+
+
+def test_stream_is_on_by_default_on_a_terminal(model_dir: Path, capsys, monkeypatch) -> None:
+    import sys
+
+    import course_lib.generate as gen
+
+    made = []
+
+    class Recording(gen.TextStreamer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(gen, "TextStreamer", Recording)
+    base = ["--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "6"]
+    code, out, _ = run_cli(capsys, *base)
+    assert code == 0 and made == []  # not a terminal (captured): printed when done
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, streamed, _ = run_cli(capsys, *base)
+    assert code == 0 and len(made) == 1 and streamed == out and made[0].texts == [out.rstrip("\n")]
