@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from . import convert
-from .attention import CausalSelfAttention, LayerCache, RoPE, rope_cos_sin
+from .attention import CausalSelfAttention, LayerCache, RoPE, padded_causal_mask, rope_cos_sin
 from .convert import CONV1D_WEIGHTS  # noqa: F401 - GPT-2's transposed weights, named here too
 from .errors import CourseInputError
 from .io import JsonConfig
@@ -226,8 +226,9 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, layer_past: LayerCache | None = None, use_cache: bool = False,
                 output_attentions: bool = False, rope: RoPE | None = None,
+                attention_mask: torch.Tensor | None = None,
                 ) -> tuple[torch.Tensor, LayerCache | None, torch.Tensor | None]:
-        a, present, weights = self.attn(self.ln_1(x), layer_past, use_cache, output_attentions, rope)
+        a, present, weights = self.attn(self.ln_1(x), layer_past, use_cache, output_attentions, rope, attention_mask)
         x = x + a  # (B, T, C) the residual stream
         x = x + self.mlp(self.ln_2(x))
         return x, present, weights
@@ -294,11 +295,28 @@ class GPT(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None,
                 past_key_values: tuple[LayerCache, ...] | None = None, use_cache: bool = False,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> GPTOutput:
-        """input_ids (B, T) -> GPTOutput; `labels` (B, T) are shifted inside, -100 is ignored."""
+                output_attentions: bool = False, output_hidden_states: bool = False,
+                attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                logits_to_keep: int | torch.Tensor = 0) -> GPTOutput:
+        """input_ids (B, T) -> GPTOutput; `labels` (B, T) are shifted inside, -100 is ignored.
+
+        A batch of different-length texts (transformers' names and meanings): `attention_mask`
+        (B, cached + T), 1 for text and 0 for padding, hides the pads from every query;
+        `position_ids` (B, T) give each token its position (default: cached .. cached + T - 1 for
+        every row; a left-padded row wants its pads skipped, as `generate` does). `logits_to_keep`
+        = N computes the head for the last N positions only (0: all), or for the positions a 1-D
+        tensor lists: generation needs only the last one.
+        """
         past_length = past_key_values[0][0].size(2) if past_key_values else 0
         self._check_input(input_ids, past_length)
-        x, rope = self._embed(input_ids, past_length)  # (B, T, C); rope = (cos, sin) or None
+        B, T = input_ids.shape
+        mask = self._padding_mask(attention_mask, B, past_length + T)  # (B, S) or None: no padding
+        pos = torch.arange(past_length, past_length + T, device=input_ids.device)  # (T,)
+        if position_ids is not None:
+            pos = self._check_positions(position_ids, B, T)  # (B, T) or (1, T)
+        x, rope = self._embed(input_ids, pos)  # (B, T, C); rope = (cos, sin) or None
+        if mask is not None:
+            mask = padded_causal_mask(mask, T)  # (B, 1, T, S), built once for every layer
         run_checkpointed = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         presents, attentions, hidden = [], [], []
         for i, block in enumerate(self.transformer.h):
@@ -306,11 +324,17 @@ class GPT(nn.Module):
                 hidden.append(x)
             run = partial(checkpoint, block, use_reentrant=False) if run_checkpointed else block
             x, present, weights = run(x, past_key_values[i] if past_key_values else None, use_cache,
-                                      output_attentions, rope)
+                                      output_attentions, rope, mask)
             presents.append(present)
             attentions.append(weights)
         x = self.transformer.ln_f(x)  # (B, T, C)
-        logits = self.lm_head(x)  # (B, T, vocab)
+        if isinstance(logits_to_keep, int) and logits_to_keep == 0:
+            logits = self.lm_head(x)  # (B, T, vocab)
+        else:  # only the positions asked for: generating needs the last one, not a (B, T, vocab) tensor
+            if labels is not None:
+                raise CourseInputError("labels need the logits of every position: leave logits_to_keep at 0")
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            logits = self.lm_head(x[:, keep])  # (B, N, vocab)
         return GPTOutput(
             logits=logits,
             loss=None if labels is None else next_token_loss(logits, labels),
@@ -319,14 +343,37 @@ class GPT(nn.Module):
             hidden_states=(*hidden, x) if output_hidden_states else None,
         )
 
-    def _embed(self, input_ids: torch.Tensor, past_length: int) -> tuple[torch.Tensor, RoPE | None]:
-        """Token (+ position) embeddings, (B, T, C); with RoPE, the (cos, sin) of the T new positions."""
-        pos = torch.arange(past_length, past_length + input_ids.size(1), device=input_ids.device)  # (T,)
+    def _embed(self, input_ids: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, RoPE | None]:
+        """Token (+ position) embeddings, (B, T, C); with RoPE, the (cos, sin) of the T new positions.
+        `pos`: (T,) shared by every row, or (B, T) / (1, T) one row of positions per text."""
         x = self.transformer.wte(input_ids)  # (B, T, C)
         if self.config.position == "learned":
             return self.transformer.drop(x + self.transformer.wpe(pos)), None
         # switch: rotary positions, offset by what is cached; (cos, sin) each (T, hs)
-        return self.transformer.drop(x), rope_cos_sin(pos, self.config.head_size, self.config.rope_theta)
+        cos, sin = rope_cos_sin(pos, self.config.head_size, self.config.rope_theta)
+        if pos.dim() == 2:  # one row of positions per text: (B, 1, T, hs), broadcast over the heads
+            cos, sin = cos[:, None], sin[:, None]
+        return self.transformer.drop(x), (cos, sin)
+
+    def _padding_mask(self, attention_mask: torch.Tensor | None, B: int, S: int) -> torch.Tensor | None:
+        """The (B, S) padding mask, or None when there is no padding (the fast causal path)."""
+        if attention_mask is None:
+            return None
+        if attention_mask.dim() != 2 or tuple(attention_mask.shape) != (B, S):
+            raise CourseInputError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}; expected (batch, cached + new tokens) = "
+                f"({B}, {S}): 1 for text, 0 for padding")
+        if is_compiling() or not bool(attention_mask.all()):
+            return attention_mask.to(self.device)
+        return None
+
+    def _check_positions(self, position_ids: torch.Tensor, B: int, T: int) -> torch.Tensor:
+        pos = position_ids if position_ids.dim() == 2 else position_ids.view(1, -1)
+        if pos.size(1) != T or pos.size(0) not in (1, B):
+            raise CourseInputError(
+                f"position_ids has shape {tuple(position_ids.shape)}; expected ({B}, {T}) or (1, {T}): "
+                "one position per new token")
+        return pos.to(device=self.device, dtype=torch.long)
 
     def _check_input(self, input_ids: torch.Tensor, past_length: int) -> None:
         if input_ids.dim() != 2:
