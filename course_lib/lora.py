@@ -458,8 +458,10 @@ def _saved_tensor_bytes(model: nn.Module, input_ids: torch.Tensor, labels: torch
 def _cpu_peak_bytes(step) -> int | None:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
+    from .runtime import quiet_native_stderr
+
+    with quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()  # the profiler's C++ side prints "USDT: ... profiler_start/stop" lines: not for the learner
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "trace.json"
         prof.export_chrome_trace(str(trace))

@@ -57,6 +57,7 @@ def execute(path: str | Path, workdir: str | Path, mode: str = "fast",
     `NotebookFailed` naming the notebook, the mode, the cell number and its first line.
     """
     import os
+    import tempfile
     import time
 
     import nbformat
@@ -67,7 +68,9 @@ def execute(path: str | Path, workdir: str | Path, mode: str = "fast",
     nb = nbformat.read(path, as_version=4)
     env_backup = dict(os.environ)
     os.environ.update({**MODES[mode], "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    sockets = tempfile.TemporaryDirectory(prefix="course-kernel-")
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                            kernel_manager_class=local_kernel_manager(sockets.name),
                             resources={"metadata": {"path": str(workdir)}})
     start = time.monotonic()
     try:
@@ -87,7 +90,33 @@ def execute(path: str | Path, workdir: str | Path, mode: str = "fast",
     finally:
         os.environ.clear()
         os.environ.update(env_backup)
+        sockets.cleanup()
     return nb, time.monotonic() - start
+
+
+def local_kernel_manager(folder: str | Path) -> type:
+    """A jupyter_client kernel manager that talks to its kernel over IPC sockets in `folder` (POSIX).
+
+    Over TCP (jupyter_client's default) every kernel logs "Kernel is running over TCP without
+    encryption" as it starts; local sockets are what that warning recommends, and nothing
+    else changes. On Windows, which has no IPC sockets, it is the plain TCP manager.
+    """
+    import os
+
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import Unicode, default
+
+    if os.name == "nt":  # pragma: no cover - no IPC transport on Windows
+        return AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        transport = Unicode("ipc")
+
+        @default("ip")
+        def _socket_prefix(self) -> str:
+            return str(Path(folder) / "kernel")
+
+    return LocalKernelManager
 
 
 def clean(nb: dict) -> dict:

@@ -5,7 +5,7 @@ prints one short block saying what was found.
 
 Introduced in notebooks/00_welcome.ipynb; `output_dir()` in notebook 01; `data_dir()`,
 `offline()` in notebook 02; `torch_threads()`, `trained_cache_dir()` in notebook 07;
-`dtype_for_capability()` in notebook 10.
+`quiet_native_stderr()` in notebook 09 (through `lora`); `dtype_for_capability()` in notebook 10.
 """
 
 from __future__ import annotations
@@ -201,6 +201,31 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send what compiled libraries write straight to the process's stderr to nowhere while the block runs.
+
+    PyTorch's profiler (libkineto) prints ``USDT: ... profiler_start`` and ``profiler_stop``
+    lines to file descriptor 2 from C++, past `sys.stderr` and past any warnings filter; in
+    a notebook, ipykernel forwards that descriptor into the cell's output. Python's own
+    `sys.stderr` is left alone, so a Python error or warning in the block still shows.
+    Where the process has no descriptor 2 (a windowed Python) it does nothing.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def trained_cache_dir() -> Path:

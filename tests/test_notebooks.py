@@ -136,3 +136,21 @@ def test_a_failing_cell_is_named(tmp_path: Path) -> None:
     assert "zz_broken_for_test.ipynb" in message
     assert "cell 2" in message and "the broken one" in message and "boom" in message
 
+
+
+def test_a_notebook_kernel_starts_without_the_tcp_warning(tmp_path: Path) -> None:
+    """Kernels talk over local sockets (`notebook.local_kernel_manager`): ipykernel's "running over TCP
+    without encryption" warning, printed as every kernel starts, is not printed."""
+    import subprocess
+    import sys
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+    scratch = tmp_path / "zz_kernel_for_test.ipynb"
+    nbformat.write(nb, scratch)
+    code = ("import sys\nfrom course_lib.notebook import execute\n"
+            f"nb, _ = execute({str(scratch)!r}, {str(tmp_path)!r})\nprint(nb.cells[0].outputs[0]['text'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "42"
+    assert "without encryption" not in out.stderr and "WARNING" not in out.stderr, out.stderr[-2000:]

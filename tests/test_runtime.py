@@ -142,3 +142,23 @@ def test_import_course_lib_is_lazy() -> None:
     code = "import sys, course_lib; print('transformers' in sys.modules, 'course_lib.model' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_quiet_native_stderr_drops_what_c_code_writes_to_descriptor_2_and_only_inside() -> None:
+    """The profiler's USDT lines are written to descriptor 2 from C++: the block drops such writes, nothing else."""
+    code = ("import os, sys\nfrom course_lib import runtime\n"
+            "os.write(2, b'before\\n')\n"
+            "with runtime.quiet_native_stderr():\n    os.write(2, b'USDT: profiler_start\\n')\n"
+            "os.write(2, b'after\\n')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.splitlines() == ["before", "after"]
+
+
+def test_the_memory_count_of_notebook_09_prints_no_profiler_lines() -> None:
+    """`lora.step_memory` on the CPU uses torch.profiler, whose C++ side prints USDT lines by itself."""
+    code = ("import torch\nfrom course_lib import lora\nfrom course_lib.model import GPT, GPTConfig\n"
+            "m = GPT(GPTConfig(vocab_size=50, n_positions=8, n_embd=16, n_layer=1, n_head=2))\n"
+            "print(lora.step_memory(m, torch.randint(0, 50, (2, 8))).peak_bytes > 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    assert out.stderr == "", out.stderr
