@@ -8,6 +8,7 @@ are clicked and the data it drew is compared with the plain functions.
 
 from __future__ import annotations
 
+import io
 import math
 import random
 
@@ -335,3 +336,21 @@ def test_notebook_08_saved_with_outputs_stays_small(tmp_path) -> None:
     own = nbformat.writes(nb).encode("utf-8")
     assert len(own) < 2_000_000, f"notebook 08 with outputs is {len(own) / 1e6:.2f} MB without the scripts"
     assert len(saved) < 2_000_000 + len(views) * 500_000, f"notebook 08 with outputs is {len(saved) / 1e6:.2f} MB"
+
+
+def test_labels_show_control_characters_and_glyphs_the_font_lacks_as_escapes() -> None:
+    """GPT-2 has tokens such as "\\x17": drawn as is, matplotlib warns "Glyph 23 missing" and shows a box."""
+    assert va.display_label("\x17") == "\\x17" and va.display_label("\r\n") == "\\r↵"
+    assert va.display_label("日本") == "日本"  # HTML (the widgets) draws it with the browser's fonts
+    assert va.plot_label("日本") == "\\u65e5\\u672c" and va.plot_label("naïve café") == "naïve café"
+    assert va.plot_label("x" * 40, limit=8) == "x" * 7 + "…"
+
+
+def test_an_attention_plot_of_unprintable_tokens_draws_without_a_warning() -> None:
+    import warnings
+
+    tokens = ["\x17", "日", "\r", "a", "\u200b", "👩"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = va.plot_attention(torch.rand(6, 6), tokens)
+        fig.savefig(io.BytesIO(), format="png")

@@ -34,6 +34,7 @@ import html
 import io
 import math
 import socket
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,7 @@ __all__ = [
     # this module
     "pretty_token",
     "display_label",
+    "plot_label",
     "token_labels",
     "encode_text",
     "head_matrix",
@@ -118,13 +120,41 @@ def pretty_token(token: str) -> str:
 
 
 def display_label(text: str, limit: int = 12) -> str:
-    """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣"; long ones cut.
+    """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣", other control
+    characters as escapes ("\\r", "\\x17"); long ones cut.
     """
-    s = text.replace("\r", "␍").replace("\n", "↵").replace("\t", "⇥")
+    s = text.replace("\n", "↵").replace("\t", "⇥")
+    s = "".join(_escaped(c) if unicodedata.category(c) in ("Cc", "Cf") else c for c in s)
     if s == "":
         s = "∅"
     elif s.strip() == "":
         s = "␣" * len(s)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _escaped(c: str) -> str:
+    """One character as an escape, the way Python writes it: "\\r", "\\x17", "\\u65e5", "\\U0001f469"."""
+    return c.encode("unicode_escape").decode("ascii")
+
+
+@functools.lru_cache(maxsize=4)
+def _font_characters(font_file: str) -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(font_file).get_charmap())
+
+
+def plot_label(text: str, limit: int = 12) -> str:
+    """`display_label` for a matplotlib figure: characters its font has no glyph for become escapes.
+
+    Matplotlib draws a missing glyph as an empty box and warns about it ("Glyph 23 missing
+    from font(s) DejaVu Sans"); a token such as "日" or "\\x17" is shown as "\\u65e5" or "\\x17".
+    """
+    from matplotlib import font_manager
+
+    have = _font_characters(font_manager.findfont(font_manager.FontProperties()))
+    s = display_label(text, limit=10**9)
+    s = "".join(c if ord(c) in have else _escaped(c) for c in s)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -256,7 +286,7 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
     else:
         fig = Figure(figsize=(min(3.2 * len(heads), 18), 3.6))
         axes = list(np.atleast_1d(fig.subplots(1, len(heads))))
-    labels = [display_label(t) for t in tokens] if tokens is not None else None
+    labels = [plot_label(t) for t in tokens] if tokens is not None else None
     for h, (a, m) in enumerate(zip(axes, heads)):
         im = a.imshow(m.numpy(), cmap=cmap, vmin=0.0, vmax=max(float(m.max()), 1e-6), interpolation="nearest")
         a.grid(False)
