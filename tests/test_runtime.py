@@ -162,3 +162,28 @@ def test_the_memory_count_of_notebook_09_prints_no_profiler_lines() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
     assert out.stderr == "", out.stderr
+
+
+def test_threads_for_runs_a_small_cpu_model_on_one_thread_for_the_block_only() -> None:
+    before = torch.get_num_threads()
+    small = torch.nn.Linear(8, 8)
+    with runtime.threads_for(small):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    big = torch.nn.Embedding(runtime.SMALL_MODEL_PARAMETERS // 16 + 1, 16)  # just above the line
+    with runtime.threads_for(big):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before
+
+
+def test_setup_drops_the_known_stack_noise_and_nothing_else() -> None:
+    """transformers' "loss_type=None" line and peft's FutureWarning go; other log lines and warnings stay."""
+    code = ("import logging, warnings\nfrom course_lib import runtime\nruntime.quiet_the_stack()\n"
+            "logging.basicConfig(format='%(message)s')\nlog = logging.getLogger('transformers.modeling_utils')\n"
+            "log.warning('`loss_type=None` was set in the config but it is unrecognized. Using the default loss')\n"
+            "log.warning('something else')\n"
+            "warnings.warn('`is_gradient_checkpointing` is deprecated and will be removed in v6.', FutureWarning)\n"
+            "warnings.warn('another deprecation', FutureWarning)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "loss_type" not in out.stderr and "is_gradient_checkpointing" not in out.stderr
+    assert "something else" in out.stderr and "another deprecation" in out.stderr

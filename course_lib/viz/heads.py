@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from .. import runtime
 from ..errors import CourseInputError
 from ..protocols import CausalLM
 
@@ -87,7 +88,8 @@ def attention_batch(model: CausalLM, ids: torch.Tensor) -> torch.Tensor:
     was_training = model.training
     model.eval()
     try:
-        out = model(ids.to(next(model.parameters()).device), output_attentions=True)
+        with runtime.threads_for(model):  # a small model on the CPU: one thread (see there why)
+            out = model(ids.to(next(model.parameters()).device), output_attentions=True)
     finally:
         model.train(was_training)
     atts = out.attentions if hasattr(out, "attentions") else out[-1]
