@@ -216,7 +216,10 @@ def non_embedding_params(config: Any) -> int:
     """Parameters that cost matmul FLOPs for every token: the blocks, ln_f and the (tied) head.
 
     The position table is a lookup, so it is left out; the token embedding is counted
-    once, because the output head multiplies by the same matrix.
+    once, because the output head multiplies by the same matrix (123.7 M for GPT-2 124M).
+    Despite the name this is not Kaplan et al.'s *non-embedding* count, which leaves the
+    tied head out with the embeddings (85.1 M for GPT-2: `model.count_parameters(config,
+    exclude_embeddings=True)`); for FLOPs and MFU the head's matmul counts, as in nanoGPT.
     """
     C, L, V = config.n_embd, config.n_layer, config.vocab_size
     per_block = 12 * C * C + 13 * C  # c_attn 3C^2+3C, c_proj C^2+C, c_fc 4C^2+4C, c_proj 4C^2+C, 2 LayerNorms 4C
