@@ -250,19 +250,42 @@ def sort_roles(roles: Sequence[HeadRole], by: str = "previous_token", descending
 
 
 # --------------------------------------------------------------------------- static plot
+LABEL_EVERY_TOKEN_UP_TO = 96
+"""`plot_attention` of one head labels every token up to this many (a character model's 64-character
+sample, a sentence of GPT-2 tokens); above it the labels are thinned to every k-th."""
+
+
 def _tick_positions(T: int, max_labels: int) -> list[int]:
     step = max(1, math.ceil(T / max_labels))
     return list(range(0, T, step))
 
 
+def _one_head_size(T: int, big: bool) -> tuple[float, float]:
+    """(figure side in inches, tick font size) for one head of T tokens with every token labelled.
+
+    The figure grows with T until the explorer still fits a 1366-px screen beside its thumbnails
+    (8.5 in, 680 px at the explorer's 80 dpi; 9 in in the classroom size, which a page zooms), then
+    the labels shrink, never below 5.5 pt.
+    """
+    fs = 15.0 if big else 8.0
+    base, most, margin = (7.5, 9.0, 1.7) if big else (4.2, 8.5, 1.3)
+    per_label = 1.3 / 72  # inches of axis per point of font size: a label and a little air
+    need = min(T, LABEL_EVERY_TOKEN_UP_TO) * fs * per_label + margin
+    if need <= most:
+        return max(base, need), fs
+    return most, max(5.5, (most - margin) / min(T, LABEL_EVERY_TOKEN_UP_TO) / per_label)
+
+
 def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | None = None, *,
                    title: str | None = None, ax: Any = None, big: bool = False,
-                   highlight: int | None = None, max_labels: int = 48, cmap: str = "viridis") -> Any:
+                   highlight: int | None = None, max_labels: int | None = None, cmap: str = "viridis") -> Any:
     """Draw attention weights: one head (T, T), or every head of a layer (H, T, T) side by side.
 
     Rows are queries (the token doing the looking), columns keys. `tokens` label the
-    axes (thinned to at most `max_labels`); `highlight` outlines one token's row and
-    column; `big` uses classroom-sized fonts. Returns the matplotlib Figure.
+    axes: one head labels every token up to `LABEL_EVERY_TOKEN_UP_TO` (the figure grows,
+    then the labels shrink, to fit), several heads or a longer text at most `max_labels`
+    (default 48, or that many per head); `highlight` outlines one token's row and column;
+    `big` uses classroom-sized fonts. Returns the matplotlib Figure.
     """
     from matplotlib.figure import Figure
 
@@ -277,10 +300,13 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
         raise CourseInputError(f"plot_attention: {len(tokens)} tokens for {T} positions")
     heads = [w] if w.dim() == 2 else list(w)
     fs = 15 if big else 8
+    tick_fs: float = fs
+    if max_labels is None:
+        max_labels = LABEL_EVERY_TOKEN_UP_TO if len(heads) == 1 else 48
     if ax is not None:
         axes, fig, heads = [ax], ax.figure, heads[:1]
     elif len(heads) == 1:
-        side = 7.5 if big else 4.2
+        side, tick_fs = _one_head_size(T, big)
         fig = Figure(figsize=(side + 0.9, side))
         axes = [fig.add_subplot(1, 1, 1)]
     else:
@@ -294,8 +320,8 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
         a.set_xticks(ticks)
         a.set_yticks(ticks)
         if labels is not None:
-            a.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=fs)
-            a.set_yticklabels([labels[i] for i in ticks], fontsize=fs)
+            a.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=tick_fs)
+            a.set_yticklabels([labels[i] for i in ticks], fontsize=tick_fs)
         else:
             a.tick_params(labelsize=fs)
         if highlight is not None and 0 <= highlight < T:
@@ -377,6 +403,7 @@ class AttentionExplorer:
         self.att = att.to(torch.float16)  # (L, H, T, T): kept small; one head at a time goes out
         self.n_layer, self.n_head, self.T = att.size(0), att.size(1), att.size(-1)
         self.tokens = list(tokens) if tokens is not None else [str(i) for i in range(self.T)]
+        self.text = text if text is not None else " ".join(self.tokens)  # shown above the heads
         if len(self.tokens) != self.T:
             raise CourseInputError(f"AttentionExplorer: {len(self.tokens)} tokens for {self.T} positions")
         if roles is None:
@@ -460,13 +487,21 @@ class AttentionExplorer:
             b.style.font_size = fs
             b.add_class("course-role-row")
             b.on_click(lambda _b, i=i: self._open_row(i))
-        self.role_header = W.HTML()
+        self.role_header = W.HTML(layout=W.Layout(width="460px"))
+        self.role_header.add_class("course-role-header")
         self._fill_table()
+        shown = html.escape(self.text).replace("\n", "↵<br>")
+        self.text_box = W.HTML(
+            f"<div style='font-size:{fs};max-width:100%;overflow-wrap:anywhere;white-space:pre-wrap'><b>Text</b> "
+            f"({self.T} tokens): <span style='font-family:monospace;background:#f4f4f4'>{shown}</span></div>",
+            layout=W.Layout(max_width="100%"))
+        self.text_box.add_class("course-attention-text")
         left = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Heads (rows: layers, columns: heads). Click one.</b>"), grid])
-        right = W.VBox([self.title, self.view, self.token_picker, self.token_panel])
+        right = W.VBox([self.title, self.view, self.token_picker, self.token_panel], layout=W.Layout(min_width="0"))
         roles = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Head roles</b> (click a row to open it)"),
                         self.sort_picker, self.role_header, *self.role_buttons])
-        self._widget = W.VBox([W.HBox([left, right]), roles])
+        self._widget = W.VBox([self.text_box, W.HBox([left, right], layout=W.Layout(max_width="100%")), roles],
+                              layout=W.Layout(max_width="100%"))
         self._widget.add_class("course-attention-explorer")
 
     @property
@@ -477,12 +512,20 @@ class AttentionExplorer:
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self._widget._repr_mimebundle_(**kwargs)
 
+    ROLE_COLUMNS = f"{'head':<7} {'prev':>5} {'first':>6} {'induct':>6} {'entropy':>7}"
+    """The role table's header: each name over its column of `_fill_table`'s rows, character for character."""
+
     def _fill_table(self) -> None:
+        # Buttons collapse runs of spaces and centre their text: with no-break spaces and a header of the
+        # same width, font and centring, the header's names stand over their columns.
+        fs = "20px" if self.big else "13px"
         self.role_header.value = (
-            "<pre style='margin:0'>head     prev  first  induct  entropy</pre>")
+            f"<div style='width:460px;text-align:center;font-family:monospace;font-size:{fs};font-weight:bold;"
+            f"white-space:pre'>{self.ROLE_COLUMNS}</div>")
         for b, r in zip(self.role_buttons, self.table()):
             ind = "   -  " if math.isnan(r.induction) else f"{r.induction:6.3f}"
-            b.description = f"{r.name:<7} {r.previous_token:5.3f} {r.first_token:6.3f} {ind} {r.entropy:7.3f}"
+            row = f"{r.name:<7} {r.previous_token:5.3f} {r.first_token:6.3f} {ind} {r.entropy:7.3f}"
+            b.description = row.replace(" ", "\u00a0")
             b.tooltip = f"open layer {r.layer}, head {r.head}"
 
     def _open_row(self, i: int) -> None:
@@ -513,22 +556,26 @@ class AttentionExplorer:
         i = self.token
         fs = "20px" if self.big else "14px"
 
+        # each token a box of its own, so a long row wraps between tokens instead of running off the page;
+        # tokens that are not pieces of text ("t175") get a gap between them
+        gap = "margin-right:4px;" if any(len(t) > 1 and not t[:1].isspace() for t in self.tokens) else ""
+
         def spans(weights: np.ndarray, lo: int, hi: int, color: str) -> str:
             peak = max(float(weights[lo:hi].max()), 1e-6)
             out = []
             for j in range(lo, hi):
                 a = float(weights[j]) / peak
-                text = html.escape(self.tokens[j]).replace("\n", "↵<br>")
+                text = html.escape(self.tokens[j]).replace("\n", "↵")
                 border = "border:1px solid red;" if j == i else ""
                 out.append(f"<span title='{j}: {float(weights[j]):.3f}' style='background:rgba({color},{a:.2f});"
-                           f"{border}white-space:pre'>{text}</span>")
+                           f"{border}{gap}white-space:pre;display:inline-block'>{text}</span>")
             return "".join(out)
 
         to, by = token_attention(w, i, k=3)
         top_to = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in to)
         top_by = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in by)
         self.token_panel.value = (
-            f"<div style='font-size:{fs};line-height:1.6;max-width:640px'>"
+            f"<div style='font-size:{fs};line-height:1.6;max-width:640px;overflow-wrap:anywhere'>"
             f"<b>{i}: {html.escape(display_label(self.tokens[i]))!s}</b> attends to: {html.escape(top_to)}<br>"
             f"{spans(w[i], 0, i + 1, '220,40,40')}<br>"
             f"<b>attended to by:</b> {html.escape(top_by)}<br>"
