@@ -188,9 +188,10 @@ def _port_free(port: int) -> bool:
 
 def voila_command(notebook: Path, port: int) -> list[str]:
     """The Voilà command line that serves `notebook` on 127.0.0.1:`port` with `TEMPLATE` (no browser)."""
+    ipc = [] if os.name == "nt" else ["--KernelManager.transport=ipc"]  # no "running over TCP" warning per kernel
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser",
             "--Voila.ip=127.0.0.1", "--theme=light", "--strip_sources=True", f"--template={TEMPLATE}",
-            "--VoilaExecutor.timeout=600"]
+            "--VoilaExecutor.timeout=600", *ipc]
 
 
 def wait_until_up(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -228,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
     previous = _stop_on_sigterm()  # a terminated `course demo` stops its Voilà too (the finally below)
     try:
         wait_until_up(args.port, proc)
-        print(f"course demo {args.demo}: serving {url} (Ctrl-C stops it). The first visit loads the model "
-              "(trained once, then cached). In the browser, F11 is full screen.", flush=True)
+        print(f"course demo {args.demo}: serving {url} (Ctrl-C stops it). The first visit can take a minute: "
+              "the course trains its small model once (the page says so while it waits), then reads it from "
+              "its cache. In the browser, F11 is full screen.", flush=True)
         if not args.no_browser:
             webbrowser.open(url)
         return proc.wait()
