@@ -177,10 +177,12 @@ def estimate_seconds(stem: str, cpu_minutes: float, gpu: Throughput = T4) -> flo
 
 
 def _measured() -> dict:
+    """The committed device run's figures; {} when there is none (or it was a CPU dry run)."""
     try:
-        return json.loads(MEASURED_FILE.read_text(encoding="utf-8"))
+        measured = json.loads(MEASURED_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return {} if measured.get("dry_run") else measured
 
 
 def gpu_column(stem: str, cpu_minutes: str) -> str:

@@ -39,3 +39,5 @@ def test_a_device_run_replaces_the_estimates(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(gpu_estimates, "MEASURED_FILE", measured)
     assert gpu_estimates.gpu_column("10_scaling_up", "0.9") == "2.3 min (measured, NVIDIA H100 80GB HBM3)"
     assert gpu_estimates.gpu_column("07_decoding_strategies", "0.3").endswith("(estimated, T4)")
+    measured.write_text(json.dumps({"gpu": "x86_64 CPU", "dry_run": True, "minutes": {"10_scaling_up": 0.5}}))
+    assert gpu_estimates.gpu_column("10_scaling_up", "0.9").endswith("(estimated, T4)")  # a dry run measures nothing

@@ -139,7 +139,7 @@ def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_beam: i
     for t, s in enumerate(steps):
         y_row = xy(t, 0)[1]
         parts.append(f'<text x="4" y="{y_row + 4}" fill="#999">step {t + 1}</text>')
-        for slot, (parent, tok, score) in enumerate(s.beams):
+        for slot, (parent, _tok, score) in enumerate(s.beams):
             x, y = xy(t, slot)
             px, py = (px0, py0) if t == 0 else xy(t - 1, parent)
             parts.append(f'<line x1="{px}" y1="{py}" x2="{x}" y2="{y}" stroke="#888" stroke-width="1"/>')
