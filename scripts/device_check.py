@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,7 @@ PLACEMENT_MARK = "DEVICE_CHECK_PLACEMENT "
 
 # A cell put after the setup cell of every notebook it runs: it records each top-level module call
 # made from a notebook cell whose weights are not on DEVICE. On a GPU that is a model left behind.
-RECORDER_CELL = '''
+RECORDER_CELL = r'''
 import sys as _sys
 import torch as _torch
 _DC_SEEN, _DC_DEPTH = {}, [0]
@@ -188,7 +189,7 @@ def _notebook_child(stem: str, mode: str, out: Path) -> int:
         try:
             nb, seconds = execute(path, tmp, mode=mode, cell_timeout=None)
         except NotebookFailed as e:
-            result.update(seconds=None, status=str(e))
+            result.update(seconds=None, status=re.sub(r"\x1b\[[0-9;]*m", "", str(e)))  # no terminal colours
         else:
             result.update(seconds=round(seconds, 1), status="ok")
             text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"

@@ -116,7 +116,7 @@ def explorer(demo: str, model: str = "auto", text: str | None = None) -> Any:
             from .. import toys
 
             lm, tok = toys.cached_char_model(corpus)
-            text = text or corpus[1000:1064]
+            text = text or corpus[1000:1048]  # 48 characters: every one labelled, large enough for a projector
         else:
             lm, tok = _language_model(model)
             text = text or "The cat sat on the mat. The cat sat on the mat."

@@ -263,12 +263,14 @@ def _tick_positions(T: int, max_labels: int) -> list[int]:
 def _one_head_size(T: int, big: bool) -> tuple[float, float]:
     """(figure side in inches, tick font size) for one head of T tokens with every token labelled.
 
-    The figure grows with T until the explorer still fits a 1366-px screen beside its thumbnails
-    (8.5 in, 680 px at the explorer's 80 dpi; 9 in in the classroom size, which a page zooms), then
-    the labels shrink, never below 5.5 pt.
+    The figure grows with T until it is as wide as a notebook's output area at 1366 px with
+    JupyterLab's file browser open (10 in, 870 px with the colour bar at the explorer's 80 dpi;
+    11 in in the classroom size, which `course demo` zooms 1.15 times on a 1366-px projector),
+    then the labels shrink, never below 5.5 pt. The explorer puts the view under the thumbnails
+    when both do not fit side by side.
     """
     fs = 15.0 if big else 8.0
-    base, most, margin = (7.5, 9.0, 1.7) if big else (4.2, 8.5, 1.3)
+    base, most, margin = (7.5, 11.0, 1.7) if big else (4.2, 10.0, 1.3)
     per_label = 1.3 / 72  # inches of axis per point of font size: a label and a little air
     need = min(T, LABEL_EVERY_TOKEN_UP_TO) * fs * per_label + margin
     if need <= most:
@@ -344,9 +346,12 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
     return fig
 
 
+PNG_DPI = 80  # the explorer's head view: a PNG at this many dots per inch of the figure
+
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=PNG_DPI)
     return buf.getvalue()
 
 
@@ -500,8 +505,10 @@ class AttentionExplorer:
         right = W.VBox([self.title, self.view, self.token_picker, self.token_panel], layout=W.Layout(min_width="0"))
         roles = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Head roles</b> (click a row to open it)"),
                         self.sort_picker, self.role_header, *self.role_buttons])
-        self._widget = W.VBox([self.text_box, W.HBox([left, right], layout=W.Layout(max_width="100%")), roles],
-                              layout=W.Layout(max_width="100%"))
+        # the head view beside the thumbnails when both fit, else under them at its full size: never shrunk
+        # until its labels are unreadable, never wider than the window
+        heads = W.HBox([left, right], layout=W.Layout(flex_flow="row wrap", max_width="100%"))
+        self._widget = W.VBox([self.text_box, heads, roles], layout=W.Layout(max_width="100%"))
         self._widget.add_class("course-attention-explorer")
 
     @property
@@ -546,6 +553,8 @@ class AttentionExplorer:
             fig = plot_attention(self.current_matrix, self.tokens, title=f"L{li}H{h}",
                                  big=self.big, highlight=self.token)
             self.view.value = _png(fig)
+            self.view.layout.width = f"{round(fig.get_size_inches()[0] * PNG_DPI)}px"  # its own size, not squeezed
+            self.view.layout.max_width = "100%"
         self._render_token_panel()
 
     def _render_token_panel(self) -> None:

@@ -124,7 +124,7 @@ def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_beam: i
     labels = [[label(tok) for _, tok, _ in s.beams] for s in steps]
     longest = max(8, max(len(t) for row in labels for t in row))
     col = width_per_beam or 22 + 7 * longest  # 11-px monospace: about 6.6 px a character
-    left, top = 46, 30
+    left, top = 62, 30
     W = left + col * nb
     H = top + height_per_step * len(steps) + 8
 
@@ -132,21 +132,22 @@ def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_beam: i
         return left + slot * col + 8, top + t * height_per_step + height_per_step // 2
 
     px0, py0 = left + 8, top - 12
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-             f'style="font-family:monospace;font-size:11px" class="course-beam-tree">',
-             f'<text x="4" y="{py0 + 4}" fill="#555">prompt</text>',
-             f'<circle cx="{px0}" cy="{py0}" r="4" fill="#333"><title>prompt</title></circle>']
+    halo = 'paint-order="stroke" stroke="white" stroke-width="4"'  # the lines pass under the labels, never over
+    lines, nodes = [], []
     for t, s in enumerate(steps):
-        y_row = xy(t, 0)[1]
-        parts.append(f'<text x="4" y="{y_row + 4}" fill="#999">step {t + 1}</text>')
+        nodes.append(f'<text x="4" y="{xy(t, 0)[1] + 4}" fill="#999">step {t + 1}</text>')
         for slot, (parent, _tok, score) in enumerate(s.beams):
             x, y = xy(t, slot)
             px, py = (px0, py0) if t == 0 else xy(t - 1, parent)
-            parts.append(f'<line x1="{px}" y1="{py}" x2="{x}" y2="{y}" stroke="#888" stroke-width="1"/>')
+            lines.append(f'<line x1="{px}" y1="{py}" x2="{x}" y2="{y}" stroke="#aaa" stroke-width="1"/>')
             color = "#c00" if score <= -1e8 else "#222"
-            parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{KEPT}"/>'
-                         f'<text x="{x + 6}" y="{y - 2}" fill="{color}">{html.escape(labels[t][slot])}</text>'
-                         f'<text x="{x + 6}" y="{y + 10}" fill="#777">{score:.2f}</text>')
+            nodes.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{KEPT}"/>'
+                         f'<text x="{x + 6}" y="{y - 2}" fill="{color}" {halo}>{html.escape(labels[t][slot])}</text>'
+                         f'<text x="{x + 6}" y="{y + 10}" fill="#777" {halo}>{score:.2f}</text>')
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+             f'style="font-family:monospace;font-size:11px" class="course-beam-tree">', *lines,
+             f'<text x="4" y="{py0 + 4}" fill="#555">prompt</text>',
+             f'<circle cx="{px0}" cy="{py0}" r="4" fill="#333"><title>prompt</title></circle>', *nodes]
     parts.append("</svg>")
     return "".join(parts)
 
