@@ -166,9 +166,21 @@ LAB_OVERRIDES = {  # no "get notified about news?" pop-up over the widgets, no u
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 LAB_OPTIONS = ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-if os.name != "nt":  # kernels over local sockets: no "Kernel is running over TCP without encryption" at each start
-    LAB_OPTIONS.append("--KernelManager.transport=ipc")
 FIRST_NOTEBOOK = "00_welcome.ipynb"  # what `make lab` opens
+IPC = "--KernelManager.transport=ipc"
+SOCKET_PATH_MAX = 100  # a Unix socket's path is at most 104-108 bytes, depending on the system
+
+
+def ipc_options(py: Path) -> list[str]:
+    """Kernels over local sockets, where the socket paths fit: no "Kernel is running over TCP without
+    encryption" warning at each kernel's start. A socket is the runtime folder's path plus about 50
+    characters (kernel-<uuid>-ipc-<n>); Windows has none: TCP, as before."""
+    if os.name == "nt":
+        return []
+    found = subprocess.run([str(py), "-c", "from jupyter_core.paths import jupyter_runtime_dir as d; print(d())"],
+                           capture_output=True, text=True, cwd=ROOT)
+    runtime = found.stdout.strip()
+    return [IPC] if found.returncode == 0 and runtime and len(runtime) + 52 <= SOCKET_PATH_MAX else []
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -243,7 +255,7 @@ def main(argv: list[str]) -> int:
         ensure_browser()
         return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
     quiet_lab(py)
-    rest = [*LAB_OPTIONS, f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}", *rest]
+    rest = [*LAB_OPTIONS, *ipc_options(py), f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}", *rest]
     say(f"starting JupyterLab on notebooks/, opening {FIRST_NOTEBOOK} (Ctrl-C to stop)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
         rest.append("--allow-root")  # containers and cloud machines often run as root

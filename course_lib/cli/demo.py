@@ -188,10 +188,20 @@ def _port_free(port: int) -> bool:
 
 def voila_command(notebook: Path, port: int) -> list[str]:
     """The Voilà command line that serves `notebook` on 127.0.0.1:`port` with `TEMPLATE` (no browser)."""
-    ipc = [] if os.name == "nt" else ["--KernelManager.transport=ipc"]  # no "running over TCP" warning per kernel
+    ipc = ["--KernelManager.transport=ipc"] if _ipc_fits() else []  # no "running over TCP" warning per kernel
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser",
             "--Voila.ip=127.0.0.1", "--theme=light", "--strip_sources=True", f"--template={TEMPLATE}",
             "--VoilaExecutor.timeout=600", *ipc]
+
+
+def _ipc_fits() -> bool:
+    """Whether kernels can use local sockets here: not on Windows, and only where the socket paths
+    (the Jupyter runtime folder plus about 50 characters) fit a Unix socket's 104-108 bytes."""
+    if os.name == "nt":
+        return False
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return len(jupyter_runtime_dir()) + 52 <= 100
 
 
 def wait_until_up(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
