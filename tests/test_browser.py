@@ -5,8 +5,8 @@ classroom settings as `make lab` (scripts/bootstrap.py: no news pop-up, no updat
 on a copy of notebooks/. Notebook 08: runs all cells, checks that the attention explorer
 rendered, clicks a head and checks that the view changed. Notebook 00: runs it, clicks a
 course-map link and checks that the notebook opens. Notebook 07 at 1366x768: the decoding
-explorer keeps the prompt's newline, shows whole slider labels and a beam tree within the screen. Screenshots are kept in
-``test-artifacts/`` (git-ignored). Chromium is installed by ``make test``
+explorer keeps the prompt's newline, shows whole slider labels and a beam tree within the screen.
+Screenshots are kept in ``test-artifacts/`` (git-ignored). Chromium is installed by ``make test``
 (scripts/bootstrap.py, where root and apt-get allow it); this test never installs
 anything and skips, with the reason, when Chromium or Playwright is missing.
 """
