@@ -2,12 +2,19 @@
 
 Both work from the notebooks' structure, never from a second stored copy:
 
-- **Teacher's version** (`course teacher OUT_DIR`). An exercise is a code cell that defines a
-  stub (a function whose body raises ``NotImplementedError``) and passes it to a
-  ``checks.check_<name>(...)`` call. `solve_cell` replaces the stub's definition with the
-  reference solution that ``course_lib.checks.solution(name)`` shows, renamed to the stub's
-  name, with the imports it needs; the rest of the cell (the check call, prints) is kept.
-  `teacher_notebook` does that for every exercise of a notebook and adds a banner.
+- **Teacher's version** (`course teacher OUT_DIR`). A stub is a function whose body raises
+  ``NotImplementedError``, or a class with such a method (a learner piece such as an
+  ``nn.Module`` whose ``forward`` is left to write), passed by name to a
+  ``checks.check_<name>(...)`` call in the same cell or in the next code cell. `solve_cell`
+  replaces the stub's definition with the reference solution that
+  ``course_lib.checks.solution(name)`` shows, renamed to the stub's name, with the imports it
+  needs; the rest of the cell is kept. `teacher_notebook` does that for every stub of a
+  notebook and adds a banner, so every ``checks.choose(...)`` line goes on with "your" piece.
+- **Reference cells** of the learner pieces: a collapsed code cell whose first line is
+  `REFERENCE_MARK` naming the exercise, then the reference under a reference name.
+  `reference_source` writes that cell's text from the same solution, `refresh_reference_cells`
+  rewrites every such cell of a notebook (and collapses it), so the cell and
+  ``checks.solution(name)`` cannot drift apart.
 - **Slides** (`course slides`). `slide_types` gives each cell a RISE slide type from the
   notebook's headings: a markdown cell starting with ``#`` or ``##`` starts a slide, ``###``
   a sub-slide; a code cell stays on the slide of the text above it; text that follows code
@@ -37,9 +44,12 @@ from typing import Any
 from .errors import CourseInputError
 
 __all__ = ["Stub", "find_stubs", "solution_code", "solve_cell", "teacher_notebook", "write_teacher_notebooks",
+           "REFERENCE_MARK", "reference_source", "reference_cells", "refresh_reference_cells",
            "slide_types", "apply_slides", "has_slides", "RISE_SETTINGS", "TEACHER_TAG"]
 
 TEACHER_TAG = "solution"  # the tag of each solved cell in a teacher's notebook
+REFERENCE_MARK = "# Reference — open after you tried."  # the first line of a piece's collapsed reference cell
+_REFERENCE_LINE = re.compile(r'^# Reference — open after you tried\. checks\.solution\("(\w+)"\) shows the same\.$')
 RISE_SETTINGS = {"theme": "white", "scroll": True, "transition": "none", "center": False,
                  "width": "100%", "height": "100%"}
 
@@ -47,13 +57,14 @@ RISE_SETTINGS = {"theme": "white", "scroll": True, "transition": "none", "center
 # --------------------------------------------------------------------------- teacher's version
 @dataclass(frozen=True)
 class Stub:
-    """An exercise stub in a cell: the function's name, the check it goes to, its line span (1-based)."""
+    """An exercise stub in a cell: its name, the check it goes to, its line span (1-based), its kind."""
 
-    function: str
+    name: str
     check: str
     first_line: int
     last_line: int
     indent: int
+    kind: str = "function"  # or "class": a class with a method that raises NotImplementedError
 
 
 def _parseable(source: str) -> str:
@@ -74,8 +85,34 @@ def _raises_not_implemented(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
-def find_stubs(source: str) -> list[Stub]:
-    """The exercise stubs of one code cell: functions that raise NotImplementedError and go to a check.
+def _is_stub(node: ast.stmt) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return _raises_not_implemented(node)
+    if isinstance(node, ast.ClassDef):  # a class piece: one of its own methods is the stub
+        return any(isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef) and _raises_not_implemented(m)
+                   for m in node.body)
+    return False
+
+
+def _check_calls(source: str) -> list[tuple[str, str]]:
+    """(check_<x>, the name passed first) for every ``check_<x>(Name, ...)`` call in `source`."""
+    try:
+        tree = ast.parse(_parseable(source))
+    except SyntaxError:
+        return []
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name.startswith("check_"):
+                calls.append((name, node.args[0].id))
+    return calls
+
+
+def find_stubs(source: str, check_source: str = "") -> list[Stub]:
+    """The stubs of one code cell: functions that raise NotImplementedError, or classes with such a
+    method, each passed to a ``check_<x>(...)`` call in `source` or in `check_source` (the next code cell).
 
     Introduced for teachers (README, "Classroom mode").
     """
@@ -83,27 +120,35 @@ def find_stubs(source: str) -> list[Stub]:
         tree = ast.parse(_parseable(source))
     except SyntaxError:
         return []
-    stubs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-             and _raises_not_implemented(n)}
+    stubs = {n.name: n for n in tree.body if _is_stub(n)}
     found: list[Stub] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Name):
-            continue
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        stub = stubs.get(node.args[0].id)
-        if name.startswith("check_") and stub is not None and all(s.function != stub.name for s in found):
+    for check, arg in _check_calls(source) + _check_calls(check_source):
+        stub = stubs.get(arg)
+        if stub is not None and all(s.name != stub.name for s in found):
             first = min([stub.lineno] + [d.lineno for d in stub.decorator_list])
-            found.append(Stub(stub.name, name, first, stub.end_lineno or stub.lineno, stub.col_offset))
+            kind = "class" if isinstance(stub, ast.ClassDef) else "function"
+            found.append(Stub(stub.name, check, first, stub.end_lineno or stub.lineno, stub.col_offset, kind))
     return sorted(found, key=lambda s: s.first_line)
 
 
-def _exercise_function(check: str) -> Any:
+def _exercise(check: str) -> Any:
     from .checks import _core
 
     key = check.removeprefix("check_")
-    ex = _core.EXERCISES.get(key) or _core.EXERCISES.get(key.removeprefix("my_"))
+    return _core.EXERCISES.get(key) or _core.EXERCISES.get(key.removeprefix("my_"))
+
+
+def _exercise_function(check: str) -> Any:
+    ex = _exercise(check)
     return None if ex is None else (ex.solution or ex.reference)
+
+
+def _module_globals(fn: Any) -> dict[str, Any]:
+    """The globals a function (or a class's methods) reads: its module's namespace."""
+    if hasattr(fn, "__globals__"):
+        return fn.__globals__
+    module = sys.modules.get(getattr(fn, "__module__", ""), None)
+    return vars(module) if module is not None else {}
 
 
 def _global_names(tree: ast.AST, fn: Any) -> list[str]:
@@ -115,7 +160,7 @@ def _global_names(tree: ast.AST, fn: Any) -> list[str]:
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             local.add(node.id)
     out: list[str] = []
-    g = getattr(fn, "__globals__", {})
+    g = _module_globals(fn)
     for node in ast.walk(tree):
         if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local
                 and node.id in g and node.id not in out):
@@ -137,14 +182,8 @@ def _import_line(name: str, value: Any, module: str) -> str:
     return f"from {module} import {name}"
 
 
-def solution_code(check: str, name: str) -> str:
-    """The reference solution of ``check_<x>`` as source defining `name`, imports first.
-
-    The text is what ``course_lib.checks.solution(x)`` shows, renamed; raises
-    CourseInputError naming the check when there is no such exercise.
-
-    Introduced for teachers (README, "Classroom mode").
-    """
+def _renamed_solution(check: str, name: str) -> str:
+    """The solution of ``check_<x>``, renamed to `name`, with the import lines it needs; no header."""
     from . import checks
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -154,31 +193,105 @@ def solution_code(check: str, name: str) -> str:
         raise CourseInputError(f"{check}: no exercise of that name in course_lib.checks")
     source = textwrap.dedent(source).rstrip() + "\n"
     tree = ast.parse(source)
-    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
     if not defs:
-        raise CourseInputError(f"{check}: its solution is not a function definition")
+        raise CourseInputError(f"{check}: its solution is not a function or class definition")
     old = defs[0].name
-    imports = [_import_line(n, fn.__globals__[n], fn.__module__) for n in _global_names(tree, fn) if n != old]
+    given = set(getattr(_exercise(check), "given", ()))  # the notebook's own earlier pieces: never imported
+    g = _module_globals(fn)
+    imports = [_import_line(n, g[n], fn.__module__) for n in _global_names(tree, fn) if n != old and n not in given]
     if old != name:
-        source = re.sub(rf"\bdef {re.escape(old)}\(", f"def {name}(", source, count=1)
-        if re.search(rf"\b{re.escape(old)}\b", source):  # recursive: the body still calls it by its name
-            source += f"{old} = {name}\n"
-    name = check.removeprefix("check_")
-    head = f"# Teacher's version: the reference solution (course_lib.checks.solution({name!r}))\n"
-    return head + "".join(f"{line}\n" for line in dict.fromkeys(imports)) + source.rstrip() + "\n"
+        keyword = "class" if isinstance(defs[0], ast.ClassDef) else "def"
+        source = re.sub(rf"\b{keyword} {re.escape(old)}\b", f"{keyword} {name}", source, count=1)
+        if any(isinstance(n, ast.Name) and n.id == old for n in ast.walk(ast.parse(source))):
+            source += f"{old} = {name}\n"  # recursive: the body still calls it by its old name
+    head = "".join(f"{line}\n" for line in dict.fromkeys(imports))
+    return head + ("\n\n" if head else "") + source.rstrip() + "\n"
 
 
-def solve_cell(source: str) -> tuple[str, list[str]]:
-    """`source` with every exercise stub replaced by its solution; returns (source, checks solved).
+def solution_code(check: str, name: str) -> str:
+    """The reference solution of ``check_<x>`` as source defining `name`, imports first.
+
+    The text is what ``course_lib.checks.solution(x)`` shows, renamed; raises
+    CourseInputError naming the check when there is no such exercise.
 
     Introduced for teachers (README, "Classroom mode").
     """
-    stubs = find_stubs(source)
+    exercise = check.removeprefix("check_")
+    head = f"# Teacher's version: the reference solution (course_lib.checks.solution({exercise!r}))\n"
+    return head + _renamed_solution(check, name)
+
+
+def reference_source(check: str, name: str) -> str:
+    """The text of a learner piece's collapsed reference cell: `REFERENCE_MARK` naming the exercise,
+    then the solution of ``check_<x>`` defined as `name` (``reference_attention``, ``ReferenceCausalSelfAttention``).
+
+    Introduced for teachers (README, "Classroom mode"); the convention is notebooks/03_attention.ipynb's.
+    """
+    exercise = check.removeprefix("check_")
+    head = f'{REFERENCE_MARK} checks.solution("{exercise}") shows the same.\n'
+    return head + _renamed_solution(check, name).rstrip()
+
+
+def _defined_name(source: str) -> str | None:
+    try:
+        tree = ast.parse(_parseable(source))
+    except SyntaxError:
+        return None
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    return defs[0].name if defs else None
+
+
+def reference_cells(nb: dict) -> list[tuple[int, str, str]]:
+    """(cell index, exercise name, the reference name it defines) of every reference cell of `nb`.
+
+    Introduced for teachers (README, "Classroom mode").
+    """
+    found = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        m = _REFERENCE_LINE.match(src.split("\n", 1)[0]) if cell.get("cell_type") == "code" else None
+        if m:
+            name = _defined_name(src)
+            if name is None:
+                raise CourseInputError(f"cell {i}: a reference cell defines no function or class")
+            found.append((i, m.group(1), name))
+    return found
+
+
+def refresh_reference_cells(nb: dict) -> bool:
+    """Rewrite every reference cell of `nb` from its exercise's solution and collapse it
+    (``metadata.jupyter.source_hidden``); True when something changed.
+
+    Introduced for teachers (README, "Classroom mode").
+    """
+    changed = False
+    for i, exercise, name in reference_cells(nb):
+        cell = nb["cells"][i]
+        new = reference_source(f"check_{exercise}", name)
+        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        if src != new:
+            cell["source"] = new
+            changed = True
+        jupyter = cell.setdefault("metadata", {}).setdefault("jupyter", {})
+        if jupyter.get("source_hidden") is not True:
+            jupyter["source_hidden"] = True
+            changed = True
+    return changed
+
+
+def solve_cell(source: str, check_source: str = "") -> tuple[str, list[str]]:
+    """`source` with every exercise stub replaced by its solution; returns (source, checks solved).
+    `check_source` is the next code cell, where a learner piece's check call stands.
+
+    Introduced for teachers (README, "Classroom mode").
+    """
+    stubs = find_stubs(source, check_source)
     if not stubs:
         return source, []
     lines = source.splitlines()
     for stub in reversed(stubs):
-        code = solution_code(stub.check, stub.function)
+        code = solution_code(stub.check, stub.name)
         pad = " " * stub.indent
         lines[stub.first_line - 1: stub.last_line] = [pad + line if line else line for line in code.splitlines()]
     out = "\n".join(lines) + ("\n" if source.endswith("\n") else "")
@@ -194,12 +307,14 @@ def teacher_notebook(nb: dict, name: str = "the notebook") -> tuple[dict, list[s
     """
     out = copy.deepcopy(nb)
     solved: list[str] = []
-    for i, cell in enumerate(out.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
-        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    cells = out.get("cells", [])
+    code = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+    sources = {i: cells[i]["source"] if isinstance(cells[i]["source"], str) else "".join(cells[i]["source"])
+               for i in code}
+    for i, after in zip(code, code[1:] + [None]):
+        cell, src = cells[i], sources[i]
         try:
-            new, done = solve_cell(src)
+            new, done = solve_cell(src, sources.get(after, ""))
         except CourseInputError as e:
             raise CourseInputError(f"{name}, cell {i}: {e}") from None
         if done:

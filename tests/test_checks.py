@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from course_lib import checks
-from course_lib.checks import Case, Exercise, _core, check_function, check_value, values_equal
+from course_lib.checks import Build, Case, Exercise, Mistake, ModuleExercise, _core, values_equal
 
 
 def reference(xs: list[float]) -> float:
@@ -22,14 +22,21 @@ def make(rng):
 
 
 EX = Exercise("mechanism_demo", reference, make, hints=("first nudge", "second, stronger hint"),
-              cases=(Case("the square of the mean is not the mean of the squares", ([3.0, 4.0],)),))
+              cases=(Case("two different numbers", ([3.0, 4.0],)),),
+              mistakes=(Mistake("squaring the mean instead of averaging the squares",
+                                lambda xs: (sum(xs) / len(xs)) ** 2),))
+
+
+def check_once(learner, ref, make_inputs, *, name, hint, trials=8, quiet=False):
+    """An exercise built on the spot (what the removed check_function did)."""
+    return Exercise(name, ref, make_inputs, (hint,), trials=trials).check(learner, quiet=quiet)
 
 
 def test_a_correct_function_passes_and_is_kept(capsys: pytest.CaptureFixture[str]) -> None:
     def mine(xs):
         return sum(x**2 for x in xs) / len(xs)
 
-    result = check_function(mine, reference, make, name="ms", hint="h", trials=9)
+    result = check_once(mine, reference, make, name="ms", hint="h", trials=9)
     assert result.passed and result.status == "pass" and result.fn is mine
     assert capsys.readouterr().out.startswith("✓ ms: passed 9 random tests")
     assert result([3, 4]) == 12.5
@@ -41,19 +48,35 @@ def test_a_wrong_function_fails_with_input_and_hint_and_falls_back(capsys: pytes
     def wrong(xs):
         return sum(xs) / len(xs)
 
-    result = check_function(wrong, reference, make, name="ms", hint="square first")
+    result = check_once(wrong, reference, make, name="ms", hint="square first")
     out = capsys.readouterr().out
     assert result.status == "fail" and not result
     assert out.startswith("✗ ms: wrong on random test 1") and "Hint: square first" in out and "input:" in out
     assert result([3, 4]) == 12.5  # the reference
 
 
-def test_fixed_cases_run_first_and_name_the_mistake(capsys: pytest.CaptureFixture[str]) -> None:
+def test_fixed_cases_run_first_and_are_shown_as_their_input(capsys: pytest.CaptureFixture[str]) -> None:
     result = EX.check(lambda xs: (sum(xs) / len(xs)) ** 2)
     out = capsys.readouterr().out
     assert result.status == "fail"
-    assert "fixed case 1 of 1 (the square of the mean is not the mean of the squares)" in out
+    assert out.startswith("✗ mechanism_demo: wrong on fixed case 1 of 1: two different numbers.\n")
     assert "got 12.25, expected 12.5" in out and "xs = [3.0, 4.0]" in out
+    assert "Recognised mistake: squaring the mean instead of averaging the squares." in out
+
+
+def test_a_mistake_is_named_only_when_the_learners_result_is_exactly_its_variants(capsys) -> None:
+    """Another wrong answer on the same case gets the input and the hint, no diagnosis."""
+    result = EX.check(lambda xs: sum(xs) / len(xs))  # forgot to square: not the known mistake
+    out = capsys.readouterr().out
+    assert result.status == "fail" and "fixed case 1 of 1: two different numbers" in out
+    assert "Recognised" not in out and "squaring the mean" not in out
+
+
+def test_a_mistake_variant_that_crashes_is_no_diagnosis(capsys) -> None:
+    ex = Exercise("crashing_variant_demo", reference, make, ("h", "hh"), cases=(Case("two numbers", ([3.0, 4.0],)),),
+                  mistakes=(Mistake("never said", lambda xs: 1 / 0),))
+    assert ex.check(lambda xs: 0.0).status == "fail"
+    assert "never said" not in capsys.readouterr().out
 
 
 def test_the_hint_ladder_climbs_with_each_failure_and_the_answer_only_on_request(capsys) -> None:
@@ -109,7 +132,7 @@ def test_a_crashing_function_never_raises(capsys: pytest.CaptureFixture[str]) ->
     def crash(xs):
         return xs[10]
 
-    result = check_function(crash, reference, make, name="ms", hint="h")
+    result = check_once(crash, reference, make, name="ms", hint="h")
     assert result.status == "fail" and "raised IndexError" in capsys.readouterr().out
 
 
@@ -118,7 +141,7 @@ def test_a_result_that_cannot_be_compared_is_a_fail_not_an_exception(capsys) -> 
         def __eq__(self, other):
             raise RuntimeError("boolean value of Tensor is ambiguous")
 
-    result = check_function(lambda xs: Weird(), lambda xs: object(), make, name="weird", hint="h")
+    result = check_once(lambda xs: Weird(), lambda xs: object(), make, name="weird", hint="h")
     assert result.status == "fail" and "RuntimeError" in capsys.readouterr().out
 
 
@@ -126,7 +149,7 @@ def test_a_broken_checker_is_reported_not_raised(capsys) -> None:
     def bad_inputs(rng):
         raise ValueError("bug in the course")
 
-    result = check_function(reference, reference, bad_inputs, name="broken", hint="h")
+    result = check_once(reference, reference, bad_inputs, name="broken", hint="h")
     assert result.status == "fail" and "the checker itself failed" in capsys.readouterr().out
 
 
@@ -203,26 +226,142 @@ def test_tensor_messages_name_dtype_first_difference_and_nan() -> None:
 
 
 def test_inputs_are_shown_in_full_one_argument_a_line() -> None:
-    text = _core.describe_inputs(lambda scores, k, p: None, (torch.randn(4, 50), 7, 0.9), {})
+    text = _core.describe_inputs(["scores", "k", "p"], (torch.randn(4, 50), 7, 0.9), {})
     assert "scores = tensor of shape (4, 50), float32" in text and "k = 7" in text and "p = 0.9" in text
     assert "[[1, 2]]" in _core.describe(torch.tensor([[1, 2]]))
 
 
-def test_checks_restore_the_global_torch_rng() -> None:
+def test_checks_restore_the_global_torch_rng_and_seed_both_calls_alike() -> None:
     torch.manual_seed(0)
     expected = torch.rand(2)
     torch.manual_seed(0)
-    check_function(lambda n: torch.randn(n), lambda n: torch.randn(n), lambda rng: (3,), name="r", hint="h", quiet=True)
+    # random inside the piece (dropout, say): the reference and the learner draw the same numbers
+    assert check_once(lambda n: torch.randn(n), lambda n: torch.randn(n), lambda rng: (3,), name="r", hint="h",
+                      quiet=True).passed
     assert torch.equal(torch.rand(2), expected)
 
 
-def test_check_value(capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_value("v", 4, 4, hint="h").passed
-    assert check_value("v", 5, 4, hint="h").status == "fail"
-    assert check_value("v", ..., 4, hint="h").status == "todo"
-    assert check_value("v", torch.tensor(4), 4, hint="h").passed
+def test_messages_agree_with_plural_nouns() -> None:
+    ok, why = values_equal(["a", "b"], ["a"], noun="pieces")
+    assert not ok and why.startswith("your pieces have length 2, expected 1")
+    ok, why = values_equal(torch.ones(2), torch.ones(3), noun="heads")
+    assert not ok and why == "your heads have shape (2,), expected (3,)"
+    ok, why = values_equal([1], [1, 2], noun="loss")
+    assert not ok and why.startswith("your loss has length 1")
+    ok, why = values_equal(1.0, torch.ones(2), noun="weights")
+    assert not ok and why == "your weights are a float; they must be a torch tensor"
+
+
+# --------------------------------------------------------------------------- class pieces and choose()
+class Scale(torch.nn.Module):
+    """A tiny class piece: y = dropout(w * x + b), with named parameters."""
+
+    def __init__(self, width, p=0.0):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(width))
+        self.b = torch.nn.Parameter(torch.zeros(width))
+        self.drop = torch.nn.Dropout(p)
+
+    def forward(self, x):
+        return self.drop(self.w * x + self.b)
+
+
+def _scale_weights(m):
+    m.w.normal_()
+    m.b.normal_()
+
+
+SCALE = ModuleExercise(
+    "scale_demo", Scale, lambda rng: (Build({"width": 3, "p": rng.choice([0.0, 0.5])}, rng.random() < 0.5),
+                                      torch.randn(2, 3)),
+    hints=("scale, shift, drop", "multiply by w, add b, then the dropout module"),
+    cases=(Case("width 3, eval mode", lambda: (Build({"width": 3}), torch.randn(1, 3))),
+           Case("dropout 0.5 in training mode", lambda: (Build({"width": 3, "p": 0.5}, training=True),
+                                                         torch.randn(4, 3)))),
+    init_weights=_scale_weights, mistakes=(Mistake("the bias left out", type("NoBias", (Scale,), {
+        "forward": lambda self, x: self.drop(self.w * x)})),))
+
+
+class ScaleStub(Scale):
+    def forward(self, x):
+        raise NotImplementedError
+
+
+class ScaleDots(Scale):
+    def forward(self, x): ...
+
+
+class ScaleRight(Scale):
+    def forward(self, x):
+        return self.drop(torch.addcmul(self.b, self.w, x))
+
+
+class ScaleNoBias(Scale):
+    def forward(self, x):
+        return self.drop(x * self.w)
+
+
+class ScaleRenamed(torch.nn.Module):
+    def __init__(self, width, p=0.0):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(width))
+
+    def forward(self, x):
+        return self.gain * x
+
+
+def test_a_class_piece_is_built_given_the_references_weights_and_compared(capsys) -> None:
+    assert SCALE.check(ScaleStub).status == "todo" and SCALE.check(ScaleDots).status == "todo"
+    assert capsys.readouterr().out.count("not done yet") == 2
+    result = SCALE.check(ScaleRight)
+    assert result.passed and result.fn is ScaleRight  # the weights loaded by name: its own init does not matter
+    assert isinstance(result(3), ScaleRight)  # calling the result builds the chosen class
+    capsys.readouterr()
+    result = SCALE.check(ScaleNoBias)
     out = capsys.readouterr().out
-    assert "✓ v" in out and "✗ v" in out and "… v: not done yet." in out
+    assert result.status == "fail" and result.fn is Scale
+    assert "module = built with width=3, in eval mode" in out and "x = tensor of shape (1, 3)" in out
+    assert "Recognised mistake: the bias left out." in out
+    failure = _core.last_failure("scale_demo")
+    assert torch.allclose(failure.reproduce(Scale), failure.expected)  # a class piece reruns as a class
+    SCALE.check(ScaleRenamed)
+    out = capsys.readouterr().out
+    assert "not named like the reference's: it has in addition gain; it lacks w, b" in out
+    assert SCALE.check(ScaleRight(3)).status == "fail"  # an instance, not the class
+    assert "give the class itself" in capsys.readouterr().out
+
+
+def test_choose_says_in_one_line_which_piece_the_notebook_goes_on_with(capsys) -> None:
+    def mine(xs):
+        return sum(x * x for x in xs) / len(xs)
+
+    def reference_mine(xs):
+        return reference(xs)
+
+    def stub(xs):
+        raise NotImplementedError
+
+    assert checks.choose(EX.check(mine, quiet=True), mine, reference_mine) is mine
+    assert capsys.readouterr().out == "→ going on with your mine\n"
+    assert checks.choose(EX.check(stub, quiet=True), stub, reference_mine) is reference_mine
+    assert capsys.readouterr().out == "→ going on with the reference stub (yours is not done yet)\n"
+    wrong = EX.check(lambda xs: 0.0, quiet=True)
+    assert checks.choose(wrong, mine, reference_mine) is reference_mine
+    assert capsys.readouterr().out == "→ going on with the reference mine (yours did not pass the check)\n"
+    passed = EX.check(mine, quiet=True)
+
+    def mine_edited(xs):  # redefined after the check ran
+        return mine(xs)
+
+    assert checks.choose(passed, mine_edited, reference_mine) is reference_mine
+    assert "yours changed after its check: run the check again" in capsys.readouterr().out
+    assert checks.choose(None, mine, reference_mine) is reference_mine
+    assert "its check above has not run" in capsys.readouterr().out
+    assert checks.choose(passed, reference_mine, reference_mine) is reference_mine
+    out = capsys.readouterr().out
+    assert out.startswith("→ going on with the reference mine (this name already held the reference")
+    assert checks.choose(SCALE.check(ScaleRight, quiet=True), ScaleRight, Scale) is ScaleRight
+    assert capsys.readouterr().out == "→ going on with your ScaleRight\n"
 
 
 def test_the_welcome_exercise_check() -> None:

@@ -10,7 +10,7 @@ import pytest
 from course_lib import checks
 from course_lib.checks import _core
 
-CHECKS = sorted(n for n in dir(checks) if n.startswith("check_") and n not in ("check_function", "check_value"))
+CHECKS = sorted(n for n in dir(checks) if n.startswith("check_"))
 # code-like content: calls, operators, backticks, indexing, library prefixes
 CODE = re.compile(r"`|=|\*\*|\w\(|\.\w+\(|\btorch\.|\bF\.|\bnp\.|\[[^\]]*\]|->|\blambda\b|[{}<>+/]|\bdef\b")
 CALLS = re.compile(r"`|\w\(|\.\w+\(|\btorch\.|\bF\.|\bnp\.|\blambda\b")  # case labels may say "k = 2"
@@ -32,6 +32,14 @@ def _exercise(name: str) -> _core.Exercise:
     return _core.EXERCISES[_core._key(result.name)]
 
 
+def _piece(name: str, fn):
+    """`fn` as the learner's piece: itself, or for a class piece the reference class with `fn` as its forward."""
+    ex = _exercise(name)
+    if isinstance(ex, _core.ModuleExercise):
+        return type(fn.__name__.strip("_<>") or "Piece", (ex.reference,), {"forward": fn})
+    return fn
+
+
 def test_there_is_an_exercise_for_every_notebook_check() -> None:
     assert len(CHECKS) >= 31
     names = {_exercise(n).name for n in CHECKS}
@@ -40,7 +48,7 @@ def test_there_is_an_exercise_for_every_notebook_check() -> None:
 
 @pytest.mark.parametrize("name", CHECKS)
 def test_an_unfinished_exercise_prints_not_done_yet_and_no_code(name: str, capsys) -> None:
-    for unfinished in (_stub, _dots):
+    for unfinished in (_piece(name, _stub), _piece(name, _dots)):
         result = getattr(checks, name)(unfinished)
         out = capsys.readouterr().out
         assert result.status == "todo" and result.fn is not None and result.fn is not unfinished
@@ -52,13 +60,27 @@ def test_an_unfinished_exercise_prints_not_done_yet_and_no_code(name: str, capsy
 @pytest.mark.parametrize("name", CHECKS)
 def test_the_spec_has_fixed_cases_enough_random_trials_and_a_ladder_of_concepts(name: str) -> None:
     ex = _exercise(name)
-    assert len(ex.cases) >= 2 and all(c.why for c in ex.cases)
+    assert len(ex.cases) >= 2 and all(c.about for c in ex.cases)
     assert ex.trials >= 8
     assert len(ex.hints) >= 2
     for rung in ex.hints:
         assert not CODE.search(rung), f"{name}: a hint carries code: {rung!r} ({CODE.search(rung)})"
     for case in ex.cases:
-        assert not CALLS.search(case.why), f"{name}: a case label carries code: {case.why!r}"
+        assert not CALLS.search(case.about), f"{name}: a case label carries code: {case.about!r}"
+    for mistake in ex.mistakes:
+        assert not CALLS.search(mistake.what), f"{name}: a mistake carries code: {mistake.what!r}"
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_every_known_mistake_fails_and_is_recognised_as_itself(name: str, capsys) -> None:
+    """A diagnosis is printed only when a variant gives exactly the learner's result: each variant,
+    given as the learner's answer, must fail and be named (so none crashes silently)."""
+    ex = _exercise(name)
+    for mistake in ex.mistakes:
+        result = ex.check(mistake.variant)
+        out = capsys.readouterr().out
+        assert result.status == "fail", f"{name}: the variant for {mistake.what!r} passes"
+        assert "Recognised mistake" in out and mistake.what in out, out
 
 
 @pytest.mark.parametrize("name", CHECKS)
@@ -68,14 +90,15 @@ def test_the_reference_and_the_shown_solution_pass(name: str, capsys) -> None:
     if ex.solution is not None:
         assert getattr(checks, name)(ex.solution, quiet=True).passed
     source = checks.solution(ex.name)
-    assert source and "def " in source and source in capsys.readouterr().out
+    assert source and ("def " in source or "class " in source) and source in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", CHECKS)
 def test_a_crash_or_a_wrong_kind_of_result_is_a_fail_with_the_message(name: str, capsys) -> None:
-    result = getattr(checks, name)(_crash)
+    crash = _piece(name, _crash)
+    result = getattr(checks, name)(crash)
     out = capsys.readouterr().out
-    assert result.status == "fail" and result.fn is not _crash
+    assert result.status == "fail" and result.fn is not crash
     assert "raised ValueError: something went wrong in my function" in out
     assert "fixed case 1" in out and "Hint:" in out and "input:" in out
     assert checks.last_failure(_exercise(name).name).where.startswith("fixed case 1")
@@ -83,8 +106,14 @@ def test_a_crash_or_a_wrong_kind_of_result_is_a_fail_with_the_message(name: str,
     def forgot_return(*args, **kwargs):
         _ = len(args)
 
-    for wrong_kind in (forgot_return, lambda *a, **k: "a string", lambda *a, **k: object()):
-        result = getattr(checks, name)(wrong_kind)
+    def a_string(*args, **kwargs):
+        return "a string"
+
+    def an_object(*args, **kwargs):
+        return object()
+
+    for wrong_kind in (forgot_return, a_string, an_object):
+        result = getattr(checks, name)(_piece(name, wrong_kind))
         assert result.status == "fail", name
     assert "Stronger hint" in capsys.readouterr().out
 

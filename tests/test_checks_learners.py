@@ -223,30 +223,97 @@ def strict_mask(T):
     return torch.ones(T, T, dtype=torch.bool).tril(-1)
 
 
-def sdpa_attention(q, k, v):
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+def sdpa_attention(q, k, v, dropout=None):  # the fused kernel when nothing is dropped: different, right
+    if dropout is None or not dropout.training:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    T = q.size(-2)
+    s = (q @ k.transpose(-2, -1) * q.size(-1) ** -0.5).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), NEG_INF)
+    return dropout(s.softmax(-1)) @ v
 
 
-def zero_filled_attention(q, k, v):
+def attention_by_loop(q, k, v, dropout=None):  # one query at a time over its past keys: different, right
+    rows = []
+    for t in range(q.size(-2)):
+        w = (q[..., t:t + 1, :] @ k[..., : t + 1, :].transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1)
+        rows.append(w)
+    weights = torch.cat([F.pad(w, (0, q.size(-2) - w.size(-1))) for w in rows], dim=-2)
+    return (dropout(weights) if dropout is not None else weights) @ v
+
+
+def zero_filled_attention(q, k, v, dropout=None):
     T = q.size(-2)
     s = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
     return s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), 0.0).softmax(-1) @ v
 
 
-def sqrt_t_attention(q, k, v):
+def sqrt_t_attention(q, k, v, dropout=None):
     T = q.size(-2)
     s = q @ k.transpose(-2, -1) / math.sqrt(T)
     return s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), NEG_INF).softmax(-1) @ v
 
 
-def einops_like_split(x, n_head):
-    B, T, C = x.shape
-    return torch.stack(x.split(C // n_head, dim=-1), dim=1)
+def no_dropout_attention(q, k, v, dropout=None):  # ignores the dropout it is given
+    return sdpa_attention(q, k, v)
 
 
-def reshape_split(x, n_head):
-    B, T, C = x.shape
-    return x.reshape(B, n_head, T, C // n_head)
+class _AttentionStub(torch.nn.Module):  # the constructor the notebook gives
+    def __init__(self, n_embd, n_head, dropout=0.0):
+        super().__init__()
+        self.n_head, self.n_embd = n_head, n_embd
+        self.c_attn = torch.nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = torch.nn.Linear(n_embd, n_embd)
+        self.attn_dropout = torch.nn.Dropout(dropout)
+        self.resid_dropout = torch.nn.Dropout(dropout)
+
+
+class AttentionByUnflatten(_AttentionStub):  # chunk, unflatten, flatten: different, right
+    def forward(self, x):
+        q, k, v = (t.unflatten(-1, (self.n_head, -1)).transpose(1, 2) for t in self.c_attn(x).chunk(3, dim=-1))
+        y = sdpa_attention(q, k, v, self.attn_dropout)
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).flatten(2)))
+
+
+class AttentionByEinsum(_AttentionStub):  # the heads by einsum, the mask by tril: different, right
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = (t.reshape(B, T, self.n_head, -1) for t in self.c_attn(x).split(C, dim=-1))
+        scores = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(C // self.n_head)
+        scores = scores.masked_fill(torch.tril(torch.ones(T, T, dtype=torch.bool)) == 0, NEG_INF)
+        y = torch.einsum("bhts,bshd->bthd", self.attn_dropout(scores.softmax(-1)), v).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class AttentionPlainView(_AttentionStub):  # splits the heads with a plain view
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = (t.reshape(B, self.n_head, T, -1) for t in self.c_attn(x).split(C, dim=-1))
+        y = sdpa_attention(q, k, v, self.attn_dropout).transpose(1, 2).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class AttentionDropoutAlways(AttentionByUnflatten):  # F.dropout with training=True: drops in eval mode too
+    def forward(self, x):
+        return F.dropout(super().forward(x), self.resid_dropout.p, training=True)
+
+
+class AttentionOtherNames(torch.nn.Module):  # its own names: the reference's weights cannot load
+    def __init__(self, n_embd, n_head, dropout=0.0):
+        super().__init__()
+        self.n_head = n_head
+        self.qkv = torch.nn.Linear(n_embd, 3 * n_embd)
+        self.out = torch.nn.Linear(n_embd, n_embd)
+
+    def forward(self, x):
+        return self.out(self.qkv(x)[..., : x.size(-1)])
+
+
+def window_by_loops(T, window):
+    return torch.tensor([[0 <= i - j < window for j in range(T)] for i in range(T)])
+
+
+def window_too_wide(T, window):
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None]
+    return (j <= i) & (i - j <= window)
 
 
 # -- 04 block -----------------------------------------------------------------------------
@@ -836,12 +903,12 @@ TABLE = [
       (reversed_table, "expected [256, 3, 257]"),
       (by_new_id, "got [256, 3], expected [1, 300]")]),
     ("check_split_in_threes", [threes_after_split],
-     [(threes_without_space, "the space before a number stays on its first group"),
-      (threes_ascii_digits, "superscripts and fractions are numbers too"),
+     [(threes_without_space, "without the optional space before it"),
+      (threes_ascii_digits, "superscripts and fractions are lost"),
       (threes_from_the_right, "got ['12', '345'], expected ['123', '45']")]),
     ("check_decode_stream", [stream_by_codecs],
      [(stream_each_token, "got ['�', '�'], expected ['', '日']"),
-      (stream_until_it_decodes, "shows the finished one at once")]),
+      (stream_until_it_decodes, "a finished character waits too")]),
     ("check_count_windows", [lambda n, t, s: len(range(0, n - t, s)), lambda n, t, s: max(0, -(-(n - t) // s))],
      [(lambda n, t, s: n // t, "got 2, expected 1"), (lambda n, t, s: (n - t - 1) // s + 1, "got -2, expected 0")]),
     ("check_make_windows", [windows_by_loop],
@@ -857,30 +924,35 @@ TABLE = [
     ("check_running_mean", [running_mean_by_matrix],
      [(running_mean_over_T, "got 0.666667, expected 2.0"), (running_mean_channels, "got 4.0, expected 3.0")]),
     ("check_multihead_attention", [mha_einsum],
-     [(mha_scale_by_C, "scale by the head size"), (mha_heads_last, "head zero in the first channels")]),
+     [(mha_scale_by_C, "scaled by the input width instead of the head size"), (mha_heads_last, "interleaved")]),
     ("check_causal_mask", [lambda T: ~torch.ones(T, T, dtype=torch.bool).triu(1)],
      [(float_mask, "your mask is float32; the mask must be bool"),
       (strict_mask, "at [0, 0]: got False, expected True"),
       (lambda T: torch.ones(T, T, dtype=torch.bool).triu(), "at [0, 1]: got True, expected False")]),
-    ("check_causal_attention", [sdpa_attention],
-     [(sqrt_t_attention, "square root of the head size"),
-      (zero_filled_attention, "fixed case 1")]),
-    ("check_split_heads", [einops_like_split],
-     [(reshape_split, "a plain reshape mixes positions and heads"),
-      (lambda x, n: x.reshape(x.shape[0], x.shape[1], n, -1),
-       "your heads has shape (1, 3, 2, 4), expected (1, 2, 3, 4)")]),
+    ("check_causal_attention", [sdpa_attention, attention_by_loop],
+     [(sqrt_t_attention, "Recognised mistake: scores scaled by the square root of T instead of the head size"),
+      (zero_filled_attention, "hidden scores set to zero instead of minus infinity"),
+      (no_dropout_attention, "fixed case 4 of 5: four heads, six positions, dropout 0.5 in training mode")]),
+    ("check_causal_self_attention", [AttentionByUnflatten, AttentionByEinsum],
+     [(AttentionPlainView, "Recognised mistake: heads split by a plain reshape"),
+      (AttentionDropoutAlways, "fixed case 5 of 6: dropout 0.5, in eval mode"),
+      (AttentionOtherNames, "parameters are not named like the reference's: it has in addition qkv.weight"),
+      (AttentionByUnflatten(8, 2), "give the class itself")]),
+    ("check_sliding_window_mask", [window_by_loops],
+     [(window_too_wide, "Recognised mistake: one key too many"),
+      (lambda T, w: window_by_loops(T, w).float(), "your mask is float32; the mask must be bool")]),
     ("check_layer_norm", [ln_via_var, lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps)],
-     [(ln_eps_outside, "eps inside the square root"), (ln_unbiased, "the biased variance")]),
+     [(ln_eps_outside, "eps added to the standard deviation"), (ln_unbiased, "the unbiased variance")]),
     ("check_gelu", [gelu_sigmoid_form, lambda x: F.gelu(x, approximate="tanh")],
-     [(lambda x: F.gelu(x), "the tanh form, not the exact erf form"),
+     [(lambda x: F.gelu(x), "the exact GELU (with the error function)"),
       (lambda x: x.mul_(torch.sigmoid(1.702 * x)), "changed its input x in place")]),
     ("check_block_forward", [block_with_names],
      [(post_ln_block, "fixed case 1"), (no_second_residual, "fixed case 1"),
       (lambda block, x: x + block.attn(block.ln_1(x)) + block.mlp(block.ln_2(x)), "raised TypeError")]),
     ("check_post_ln_block", [post_ln_as_functions],
-     [(post_ln_written_pre_ln, "not before the sublayers")]),
+     [(post_ln_written_pre_ln, "the pre-LN block of GPT-2")]),
     ("check_conv1d_mlp", [conv1d_mlp_linear],
-     [(conv1d_mlp_transposed, "a transposed weight would still fit"),
+     [(conv1d_mlp_transposed, "Recognised mistake: the weights read as nn.Linear's"),
       (conv1d_mlp_erf, "got 0.463119, expected 0.462916")]),
     ("check_parameter_count", [count_by_layers],
      [(untied_count, "got 163,037,184"), (lambda cfg: float(count_by_layers(cfg)) * 1.0001, "whole number")]),
@@ -891,7 +963,8 @@ TABLE = [
      [(unshifted_loss, "fixed case 1"), (summed_loss, "fixed case"),
       (lambda lo, ids: unshifted_loss(lo, ids).item(), "return it as a tensor")]),
     ("check_lr_schedule", [lr_as_0d_tensor, lr_numpy],
-     [(lr_zero_at_start, "the first warm-up step is not zero"), (lr_to_zero, "the mean of max_lr and min_lr")]),
+     [(lr_zero_at_start, "a warm-up that starts from zero"),
+      (lr_to_zero, "a cosine that falls to zero instead of to min_lr")]),
     ("check_decay_groups", [groups_by_ndim],
      [(groups_of_parameters, "return their names"),
       (groups_by_name, "decayed, but must not be (biases and LayerNorm parameters are 1-D): 1.weight"),
@@ -900,14 +973,15 @@ TABLE = [
     ("check_grad_norm", [grad_norm_cat],
      [(sum_of_norms, "got 7.0, expected 5.0")]),
     ("check_wsd_schedule", [wsd_by_min],
-     [(wsd_cosine, "a straight line, not a cosine")]),
+     [(wsd_cosine, "a cosine decay instead of a straight line")]),
     ("check_decay_counts", [decay_counts_by_model],
-     [(decay_counts_untied, "the tied head is counted once"),
+     [(decay_counts_untied, "the tied head counted a second time"),
       (decay_counts_no_wpe, "got 123,532,032, expected 124,318,464")]),
     ("check_accumulation_weights", [weights_as_tensor],
-     [(lambda t: [1 / len(t)] * len(t), "a short last micro-batch weighs less")]),
+     [(lambda t: [1 / len(t)] * len(t), "every micro-batch weighted equally")]),
     ("check_clip_grads", [clip_by_cat],
-     [(clip_each, "not each tensor clipped on its own"), (clip_always, "left alone")]),
+     [(clip_each, "each tensor clipped on its own instead of one factor"),
+      (clip_always, "small gradients scaled up to the limit")]),
     ("check_top_k_filter", [top_k_by_sort],
      [(top_k_scatter, "row 0: you kept 2 tokens [1, 3], expected 3 [1, 2, 3]"),
       (top_k_in_place, "changed its input scores in place")]),
@@ -915,21 +989,21 @@ TABLE = [
      [(top_p_drops_crossing, "row 0: you kept 1 token [1], expected 2 [1, 2]")]),
     ("check_repetition_penalty", [penalty_loop],
      [(penalty_in_place, "changed its input scores in place"),
-      (penalty_divides_all, "a negative score is multiplied"),
-      (penalty_per_occurrence, "a token seen three times is penalised once")]),
+      (penalty_divides_all, "a negative score must be multiplied"),
+      (penalty_per_occurrence, "penalised once for every time it was seen")]),
     ("check_kv_cache_update", [cache_update_by_list],
-     [(cache_new_first, "the past comes first, then the new positions"),
+     [(cache_new_first, "the new positions put before the past ones"),
       (cache_heads_axis, "the positions are the third axis"),
-      (cache_window_oldest, "a window keeps the newest positions and drops the oldest")]),
+      (cache_window_oldest, "keeps the oldest positions instead of the newest")]),
     ("check_previous_token_score", [prev_by_loop],
-     [(prev_over_all_queries, "attention entirely on the previous token scores one")]),
+     [(prev_over_all_queries, "counting query 0 that has none")]),
     ("check_induction_score", [induction_by_loop],
      [(induction_on_copy, "perfect induction attention"),
       (induction_fixed_length, "a sequence longer than two periods")]),
     ("check_attention_entropy", [entropy_entr],
-     [(entropy_nan, "your entropy contains NaN"), (entropy_bits, "uniform rows")]),
+     [(entropy_nan, "your entropy contains NaN"), (entropy_bits, "the entropy in bits")]),
     ("check_mean_ablate_head", [ablate_by_loop],
-     [(ablate_wrong_slice, "not the block at h times the number of heads"),
+     [(ablate_wrong_slice, "head times the number of heads instead of head times the head size"),
       (ablate_per_row, "the batch and the positions together"),
       (ablate_in_place, "changed its input z in place")]),
     ("check_lora_forward", [lora_forward_linear],
@@ -939,38 +1013,69 @@ TABLE = [
     ("check_merge_lora_weight", [merge_clone],
      [(merge_in_place, "changed its input W in place"), (merge_alpha_only, "alpha over r")]),
     ("check_masked_labels", [labels_by_comprehension],
-     [(labels_pre_shifted, "fixed case 1"), (labels_pads_learned, "not learned as the pad id")]),
+     [(labels_pre_shifted, "fixed case 1"), (labels_pads_learned, "the padding labelled with the pad id")]),
     ("check_training_bytes", [bytes_as_float],
      [(bytes_frozen_get_gradients, "got 8080, expected 4120"), (bytes_trainable_only, "got 160, expected 4120")]),
     ("check_flops_per_token", [flops_expanded],
-     [(flops_n_positions, "the attention term uses seq_len")]),
+     [(flops_n_positions, "computed with n_positions instead of the sequence length")]),
     ("check_mfu_from_step", [mfu_step_numpy, mfu_step_from_scaling],
      [(mfu_step_milliseconds, "milliseconds used as seconds?"),
       (mfu_step_percent, "a percentage instead of a fraction?"),
       (mfu_step_times, "multiplied by the time instead of divided?")]),
     ("check_padded_vocab", [padded_by_ceil, padded_by_modulo],
-     [(padded_nearest, "rounds up, not to the nearest multiple"),
-      (padded_always_grows, "already a multiple stays as it is"),
+     [(padded_nearest, "rounding to the nearest multiple instead of up"),
+      (padded_always_grows, "added to a size that already is a multiple"),
       (padded_float, "got 50257.0, expected 50,304")]),
     ("check_shard", [shard_loop],
-     [(shard_ragged, "the ragged tail is dropped"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
+     [(shard_ragged, "the ragged tail kept"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
     ("check_rms_norm", [rms_by_rsqrt, lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)],
-     [(rms_minus_mean, "RMSNorm does not subtract it"), (rms_eps_outside, "inside the square root")]),
+     [(rms_minus_mean, "the mean subtracted first (that is LayerNorm)"),
+      (rms_eps_outside, "eps added after the square root instead of inside it")]),
     ("check_apply_rope", [rope_complex],
-     [(rope_adjacent_pairs, "the pairs are the two halves of a head"),
-      (rope_from_zero, "positions that start after a cache")]),
+     [(rope_adjacent_pairs, "neighbouring channels turned as pairs"),
+      (rope_from_zero, "positions counted from zero whatever positions were given")]),
     ("check_repeat_kv", [repeat_by_index],
-     [(repeat_tiled, "copies sit side by side")]),
+     [(repeat_tiled, "the heads tiled (0, 1, 0, 1)")]),
     ("check_kv_cache_bytes", [cache_bytes_from_config],
-     [(cache_bytes_query_heads, "grouped: the cache holds only the key/value heads"),
+     [(cache_bytes_query_heads, "the cache sized by the query heads"),
       (cache_bytes_keys_only, "got 19,200, expected 38,400")]),
 ]
 
 
 def test_every_exercise_has_learners_here() -> None:
     checked = {row[0] for row in TABLE}
-    every = {n for n in dir(checks) if n.startswith("check_") and n not in ("check_function", "check_value")}
+    every = {n for n in dir(checks) if n.startswith("check_")}
     assert checked == every
+
+
+def mha_softmax_over_queries(x, w_q, w_k, w_v):
+    q, k, v = (x.unsqueeze(1) @ w for w in (w_q, w_k, w_v))
+    T = x.size(1)
+    s = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1),
+                                                                     NEG_INF)
+    return (s.softmax(-2) @ v).transpose(1, 2).flatten(2)
+
+
+def rope_wrong_exponent(x, positions, theta):  # theta^(-i/hs) instead of theta^(-2i/hs)
+    hs = x.shape[-1]
+    angle = positions.float()[:, None] * theta ** (-torch.arange(0, hs // 2).float() / hs)
+    x1, x2 = x[..., : hs // 2], x[..., hs // 2:]
+    return torch.cat([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], dim=-1)
+
+
+@pytest.mark.parametrize(("name", "wrong", "not_said"), [
+    ("check_apply_rope", rope_wrong_exponent, "halves"),
+    ("check_conv1d_mlp", conv1d_mlp_erf, "transpos"),
+    ("check_multihead_attention", mha_softmax_over_queries, "scale"),
+])
+def test_a_fixed_case_is_shown_as_its_input_not_as_a_mistake_it_did_not_see(name, wrong, not_said, capsys) -> None:
+    """Issue 27's learner simulation: each of these was told the diagnosis of another mistake."""
+    result = getattr(checks, name)(wrong)
+    out = capsys.readouterr().out
+    assert result.status == "fail"
+    first = out.splitlines()[0]
+    assert first.startswith(f"✗ {result.name}: wrong on fixed case ") and ": " in first.split("fixed case ", 1)[1]
+    assert not_said not in out.split("  Hint")[0].lower(), out
 
 
 @pytest.mark.parametrize(("name", "rights", "wrongs"), TABLE, ids=[row[0] for row in TABLE])

@@ -41,10 +41,58 @@ def test_find_stubs_follows_the_convention_not_the_cell_texts() -> None:
         "print(helper)\n"
     )
     (stub,) = classroom.find_stubs(cell)
-    got = (stub.function, stub.check, stub.first_line, stub.last_line)
-    assert got == ("my_new_thing", "check_some_new_exercise", 2, 5)
+    got = (stub.name, stub.check, stub.first_line, stub.last_line, stub.kind)
+    assert got == ("my_new_thing", "check_some_new_exercise", 2, 5, "function")
     assert classroom.find_stubs("def f(x):\n    return x\n\nf = check_f(f)\n") == []  # done already: not a stub
     assert classroom.find_stubs("def f(:\n") == []  # a cell that does not parse is left alone
+
+
+def test_find_stubs_sees_class_pieces_and_checks_in_the_next_cell() -> None:
+    stub_cell = (
+        "class Mixer(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.w = nn.Linear(n, n)\n"
+        "\n"
+        "    def forward(self, x):\n"
+        "        \"\"\"x: (B, n) -> (B, n)\"\"\"\n"
+        "        raise NotImplementedError\n"
+        "\n"
+        "\n"
+        "def mix(x):\n"
+        "    raise NotImplementedError\n"
+    )
+    check_cell = "result = checks.check_mixer(Mixer)\nother = checks.check_mix(mix)\n"
+    stubs = classroom.find_stubs(stub_cell, check_cell)
+    assert [(s.name, s.check, s.first_line, s.last_line, s.kind) for s in stubs] == [
+        ("Mixer", "check_mixer", 1, 8, "class"), ("mix", "check_mix", 11, 12, "function")]
+    assert classroom.find_stubs(stub_cell) == []  # no check call: not a learner piece
+    assert classroom.find_stubs(stub_cell, "print(Mixer)") == []
+
+
+def test_a_class_piece_is_solved_with_the_reference_class_renamed() -> None:
+    stub_cell = ("class CausalSelfAttention(nn.Module):\n"
+                 "    def forward(self, x):\n"
+                 "        raise NotImplementedError\n")
+    new, solved = classroom.solve_cell(stub_cell, "result = checks.check_causal_self_attention(CausalSelfAttention)")
+    assert solved == ["check_causal_self_attention"]
+    assert "class CausalSelfAttention(nn.Module):" in new and "from torch import nn" in new
+    assert "import" not in new.split("class ")[1]  # `attention` is the notebook's own piece: never imported
+    assert "y = attention(q, k, v, self.attn_dropout)" in new
+
+
+def test_a_reference_cell_is_the_solution_under_its_reference_name() -> None:
+    text = classroom.reference_source("check_causal_attention", "reference_attention")
+    first, rest = text.split("\n", 1)
+    assert first == '# Reference — open after you tried. checks.solution("causal_attention") shows the same.'
+    assert first.startswith(classroom.REFERENCE_MARK)
+    assert "def reference_attention(q, k, v, dropout=None):" in rest and "import math" in rest
+    assert "attention = " not in rest  # the word in the docstring is no recursive call
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": first + "\ndef reference_attention(): pass\n"},
+                    {"cell_type": "code", "metadata": {}, "source": "x = 1"}]}
+    assert classroom.reference_cells(nb) == [(0, "causal_attention", "reference_attention")]
+    assert classroom.refresh_reference_cells(nb) and not classroom.refresh_reference_cells(nb)
+    assert nb["cells"][0]["source"] == text and nb["cells"][0]["metadata"]["jupyter"]["source_hidden"] is True
 
 
 def test_solution_code_is_the_reference_renamed_with_its_imports() -> None:
@@ -62,8 +110,7 @@ def test_solution_code_is_the_reference_renamed_with_its_imports() -> None:
         classroom.solution_code("check_no_such_exercise", "f")
 
 
-CHECKS = sorted(n for n in dir(__import__("course_lib.checks", fromlist=["x"])) if n.startswith("check_")
-                and n not in ("check_function", "check_value"))
+CHECKS = sorted(n for n in dir(__import__("course_lib.checks", fromlist=["x"])) if n.startswith("check_"))
 
 
 @pytest.mark.parametrize("check", CHECKS)
@@ -75,6 +122,9 @@ def test_every_solution_pasted_alone_passes_its_own_check(check: str) -> None:
     code = classroom.solution_code(check, "answer")
     assert "from ." not in code, code
     ns: dict = {}
+    ex = classroom._exercise(check)
+    for name in ex.given:  # a piece written earlier in the notebook: the notebook defines it
+        ns[name] = getattr(__import__(ex.reference.__module__, fromlist=["x"]), name)
     exec(compile(code, f"<solution of {check}>", "exec"), ns)
     result = getattr(checks, check)(ns["answer"], quiet=True)
     assert result.passed, f"{check}: the shown solution fails its own check: {result.message}"
@@ -90,16 +140,20 @@ def test_course_teacher_solves_every_exercise_of_every_notebook(tmp_path: Path, 
     for src in NOTEBOOKS:
         original = nbformat.read(src, as_version=4)
         teacher = nbformat.read(out / src.name, as_version=4)
-        stubs = [(i, s) for i, source in _sources(original) for s in classroom.find_stubs(source)]
+        code = _sources(original)
+        stubs = [(i, s) for (i, source), (_, after) in zip(code, code[1:] + [(None, "")])
+                 for s in classroom.find_stubs(source, after)]
         total += len(stubs)
         solved = [c for c in teacher.cells if classroom.TEACHER_TAG in c.metadata.get("tags", [])]
         assert len(solved) == len({i for i, _ in stubs}), src.name
-        for cell in teacher.cells:
-            if cell.cell_type == "code":
-                assert classroom.find_stubs(cell.source) == [], f"{src.name}: a stub is left:\n{cell.source[:300]}"
+        code = _sources(teacher)
+        for (_, source), (_, after) in zip(code, code[1:] + [(None, "")]):
+            assert classroom.find_stubs(source, after) == [], f"{src.name}: a stub is left:\n{source[:300]}"
+        text = "\n".join(c.source for c in teacher.cells if c.cell_type == "code")
         for _, stub in stubs:
-            assert any(f"def {stub.function}(" in c.source and f"{stub.check}({stub.function}" in c.source
-                       for c in solved), f"{src.name}: {stub.check} not solved in place"
+            keyword = "class" if stub.kind == "class" else "def"
+            assert any(f"{keyword} {stub.name}(" in c.source for c in solved), f"{src.name}: {stub.name} not solved"
+            assert f"{stub.check}({stub.name}" in text, f"{src.name}: {stub.check} lost"
         assert "Teacher's version" in teacher.cells[1].source
         assert nbformat.read(src, as_version=4) == original  # the course's notebook is untouched
     assert total >= len(NOTEBOOKS), "the notebooks hold (at least) one exercise each"
@@ -119,7 +173,7 @@ def test_course_teacher_refuses_a_non_empty_out_dir(tmp_path: Path, capsys) -> N
 
 @pytest.mark.notebook
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["00_welcome.ipynb", "03_attention.ipynb"])
+@pytest.mark.parametrize("name", ["00_welcome.ipynb"])  # notebooks with learner pieces: test_learner_pieces.py
 def test_teacher_notebook_runs_and_every_check_passes(name: str, tmp_path: Path) -> None:
     from course_lib.notebook import execute
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from learner_pieces import CHOICE, choice_lines, choose_calls
 
 from course_lib.notebook import SETUP_CELL, execute
 
@@ -85,6 +86,14 @@ def execute_notebook(path: Path, workdir: Path, limit_s: int = NOTEBOOK_LIMIT_S,
     return nb
 
 
+def assert_untouched_pieces_go_on_with_the_reference(nb, name: str) -> None:
+    """Every stub as shipped: each choice line says the notebook goes on with the reference."""
+    lines = choice_lines(nb)
+    assert len(lines) == choose_calls(nb), f"{name}: {len(lines)} choice lines for {choose_calls(nb)} choose() calls"
+    assert all(line.startswith(CHOICE + "the reference ") and line.endswith("(yours is not done yet)")
+               for line in lines), f"{name}: {lines}"
+
+
 def test_there_are_notebooks() -> None:
     assert NOTEBOOKS, "no notebooks found under notebooks/"
     assert NOTEBOOKS[0].name == "00_welcome.ipynb"
@@ -103,6 +112,7 @@ def test_notebook_runs_in_fast_mode(path: Path, tmp_path: Path) -> None:
     assert "✗" not in text, f"{path.name}: an exercise check printed a failure with the reference solution"
     noise = stack_noise(nb)
     assert not noise, f"{path.name} (fast mode) shows lines the course did not write:\n" + "\n".join(noise)
+    assert_untouched_pieces_go_on_with_the_reference(nb, path.name)
 
 
 @pytest.mark.notebook
@@ -118,6 +128,7 @@ def test_notebook_runs_with_full_mode_sizes(path: Path, tmp_path: Path) -> None:
     assert "capped (COURSE_CAPPED=1)" in text, "the setup cell did not see capped mode"
     noise = stack_noise(nb)
     assert not noise, f"{path.name} (capped mode) shows lines the course did not write:\n" + "\n".join(noise)
+    assert_untouched_pieces_go_on_with_the_reference(nb, path.name)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

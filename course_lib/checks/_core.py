@@ -1,18 +1,25 @@
 """The exercise mechanism: an `Exercise` spec, checked against a reference, with staged help.
 
 An exercise is data: its reference, a ladder of hints (a nudge first, then a stronger
-one; concepts, never code), fixed adversarial `Case`s that catch its classic mistakes,
-a random input maker and, where needed, a contract on the kind of result. `Exercise.check`
-runs the fixed cases first, then at least 8 random ones, and prints one message:
+one; concepts, never code), fixed `Case`s (unusual inputs, each described as an input),
+known-wrong variants (`Mistake`s) that name a mistake when the learner's result is exactly
+theirs, a random input maker and, where needed, a contract on the kind of result.
+`Exercise.check` runs the fixed cases first, then at least 8 random ones, and prints one message:
 
 - "… name: not done yet" for an unfinished stub (nothing else: no hint, no code);
-- "✗" with the input, the first difference and the next rung of the hint ladder;
+- "✗" with the case, the input, the first difference, a recognised mistake (only when one of
+  the exercise's known-wrong variants gives exactly the learner's result) and the next rung
+  of the hint ladder;
 - "✓" when every case passed.
 
 It never raises and never hangs (each call of the learner's function runs under a time
 limit), and returns a `CheckResult` that calls the learner's function when it passed and
 the reference otherwise, so the notebook always runs on. The answer itself is shown only
 on request, by `solution(name)`; `last_failure(name)` gives back the input that failed.
+
+A learner piece (a function, or a class such as an `nn.Module` checked by a `ModuleExercise`)
+is followed in its notebook by ``X = checks.choose(result, X, ReferenceX)``: the learner's X
+when its check passed, the reference otherwise, said in one line.
 
 Introduced in notebooks/00_welcome.ipynb.
 """
@@ -50,7 +57,7 @@ class Compare(Protocol):
 
 @dataclass
 class CheckResult:
-    """What a check found. Calling it calls the function the notebook should go on with."""
+    """What a check found. Calling it calls the piece the notebook should go on with."""
 
     name: str
     status: str  # "pass", "fail" or "todo"
@@ -63,7 +70,7 @@ class CheckResult:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.fn is None:
-            raise TypeError(f"check {self.name!r} checked a value, not a function")
+            raise TypeError(f"check {self.name!r} has no function to call")
         return self.fn(*args, **kwargs)
 
     def __bool__(self) -> bool:
@@ -72,18 +79,46 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Case:
-    """A fixed input that exposes a classic mistake; `why` names the mistake (a concept)."""
+    """A fixed, unusual input. `about` describes the input ("a batch of one", "every score
+    negative"): it is printed as the input, never as a diagnosis of the learner's mistake."""
 
-    why: str
+    about: str
     inputs: Inputs | Callable[[], Inputs]
 
     def make(self) -> Inputs:
         return self.inputs() if callable(self.inputs) else self.inputs
 
 
+@dataclass(frozen=True)
+class Mistake:
+    """A known-wrong variant of the reference. When the learner's result on a failing input is
+    exactly the variant's (and the variant's is wrong there), the message names the mistake:
+    "Recognised mistake: <what>." `what` is a short phrase, a concept, never code."""
+
+    what: str
+    variant: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Build:
+    """How a `ModuleExercise` builds a class piece for one case: the constructor's keyword
+    arguments and the mode (training or eval)."""
+
+    kwargs: Mapping[str, Any]
+    training: bool = False
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"built with {args or 'no arguments'}, in {'training' if self.training else 'eval'} mode"
+
+
+class PieceProblem(Exception):
+    """Raised by a `ModuleExercise` while building the learner's class: the message is the problem."""
+
+
 @dataclass
 class Failure:
-    """The input an exercise last failed on: call `reproduce(fn)` to run it again."""
+    """The input an exercise last failed on: call `reproduce(piece)` to run it again."""
 
     name: str
     where: str
@@ -93,14 +128,16 @@ class Failure:
     got: Any
     message: str
     shown: str = ""  # the input, one argument a line
+    wrap: Callable[[Any], Callable[..., Any]] | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         shown = self.shown or "    (no arguments)"
         return (f"Failure of {self.name} on {self.where}:\n  input:\n{shown}\n"
                 f"  expected: {describe(self.expected)}\n  got: {describe(self.got)}")
 
-    def reproduce(self, fn: Callable[..., Any]) -> Any:
-        """Call `fn` on (a copy of) the failing input and return what it gives."""
+    def reproduce(self, piece: Callable[..., Any]) -> Any:
+        """Call `piece` (a function, or a class for a class piece) on (a copy of) the failing input."""
+        fn = self.wrap(piece) if self.wrap is not None else piece
         return fn(*copy.deepcopy(self.args), **copy.deepcopy(self.kwargs))
 
 
@@ -156,7 +193,10 @@ def describe(x: Any, limit: int = 400) -> str:
         return f"{head} (too big to print; see last_failure)"
     if isinstance(x, torch.nn.Module):
         n = sum(p.numel() for p in x.parameters())
-        return f"a {type(x).__name__} with {n:,} parameters"
+        mode = "training" if x.training else "eval"
+        if n == 0 and len(repr(x)) <= 80:
+            return f"{x!r}, in {mode} mode"
+        return f"a {type(x).__name__} with {n:,} parameters, in {mode} mode"
     if isinstance(x, (list, tuple)) and x and all(isinstance(v, torch.Tensor) for v in x):
         shapes = ", ".join(str(tuple(v.shape)) for v in x)
         return f"{type(x).__name__} of {len(x)} tensors of shapes {shapes}"
@@ -175,9 +215,9 @@ def _arg_names(fn: Callable[..., Any], n: int) -> list[str]:
     return (names + [f"argument {i + 1}" for i in range(len(names), n)])[:n]
 
 
-def describe_inputs(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
-    """One line per argument, `name = value`, named like the parameters of `fn`."""
-    named = list(zip(_arg_names(fn, len(args)), args)) + list(kwargs.items())
+def describe_inputs(names: Sequence[str], args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """One line per argument, `name = value`: positional arguments named by `names`, then the keywords."""
+    named = list(zip(names, args)) + list(kwargs.items())
     return "\n".join(f"    {k} = {describe(v)}" for k, v in named)
 
 
@@ -214,6 +254,24 @@ def as_number(x: Any) -> float | int | None:
     return None
 
 
+def _plural(noun: str) -> bool:
+    """True for "pieces", "filtered scores"; False for "loss", "mask": so a message can agree with it."""
+    last = noun.split()[-1] if noun.split() else noun
+    return last.endswith("s") and not last.endswith("ss")
+
+
+def _is(noun: str) -> str:
+    return f"{noun} are" if _plural(noun) else f"{noun} is"
+
+
+def _it(noun: str) -> str:
+    return "they" if _plural(noun) else "it"
+
+
+def _has(noun: str) -> str:
+    return f"{noun} have" if _plural(noun) else f"{noun} has"
+
+
 def _position(idx: Sequence[int]) -> str:
     return "[" + ", ".join(str(int(i)) for i in idx) + "]"
 
@@ -222,10 +280,10 @@ def tensors_equal(got: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-4,
                   noun: str = "result") -> tuple[bool, str]:
     """Dtype kind, shape, NaN, then values; on a difference, the first position with got/expected."""
     if _kind(got.dtype) != _kind(expected.dtype):
-        return False, (f"your {noun} is {str(got.dtype).removeprefix('torch.')}; "
+        return False, (f"your {_is(noun)} {str(got.dtype).removeprefix('torch.')}; "
                        f"the {noun} must be {_KIND_EXAMPLE[_kind(expected.dtype)]}")
     if got.shape != expected.shape:
-        return False, f"your {noun} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        return False, f"your {_has(noun)} shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
     g, e = got.detach().cpu(), expected.detach().cpu()
     if g.is_floating_point() or g.is_complex():
         if g.is_complex() or e.is_complex():
@@ -235,7 +293,8 @@ def tensors_equal(got: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-4,
         bad_nan = torch.isnan(g) & ~torch.isnan(e)
         if bad_nan.any():
             first = bad_nan.nonzero()[0].tolist()
-            return False, (f"your {noun} contains NaN ({int(bad_nan.sum())} of {g.numel()} values, "
+            contains = "contain" if _plural(noun) else "contains"
+            return False, (f"your {noun} {contains} NaN ({int(bad_nan.sum())} of {g.numel()} values, "
                            f"the first at {_position(first)})")
         close = torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)  # inf == inf counts as close
     else:
@@ -259,15 +318,15 @@ def values_equal(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5
     """
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, torch.Tensor):
-            return False, f"your {noun} is a {type(got).__name__}; it must be a torch tensor"
+            return False, f"your {_is(noun)} a {type(got).__name__}; {_it(noun)} must be a torch tensor"
         return tensors_equal(got, expected, rtol, atol, noun)
     if isinstance(expected, numbers.Number) and not isinstance(expected, bool):
         value = as_number(got)
         if value is None:
-            return False, f"your {noun} is {describe(got, 80)} (a {type(got).__name__}); it must be a number"
+            return False, f"your {_is(noun)} {describe(got, 80)} (a {type(got).__name__}); it must be a number"
         if isinstance(value, float) and math.isnan(value) and not (
                 isinstance(expected, float) and math.isnan(expected)):
-            return False, f"your {noun} is NaN, expected {_fmt_number(expected)}"
+            return False, f"your {_is(noun)} NaN, expected {_fmt_number(expected)}"
         if isinstance(expected, numbers.Integral):
             ok = value == expected
         else:
@@ -275,7 +334,7 @@ def values_equal(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5
         return (True, "") if ok else (False, f"got {_fmt_number(value)}, expected {_fmt_number(expected)}")
     if isinstance(expected, Mapping):
         if not isinstance(got, Mapping):
-            return False, f"your {noun} is a {type(got).__name__}; it must be a dict"
+            return False, f"your {_is(noun)} a {type(got).__name__}; {_it(noun)} must be a dict"
         missing = [k for k in expected if k not in got]
         extra = [k for k in got if k not in expected]
         if missing or extra:
@@ -292,9 +351,9 @@ def values_equal(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5
         return True, ""
     if isinstance(expected, Sequence) and not isinstance(expected, (str, bytes)):
         if not isinstance(got, Sequence) or isinstance(got, (str, bytes)):
-            return False, f"your {noun} is a {type(got).__name__}; it must be a {type(expected).__name__}"
+            return False, f"your {_is(noun)} a {type(got).__name__}; {_it(noun)} must be a {type(expected).__name__}"
         if len(got) != len(expected):
-            return False, (f"your {noun} has length {len(got)}, expected {len(expected)}: "
+            return False, (f"your {_has(noun)} length {len(got)}, expected {len(expected)}: "
                            f"got {describe(got)}, expected {describe(expected)}")
         for i, (g, e) in enumerate(zip(got, expected)):
             ok, why = values_equal(g, e, rtol, atol, noun="item")
@@ -380,14 +439,22 @@ def call_with_limit(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping
     return "ok", box.get("value")
 
 
-def is_unfinished(fn: Any) -> bool:
-    """True for a function whose body is only `...` or `pass` (and maybe a docstring): it returns None."""
+def _unfinished_function(fn: Any) -> bool:
     code = getattr(fn, "__code__", None)
     if code is None:
         return False
     ops = [(i.opname, i.argval) for i in dis.get_instructions(code)
            if i.opname not in ("RESUME", "NOP", "CACHE")]
     return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+
+
+def is_unfinished(piece: Any) -> bool:
+    """True for a function whose body is only `...` or `pass` (and maybe a docstring): it returns None;
+    for a class, when one of the methods its own body defines is such a function."""
+    if isinstance(piece, type):
+        return any(_unfinished_function(v) for k, v in vars(piece).items()
+                   if inspect.isfunction(v) and k != "__init__")
+    return _unfinished_function(piece)
 
 
 # --------------------------------------------------------------------- the exercise spec
@@ -400,13 +467,21 @@ class Exercise:
       is given), called on the same inputs as the learner's function.
     - `hints`: the ladder, first rung after the first failure, next after the second...
       Concepts only: never code, never the formula.
-    - `cases`: fixed adversarial inputs, run before the `trials` random ones from
+    - `cases`: fixed unusual inputs, run before the `trials` random ones from
       `make_inputs(rng)` (positional arguments as a tuple, or keyword arguments as a dict).
+      Each `Case.about` describes its input; the message shows it as the input.
+    - `mistakes`: known-wrong variants; a failure names one only when the learner's result
+      is exactly that variant's result on the failing input.
     - `contract(got)`: a message when the result is of the wrong kind (else None).
     - `noun`: what the result is called in messages ("your mask is float32 ...").
     - `compare(got, expected)`: defaults to `values_equal` with `rtol`/`atol`.
     - `judge(got, expected, args, kwargs)`: replaces `compare` when the verdict needs the input
       (a tolerance that depends on it, say).
+    - `given`: names the solution takes from the notebook (a piece written earlier there, such
+      as ``attention``); `solution` shows them used, and the teacher's version imports none of them.
+
+    The torch random generator is seeded with the same seed before the reference's call and
+    before the learner's, so a piece that draws random numbers (dropout) can be compared.
     """
 
     name: str
@@ -424,48 +499,76 @@ class Exercise:
     time_limit: float | None = None  # seconds; None = TIME_LIMIT_S
     solution: Callable[..., Any] | None = None
     judge: Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], tuple[bool, str]] | None = None
+    mistakes: Sequence[Mistake] = ()
+    given: Sequence[str] = ()
+
+    subject = "your function"  # how messages name the learner's piece
 
     def __post_init__(self) -> None:
         self.hints = tuple(self.hints) or ("compare your function with what the text above describes",)
         self.cases = tuple(self.cases)
+        self.mistakes = tuple(self.mistakes)
+        self.given = tuple(self.given)
         EXERCISES[_key(self.name)] = self
 
-    def _compare(self, got: Any, expected: Any) -> tuple[bool, str]:
+    # -- what is called: a function as it is (a ModuleExercise wraps a class)
+    def _runner(self, piece: Any) -> Callable[..., Any]:
+        return piece
+
+    def _arg_names(self, n: int) -> list[str]:
+        return _arg_names(self.reference, n)
+
+    def _wrong_kind(self, piece: Any) -> str:
+        """A message when `piece` is not the kind of thing this exercise checks (else "")."""
+        return ""
+
+    def _verdict(self, got: Any, expected: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, str]:
+        if self.judge is not None:
+            return self.judge(got, expected, copy.deepcopy(args), copy.deepcopy(kwargs))
         if self.compare is not None:
             return self.compare(got, expected)
         return values_equal(got, expected, self.rtol, self.atol, self.noun)
 
-    def _plan(self) -> list[tuple[str, Callable[[random.Random], Inputs], str]]:
-        fixed = [(f"fixed case {i} of {len(self.cases)}", lambda _rng, c=c: c.make(), c.why)
+    def _plan(self) -> list[tuple[str, Callable[[random.Random], Inputs]]]:
+        fixed = [(f"fixed case {i} of {len(self.cases)}: {c.about}", lambda _rng, c=c: c.make())
                  for i, c in enumerate(self.cases, 1)]
-        rand = [(f"random test {i} of {self.trials}", self.make_inputs, "") for i in range(1, self.trials + 1)]
+        rand = [(f"random test {i} of {self.trials}", self.make_inputs) for i in range(1, self.trials + 1)]
         return fixed + rand
 
     def check(self, fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-        """Check the learner's `fn`; print one message; never raise."""
+        """Check the learner's piece `fn`; print one message; never raise."""
         if is_unfinished(fn):
             return self._todo(quiet)
+        wrong_kind = self._wrong_kind(fn)
+        if wrong_kind:
+            return self._report(CheckResult(self.name, FAIL, f"✗ {self.name}: {wrong_kind}.\n"
+                                            "  (the notebook goes on with the reference)", self.reference), quiet)
         rng = random.Random(self.seed)
         torch_state = torch.random.get_rng_state()
         limit = TIME_LIMIT_S if self.time_limit is None else self.time_limit
+        mine, reference = self._runner(fn), self._runner(self.reference)
         try:
-            for n, (where, make, why) in enumerate(self._plan()):
+            for n, (where, make) in enumerate(self._plan()):
                 torch.manual_seed(self.seed * 1000 + n)
+                call_seed = self.seed * 1000 + n + 500
                 try:
                     inputs = make(rng)
                     args, kwargs = ((), dict(inputs)) if isinstance(inputs, Mapping) else (tuple(inputs), {})
-                    expected = self.reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+                    torch.manual_seed(call_seed)
+                    expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
                 except Exception as e:  # noqa: BLE001 - a bug of the course, reported, not raised
                     return self._report(CheckResult(self.name, FAIL, (
                         f"✗ {self.name}: the checker itself failed on {where} ({type(e).__name__}: {e}); "
                         "please report this. The notebook goes on with your function."), fn), quiet)
                 given_args, given_kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
-                status, got = call_with_limit(fn, given_args, given_kwargs, limit)
+                torch.manual_seed(call_seed)
+                status, got = call_with_limit(mine, given_args, given_kwargs, limit)
                 if status == "raised" and isinstance(got, NotImplementedError) or (status == "ok" and got is ...):
                     return self._todo(quiet)
                 problem = self._problem(status, got, expected, args, kwargs, given_args, given_kwargs, limit)
                 if problem:
-                    return self._fail(fn, where, why, problem, args, kwargs, got, expected, quiet)
+                    known = self._recognise(status, got, expected, args, kwargs, call_seed, limit)
+                    return self._fail(fn, where, problem, known, args, kwargs, got, expected, quiet)
             total = f"{len(self.cases)} fixed cases and {self.trials} random tests" if self.cases else \
                 f"{self.trials} random tests"
             return self._report(CheckResult(self.name, PASS, f"✓ {self.name}: passed {total}. Well done!", fn), quiet)
@@ -476,55 +579,79 @@ class Exercise:
                  given_args: tuple[Any, ...], given_kwargs: dict[str, Any], limit: float | None) -> str:
         """What is wrong with one call, or "" when nothing is."""
         if status == "timeout":
-            return f"your function did not return within {limit:g} s (an infinite loop?)"
+            return f"{self.subject} did not return within {limit:g} s (an infinite loop?)"
         if status == "raised":
-            return f"your function raised {type(got).__name__}: {got}"
-        names = _arg_names(self.reference, len(args))
+            if isinstance(got, PieceProblem):
+                return str(got)
+            return f"{self.subject} raised {type(got).__name__}: {got}"
+        names = self._arg_names(len(args))
         changed = [name for name, b, a in zip(names, args, given_args) if not _unchanged(b, a)]
         changed += [k for k in kwargs if not _unchanged(kwargs[k], given_kwargs[k])]
         if changed:
-            return (f"your function changed its input {', '.join(changed)} in place, so the caller's "
+            return (f"{self.subject} changed its input {', '.join(changed)} in place, so the caller's "
                     f"{'value changes' if len(changed) == 1 else 'values change'} too; leave the inputs "
                     "as they are and return a new result")
         if got is None and expected is not None:
-            return "your function returned None; it must return its result"
+            return f"{self.subject} returned None; it must return its result"
         try:
             if self.contract is not None:
                 why = self.contract(got)
                 if why:
                     return why
-            if self.judge is not None:
-                ok, why = self.judge(got, expected, copy.deepcopy(args), copy.deepcopy(kwargs))
-            else:
-                ok, why = self._compare(got, expected)
+            ok, why = self._verdict(got, expected, args, kwargs)
         except Exception as e:  # noqa: BLE001 - a result that cannot even be compared is a fail
             return f"your {self.noun} could not be compared with the expected one ({type(e).__name__}: {e})"
         return "" if ok else (why or "wrong result")
+
+    def _recognise(self, status: str, got: Any, expected: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   call_seed: int, limit: float | None) -> list[str]:
+        """The `what` of every known mistake whose result on this input is exactly the learner's."""
+        found: list[str] = []
+        if status != "ok":
+            return found
+        for mistake in self.mistakes:
+            torch.manual_seed(call_seed)
+            v_status, wrong = call_with_limit(self._runner(mistake.variant), copy.deepcopy(args),
+                                              copy.deepcopy(kwargs), limit)
+            if v_status != "ok":
+                continue
+            try:
+                if self._verdict(got, wrong, args, kwargs)[0] and not self._verdict(wrong, expected, args, kwargs)[0]:
+                    found.append(mistake.what)
+            except Exception:  # noqa: BLE001 - a result that cannot be compared is no match
+                continue
+        return found
 
     def _todo(self, quiet: bool) -> CheckResult:
         return self._report(CheckResult(
             self.name, TODO, f"… {self.name}: not done yet; the notebook goes on with the reference.",
             self.reference), quiet)
 
-    def _fail(self, fn: Callable[..., Any], where: str, why: str, problem: str, args: tuple[Any, ...],
+    def _fail(self, fn: Callable[..., Any], where: str, problem: str, known: list[str], args: tuple[Any, ...],
               kwargs: dict[str, Any], got: Any, expected: Any, quiet: bool) -> CheckResult:
         key = _key(self.name)
         _FAILURES[key] = _FAILURES.get(key, 0) + 1
         attempt = _FAILURES[key]
         rung = self.hints[min(attempt, len(self.hints)) - 1]
         label = "Hint" if attempt == 1 else "Stronger hint" if attempt <= len(self.hints) else "Hint (the last one)"
-        shown = describe_inputs(self.reference, args, kwargs)
-        lines = [f"✗ {self.name}: wrong on {where}" + (f" ({why})" if why else "") + ".",
+        names = self._arg_names(len(args))
+        shown = describe_inputs(names, args, kwargs)
+        lines = [f"✗ {self.name}: wrong on {where}.",
                  f"  {problem}",
                  "  input:",
-                 shown,
-                 f"  {label}: {rung}",
-                 f"  To get this input back: course_lib.checks.last_failure(\"{key}\")."]
+                 shown]
+        if len(known) == 1:
+            lines.append(f"  Recognised mistake: {known[0]}.")
+        elif known:  # on this input several known mistakes give the same result
+            lines.append("  Recognised mistake, one of these: " + "; or ".join(known) + ".")
+        lines += [f"  {label}: {rung}",
+                  f"  To get this input back: course_lib.checks.last_failure(\"{key}\")."]
         if attempt >= 2:
             lines.append(f"  Still stuck? course_lib.checks.solution(\"{key}\") shows the reference solution.")
         lines.append("  (the notebook goes on with the reference)")
         message = "\n".join(lines)
-        _LAST_FAILURE[key] = Failure(self.name, where, args, kwargs, expected, got, message, shown)
+        wrap = None if type(self)._runner is Exercise._runner else self._runner
+        _LAST_FAILURE[key] = Failure(self.name, where, args, kwargs, expected, got, message, shown, wrap)
         return self._report(CheckResult(self.name, FAIL, message, self.reference), quiet)
 
     @staticmethod
@@ -532,6 +659,105 @@ class Exercise:
         if not quiet:
             print(result.message)
         return result
+
+
+WEIGHT_SEED = 1234  # the reference module's weights in every case of a ModuleExercise
+
+
+@dataclass
+class ModuleExercise(Exercise):
+    """A class piece: an `nn.Module` the learner completes (its `forward`, say), checked whole.
+
+    `reference` is the finished class and `make_inputs(rng)` (and each `Case`) gives
+    ``(Build(kwargs, training), *forward_arguments)``. For every case the reference class is
+    built from the `Build`'s keyword arguments with weights drawn from a fixed seed
+    (`init_weights(module)` may redraw them, so that every parameter matters), the learner's
+    class is built with the same arguments and gets the same weights by name
+    (`load_state_dict`: a parameter named otherwise is a problem that names it), both are put in
+    training or eval mode and called on the same arguments after the same torch seed (so
+    dropout draws the same masks when it is applied in the same places). `Mistake` variants
+    are classes too.
+    """
+
+    init_weights: Callable[[torch.nn.Module], None] | None = None
+
+    subject = "your module"
+
+    def _wrong_kind(self, piece: Any) -> str:
+        if not (isinstance(piece, type) and issubclass(piece, torch.nn.Module)):
+            return (f"give the class itself (a subclass of nn.Module), not {describe(piece, 80)}; "
+                    f"for example check_{_key(self.name)}(MyModule)")
+        return ""
+
+    def _arg_names(self, n: int) -> list[str]:
+        return (["module"] + _arg_names(self.reference.forward, n)[1:] if n else [])[:n]
+
+    def _weights(self, build: Build) -> dict[str, torch.Tensor]:
+        state = torch.random.get_rng_state()
+        torch.manual_seed(WEIGHT_SEED)
+        try:
+            ref = self.reference(**build.kwargs)
+            if self.init_weights is not None:
+                with torch.no_grad():
+                    self.init_weights(ref)
+            return ref.state_dict()
+        finally:
+            torch.random.set_rng_state(state)
+
+    def _runner(self, piece: Any) -> Callable[..., Any]:
+        def run(build: Build, *args: Any, **kwargs: Any) -> Any:
+            weights = self._weights(build)
+            state = torch.random.get_rng_state()
+            module = piece(**build.kwargs)
+            if not isinstance(module, torch.nn.Module):
+                raise PieceProblem(f"your {piece.__name__} is not an nn.Module")
+            missing, unexpected = module.load_state_dict(weights, strict=False)
+            if missing or unexpected:
+                parts = [f"{what} {', '.join(names)}" for what, names in
+                         (("it has in addition", missing), ("it lacks", unexpected)) if names]
+                raise PieceProblem(f"your {piece.__name__}'s parameters are not named like the reference's: "
+                                   + "; ".join(parts) + " (keep the names the constructor above gives)")
+            module.train(build.training)
+            torch.random.set_rng_state(state)  # the call's seed, as the checker set it
+            return module(*args, **kwargs)
+
+        return run
+
+
+# --------------------------------------------------------------------- going on with a piece
+
+def _display_name(piece: Any) -> str:
+    name = getattr(piece, "__name__", None) or type(piece).__name__
+    for prefix in ("reference_", "Reference", "ref_"):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def choose(result: Any, yours: Any, reference: Any) -> Any:
+    """The piece the notebook goes on with, said in one line: `yours` when its check passed, else `reference`.
+
+    ``attention = checks.choose(result, attention, reference_attention)`` prints
+    "→ going on with your attention", or "→ going on with the reference attention (yours is
+    not done yet)" / "(yours did not pass the check)". Works alike for functions and classes;
+    never raises.
+    """
+    name = _display_name(yours)
+    if yours is reference:
+        why = "this name already held the reference: run the cell with yours again, then its check"
+    elif not isinstance(result, CheckResult):
+        why = "its check above has not run"
+    elif result.status == TODO:
+        why = "yours is not done yet"
+    elif result.status != PASS:
+        why = "yours did not pass the check"
+    elif result.fn is not yours:
+        why = "yours changed after its check: run the check again"
+    else:
+        print(f"→ going on with your {name}")
+        return yours
+    print(f"→ going on with the reference {name} ({why})")
+    return reference
 
 
 # --------------------------------------------------------------------- asking for more
@@ -579,46 +805,3 @@ def last_failure(name: str) -> Failure | None:
     if failure is None:
         print(f"{ex.name} has not failed in this session")
     return failure
-
-
-# --------------------------------------------------------------------- the older entry points
-
-def check_function(
-    learner: Callable[..., Any],
-    reference: Callable[..., Any],
-    make_inputs: Callable[[random.Random], Inputs],
-    *,
-    name: str,
-    hint: str | Sequence[str],
-    trials: int = MIN_RANDOM_TRIALS,
-    seed: int = 0,
-    compare: Compare | None = None,
-    cases: Sequence[Case] = (),
-    quiet: bool = False,
-) -> CheckResult:
-    """Check `learner` against `reference` once: an `Exercise` built on the spot. Never raises.
-
-    `hint` is one hint or a ladder of them. Prefer a module-level `Exercise`, which also
-    gets fixed cases, a contract and `solution(name)`.
-    """
-    hints = (hint,) if isinstance(hint, str) else tuple(hint)
-    ex = Exercise(name, reference, make_inputs, hints, cases=cases, trials=trials, seed=seed, compare=compare)
-    return ex.check(learner, quiet=quiet)
-
-
-def check_value(name: str, got: Any, expected: Any, *, hint: str | Sequence[str], quiet: bool = False,
-                compare: Compare | None = None) -> CheckResult:
-    """Compare one value the learner computed with the expected one. Never raises."""
-    if got is ... or got is NotImplemented:
-        return Exercise._report(CheckResult(name, TODO, f"… {name}: not done yet."), quiet)
-    try:
-        ok, why = (compare or values_equal)(got, expected)
-    except Exception as e:  # noqa: BLE001
-        ok, why = False, f"could not compare ({type(e).__name__}: {e})"
-    if ok:
-        return Exercise._report(CheckResult(name, PASS, f"✓ {name}: correct. Well done!"), quiet)
-    hints = (hint,) if isinstance(hint, str) else tuple(hint)
-    key = _key(name)
-    _FAILURES[key] = _FAILURES.get(key, 0) + 1
-    rung = hints[min(_FAILURES[key], len(hints)) - 1]
-    return Exercise._report(CheckResult(name, FAIL, f"✗ {name}: {why}.\n  Hint: {rung}"), quiet)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from course_lib import checks
-from course_lib.checks.tokenization import decode_stream, split_in_threes
+from course_lib.checks.nb01_tokenization import decode_stream, split_in_threes
 from course_lib.tokenizer import apply_merge, count_pairs, encode_with_merges
 
 
@@ -74,7 +74,7 @@ def test_check_passes_fails_and_falls_back(check, reference, wrong, capsys: pyte
 
 
 def test_checks_are_exported() -> None:
-    from course_lib.checks import tokenization
+    from course_lib.checks import nb01_tokenization as tokenization
 
     assert set(tokenization.__all__) == {"check_count_pairs", "check_apply_merge", "check_encode_with_merges",
                                          "check_decode_stream", "check_split_in_threes"}
@@ -92,7 +92,7 @@ def test_decode_stream_equals_pythons_incremental_decoder() -> None:
     import codecs
     import random
 
-    from course_lib.checks.tokenization import _stream_inputs
+    from course_lib.checks.nb01_tokenization import _stream_inputs
 
     rng = random.Random(3)
     for _ in range(500):

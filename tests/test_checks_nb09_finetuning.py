@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from course_lib import checks
-from course_lib.checks import finetuning as ft
+from course_lib.checks import nb09_finetuning as ft
 from course_lib.lora import LoRALinear
 
 

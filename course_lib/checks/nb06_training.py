@@ -33,7 +33,7 @@ from torch import nn
 
 from ..model import GPT, GPTConfig
 from ..train import cosine_schedule, decay_parameter_names
-from ._core import Case, CheckResult, Exercise, as_number, describe, values_equal
+from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe, values_equal
 
 __all__ = ["check_lr_schedule", "check_decay_groups", "check_grad_norm", "check_wsd_schedule",
            "check_decay_counts", "check_accumulation_weights", "check_clip_grads"]
@@ -70,13 +70,23 @@ LR_SCHEDULE = Exercise(
         "total_steps, halfway it is the mean of the two",
     ),
     cases=(
-        Case("the first warm-up step is not zero", _lr(0)),
-        Case("the last warm-up step reaches max_lr", _lr(9)),
-        Case("the first step after the warm-up is max_lr", _lr(10)),
-        Case("halfway through the decay: the mean of max_lr and min_lr", _lr(55)),
-        Case("at total_steps: min_lr, not zero", _lr(100)),
-        Case("after total_steps: still min_lr", _lr(150)),
+        Case("the first warm-up step", _lr(0)),
+        Case("the last warm-up step", _lr(9)),
+        Case("the first step after the warm-up", _lr(10)),
+        Case("halfway through the decay", _lr(55)),
+        Case("at total_steps", _lr(100)),
+        Case("after total_steps", _lr(150)),
         Case("no warm-up at all", _lr(0, warmup_steps=0)),
+    ),
+    mistakes=(
+        Mistake("a warm-up that starts from zero; steps count from zero, so the first step is already one "
+                "warm-up step in", lambda step, max_lr, min_lr, warmup_steps, total_steps:
+                max_lr * step / warmup_steps if step < warmup_steps
+                else cosine_schedule(step, max_lr=max_lr, min_lr=min_lr, warmup_steps=warmup_steps,
+                                     total_steps=total_steps)),
+        Mistake("a cosine that falls to zero instead of to min_lr", lambda step, max_lr, min_lr, warmup_steps,
+                total_steps: cosine_schedule(step, max_lr=max_lr, min_lr=0.0, warmup_steps=warmup_steps,
+                                             total_steps=total_steps)),
     ),
     contract=_a_number,
     noun="learning rate",
@@ -146,11 +156,11 @@ DECAY_GROUPS = Exercise(
         "the way named_parameters does",
     ),
     cases=(
-        Case("GPT: LayerNorm weights are not decayed, the tied head is named once",
+        Case("a small GPT, its head tied to the token embedding",
              lambda: (GPT(GPTConfig(vocab_size=20, n_positions=8, n_embd=8, n_layer=1, n_head=2)),)),
-        Case("any model: a LayerNorm called '1' is still 1-D",
+        Case("a Sequential of Linear, LayerNorm, Linear without bias",
              lambda: (nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2, bias=False)),)),
-        Case("a 3-D weight is decayed too, an embedding as well",
+        Case("an embedding and a convolution (a 3-D weight)",
              lambda: (nn.ModuleDict({"emb": nn.Embedding(5, 3), "conv": nn.Conv1d(3, 2, 2)}),)),
     ),
     contract=_groups_contract,
@@ -196,12 +206,13 @@ GRAD_NORM = Exercise(
         "root once at the end. Adding the per-tensor norms gives too much",
     ),
     cases=(
-        Case("one tensor: three and four make five", ([torch.tensor([3.0, 4.0])],)),
-        Case("two tensors: one norm of everything, not the sum of the two norms",
-             ([torch.tensor([3.0]), torch.tensor([4.0])],)),
-        Case("a matrix counts every entry", ([torch.tensor([[1.0, 2.0], [2.0, 4.0]]), torch.tensor([-4.0])],)),
+        Case("one tensor of two numbers", ([torch.tensor([3.0, 4.0])],)),
+        Case("two tensors of one number each", ([torch.tensor([3.0]), torch.tensor([4.0])],)),
+        Case("a matrix and a vector", ([torch.tensor([[1.0, 2.0], [2.0, 4.0]]), torch.tensor([-4.0])],)),
         Case("small gradients", ([torch.full((3, 2), 1e-3), torch.full((5,), -2e-3)],)),
     ),
+    mistakes=(Mistake("the per-tensor norms added up instead of one norm over every number",
+                      lambda grads: sum(float(g.norm()) for g in grads)),),
     contract=_a_number,
     noun="norm",
 )
@@ -246,6 +257,14 @@ def _wsd(step: int, warmup_steps: int = 10, decay_steps: int = 40, total_steps: 
                 total_steps=total_steps)
 
 
+def _wsd_cosine(step: int, max_lr: float, min_lr: float, warmup_steps: int, decay_steps: int,
+                total_steps: int) -> float:
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    progress = min(1.0, max(0.0, (step - (total_steps - decay_steps)) / decay_steps))
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+
+
 WSD_SCHEDULE = Exercise(
     name="wsd_schedule",
     reference=wsd_schedule,
@@ -258,15 +277,16 @@ WSD_SCHEDULE = Exercise(
         "way down it is three quarters of max_lr plus a quarter of min_lr",
     ),
     cases=(
-        Case("the first warm-up step is not zero", _wsd(0)),
-        Case("the last warm-up step reaches max_lr", _wsd(9)),
-        Case("the plateau holds max_lr", _wsd(30)),
-        Case("the first decay step is still max_lr", _wsd(60)),
-        Case("a quarter of the way down: a straight line, not a cosine", _wsd(70)),
-        Case("at total_steps: min_lr, not zero", _wsd(100)),
-        Case("after total_steps: still min_lr", _wsd(130)),
+        Case("the first warm-up step", _wsd(0)),
+        Case("the last warm-up step", _wsd(9)),
+        Case("on the plateau", _wsd(30)),
+        Case("the first decay step", _wsd(60)),
+        Case("a quarter of the way down", _wsd(70)),
+        Case("at total_steps", _wsd(100)),
+        Case("after total_steps", _wsd(130)),
         Case("no plateau: the decay starts right after the warm-up", _wsd(20, warmup_steps=10, decay_steps=90)),
     ),
+    mistakes=(Mistake("a cosine decay instead of a straight line", _wsd_cosine),),
     contract=_a_number,
     noun="learning rate",
     rtol=1e-5, atol=1e-9,
@@ -328,11 +348,18 @@ DECAY_COUNTS = Exercise(
         "the head shares the token embedding so it is not counted again, and the final LayerNorm is two vectors",
     ),
     cases=(
-        Case("GPT-2 124M: the tied head is counted once", (GPTConfig(),)),
-        Case("a long context: the position embedding is a matrix, so it is decayed",
+        Case("GPT-2 124M", (GPTConfig(),)),
+        Case("a tiny model with a long context",
              (GPTConfig(vocab_size=10, n_positions=1024, n_embd=8, n_layer=1, n_head=2),)),
-        Case("several blocks: a LayerNorm has a gain and a bias, neither decayed",
-             (GPTConfig(vocab_size=10, n_positions=4, n_embd=4, n_layer=3, n_head=1),)),
+        Case("three blocks of width 4", (GPTConfig(vocab_size=10, n_positions=4, n_embd=4, n_layer=3, n_head=1),)),
+    ),
+    mistakes=(
+        Mistake("the tied head counted a second time (it shares the token embedding's matrix)",
+                lambda config: (_counts_by_model(config)[0] + config.vocab_size * config.n_embd,
+                                _counts_by_model(config)[1])),
+        Mistake("the position embedding left undecayed (it is a matrix)",
+                lambda config: (_counts_by_model(config)[0] - config.n_positions * config.n_embd,
+                                _counts_by_model(config)[1] + config.n_positions * config.n_embd)),
     ),
     contract=_counts_contract,
     noun="counts",
@@ -388,10 +415,12 @@ ACCUMULATION_WEIGHTS = Exercise(
         "equal micro-batches all get one over their count",
     ),
     cases=(
-        Case("four equal micro-batches: each weighs a quarter", ([256, 256, 256, 256],)),
-        Case("a short last micro-batch weighs less than the others", ([256, 256, 64],)),
-        Case("a single micro-batch: its mean is already the answer", ([100],)),
+        Case("four equal micro-batches", ([256, 256, 256, 256],)),
+        Case("a short last micro-batch", ([256, 256, 64],)),
+        Case("a single micro-batch", ([100],)),
     ),
+    mistakes=(Mistake("every micro-batch weighted equally, whatever its number of tokens",
+                      lambda tokens: [1 / len(tokens)] * len(tokens)),),
     contract=_weights_contract,
     compare=_compare_weights,
     noun="weights",
@@ -443,10 +472,16 @@ CLIP_GRADS = Exercise(
         "as they are. Return new tensors and leave the ones you were given unchanged",
     ),
     cases=(
-        Case("under the limit: the gradients are left alone", ([torch.tensor([0.3, 0.4])], 1.0)),
-        Case("two tensors: one factor from the global norm, not each tensor clipped on its own",
-             ([torch.tensor([3.0]), torch.tensor([4.0])], 1.0)),
-        Case("a matrix counts every entry", ([torch.tensor([[1.0, 2.0], [2.0, 4.0]]), torch.tensor([-4.0])], 2.0)),
+        Case("gradients under the limit", ([torch.tensor([0.3, 0.4])], 1.0)),
+        Case("two tensors of one number each", ([torch.tensor([3.0]), torch.tensor([4.0])], 1.0)),
+        Case("a matrix and a vector", ([torch.tensor([[1.0, 2.0], [2.0, 4.0]]), torch.tensor([-4.0])], 2.0)),
+    ),
+    mistakes=(
+        Mistake("each tensor clipped on its own instead of one factor from the global norm",
+                lambda grads, max_norm: [g * min(1.0, max_norm / (float(g.norm()) + 1e-6)) for g in grads]),
+        Mistake("small gradients scaled up to the limit (the factor must never be more than one)",
+                lambda grads, max_norm: [g * max_norm / float(torch.cat([h.flatten() for h in grads]).norm())
+                                         for g in grads]),
     ),
     contract=_clip_contract,
     noun="gradients",

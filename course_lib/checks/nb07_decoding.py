@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..generate import repetition_penalty, top_k_filter, top_p_filter
-from ._core import Case, CheckResult, Exercise, describe, tensors_equal
+from ._core import Case, CheckResult, Exercise, Mistake, describe, tensors_equal
 
 __all__ = ["check_kv_cache_update", "check_repetition_penalty", "check_top_k_filter", "check_top_p_filter"]
 
@@ -99,12 +99,12 @@ TOP_K = Exercise(
         "whole batch; a score equal to the k-th best is kept, so ties can keep more than k tokens",
     ),
     cases=(
-        Case("ties: with k = 2 both scores tied for second place are kept, three tokens in all",
+        Case("k = 2 with two scores tied for second place",
              (torch.tensor([[1.0, 2.0, 2.0, 3.0, 0.5]]), 2)),
-        Case("each row has its own k-th best score",
+        Case("two rows on different scales",
              (torch.tensor([[0.1, 5.0, 3.0, 4.0, -1.0], [10.0, 20.0, 30.0, 40.0, 50.0]]), 3)),
-        Case("k equal to the vocabulary size keeps everything", lambda: (_randn(2, 6), 6)),
-        Case("k = 1 keeps only the best", lambda: (_randn(1, 7, scale=2), 1)),
+        Case("k equal to the vocabulary size", lambda: (_randn(2, 6), 6)),
+        Case("k = 1", lambda: (_randn(1, 7, scale=2), 1)),
         Case("negative scores", lambda: (-_randn(1, 8).abs() - 1, 3)),
     ),
     compare=_compare_top_k,
@@ -160,13 +160,13 @@ TOP_P = Exercise(
         "answer must be put back in the original token order",
     ),
     cases=(
-        Case("the token that crosses p is kept: 0.5 + 0.3 reaches 0.6",
+        Case("probabilities 0.2, 0.5, 0.3 and p = 0.6",
              (torch.tensor([[math.log(0.2), math.log(0.5), math.log(0.3)]]), 0.6)),
-        Case("the most likely token stays even when it alone is more than p",
+        Case("one token more likely than p on its own",
              (torch.tensor([[math.log(0.05), math.log(0.9), math.log(0.05)]]), 0.5)),
-        Case("each row has its own nucleus",
+        Case("two rows with different distributions",
              (torch.tensor([[4.0, 0.0, 1.0, 0.5, -1.0], [0.1, 0.3, 0.2, 0.0, 0.4]]), 0.8)),
-        Case("p = 1 keeps every token", lambda: (_randn(2, 9), 1.0)),
+        Case("p = 1", lambda: (_randn(2, 9), 1.0)),
     ),
     judge=_judge_top_p,
     noun="filtered scores",
@@ -193,6 +193,14 @@ def _solution_repetition_penalty(input_ids: torch.Tensor, scores: torch.Tensor, 
     return scores.scatter(1, input_ids, seen)  # a token seen twice gets the same value twice
 
 
+def _penalty_per_occurrence(input_ids: torch.Tensor, scores: torch.Tensor, penalty: float) -> torch.Tensor:
+    out = scores.clone()
+    for b in range(scores.size(0)):
+        for t in input_ids[b].tolist():
+            out[b, t] = out[b, t] * penalty if out[b, t] < 0 else out[b, t] / penalty
+    return out
+
+
 REPETITION_PENALTY = Exercise(
     name="repetition_penalty",
     reference=repetition_penalty,
@@ -206,15 +214,18 @@ REPETITION_PENALTY = Exercise(
         "input scores must stay as they were: work on a copy",
     ),
     cases=(
-        Case("a negative score is multiplied by the penalty",
+        Case("a seen token with a negative score",
              (torch.tensor([[0, 2]]), torch.tensor([[-1.0, 0.5, 2.0, -3.0]]), 2.0)),
-        Case("a token seen three times is penalised once",
-             (torch.tensor([[1, 1, 1]]), torch.tensor([[0.5, 3.0, -1.0]]), 1.5)),
-        Case("each row has its own history",
+        Case("a token seen three times", (torch.tensor([[1, 1, 1]]), torch.tensor([[0.5, 3.0, -1.0]]), 1.5)),
+        Case("two rows with different histories",
              (torch.tensor([[0, 1], [2, 2]]), torch.tensor([[1.0, -2.0, 3.0, 4.0], [1.0, -2.0, 3.0, -4.0]]), 2.0)),
-        Case("a penalty below one raises the seen tokens",
-             (torch.tensor([[3]]), torch.tensor([[1.0, 1.0, 1.0, -2.0]]), 0.8)),
-        Case("a zero score stays zero", (torch.tensor([[0]]), torch.tensor([[0.0, 1.0]]), 1.3)),
+        Case("a penalty below one", (torch.tensor([[3]]), torch.tensor([[1.0, 1.0, 1.0, -2.0]]), 0.8)),
+        Case("a seen token with a zero score", (torch.tensor([[0]]), torch.tensor([[0.0, 1.0]]), 1.3)),
+    ),
+    mistakes=(
+        Mistake("every seen score divided by the penalty; a negative score must be multiplied, or it rises",
+                lambda input_ids, scores, penalty: scores.scatter(1, input_ids, scores.gather(1, input_ids) / penalty)),
+        Mistake("a token penalised once for every time it was seen, instead of once", _penalty_per_occurrence),
     ),
     noun="scores",
 )
@@ -270,6 +281,17 @@ def _compare_cache(got: Any, expected: tuple[torch.Tensor, torch.Tensor]) -> tup
     return True, ""
 
 
+def _cache_variant(new_first: bool = False, oldest: bool = False) -> Callable[..., Any]:
+    def wrong(past, k, v, window=None):
+        if past is not None:
+            k, v = (torch.cat([k, p], dim=2) if new_first else torch.cat([p, k], dim=2) for p, k in zip(past, (k, v)))
+        if window is None:
+            return k, v
+        return (k[:, :, :window], v[:, :, :window]) if oldest else (k[:, :, -window:], v[:, :, -window:])
+
+    return wrong
+
+
 KV_CACHE_UPDATE = Exercise(
     name="kv_cache_update",
     reference=_reference_kv_cache_update,
@@ -282,19 +304,23 @@ KV_CACHE_UPDATE = Exercise(
         "than the window",
     ),
     cases=(
-        Case("the past comes first, then the new positions",
+        Case("a past of two positions and two new ones",
              lambda: ((_kv(1, 2, 2, 2), _kv(1, 2, 2, 2, 100)), _kv(1, 2, 2, 2, 10), _kv(1, 2, 2, 2, 110), None)),
-        Case("no past yet: the cache is the new keys and values themselves",
+        Case("no past yet",
              lambda: (None, _kv(1, 1, 4, 2), _kv(1, 1, 4, 2, 100), None)),
-        Case("a window keeps the newest positions and drops the oldest",
+        Case("a window of 3 over five positions",
              lambda: ((_kv(1, 1, 4, 2), _kv(1, 1, 4, 2, 100)), _kv(1, 1, 1, 2, 10), _kv(1, 1, 1, 2, 110), 3)),
-        Case("a window longer than the text keeps every position",
+        Case("a window longer than the text",
              lambda: ((_kv(2, 1, 2, 2), _kv(2, 1, 2, 2, 100)), _kv(2, 1, 1, 2, 10), _kv(2, 1, 1, 2, 110), 10)),
         Case("a prompt longer than the window, with no past",
              lambda: (None, _kv(1, 2, 5, 2), _kv(1, 2, 5, 2, 100), 2)),
     ),
     contract=_a_pair,
     compare=_compare_cache,
+    mistakes=(
+        Mistake("the new positions put before the past ones; the past comes first", _cache_variant(new_first=True)),
+        Mistake("a window that keeps the oldest positions instead of the newest", _cache_variant(oldest=True)),
+    ),
     noun="cache",
 )
 

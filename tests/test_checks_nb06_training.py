@@ -72,7 +72,7 @@ def test_grad_norm_check():
 
 
 def test_wsd_schedule_check():
-    from course_lib.checks.training import wsd_schedule
+    from course_lib.checks.nb06_training import wsd_schedule
 
     assert check_wsd_schedule(wsd_schedule, quiet=True).status == "pass"
 
@@ -90,7 +90,7 @@ def test_wsd_schedule_check():
 
 
 def test_decay_counts_check_and_its_solution_agree_with_the_model():
-    from course_lib.checks.training import _counts_by_model, _solution_decay_counts
+    from course_lib.checks.nb06_training import _counts_by_model, _solution_decay_counts
     from course_lib.model import GPTConfig
 
     assert _counts_by_model(GPTConfig()) == _solution_decay_counts(GPTConfig()) == (124_318_464, 121_344)
@@ -114,7 +114,7 @@ def test_accumulation_weights_check():
 
 
 def test_clip_grads_check():
-    from course_lib.checks.training import _solution_clip
+    from course_lib.checks.nb06_training import _solution_clip
 
     assert check_clip_grads(_solution_clip, quiet=True).status == "pass"
 

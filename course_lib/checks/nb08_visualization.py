@@ -18,7 +18,7 @@ import torch
 
 from ..interp import mean_ablate_head
 from ..viz.heads import attention_entropy, induction_score, previous_token_score
-from ._core import Case, CheckResult, Exercise
+from ._core import Case, CheckResult, Exercise, Mistake
 
 __all__ = ["check_previous_token_score", "check_induction_score", "check_attention_entropy",
            "check_mean_ablate_head", "random_attention"]
@@ -67,13 +67,15 @@ PREVIOUS_TOKEN_SCORE = Exercise(
         "only; the result has the shape of the layer and head dimensions",
     ),
     cases=(
-        Case("attention entirely on the previous token scores one",
+        Case("attention entirely on the previous token",
              lambda: (_one_hot_rows(5, lambda i: max(i - 1, 0)),)),
-        Case("query 0 has no previous token: average over queries 1 to T-1 only",
+        Case("uniform causal attention over four positions",
              lambda: (_uniform_causal(4),)),
         Case("two tokens", lambda: (random_attention(random.Random(2), T=2),)),
         Case("several layers and heads", lambda: (random_attention(random.Random(5), T=6),)),
     ),
+    mistakes=(Mistake("the sum over the previous-token weights divided by T, counting query 0 that has none",
+                      lambda att: att.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1) / att.size(-1)),),
     contract=_a_score_per_head("score"),
     noun="score",
 )
@@ -101,13 +103,16 @@ INDUCTION_SCORE = Exercise(
         "and head, for any sequence length",
     ),
     cases=(
-        Case("perfect induction attention scores one",
+        Case("perfect induction attention, period 3",
              lambda: (_one_hot_rows(6, lambda t: t - 3 + 1 if t >= 3 else 0), 3)),
-        Case("the token after the earlier copy, not the copy itself",
+        Case("attention on the earlier copy itself, period 3",
              lambda: (_one_hot_rows(6, lambda t: t - 3 if t >= 3 else t), 3)),
         Case("a sequence longer than two periods", lambda: (random_attention(random.Random(3), T=9), 3)),
         Case("period two", lambda: (random_attention(random.Random(4), T=4), 2)),
     ),
+    mistakes=(Mistake("the weight on the earlier copy itself instead of on the token after it",
+                      lambda att, period: torch.stack([att[..., t, t - period] for t in range(period, att.size(-1))],
+                                                      -1).mean(-1)),),
     contract=_a_score_per_head("score"),
     noun="score",
 )
@@ -130,11 +135,13 @@ ATTENTION_ENTROPY = Exercise(
         "over the queries, one number per layer and head",
     ),
     cases=(
-        Case("one-hot rows have zero entropy: zero weights contribute nothing",
+        Case("one-hot rows",
              lambda: (_one_hot_rows(4, lambda i: i),)),
-        Case("uniform rows: the natural log of the number of keys", lambda: (_uniform_causal(5),)),
+        Case("uniform causal rows", lambda: (_uniform_causal(5),)),
         Case("several layers and heads", lambda: (random_attention(random.Random(6), T=6),)),
     ),
+    mistakes=(Mistake("the entropy in bits (base-two logarithm) instead of in nats (natural logarithm)",
+                      lambda att: -(att * torch.log2(att.clamp_min(1e-12))).sum(-1).mean(-1)),),
     contract=_a_score_per_head("entropy"),
     noun="entropy",
 )
@@ -166,6 +173,18 @@ def _same_shape_as_z(got: Any) -> str | None:
     return None
 
 
+def _ablate_wrong_slice(z: torch.Tensor, head: int, n_head: int) -> torch.Tensor:
+    hs, out = z.size(-1) // n_head, z.clone()
+    out[..., head * n_head:head * n_head + hs] = z[..., head * n_head:head * n_head + hs].mean(dim=(0, 1))
+    return out
+
+
+def _ablate_per_row(z: torch.Tensor, head: int, n_head: int) -> torch.Tensor:
+    hs, out = z.size(-1) // n_head, z.clone()
+    out[..., head * hs:(head + 1) * hs] = z[..., head * hs:(head + 1) * hs].mean(dim=1, keepdim=True)
+    return out
+
+
 MEAN_ABLATE_HEAD = Exercise(
     name="mean_ablate_head",
     reference=mean_ablate_head,
@@ -181,13 +200,19 @@ MEAN_ABLATE_HEAD = Exercise(
         "they were",
     ),
     cases=(
-        Case("head h owns the h-th block of head-size channels, not the block at h times the number of heads",
+        Case("head 1 of four heads of size 2",
              lambda: (_head_outputs(1, 3, 4, 2), 1, 4)),
-        Case("the mean is over the batch and the positions together, one value per channel",
+        Case("a batch of two, three positions, two heads of size 3",
              lambda: (_head_outputs(2, 3, 2, 3), 0, 2)),
-        Case("only the chosen head changes; the other heads keep their values",
+        Case("the last of three heads",
              lambda: (_head_outputs(2, 2, 3, 2), 2, 3)),
-        Case("one head: the whole last axis is that head", lambda: (_head_outputs(2, 4, 1, 3), 0, 1)),
+        Case("one head", lambda: (_head_outputs(2, 4, 1, 3), 0, 1)),
+    ),
+    mistakes=(
+        Mistake("the channels taken from head times the number of heads instead of head times the head size",
+                _ablate_wrong_slice),
+        Mistake("the mean taken over the positions of each sequence alone instead of over the batch and the "
+                "positions together", _ablate_per_row),
     ),
     contract=_same_shape_as_z,
     noun="output",

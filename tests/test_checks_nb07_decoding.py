@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from course_lib import checks
-from course_lib.checks.decoding import (
+from course_lib.checks.nb07_decoding import (
     check_kv_cache_update,
     check_repetition_penalty,
     check_top_k_filter,

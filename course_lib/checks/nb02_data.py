@@ -1,11 +1,10 @@
-"""Checks for the exercises of notebooks/02_data_and_embeddings.ipynb (and count_leaks,
-of notebooks/A1_command_line.ipynb).
+"""Checks for the exercises of notebooks/02_data_and_embeddings.ipynb.
 
 Each is an `Exercise` (see `course_lib.checks._core`): fixed cases for the classic
 mistakes, then seeded random inputs; it prints one line and returns a callable that
 falls back to the reference when the exercise is unfinished or wrong.
 
-Introduced in notebooks/02_data_and_embeddings.ipynb; `check_count_leaks()` in notebook A1.
+Introduced in notebooks/02_data_and_embeddings.ipynb.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from typing import Any
 
 import torch
 
-from ._core import Case, CheckResult, Exercise, as_number, describe
+from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe
 
 __all__ = [
     "check_count_windows",
     "check_make_windows",
     "check_split_documents",
-    "check_count_leaks",
     "check_cosine_similarity",
 ]
 
@@ -55,12 +53,6 @@ def reference_split_documents(ids: list[int], eot_id: int) -> list[list[int]]:
     return docs
 
 
-def reference_count_leaks(train_lines: list[str], val_lines: list[str]) -> int:
-    """How many validation lines (counting repeats) also occur, exactly, in training."""
-    seen = set(train_lines)
-    return sum(1 for line in val_lines if line in seen)
-
-
 def reference_cosine_similarity(p: torch.Tensor) -> torch.Tensor:
     """(T, C) vectors -> (T, T) matrix of cosine similarities."""
     q = p / p.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -91,22 +83,6 @@ def _documents_inputs(rng: random.Random) -> tuple[Any, ...]:
     if rng.random() < 0.5:  # a stream cut in the middle of a document
         ids += [rng.choice(ordinary) for _ in range(rng.randint(1, 5))]
     return ids, eot
-
-
-_WORDS = "the cat sat on a mat sea boat rain fell dog ran home bread warm".split()
-
-
-def _line(rng: random.Random) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 5)))
-
-
-def _leak_inputs(rng: random.Random) -> tuple[Any, ...]:
-    train = [_line(rng) for _ in range(rng.randint(5, 30))]
-    val = [_line(rng) for _ in range(rng.randint(3, 10))]
-    val += [rng.choice(train) for _ in range(rng.randint(1, 4))]  # a few true leaks
-    val.append(val[0])  # a repeated validation line counts twice
-    rng.shuffle(val)
-    return train, val
 
 
 def _cosine_inputs(rng: random.Random) -> tuple[Any, ...]:
@@ -147,14 +123,16 @@ COUNT_WINDOWS = Exercise(
         "from zero up to it in steps of stride; when not even one window fits, the answer is zero",
     ),
     cases=(
-        Case("a window needs seq_len plus one tokens, not seq_len", (16, 8, 8)),
-        Case("the last, incomplete window is dropped", (20, 6, 4)),
-        Case("exactly one window fits", (7, 6, 3)),
-        Case("too few tokens: no window at all, not a negative count", (4, 6, 1)),
-        Case("a stride longer than the window leaves gaps", (100, 8, 20)),
+        Case("twice seq_len tokens, stride seq_len", (16, 8, 8)),
+        Case("tokens that end in the middle of a window", (20, 6, 4)),
+        Case("seq_len plus one tokens", (7, 6, 3)),
+        Case("fewer tokens than seq_len", (4, 6, 1)),
+        Case("a stride longer than the window", (100, 8, 20)),
     ),
     contract=_count,
     noun="count",
+    mistakes=(Mistake("windows of seq_len tokens, where a window needs seq_len plus one (its last is only a target)",
+                      lambda n, t, s: max(0, (n - t) // s + 1)),),
 )
 
 MAKE_WINDOWS = Exercise(
@@ -168,11 +146,11 @@ MAKE_WINDOWS = Exercise(
         "inputs and the targets from it; a window that would run past the end is left out",
     ),
     cases=(
-        Case("overlapping windows: stride shorter than seq_len", (torch.arange(10, 22), 4, 2)),
-        Case("side by side: stride equal to seq_len, a leftover at the end",
+        Case("a stride shorter than seq_len", (torch.arange(10, 22), 4, 2)),
+        Case("a stride equal to seq_len, with ids left over at the end",
              (torch.tensor([7, 3, 9, 1, 4, 8, 2, 6]), 3, 3)),
-        Case("a stride longer than the window skips tokens", (torch.arange(30, 50), 3, 7)),
-        Case("a single window that uses every id", (torch.tensor([5, 0, 5, 1]), 3, 1)),
+        Case("a stride longer than the window", (torch.arange(30, 50), 3, 7)),
+        Case("exactly seq_len plus one ids", (torch.tensor([5, 0, 5, 1]), 3, 1)),
     ),
     contract=_pair_of_tensors,
     noun="windows",
@@ -190,34 +168,16 @@ SPLIT_DOCUMENTS = Exercise(
         "after them, are an unfinished document and count too; nothing left over is no document",
     ),
     cases=(
-        Case("the end-of-text token is part of no document", ([4, 5, 9, 6, 9], 9)),
-        Case("two end-of-text tokens in a row close an empty document", ([1, 0, 0, 2, 0], 0)),
-        Case("ids after the last end-of-text are an unfinished document", ([3, 50256, 7, 8], 50256)),
-        Case("no end-of-text at all: one document", ([1, 2, 3], 7)),
-        Case("an empty stream holds no document", ([], 7)),
+        Case("two documents, each closed by its end-of-text", ([4, 5, 9, 6, 9], 9)),
+        Case("two end-of-text tokens in a row", ([1, 0, 0, 2, 0], 0)),
+        Case("ids after the last end-of-text", ([3, 50256, 7, 8], 50256)),
+        Case("no end-of-text at all", ([1, 2, 3], 7)),
+        Case("an empty stream", ([], 7)),
     ),
     contract=_list_of_lists,
     noun="documents",
 )
 
-COUNT_LEAKS = Exercise(
-    name="count_leaks",
-    reference=reference_count_leaks,
-    make_inputs=_leak_inputs,
-    hints=(
-        "a leak is a validation line that also appears, exactly, among the training lines; "
-        "count validation lines, not distinct texts",
-        "make the training lines quick to look up, then go through every validation line and count "
-        "those found; a line repeated in validation counts every time, a part of a line is no match",
-    ),
-    cases=(
-        Case("a repeated validation line counts each time", (["a b", "c d"], ["a b", "a b", "x y"])),
-        Case("a line repeated in training counts once per validation line", (["a b", "a b"], ["a b"])),
-        Case("part of a training line is not a leak", (["the cat sat"], ["the cat", "cat sat"])),
-        Case("no validation lines", (["a b"], [])),
-    ),
-    contract=_count,
-)
 
 COSINE_SIMILARITY = Exercise(
     name="cosine_similarity",
@@ -232,7 +192,7 @@ COSINE_SIMILARITY = Exercise(
     cases=(
         Case("rows of very different lengths", (torch.tensor([[1.0, 2.0, 2.0], [10.0, 20.0, 20.0]]),)),
         Case("a vector and its opposite", (torch.tensor([[3.0, -4.0], [-3.0, 4.0], [4.0, 3.0]]),)),
-        Case("more rows than columns (normalise rows, not columns)",
+        Case("more rows than columns",
              (torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 5.0], [-2.0, 1.0]]),)),
     ),
     noun="similarity matrix",
@@ -256,12 +216,6 @@ def check_split_documents(fn: Callable[..., Any], *, quiet: bool = False) -> Che
     """Exercise: ``split_documents(ids, eot_id) -> list of documents`` (lists of ids, no end-of-text).
     """
     return SPLIT_DOCUMENTS.check(fn, quiet=quiet)
-
-
-def check_count_leaks(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Exercise: ``count_leaks(train_lines, val_lines) -> int`` exact validation lines found in training.
-    """
-    return COUNT_LEAKS.check(fn, quiet=quiet)
 
 
 def check_cosine_similarity(fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:

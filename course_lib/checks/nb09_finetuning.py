@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ._core import Case, CheckResult, Exercise, as_number, describe
+from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe
 
 __all__ = [
     "check_lora_forward",
@@ -93,10 +93,12 @@ LORA_FORWARD = Exercise(
         "has shape out by r, so x meets A transposed first and then B transposed",
     ),
     cases=(
-        Case("the update is scaled by alpha over r (alpha 8, r 2)", lambda: _lora(5, 3, 2, 8.0, (1, 2))),
-        Case("in, out and r all differ", lambda: _lora(4, 6, 3, 6.0, (2, 3))),
+        Case("alpha 8, rank 2", lambda: _lora(5, 3, 2, 8.0, (1, 2))),
+        Case("in, out and r all different", lambda: _lora(4, 6, 3, 6.0, (2, 3))),
         Case("rank one, a batch of sequences", lambda: _lora(7, 2, 1, 16.0, (3, 4))),
     ),
+    mistakes=(Mistake("the update not scaled by alpha over r", lambda x, W, b, A, B, alpha:
+                      reference_lora_forward(x, W, b, A, B, A.shape[0])),),
     noun="output",
 )
 
@@ -124,8 +126,8 @@ LORA_PARAM_COUNT = Exercise(
         "not in times out. Add that up over the adapted layers, then multiply by the number of blocks",
     ),
     cases=(
-        Case("GPT-2 small, r = 8 on c_attn: 294,912", (12, [(768, 2304)], 8)),
-        Case("in plus out, not in times out", (1, [(3, 5)], 1)),
+        Case("GPT-2 small, r = 8 on c_attn", (12, [(768, 2304)], 8)),
+        Case("one layer of 3 by 5, rank one", (1, [(3, 5)], 1)),
         Case("several adapted layers in every block", (2, [(4, 4), (4, 16)], 2)),
     ),
     contract=_whole_number,
@@ -149,10 +151,12 @@ MERGE_LORA_WEIGHT = Exercise(
         "Return a new tensor and leave W as it was",
     ),
     cases=(
-        Case("alpha over r (alpha 8, r 2), in and out differ", lambda: _lora(5, 3, 2, 8.0, None)),
+        Case("alpha 8, rank 2, in and out different", lambda: _lora(5, 3, 2, 8.0, None)),
         Case("rank one", lambda: _lora(4, 6, 1, 2.0, None)),
         Case("a square weight", lambda: _lora(4, 4, 3, 12.0, None)),
     ),
+    mistakes=(Mistake("the update scaled by alpha alone instead of alpha over r",
+                      lambda W, A, B, alpha: W + alpha * (B @ A)),),
     noun="merged weight",
 )
 
@@ -186,6 +190,12 @@ def _labels_contract(got: Any) -> str | None:
     return None
 
 
+def _shifted_labels(prompt_ids: list[int], response_ids: list[int], length: int,
+                    pad_id: int) -> tuple[list[int], list[int]]:
+    ids, labels = reference_masked_labels(prompt_ids, response_ids, length, pad_id)
+    return ids, labels[1:] + [-100]
+
+
 MASKED_LABELS = Exercise(
     name="masked_labels",
     reference=reference_masked_labels,
@@ -197,14 +207,24 @@ MASKED_LABELS = Exercise(
         "not shift them. Padding is filled with the pad id in the input and ignored in the labels",
     ),
     cases=(
-        Case("no padding: the prompt is masked, the response is kept where it stands",
+        Case("no padding",
              {"prompt_ids": [5, 6, 7], "response_ids": [8, 9], "length": 5, "pad_id": 0}),
-        Case("padding is ignored by the loss, not learned as the pad id",
+        Case("three padding positions",
              {"prompt_ids": [11, 12], "response_ids": [13], "length": 6, "pad_id": 0}),
         Case("a one-token prompt and a longer response",
              {"prompt_ids": [40], "response_ids": [41, 42, 43], "length": 5, "pad_id": 2}),
     ),
     contract=_labels_contract,
+    mistakes=(
+        Mistake("the labels shifted by one; the model shifts them itself",
+                lambda prompt_ids, response_ids, length, pad_id: _shifted_labels(prompt_ids, response_ids, length,
+                                                                                 pad_id)),
+        Mistake("the padding labelled with the pad id, so the model learns to write padding",
+                lambda prompt_ids, response_ids, length, pad_id: (
+                    reference_masked_labels(prompt_ids, response_ids, length, pad_id)[0],
+                    [-100] * len(prompt_ids) + reference_masked_labels(prompt_ids, response_ids, length,
+                                                                       pad_id)[0][len(prompt_ids):])),
+    ),
     noun="input ids and labels",
 )
 
@@ -239,11 +259,11 @@ TRAINING_BYTES = Exercise(
         "each takes",
     ),
     cases=(
-        Case("full fine-tuning: every number has a gradient and two moments, 16 bytes each in float32",
+        Case("full fine-tuning in float32",
              {"n_params": 1000, "n_trainable": 1000, "bytes_per_number": 4}),
-        Case("LoRA: the frozen weights are still in memory, but get no gradient or moments",
+        Case("LoRA in float32: 10 trainable numbers of 1,000",
              {"n_params": 1000, "n_trainable": 10, "bytes_per_number": 4}),
-        Case("half precision, two bytes a number",
+        Case("half precision",
              {"n_params": 500, "n_trainable": 100, "bytes_per_number": 2}),
     ),
     contract=_whole_number,

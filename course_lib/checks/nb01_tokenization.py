@@ -19,7 +19,7 @@ from typing import Any
 import regex
 
 from ..tokenizer import apply_merge, count_pairs, encode_with_merges
-from ._core import Case, CheckResult, Exercise
+from ._core import Case, CheckResult, Exercise, Mistake
 
 __all__ = ["check_apply_merge", "check_count_pairs", "check_decode_stream", "check_encode_with_merges",
            "check_split_in_threes"]
@@ -39,6 +39,13 @@ def _pair_counts_contract(got: Any) -> str | None:
     return None
 
 
+def _pairs_two_by_two(ids: Sequence[int]) -> dict[tuple[int, int], int]:
+    counts: dict[tuple[int, int], int] = {}
+    for pair in zip(ids[::2], ids[1::2]):
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
 COUNT_PAIRS = Exercise(
     name="count_pairs",
     reference=count_pairs,
@@ -50,12 +57,13 @@ COUNT_PAIRS = Exercise(
         "than two ids has no pairs at all, so the answer is an empty dict",
     ),
     cases=(
-        Case("overlapping pairs both count", ([1, 1, 1],)),
+        Case("three equal ids in a row", ([1, 1, 1],)),
         Case("a pair that occurs twice", ([1, 2, 1, 2],)),
-        Case("an empty list has no pairs", ([],)),
-        Case("one id has no pairs", ([7],)),
+        Case("an empty list", ([],)),
+        Case("a single id", ([7],)),
     ),
     contract=_pair_counts_contract,
+    mistakes=(Mistake("counting the ids two by two, so overlapping pairs are missed", _pairs_two_by_two),),
 )
 
 
@@ -81,6 +89,10 @@ def _list_contract(got: Any) -> str | None:
     return None
 
 
+def _merge_step_one(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    return [new_id if tuple(ids[i:i + 2]) == tuple(pair) else ids[i] for i in range(len(ids))]
+
+
 APPLY_MERGE = Exercise(
     name="apply_merge",
     reference=apply_merge,
@@ -93,14 +105,16 @@ APPLY_MERGE = Exercise(
         "in the other order is not merged",
     ),
     cases=(
-        Case("overlapping occurrences: merged left to right, once", ([1, 1, 1], (1, 1), 256)),
+        Case("three equal ids, merging that id with itself", ([1, 1, 1], (1, 1), 256)),
         Case("two occurrences side by side", ([1, 2, 1, 2], (1, 2), 300)),
         Case("the pair at the very end", ([3, 1, 2], (1, 2), 256)),
-        Case("the pair in the other order is not the pair", ([2, 1, 2, 1], (1, 2), 256)),
-        Case("the pair is absent", ([1, 3, 3], (1, 2), 256)),
+        Case("the pair's two ids, but in the other order", ([2, 1, 2, 1], (1, 2), 256)),
+        Case("a list without the pair", ([1, 3, 3], (1, 2), 256)),
         Case("an empty list", ([], (1, 2), 256)),
     ),
     contract=_list_contract,
+    mistakes=(Mistake("moving on by one id after a merge instead of two, so the pair's second id is "
+                      "looked at again", _merge_step_one),),
 )
 
 
@@ -143,6 +157,19 @@ def _encode_inputs(rng: random.Random) -> tuple[list[int], dict[tuple[int, int],
     return list(text), merges
 
 
+def _encode_most_frequent_first(ids: Sequence[int], merges: dict[tuple[int, int], int]) -> list[int]:
+    ids = list(ids)
+    while counts := {p: n for p, n in count_pairs(ids).items() if p in merges}:
+        pair = max(counts, key=counts.__getitem__)
+        ids = apply_merge(ids, pair, merges[pair])
+    return ids
+
+
+def _encode_by_new_id(ids: Sequence[int], merges: dict[tuple[int, int], int]) -> list[int]:
+    by_id = dict(sorted(merges.items(), key=lambda item: item[1]))
+    return encode_with_merges(ids, by_id)
+
+
 ENCODE_WITH_MERGES = Exercise(
     name="encode_with_merges",
     reference=encode_with_merges,
@@ -157,17 +184,22 @@ ENCODE_WITH_MERGES = Exercise(
         "later merge may have a smaller new id, so number the pairs in their order first",
     ),
     cases=(
-        Case("merge order, not frequency: the earlier merge wins although the later pair is more frequent",
+        Case("a text where the later pair of the table is more frequent than the earlier one",
              ([1, 2, 3, 2, 3], {(1, 2): 256, (2, 3): 257})),
-        Case("the rank is the position in the table, not the new id: the first merge has the larger id",
-             ([1, 2, 3], {(2, 3): 300, (1, 2): 256})),
+        Case("a table whose first merge has the larger new id", ([1, 2, 3], {(2, 3): 300, (1, 2): 256})),
         Case("a merge of a merged token", ([1, 2, 3], {(1, 2): 256, (256, 3): 257})),
-        Case("the first merge of the table is absent, later ones apply",
+        Case("a table whose first merge does not occur in the text",
              ([5, 6, 5, 6], {(1, 2): 256, (5, 6): 257, (257, 257): 258})),
-        Case("nothing to merge", ([4, 3, 2, 1], {(1, 2): 256})),
+        Case("a text with nothing to merge", ([4, 3, 2, 1], {(1, 2): 256})),
         Case("an empty text", ([], {(1, 2): 256})),
     ),
     contract=_list_contract,
+    mistakes=(
+        Mistake("merging the most frequent pair first (the rule of training), not the one learned earliest",
+                _encode_most_frequent_first),
+        Mistake("taking the smallest new id as the earliest merge, where the rank is the position in the table",
+                _encode_by_new_id),
+    ),
 )
 
 
@@ -184,6 +216,9 @@ def split_in_threes(text: str) -> list[str]:
     """GPT-2's pre-split, except that a number is cut into groups of at most three digits."""
     pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
     return regex.findall(pattern, text)
+
+
+_THREES = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
 _PIECES = ("It", "'s", " ", "  ", "\n", "word", "naïve", "日本", "2024", "12345", "7", "½", "x²", "!", "...",
@@ -212,13 +247,19 @@ SPLIT = Exercise(
         "taken from the left; only the first can carry the space",
     ),
     cases=(
-        Case("a long number is cut from the left: the first group is three digits", ("12345",)),
-        Case("the space before a number stays on its first group", ("in 2024 AD",)),
-        Case("superscripts and fractions are numbers too, not lost", ("x² and ½ cup",)),
-        Case("words, contractions and spaces split as GPT-2 splits them", ("It's  a test!\n\nok",)),
+        Case("a five-digit number", ("12345",)),
+        Case("a number after a space", ("in 2024 AD",)),
+        Case("a superscript and a fraction", ("x² and ½ cup",)),
+        Case("a contraction, two spaces in a row and newlines", ("It's  a test!\n\nok",)),
     ),
     contract=_str_list_contract,
     noun="pieces",
+    mistakes=(
+        Mistake("a number alternative without the optional space before it", lambda text: regex.findall(
+            _THREES.replace(r" ?\p{N}{1,3}", r"\p{N}{1,3}"), text)),
+        Mistake("the digits 0 to 9 instead of every numeric character: superscripts and fractions are lost",
+                lambda text: regex.findall(_THREES.replace(r"\p{N}{1,3}", r"\d{1,3}"), text)),
+    ),
 )
 
 
@@ -274,6 +315,18 @@ def _stream_contract(got: Any) -> str | None:
     return None
 
 
+def _stream_until_it_decodes(ids: Sequence[int], vocab: Mapping[int, bytes]) -> list[str]:
+    shown, pending = [], b""
+    for i in ids:
+        pending += vocab[i]
+        try:
+            shown.append(pending.decode("utf-8"))
+            pending = b""
+        except UnicodeDecodeError:
+            shown.append("")
+    return shown
+
+
 _EMOJI = "😀".encode()
 DECODE_STREAM = Exercise(
     name="decode_stream",
@@ -288,17 +341,23 @@ DECODE_STREAM = Exercise(
         "Python's codecs module also has a decoder that remembers what it was given",
     ),
     cases=(
-        Case("a character split across two tokens waits for its second half",
+        Case("a character split across two tokens",
              ([0, 1], {0: "日".encode()[:2], 1: "日".encode()[2:]})),
-        Case("a token that finishes one character and starts the next shows the finished one at once",
+        Case("tokens that each finish one character and start the next",
              ([0, 1, 2], {0: b"a" + "é".encode()[:1], 1: "é".encode()[1:] + _EMOJI[:2], 2: _EMOJI[2:]})),
         Case("an emoji in four tokens of one byte each",
              ([3, 2, 1, 0], {3: _EMOJI[:1], 2: _EMOJI[1:2], 1: _EMOJI[2:3], 0: _EMOJI[3:]})),
-        Case("plain ASCII shows at once", ([5, 6], {5: b"hi", 6: b" there"})),
-        Case("no tokens, nothing to show", ([], {0: b"a"})),
+        Case("plain ASCII", ([5, 6], {5: b"hi", 6: b" there"})),
+        Case("no tokens", ([], {0: b"a"})),
     ),
     contract=_stream_contract,
     noun="text pieces",
+    mistakes=(
+        Mistake("holding every byte back until all of them decode, so a finished character waits too",
+                _stream_until_it_decodes),
+        Mistake("decoding each token on its own, so a split character becomes replacement marks",
+                lambda ids, vocab: [vocab[i].decode("utf-8", errors="replace") for i in ids]),
+    ),
 )
 
 

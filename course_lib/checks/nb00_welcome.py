@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._core import Case, CheckResult, Exercise
+from ._core import Case, CheckResult, Exercise, Mistake
 
 __all__ = ["check_mean_of_squares", "mean_of_squares_reference"]
 
@@ -27,10 +27,14 @@ MEAN_OF_SQUARES = Exercise(
         "a negative number has a positive square",
     ),
     cases=(
-        Case("the mean of the squares, not the square of the mean", ([3.0, 4.0],)),
-        Case("negative numbers have positive squares", ([-2.0, 2.0],)),
+        Case("two different numbers", ([3.0, 4.0],)),
+        Case("a number and its opposite", ([-2.0, 2.0],)),
         Case("a single number", ([5.0],)),
-        Case("numbers below one get smaller when squared", ([0.5, -0.25, 0.1],)),
+        Case("numbers below one, some negative", ([0.5, -0.25, 0.1],)),
+    ),
+    mistakes=(
+        Mistake("squaring the mean instead of averaging the squares", lambda xs: (sum(xs) / len(xs)) ** 2),
+        Mistake("averaging the numbers without squaring them", lambda xs: sum(xs) / len(xs)),
     ),
 )
 

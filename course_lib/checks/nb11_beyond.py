@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ._core import Case, CheckResult, Exercise, as_number, describe
+from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe
 
 __all__ = ["check_rms_norm", "check_apply_rope", "check_repeat_kv", "check_kv_cache_bytes"]
 
@@ -62,13 +62,19 @@ RMS_NORM = Exercise(
         "root, and there is no bias and no mean",
     ),
     cases=(
-        Case("a row with a large mean: RMSNorm does not subtract it",
+        Case("a row with a large mean",
              (torch.tensor([[3.0, 4.0, 5.0, 6.0]]), torch.ones(4), 1e-6)),
-        Case("tiny values, where eps counts: it goes inside the square root",
+        Case("tiny values",
              (torch.tensor([[1e-3, -2e-3, 3e-3]]), torch.tensor([1.0, 2.0, 0.5]), 1e-5)),
-        Case("a batch of sequences: each position is normalised over its channels",
+        Case("a batch of two sequences of three positions",
              lambda: (torch.randn(2, 3, 5) + 1, torch.linspace(0.5, 1.5, 5), 1e-6)),
         Case("a single channel", (torch.tensor([[2.0], [-0.5]]), torch.tensor([3.0]), 1e-6)),
+    ),
+    mistakes=(
+        Mistake("the mean subtracted first (that is LayerNorm); RMSNorm only divides by the root mean square",
+                lambda x, weight, eps: torch.nn.functional.layer_norm(x, x.shape[-1:], weight, None, eps)),
+        Mistake("eps added after the square root instead of inside it",
+                lambda x, weight, eps: x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * weight),
     ),
     contract=_a_tensor,
     noun="normalised tensor",
@@ -97,6 +103,13 @@ def _solution_apply_rope(x: torch.Tensor, positions: torch.Tensor, theta: float)
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)  # (..., T, hs)
 
 
+def _rope_adjacent_pairs(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
+    hs = x.shape[-1]
+    angle = positions.float()[:, None] * theta ** (-torch.arange(0, hs, 2, dtype=torch.float) / hs)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], -1).flatten(-2)
+
+
 def _rope_inputs(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, float]:
     hs = 2 * rng.randint(1, 8)
     T = rng.randint(1, 7)
@@ -120,13 +133,19 @@ APPLY_ROPE = Exercise(
         "times sine",
     ),
     cases=(
-        Case("the pairs are the two halves of a head, not neighbouring channels",
+        Case("one head of size 8, counting values, positions 0 and 1",
              lambda: (torch.arange(16.0).reshape(1, 1, 2, 8) + 1, torch.tensor([0, 1]), 10000.0)),
-        Case("positions that start after a cache (at 5, not at 0)",
+        Case("positions 5, 6, 7 (after a cache)",
              lambda: (torch.randn(1, 2, 3, 4), torch.tensor([5, 6, 7]), 10000.0)),
-        Case("a base theta that is not the default",
+        Case("theta 500",
              lambda: (torch.randn(2, 1, 4, 6), torch.arange(4), 500.0)),
-        Case("position zero is not turned at all", lambda: (torch.randn(1, 1, 1, 4), torch.tensor([0]), 10000.0)),
+        Case("position zero alone", lambda: (torch.randn(1, 1, 1, 4), torch.tensor([0]), 10000.0)),
+    ),
+    mistakes=(
+        Mistake("neighbouring channels turned as pairs; here a pair is channel i and channel i plus half the head",
+                _rope_adjacent_pairs),
+        Mistake("positions counted from zero whatever positions were given (a cache starts later)",
+                lambda x, positions, theta: _reference_apply_rope(x, torch.arange(x.shape[-2]), theta)),
     ),
     contract=_a_tensor,
     noun="rotated tensor",
@@ -168,11 +187,13 @@ REPEAT_KV = Exercise(
         "sit side by side; tiling the whole stack n_rep times puts the heads in the wrong order",
     ),
     cases=(
-        Case("two key/value heads each shared by three query heads: copies sit side by side",
+        Case("two key/value heads, each for three query heads",
              lambda: (torch.arange(2.0).reshape(1, 2, 1, 1).expand(1, 2, 2, 2).clone(), 3)),
-        Case("one key/value head for every query head (multi-query)", lambda: (torch.randn(2, 1, 3, 4), 4)),
-        Case("one repetition changes nothing", lambda: (torch.randn(1, 3, 2, 2), 1)),
+        Case("one key/value head for four query heads (multi-query)", lambda: (torch.randn(2, 1, 3, 4), 4)),
+        Case("one repetition", lambda: (torch.randn(1, 3, 2, 2), 1)),
     ),
+    mistakes=(Mistake("the heads tiled (0, 1, 0, 1) instead of each repeated in place (0, 0, 1, 1)",
+                      lambda k, n_rep: k.repeat(1, n_rep, 1, 1)),),
     contract=_a_tensor,
     noun="repeated keys",
 )
@@ -229,14 +250,20 @@ KV_CACHE_BYTES = Exercise(
         "head; multiply by the bytes of one value",
     ),
     cases=(
-        Case("grouped: the cache holds only the key/value heads",
+        Case("eight query heads sharing two key/value heads",
              lambda: (_gpt_config(n_embd=64, n_head=8, n_kv_head=2, n_layer=3), 100, 4)),
-        Case("no grouping: an unset n_kv_head means one key/value head per query head",
+        Case("n_kv_head unset",
              lambda: (_gpt_config(n_embd=64, n_head=8, n_layer=2), 10, 4)),
-        Case("half precision, two bytes a value, one layer",
+        Case("half precision, one layer, one key/value head",
              lambda: (_gpt_config(n_embd=32, n_head=4, n_kv_head=1, n_layer=1), 7, 2)),
     ),
     contract=_whole_number,
+    mistakes=(
+        Mistake("the cache sized by the query heads; with grouping it holds only the key/value heads",
+                lambda config, seq_len, nbytes: 2 * config.n_layer * config.n_embd * seq_len * nbytes),
+        Mistake("only the keys counted; the cache holds keys and values",
+                lambda config, seq_len, nbytes: _reference_kv_cache_bytes(config, seq_len, nbytes) // 2),
+    ),
     noun="size",
 )
 

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from ._core import Case, CheckResult, Exercise, as_number, describe, values_equal
+from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe, values_equal
 
 __all__ = ["check_flops_per_token", "check_mfu_from_step", "check_padded_vocab", "check_shard"]
 
@@ -99,10 +99,12 @@ FLOPS_PER_TOKEN = Exercise(
     cases=(
         Case("GPT-2 small at 1024 tokens",
              lambda: (_config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12), 1024)),
-        Case("the attention term uses seq_len, not n_positions",
+        Case("GPT-2 small at 128 tokens",
              lambda: (_config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12), 128)),
         Case("a tiny model", lambda: (_config(vocab_size=65, n_positions=64, n_embd=32, n_layer=2, n_head=2), 1)),
     ),
+    mistakes=(Mistake("the attention term computed with n_positions instead of the sequence length",
+                      lambda config, seq_len: _solution_flops_per_token(config, config.n_positions)),),
     contract=_a_number,
 )
 
@@ -151,9 +153,9 @@ MFU_FROM_STEP = Exercise(
         "zero and one, not a percentage",
     ),
     cases=(
-        Case("milliseconds are not seconds", (250.0, 16384, 7.5e8, 312e12)),
-        Case("a fraction, not a percentage", (250.0, 524288, 7.7e8, 989e12)),
-        Case("tokens per step divided by the step time, not multiplied", (40.0, 4096, 1e9, 65e12)),
+        Case("a quarter-second step on an A100", (250.0, 16384, 7.5e8, 312e12)),
+        Case("half a million tokens a step on an H100", (250.0, 524288, 7.7e8, 989e12)),
+        Case("a 40 ms step", (40.0, 4096, 1e9, 65e12)),
     ),
     contract=_a_number,
     judge=_judge_mfu_from_step,
@@ -198,10 +200,16 @@ PADDED_VOCAB = Exercise(
         "to a whole one, then multiply back; a vocabulary that fills its tiles exactly stays the same",
     ),
     cases=(
-        Case("GPT-2's vocabulary rounds up, not to the nearest multiple", (50257, 64)),
-        Case("a vocabulary that is already a multiple stays as it is", (50304, 64)),
-        Case("one token past a multiple needs a whole extra tile", (129, 64)),
-        Case("a multiple of one changes nothing", (50257, 1)),
+        Case("GPT-2's vocabulary, multiple 64", (50257, 64)),
+        Case("a vocabulary that is already a multiple", (50304, 64)),
+        Case("one token past a multiple", (129, 64)),
+        Case("a multiple of one", (50257, 1)),
+    ),
+    mistakes=(
+        Mistake("rounding to the nearest multiple instead of up",
+                lambda vocab_size, multiple: round(vocab_size / multiple) * multiple),
+        Mistake("a whole tile added to a size that already is a multiple",
+                lambda vocab_size, multiple: (vocab_size // multiple + 1) * multiple),
     ),
     contract=_a_whole_number,
     noun="vocabulary size",
@@ -232,10 +240,17 @@ SHARD = Exercise(
         "dropped. Return the samples themselves, not their positions",
     ),
     cases=(
-        Case("the ragged tail is dropped: every rank gets the same number", (list(range(10, 20)), 0, 3)),
-        Case("return the samples, not their positions", ([42, 7, 13, 99, 5, 61], 0, 2)),
+        Case("ten samples on three ranks", (list(range(10, 20)), 0, 3)),
+        Case("samples whose values are not their positions", ([42, 7, 13, 99, 5, 61], 0, 2)),
         Case("the last rank", ([3, 1, 4, 1, 5, 9, 2, 6], 3, 4)),
-        Case("a single rank takes everything", ([8, 6, 7], 0, 1)),
+        Case("a single rank", ([8, 6, 7], 0, 1)),
+    ),
+    mistakes=(
+        Mistake("the ragged tail kept, so some ranks get one sample more than others",
+                lambda global_order, rank, world_size: global_order[rank::world_size]),
+        Mistake("the positions of the samples returned instead of the samples",
+                lambda global_order, rank, world_size: _solution_shard(list(range(len(global_order))), rank,
+                                                                       world_size)),
     ),
     contract=_list_of_samples,
     noun="samples",

@@ -1,0 +1,89 @@
+"""The learner pieces of the notebooks, for the tests: one wrong piece per notebook, and the helpers
+that read what a run printed. The convention is docs/ARCHITECTURE.md's ("Learner pieces").
+
+A notebook has learner pieces when it has a reference cell (`classroom.reference_cells`). Every
+such notebook needs an entry in `WRONG_PIECES`: the name of one piece and a wrong definition of it
+(a whole ``def``/``class``, a plausible learner's mistake that its check rejects). The tests put
+it in place of that piece in the teacher's version and run the notebook: it must go on with the
+reference for that piece (one line says so), with the learner's pieces for the others, and show
+no traceback.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from pathlib import Path
+
+import nbformat
+
+from course_lib import classroom
+
+CHOICE = "→ going on with "  # how each choose() line starts
+
+WRONG_PIECES: dict[str, tuple[str, str]] = {
+    # notebook stem: (the piece's name, a wrong definition of it)
+    "03_attention": ("attention", '''def attention(q, k, v, dropout=None):
+    """Forgot the mask: every query also sees the keys after it."""
+    weights = (q @ k.transpose(-2, -1) / q.size(-1) ** 0.5).softmax(dim=-1)
+    if dropout is not None:
+        weights = dropout(weights)
+    return weights @ v
+'''),
+}
+
+
+def code_sources(nb) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def has_pieces(path: Path) -> bool:
+    """True when the notebook has at least one reference cell (so learner pieces)."""
+    return bool(classroom.reference_cells(nbformat.read(path, as_version=4)))
+
+
+def choose_calls(nb) -> int:
+    """How many ``checks.choose(`` lines the notebook's code holds (each prints one choice line)."""
+    return sum(src.count("checks.choose(") for src in code_sources(nb))
+
+
+def printed(nb) -> str:
+    """Everything the executed notebook's cells printed (stream outputs)."""
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                     if o.get("output_type") == "stream")
+
+
+def choice_lines(nb) -> list[str]:
+    return [line for line in printed(nb).splitlines() if line.startswith(CHOICE)]
+
+
+def errors(nb) -> list[str]:
+    """The error outputs and the printed tracebacks of an executed notebook."""
+    found = [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return found + [line for line in printed(nb).splitlines() if line.startswith("Traceback")]
+
+
+def replace_definition(source: str, name: str, new: str) -> str:
+    """`source` with the top-level ``def``/``class`` called `name` replaced by `new`."""
+    tree = ast.parse(source)
+    node = next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name == name), None)
+    if node is None:
+        raise ValueError(f"no top-level definition of {name!r} in this cell")
+    lines = source.splitlines()
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    lines[first - 1: node.end_lineno] = new.rstrip("\n").splitlines()
+    return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
+
+
+def with_wrong_piece(nb, name: str, new: str):
+    """A copy of (teacher's) notebook `nb` whose definition of piece `name` is `new`; refused when none is found."""
+    out = copy.deepcopy(nb)
+    for cell in out.cells:  # the piece's own cell, solved in the teacher's version
+        if cell.cell_type == "code" and classroom.TEACHER_TAG in cell.metadata.get("tags", []):
+            try:
+                cell.source = replace_definition(cell.source, name, new)
+            except (ValueError, SyntaxError):
+                continue
+            return out
+    raise ValueError(f"no solved cell defines the piece {name!r}")
