@@ -24,7 +24,7 @@ It writes ``report.md`` (one page), ``device_check.json`` (every figure) and
 ``notebook_times.json`` (the full-mode minutes, the form `course_lib.gpu_estimates.MEASURED_FILE`
 reads: copy it to ``benchmarks/device_check/`` to put measured times in the course map) under
 ``--out``. ``--dry-run`` runs every part on the CPU, small: fast mode instead of full and capped,
-two notebooks and notebook 10 instead of thirteen, bench_gpu.py's ``--quick``; it exists so the
+notebook 10 with 00 beside it instead of thirteen, bench_gpu.py's ``--quick``; it exists so the
 suite can prove the script works before any GPU is at hand. The machine has no internet: the
 notebooks run offline, with the demo model where GPT-2 would be downloaded.
 """
@@ -50,8 +50,8 @@ sys.path.insert(0, str(ROOT))
 
 TOTAL_BUDGET_S = 480  # 8 minutes on an H100 / H200
 FULL = ("10_scaling_up", "07_decoding_strategies", "09_fine_tuning", "06_training")  # most wanted first
-DRY_FULL = ("00_welcome", "10_scaling_up")
-DRY_CAPPED = ("03_attention",)
+DRY_FULL = ("10_scaling_up",)  # the dry run: notebook 10 (its ladder is read), 00 beside it
+DRY_CAPPED = ("00_welcome",)
 PARTS_S = {"cuda tests": 60, "cached models": 90, "notebooks": 280, "bench_gpu": 50}
 """Each part's share of the 480 s, in order; a part may also use what the parts before it left unused."""
 LADDER_MARK = "DEVICE_CHECK_LADDER "

@@ -1,8 +1,8 @@
 """scripts/device_check.py, the one prepared GPU run, exercised whole on the CPU with --dry-run.
 
 The dry run goes through every part the GPU run has, small: the cuda tests (they skip here and are
-counted), the cached models, notebooks 00 and 10 in fast mode and 03 beside them (each in its own
-process, instrumented), notebook 10's ladder read from its own output, bench_gpu.py --quick, and
+counted), the cached models, notebook 10 in fast mode and 00 beside it (each in its own process,
+instrumented), notebook 10's ladder read from its own output, bench_gpu.py --quick, and
 the report, the JSON and the notebook times written. Marked notebook and slow: it runs notebooks.
 """
 
@@ -30,7 +30,7 @@ def test_the_device_check_runs_whole_on_the_cpu_as_a_dry_run(tmp_path: Path) -> 
     assert tests["failed"] == 0 and tests["skipped"] >= 5 and not tests["timed_out"]  # no GPU: every one skips
     assert all(m["ok"] for m in result["cached_models"].values())
     ran = {nb["notebook"]: nb for nb in result["notebooks"]}
-    assert set(ran) == {"00_welcome", "10_scaling_up", "03_attention"}
+    assert set(ran) == {"10_scaling_up", "00_welcome"}
     assert all(nb["status"] == "ok" and nb["seconds"] > 0 for nb in ran.values())
     assert all(nb["off_device"] == {} for nb in ran.values())  # on the CPU, DEVICE is the CPU: nothing is off it
     ladder = ran["10_scaling_up"]["ladder"]
