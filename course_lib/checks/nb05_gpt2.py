@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import Block, GPTConfig, count_parameters
+from ..model import CONV1D_WEIGHTS, Block, GPTConfig, count_parameters
 from ._core import Build, Case, CheckResult, Exercise, Mistake, ModuleExercise, as_number, describe
 from .nb04_block import _ShownConfig
 
@@ -36,7 +36,7 @@ __all__ = [
     "check_variant_parameter_count",
 ]
 
-CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+CONV1D = CONV1D_WEIGHTS  # the four weights course_lib.convert transposes, as the references below name them
 
 
 def _randn(*shape: int, scale: float = 1.0) -> torch.Tensor:
