@@ -889,6 +889,36 @@ def untied_with_bias(config):
     return count_by_layers(config) + config.vocab_size * config.n_embd + config.vocab_size
 
 
+def accept_by_ratio_min(p, q, draft, u):
+    """Right, written differently: the ratio capped at one, the residual via torch.where, n as a tensor."""
+    for i, x in enumerate(draft.tolist()):
+        if not u[i] < torch.clamp(p[i, x] / q[i, x], max=1.0):
+            left = torch.where(p[i] > q[i], p[i] - q[i], torch.zeros_like(p[i]))
+            return torch.tensor(i), left / left.sum()
+    return len(draft), p[-1]
+
+
+def accept_keep_going(p, q, draft, u):
+    """Counts every kept token, even after a rejection."""
+    kept = sum(int(u[i] < p[i, x] / q[i, x]) for i, x in enumerate(draft.tolist()))
+    if kept == len(draft):
+        return kept, p[-1]
+    left = (p[kept] - q[kept]).clamp_min(0)
+    return kept, left / left.sum()
+
+
+def accept_unnormalised(p, q, draft, u):
+    for i, x in enumerate(draft.tolist()):
+        if u[i] >= p[i, x] / q[i, x]:
+            return i, (p[i] - q[i]).clamp_min(0)
+    return len(draft), p[-1]
+
+
+def accept_returns_count(p, q, draft, u):
+    """Returns only the count."""
+    return sum(1 for i, x in enumerate(draft.tolist()) if u[i] < p[i, x] / q[i, x])
+
+
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
     ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
@@ -991,6 +1021,10 @@ TABLE = [
      [(penalty_in_place, "changed its input scores in place"),
       (penalty_divides_all, "a negative score must be multiplied"),
       (penalty_per_occurrence, "penalised once for every time it was seen")]),
+    ("check_acceptance_rule", [accept_by_ratio_min],
+     [(accept_unnormalised, "not divided by its sum"),
+      (accept_keep_going, "you kept"),
+      (accept_returns_count, "return a pair")]),
     ("check_kv_cache_update", [cache_update_by_list],
      [(cache_new_first, "the new positions put before the past ones"),
       (cache_heads_axis, "the positions are the third axis"),

@@ -334,3 +334,47 @@ def test_a_barely_trained_model_says_why_its_text_is_gibberish(model_dir: Path, 
             assert err == ""
     code, out, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "5")
     assert code == 0 and err == ""  # no training record: nothing to say
+
+
+@pytest.fixture(scope="module")
+def draft_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A smaller model with the same vocabulary (the tokenizer stays in --model_dir)."""
+    d = tmp_path_factory.mktemp("mini_draft")
+    vocab = GPT.from_pretrained(model_dir).config.vocab_size
+    torch.manual_seed(1)
+    GPT(GPTConfig(vocab_size=vocab, n_positions=64, n_embd=16, n_layer=1, n_head=2)).save_pretrained(d)
+    return d
+
+
+def test_draft_model_decodes_speculatively_to_the_same_text(model_dir: Path, draft_dir: Path, capsys) -> None:
+    base = ["--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "12", "--no-stream"]
+    code, out, err = run_cli(capsys, *base, "--draft_model", str(draft_dir), "--num_assistant_tokens", "3")
+    assert code == 0 and err == "" and out.strip() == expected(model_dir, "the cat", 12)[0].strip()
+    code, out, _ = run_cli(capsys, *base, "--draft_model", str(draft_dir), "--strategy", "top_p", "--seed", "3")
+    assert code == 0 and out.strip().startswith("the cat")
+
+
+def test_draft_model_with_another_vocabulary_is_one_line(model_dir: Path, tmp_path: Path, capsys) -> None:
+    GPT(GPTConfig(vocab_size=77, n_positions=64, n_embd=16, n_layer=1, n_head=2)).save_pretrained(tmp_path)
+    code, _, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--draft_model",
+                           str(tmp_path), "--max_new_tokens", "3")
+    assert code == 2 and "--draft_model" in err and "77" in err and "vocabulary" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--strategy", "beam"], "greedy decoding and sampling"),
+    (["--prompt", "a dog"], "one --prompt"),
+    (["--no_cache"], "--no_cache"),
+    (["--num_assistant_tokens", "0"], "num_assistant_tokens"),
+])
+def test_draft_model_refuses_what_it_cannot_do(model_dir: Path, draft_dir: Path, capsys, argv, words) -> None:
+    code, _, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "3",
+                           "--draft_model", str(draft_dir), *argv)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_draft_folder_is_named(model_dir: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "x", "--draft_model",
+                           str(tmp_path / "nodraft"))
+    assert code == 2 and "--draft_model" in err and "nodraft" in err

@@ -7,7 +7,9 @@ the matching `transformers` logits processors: fixed cases for the classic mista
 (ties in top-k, the token that crosses p, negative scores), then seeded random scores.
 A filter's failure says which tokens each row kept. The KV-cache update (past keys and
 values, then the new ones, with an optional sliding window) is checked against the
-reference written here, on tensors whose values say where they came from.
+reference written here, on tensors whose values say where they came from. The acceptance rule
+of speculative decoding is checked against `course_lib.generate.accept_draft`, whose tests prove
+that it gives exactly the target's distribution.
 
 Introduced in notebooks/07_decoding_strategies.ipynb.
 """
@@ -21,10 +23,13 @@ from typing import Any
 
 import torch
 
-from ..generate import repetition_penalty, top_k_filter, top_p_filter
+from ..generate import accept_draft, repetition_penalty, top_k_filter, top_p_filter
 from ._core import Case, CheckResult, Exercise, Mistake, describe, tensors_equal
 
-__all__ = ["check_kv_cache_update", "check_repetition_penalty", "check_top_k_filter", "check_top_p_filter"]
+__all__ = [
+    "check_acceptance_rule", "check_kv_cache_update", "check_repetition_penalty", "check_top_k_filter",
+    "check_top_p_filter",
+]
 
 NEG_INF = float("-inf")
 
@@ -332,3 +337,112 @@ def check_kv_cache_update(fn: Callable[..., Any], quiet: bool = False) -> CheckR
     the new positions; `window` None keeps every position, a number keeps only the newest ones.
     """
     return KV_CACHE_UPDATE.check(fn, quiet=quiet)
+
+
+# -- speculative decoding's acceptance rule ------------------------------------------------
+def _accept_inputs(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """p (k + 1, V), q (k, V), a draft drawn from q, uniform draws u (k,)."""
+    k, V = rng.randint(1, 5), rng.randint(3, 12)
+    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    p = (torch.randn(k + 1, V, generator=g) * rng.choice([1.0, 3.0])).softmax(-1)
+    q = (torch.randn(k, V, generator=g) * rng.choice([1.0, 3.0])).softmax(-1)
+    if rng.random() < 0.3:  # a draft close to the target: long runs of kept tokens
+        q = (0.9 * p[:k] + 0.1 * q)
+    draft = torch.multinomial(q, 1, generator=g).squeeze(1)  # (k,)
+    return p, q, draft, torch.rand(k, generator=g)
+
+
+def _probs(*rows: list[float]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def _an_int_and_a_distribution(got: Any) -> str | None:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return (f"your result is {describe(got, 80)}; return a pair: how many draft tokens are kept, then the "
+                "distribution (V,) the next token is drawn from")
+    n, dist = got
+    if isinstance(n, torch.Tensor) and n.numel() == 1:
+        n = n.item()
+    if isinstance(n, bool) or not isinstance(n, int):
+        return f"your count of kept tokens is {describe(n, 60)}; it must be an int (0 to k)"
+    if not isinstance(dist, torch.Tensor):
+        return f"your distribution is a {type(dist).__name__}; it must be a torch tensor of shape (V,)"
+    return None
+
+
+def _compare_accept(got: Any, expected: tuple[int, torch.Tensor]) -> tuple[bool, str]:
+    n = int(got[0].item() if isinstance(got[0], torch.Tensor) else got[0])
+    if n != expected[0]:
+        return False, f"you kept {n} draft tokens, the rule keeps {expected[0]}"
+    return tensors_equal(got[1].to(expected[1].dtype), expected[1], noun="next-token distribution",
+                         rtol=1e-4, atol=1e-6)
+
+
+def _accept_variant(on_reject: str = "residual", test: str = "ratio", after_all: str = "p_k"):
+    """A known-wrong rule: what a rejection draws from, how a token is kept, what follows a full acceptance."""
+
+    def wrong(p, q, draft, u):
+        k = draft.size(0)
+        for i in range(k):
+            x = draft[i]
+            kept = {"ratio": u[i] < p[i, x] / q[i, x], "upside_down": u[i] < q[i, x] / p[i, x],
+                    "no_draw": p[i, x] >= q[i, x]}[test]
+            if not kept:
+                residual = (p[i] - q[i]).clamp_min(0)
+                return i, {"residual": residual / residual.sum(), "unnormalised": residual, "p": p[i]}[on_reject]
+        return k, p[k] if after_all == "p_k" else p[k - 1]
+
+    return wrong
+
+
+ACCEPTANCE_RULE = Exercise(
+    name="acceptance_rule",
+    reference=accept_draft,
+    make_inputs=_accept_inputs,
+    hints=(
+        "walk the draft's tokens in order and keep each with probability the smaller of one and the ratio of "
+        "the target's probability of that token to the draft's; its uniform draw decides. Stop at the first "
+        "token that is not kept. If every token was kept, the target's own distribution after all of them "
+        "gives one more token",
+        "after a rejection the next token must come from the part of the target's distribution that the "
+        "draft did not already cover: the target's probabilities minus the draft's, negatives set to zero, "
+        "then divided by their sum so that they are a distribution. The count is how many tokens came "
+        "before the rejection",
+    ),
+    cases=(
+        Case("a draft the target likes more than the draft did (p/q = 2), then one it likes less",
+             lambda: (_probs([0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [1.0, 0.0, 0.0]),
+                      _probs([0.25, 0.75, 0.0], [0.1, 0.1, 0.8]), torch.tensor([0, 2]), torch.tensor([0.9, 0.7]))),
+        Case("one draft token the target finds half as likely, a draw of 0.3 (kept)",
+             lambda: (_probs([0.2, 0.2, 0.6], [0.1, 0.1, 0.8]), _probs([0.4, 0.3, 0.3]), torch.tensor([0]),
+                      torch.tensor([0.3]))),
+        Case("three draft tokens, each exactly as likely under both models",
+             lambda: (_probs([0.3, 0.7], [0.6, 0.4], [0.5, 0.5], [0.9, 0.1]),
+                      _probs([0.3, 0.7], [0.6, 0.4], [0.5, 0.5]), torch.tensor([1, 0, 1]),
+                      torch.tensor([0.99, 0.5, 0.0]))),
+        Case("the first draft token rejected: the target gives it no probability",
+             lambda: (_probs([0.0, 0.6, 0.4], [0.2, 0.2, 0.6]), _probs([0.5, 0.25, 0.25]), torch.tensor([0]),
+                      torch.tensor([0.01]))),
+    ),
+    contract=_an_int_and_a_distribution,
+    compare=_compare_accept,
+    mistakes=(
+        Mistake("after a rejection the next token drawn from the target's p instead of from the leftover, the "
+                "positive part of p minus q renormalised", _accept_variant(on_reject="p")),
+        Mistake("the leftover, the positive part of p minus q, not divided by its sum",
+                _accept_variant(on_reject="unnormalised")),
+        Mistake("a token kept whenever p >= q, without the random draw", _accept_variant(test="no_draw")),
+        Mistake("the ratio upside down: q / p instead of p / q", _accept_variant(test="upside_down")),
+        Mistake("after a full acceptance the extra token drawn from the last draft position's p instead of the "
+                "one after all of the draft", _accept_variant(after_all="last_draft")),
+    ),
+    noun="result",
+)
+
+
+def check_acceptance_rule(fn: Callable[..., Any], quiet: bool = False) -> CheckResult:
+    """Check `fn(p, q, draft, u)` -> (kept, dist): speculative decoding's acceptance rule.
+
+    p (k + 1, V) the target's probabilities, q (k, V) the draft's, draft (k,) its tokens, u (k,) uniform draws.
+    """
+    return ACCEPTANCE_RULE.check(fn, quiet=quiet)

@@ -19,6 +19,8 @@ warning. Several ``--prompt``s are decoded as one batch (left-padded, with an at
 mask). The text is printed as it comes (``--stream``, the default when the output is a
 terminal) when there is one text to print. Generation stops at the tokenizer's
 ``<|endoftext|>`` unless ``--eos_token_id -1``, and at any ``--stop`` string.
+``--draft_model DIR`` decodes speculatively: the draft (same tokenizer, fewer layers) proposes
+``--num_assistant_tokens`` tokens, the model checks them in one pass (greedy: the same text, faster).
 
 Introduced in notebooks/07_decoding_strategies.ipynb.
 """
@@ -85,8 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              help="end a text once it ends with TEXT (repeatable); the stop string is kept")
     add_flag(parser, "--stream", action=argparse.BooleanOptionalAction, default=None,
              help="print the text as it comes (default: on when the output is a terminal; one text only)")
-    # (speculative decoding will add --draft_model DIR here: a small model with the same vocabulary
-    # proposes tokens that the model verifies; see _run_options)
+    add_flag(parser, "--draft_model", default=None, metavar="DIR",
+             help="speculative decoding: a small model folder with the same tokenizer proposes tokens that "
+                  "--model_dir verifies, several per forward pass (same text for greedy; one prompt)")
+    add_flag(parser, "--num_assistant_tokens", type=int, default=None, metavar="K",
+             help="with --draft_model: draft tokens proposed per round (default 5)")
     add_flag(parser, "--tokenizer_dir", default=None, metavar="DIR", help="tokenizer folder (default: --model_dir)")
     add_flag(parser, "--device", default=None, help="cpu, cuda or mps (default: the best available)")
     add_flag(parser, "--no_cache", action="store_true", help="recompute the whole context each step (slower)")
@@ -274,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"course generate: warning: --stream shows one text as it comes; {why}: printed when done",
               file=sys.stderr)
     options = _run_options(args, settings, eos, mask, streamer, tokenizer)
+    if args.draft_model is not None:
+        options.update(_draft_options(args, settings, len(prompts), model, device))
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's two
         warnings.simplefilter("always")
         out = strategy(args.strategy).run(model, ids, args.max_new_tokens, settings, **options)
@@ -295,10 +302,36 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_options(args: argparse.Namespace, settings: DecodingSettings, eos: int | None, mask: Any,
                  streamer: Any, tokenizer: Any) -> dict[str, Any]:
-    """What the strategy runs with besides its settings (speculative decoding will add assistant_model)."""
+    """What the strategy runs with besides its settings (--draft_model adds assistant_model: _draft_options)."""
     return dict(attention_mask=mask, eos_token_id=eos, use_cache=not args.no_cache,
                 seed=args.seed if settings.do_sample else None,  # only sampling draws random numbers
                 streamer=streamer, stop_strings=args.stop, tokenizer=tokenizer if args.stop else None)
+
+
+def _draft_options(args: argparse.Namespace, settings: DecodingSettings, prompts: int, model: Any,
+                   device: Any) -> dict[str, Any]:
+    """--draft_model: the draft loaded and checked (vocabulary, strategy, one prompt), as generate's options."""
+    from ..generate import DEFAULT_ASSISTANT_TOKENS
+
+    if settings.num_beams > 1 or settings.penalty_alpha is not None or settings.num_beam_groups > 1:
+        raise CourseInputError(f"--draft_model works with greedy decoding and sampling (greedy, sample, top_k, top_p, "
+                               f"min_p, typical), not --strategy {args.strategy}")
+    if prompts > 1 or settings.num_return_sequences > 1:
+        raise CourseInputError("--draft_model continues one prompt into one text: give one --prompt "
+                               "and no --num_return_sequences")
+    if args.no_cache:
+        raise CourseInputError("--draft_model always uses the KV cache (its rollback is the point): drop --no_cache")
+    try:  # the names --model_dir takes work here too; its messages name this flag
+        d = resolve_model_dir(args.draft_model)
+        draft = _load_model(d).to(device).eval()
+    except CourseInputError as e:
+        raise CourseInputError(str(e).replace("--model_dir", "--draft_model")) from None
+    if draft.config.vocab_size != model.config.vocab_size:
+        raise CourseInputError(
+            f"--draft_model: {d} has a vocabulary of {draft.config.vocab_size} tokens but --model_dir has "
+            f"{model.config.vocab_size}: the draft must be trained with the model's tokenizer")
+    k = DEFAULT_ASSISTANT_TOKENS if args.num_assistant_tokens is None else args.num_assistant_tokens
+    return {"assistant_model": draft, "num_assistant_tokens": k}
 
 
 def _new_tokens(new: list[int], prompt: list[int], eos: int | None, stopper: Any) -> list[int]:
