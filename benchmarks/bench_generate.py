@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_lib.generate import SpeculativeStats, generate  # noqa: E402
 from course_lib.model import GPT, GPTConfig  # noqa: E402
+from course_lib.runtime import quiet_the_stack  # noqa: E402
 
 REF = "transformers (sdpa)"
 
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args(argv)
+    quiet_the_stack()  # transformers' assisted generation warns about its own call of the draft
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:

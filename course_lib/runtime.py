@@ -461,6 +461,9 @@ def environment_report(device: torch.device | None = None) -> str:
 STACK_LOG_NOISE = (
     # transformers 5 on GPT2LMHeadModel(labels=...): its loss is the default one, as it should be
     ("transformers.modeling_utils", "`loss_type=None` was set in the config but it is unrecognized"),
+    # transformers' assisted generation (generate(assistant_model=...), notebook 07) calls the draft's generate
+    # with a config and keyword arguments at once, then warns about itself
+    ("transformers.generation.utils", "Passing `generation_config` together with generation-related"),
 )
 """(logger, message start) of log lines from the libraries under the course that tell a learner nothing."""
 

@@ -30,6 +30,14 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
         weights = dropout(weights)
     return weights @ v
 '''),
+    "07_decoding_strategies": ("accept_draft", '''def accept_draft(p, q, draft, u):
+    """On a rejection, draws the next token from the target's p instead of the leftover max(0, p - q)."""
+    for i in range(draft.size(0)):
+        x = draft[i]
+        if u[i] >= p[i, x] / q[i, x]:
+            return i, p[i]
+    return draft.size(0), p[-1]
+'''),
 }
 
 
