@@ -919,6 +919,28 @@ def accept_returns_count(p, q, draft, u):
     return sum(1 for i, x in enumerate(draft.tolist()) if u[i] < p[i, x] / q[i, x])
 
 
+def sample_probs_first(scores, temperature=1.0, top_k=None, top_p=None):
+    """Right, written differently: top-k by sorting, top-p by descending mass before each token."""
+    scores = scores / temperature
+    if top_k is not None:
+        kth = scores.sort(dim=-1, descending=True).values[:, min(top_k, scores.size(-1)) - 1:][:, :1]
+        scores = torch.where(scores >= kth, scores, torch.full_like(scores, -math.inf))
+    if top_p is not None:
+        s, order = scores.sort(dim=-1)
+        remove = s.softmax(-1).cumsum(-1) <= 1 - top_p
+        remove[:, -1] = False
+        scores = scores.masked_fill(torch.zeros_like(remove).scatter(1, order, remove), -math.inf)
+    return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
+
+
+def sample_greedy(scores, temperature=1.0, top_k=None, top_p=None):
+    return (scores / temperature).argmax(-1)
+
+
+def sample_temperature_times(scores, temperature=1.0, top_k=None, top_p=None):
+    return torch.multinomial((scores * temperature).softmax(-1), 1).squeeze(1)
+
+
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
     ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
@@ -1025,6 +1047,9 @@ TABLE = [
      [(accept_unnormalised, "not divided by its sum"),
       (accept_keep_going, "you kept"),
       (accept_returns_count, "return a pair")]),
+    ("check_sample_next", [sample_probs_first],
+     [(sample_greedy, "the most likely token taken instead of a random draw"),
+      (sample_temperature_times, "multiplied by the temperature")]),
     ("check_kv_cache_update", [cache_update_by_list],
      [(cache_new_first, "the new positions put before the past ones"),
       (cache_heads_axis, "the positions are the third axis"),

@@ -7,7 +7,9 @@ the matching `transformers` logits processors: fixed cases for the classic mista
 (ties in top-k, the token that crosses p, negative scores), then seeded random scores.
 A filter's failure says which tokens each row kept. The KV-cache update (past keys and
 values, then the new ones, with an optional sliding window) is checked against the
-reference written here, on tensors whose values say where they came from. The acceptance rule
+reference written here, on tensors whose values say where they came from. `check_sample_next` checks one
+step of the sampling loop (temperature, top-k, top-p, a draw) against the reference written here,
+which applies them as `generate` does. The acceptance rule
 of speculative decoding is checked against `course_lib.generate.accept_draft`, whose tests prove
 that it gives exactly the target's distribution.
 
@@ -27,8 +29,8 @@ from ..generate import accept_draft, repetition_penalty, top_k_filter, top_p_fil
 from ._core import Case, CheckResult, Exercise, Mistake, describe, tensors_equal
 
 __all__ = [
-    "check_acceptance_rule", "check_kv_cache_update", "check_repetition_penalty", "check_top_k_filter",
-    "check_top_p_filter",
+    "check_acceptance_rule", "check_kv_cache_update", "check_repetition_penalty", "check_sample_next",
+    "check_top_k_filter", "check_top_p_filter",
 ]
 
 NEG_INF = float("-inf")
@@ -446,3 +448,100 @@ def check_acceptance_rule(fn: Callable[..., Any], quiet: bool = False) -> CheckR
     p (k + 1, V) the target's probabilities, q (k, V) the draft's, draft (k,) its tokens, u (k,) uniform draws.
     """
     return ACCEPTANCE_RULE.check(fn, quiet=quiet)
+
+
+# -- one step of the sampling loop ---------------------------------------------------------
+def sample_next(scores, temperature=1.0, top_k=None, top_p=None):
+    """One sampling step: scores (B, V) -> the drawn token ids (B,), in `generate`'s order.
+
+    Divide the scores by the temperature; keep the top_k highest (ties kept); keep the nucleus of
+    mass top_p (from the least likely token up, remove while the mass so far is at most 1 - top_p;
+    the most likely always stays); softmax; one torch.multinomial draw per row.
+    """
+    scores = scores / temperature                                            # (B, V)
+    if top_k is not None:
+        kth = scores.topk(min(top_k, scores.size(-1)), dim=-1).values[:, -1:]  # (B, 1) the k-th best
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if top_p is not None:
+        sorted_scores, order = scores.sort(dim=-1)                           # least likely first
+        mass = sorted_scores.softmax(dim=-1).cumsum(dim=-1)                  # (B, V)
+        remove = mass <= 1 - top_p
+        remove[:, -1] = False                                                # the most likely stays
+        scores = scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+    probs = scores.softmax(dim=-1)                                           # (B, V)
+    return torch.multinomial(probs, 1).squeeze(1)                            # (B,)
+
+
+def _sample_inputs(rng: random.Random) -> tuple[Any, ...]:
+    B, V = rng.randint(1, 4), rng.randint(4, 30)
+    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    scores = torch.randn(B, V, generator=g) * rng.choice([1.0, 3.0])
+    return (scores, rng.choice([0.5, 0.8, 1.0, 1.5]), rng.choice([None, 1, 3, 10]), rng.choice([None, 0.5, 0.9]))
+
+
+def _repeated(probs: list[float], rows: int = 64) -> torch.Tensor:
+    return torch.tensor([probs]).log().repeat(rows, 1)  # (rows, V): many draws from one distribution
+
+
+def _sample_variant(temperature_on: str = "scores", order: str = "k_then_p", draw: str = "multinomial"):
+    """A known-wrong step: temperature multiplied or put on the probabilities, top-p before top-k, argmax."""
+
+    def wrong(scores, temperature=1.0, top_k=None, top_p=None):
+        if temperature_on == "times":
+            scores = scores * temperature
+        elif temperature_on == "scores":
+            scores = scores / temperature
+        k = (lambda s: s.masked_fill(s < s.topk(min(top_k, s.size(-1)), -1).values[:, -1:], float("-inf"))
+             if top_k is not None else s)
+
+        def p(s):
+            if top_p is None:
+                return s
+            srt, idx = s.sort(-1)
+            rm = srt.softmax(-1).cumsum(-1) <= 1 - top_p
+            rm[:, -1] = False
+            return s.masked_fill(rm.scatter(1, idx, rm), float("-inf"))
+
+        scores = p(k(scores)) if order == "k_then_p" else k(p(scores))
+        probs = scores.softmax(-1)
+        if temperature_on == "probs":
+            probs = probs / temperature
+        if draw == "argmax":
+            return probs.argmax(-1)
+        return torch.multinomial(probs, 1).squeeze(1)
+
+    return wrong
+
+
+SAMPLE_NEXT = Exercise(
+    name="sample_next",
+    reference=sample_next,
+    make_inputs=_sample_inputs,
+    hints=(
+        "the scores are reshaped first and turned into probabilities last: temperature, then the top-k "
+        "cut, then the nucleus cut, then a softmax and one random draw per row with the torch generator",
+        "the temperature divides the scores, not the probabilities; the nucleus is taken from the "
+        "distribution that the top-k cut left; removed tokens get minus infinity so that the softmax "
+        "gives them nothing; draw with the multinomial function, one sample per row",
+    ),
+    cases=(
+        Case("64 rows of probabilities 0.4, 0.3, 0.2, 0.1 at temperature 2",
+             lambda: (_repeated([0.4, 0.3, 0.2, 0.1]), 2.0, None, None)),
+        Case("64 rows of probabilities 0.4, 0.3, 0.2, 0.1, top-k 2 and top-p 0.5",
+             lambda: (_repeated([0.4, 0.3, 0.2, 0.1]), 1.0, 2, 0.5)),
+        Case("one row, no cut, temperature 1", lambda: (_repeated([0.1, 0.6, 0.3], rows=1), 1.0, None, None)),
+    ),
+    mistakes=(
+        Mistake("the scores multiplied by the temperature instead of divided", _sample_variant(temperature_on="times")),
+        Mistake("the temperature applied to the probabilities instead of the scores",
+                _sample_variant(temperature_on="probs")),
+        Mistake("the nucleus cut made before the top-k cut", _sample_variant(order="p_then_k")),
+        Mistake("the most likely token taken instead of a random draw", _sample_variant(draw="argmax")),
+    ),
+    noun="token ids",
+)
+
+
+def check_sample_next(fn: Callable[..., torch.Tensor], quiet: bool = False) -> CheckResult:
+    """Check `fn(scores, temperature=1.0, top_k=None, top_p=None)`: one sampling step, (B, V) -> (B,) ids."""
+    return SAMPLE_NEXT.check(fn, quiet=quiet)

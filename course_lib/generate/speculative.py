@@ -40,8 +40,7 @@ DEFAULT_ASSISTANT_TOKENS = 5
 """Draft tokens proposed per round when not given (transformers starts at 20 and adapts)."""
 
 
-def accept_draft(p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor,
-                 u: torch.Tensor) -> tuple[int, torch.Tensor]:
+def accept_draft(p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor, u: torch.Tensor) -> tuple[int, torch.Tensor]:
     """The acceptance rule: how many draft tokens to keep, and what to draw the next token from.
 
     p: (k + 1, V) the target's probabilities after each prefix of the draft (row k: after all of it);
