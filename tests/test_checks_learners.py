@@ -941,6 +941,38 @@ def sample_temperature_times(scores, temperature=1.0, top_k=None, top_p=None):
     return torch.multinomial((scores * temperature).softmax(-1), 1).squeeze(1)
 
 
+class KVAttentionSdpa(torch.nn.Module):
+    """Right, written differently: the fused attention with a boolean mask, heads by reshape + permute."""
+
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.n_head, self.n_embd = n_head, n_embd
+        self.c_attn = torch.nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = torch.nn.Linear(n_embd, n_embd)
+
+    def forward(self, x, past=None):
+        B, T, C = x.shape
+        q, k, v = (t.reshape(B, T, self.n_head, -1).permute(0, 2, 1, 3) for t in self.c_attn(x).chunk(3, dim=-1))
+        if past is not None:
+            k, v = torch.cat((past[0], k), 2), torch.cat((past[1], v), 2)
+        S = k.shape[2]
+        allowed = torch.arange(S)[None, :] <= torch.arange(S - T, S)[:, None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        return self.c_proj(y.permute(0, 2, 1, 3).reshape(B, T, C)), (k, v)
+
+
+class KVAttentionNoOffset(KVAttentionSdpa):
+    def forward(self, x, past=None):
+        B, T, C = x.shape
+        q, k, v = (t.reshape(B, T, self.n_head, -1).permute(0, 2, 1, 3) for t in self.c_attn(x).chunk(3, dim=-1))
+        if past is not None:
+            k, v = torch.cat((past[0], k), 2), torch.cat((past[1], v), 2)
+        S = k.shape[2]
+        allowed = torch.arange(S)[None, :] <= torch.arange(T)[:, None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        return self.c_proj(y.permute(0, 2, 1, 3).reshape(B, T, C)), (k, v)
+
+
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
 TABLE = [
     ("check_mean_of_squares", [lambda xs: float(np.mean(np.square(xs)))],
@@ -1050,6 +1082,8 @@ TABLE = [
     ("check_sample_next", [sample_probs_first],
      [(sample_greedy, "the most likely token taken instead of a random draw"),
       (sample_temperature_times, "multiplied by the temperature")]),
+    ("check_kv_cache_attention", [KVAttentionSdpa],
+     [(KVAttentionNoOffset, "the causal mask not shifted by the cached positions")]),
     ("check_kv_cache_update", [cache_update_by_list],
      [(cache_new_first, "the new positions put before the past ones"),
       (cache_heads_axis, "the positions are the third axis"),

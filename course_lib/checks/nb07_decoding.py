@@ -7,7 +7,9 @@ the matching `transformers` logits processors: fixed cases for the classic mista
 (ties in top-k, the token that crosses p, negative scores), then seeded random scores.
 A filter's failure says which tokens each row kept. The KV-cache update (past keys and
 values, then the new ones, with an optional sliding window) is checked against the
-reference written here, on tensors whose values say where they came from. `check_sample_next` checks one
+reference written here, on tensors whose values say where they came from. `check_kv_cache_attention` checks the
+attention module with a KV cache (past keys and values first, the mask offset by what is cached)
+against the class written here. `check_sample_next` checks one
 step of the sampling loop (temperature, top-k, top-p, a draw) against the reference written here,
 which applies them as `generate` does. The acceptance rule
 of speculative decoding is checked against `course_lib.generate.accept_draft`, whose tests prove
@@ -24,13 +26,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..generate import accept_draft, repetition_penalty, top_k_filter, top_p_filter
-from ._core import Case, CheckResult, Exercise, Mistake, describe, tensors_equal
+from ._core import Build, Case, CheckResult, Exercise, Mistake, ModuleExercise, describe, tensors_equal
 
 __all__ = [
-    "check_acceptance_rule", "check_kv_cache_update", "check_repetition_penalty", "check_sample_next",
-    "check_top_k_filter", "check_top_p_filter",
+    "check_acceptance_rule", "check_kv_cache_attention", "check_kv_cache_update", "check_repetition_penalty",
+    "check_sample_next", "check_top_k_filter", "check_top_p_filter",
 ]
 
 NEG_INF = float("-inf")
@@ -545,3 +548,112 @@ SAMPLE_NEXT = Exercise(
 def check_sample_next(fn: Callable[..., torch.Tensor], quiet: bool = False) -> CheckResult:
     """Check `fn(scores, temperature=1.0, top_k=None, top_p=None)`: one sampling step, (B, V) -> (B,) ids."""
     return SAMPLE_NEXT.check(fn, quiet=quiet)
+
+
+# -- attention with a KV cache (a class piece) ----------------------------------------------
+class KVCacheAttention(nn.Module):
+    """Causal self-attention with a KV cache (no dropout: it serves generation)."""
+
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        assert n_embd % n_head == 0, "each head gets n_embd // n_head channels"
+        self.n_head = n_head
+        self.n_embd = n_embd
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)     # queries, keys, values in one matmul
+        self.c_proj = nn.Linear(n_embd, n_embd)         # mixes the heads
+
+    def _split_heads(self, t):
+        B, T, C = t.shape
+        return t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)   # (B, nh, T, hs)
+
+    def forward(self, x, past=None):
+        """x (B, T, C) the new positions; past None or (k, v), each (B, nh, T_past, hs)
+        -> (output (B, T, C), the new cache (k, v), each (B, nh, T_past + T, hs))."""
+        B, T, C = x.shape                                                    # T new positions
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)                   # each (B, T, C)
+        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)  # (B, nh, T, hs)
+        if past is not None:                                                 # the old positions first
+            k = torch.cat([past[0], k], dim=2)                               # (B, nh, T_past + T, hs)
+            v = torch.cat([past[1], v], dim=2)
+        S = k.size(2)                                                        # T_past + T keys
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))             # (B, nh, T, S)
+        mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)  # query i at S - T + i
+        weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)   # (B, nh, T, S)
+        y = weights @ v                                                      # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)                     # (B, T, C): heads side by side
+        return self.c_proj(y), (k, v)                                        # the output and the new cache
+
+
+class _MaskNotOffset(KVCacheAttention):
+    def forward(self, x, past=None):
+        B, T, C = x.shape
+        q, k, v = (self._split_heads(t) for t in self.c_attn(x).split(self.n_embd, dim=2))
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        S = k.size(2)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        mask = torch.ones(T, S, dtype=torch.bool).tril()  # not shifted by what is cached
+        y = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)), (k, v)
+
+
+class _NewFirst(KVCacheAttention):
+    def forward(self, x, past=None):
+        B, T, C = x.shape
+        q, k, v = (self._split_heads(t) for t in self.c_attn(x).split(self.n_embd, dim=2))
+        if past is not None:
+            k, v = torch.cat([k, past[0]], dim=2), torch.cat([v, past[1]], dim=2)
+        S = k.size(2)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+        y = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)), (k, v)
+
+
+def _kv_build(n_embd: int, n_head: int) -> Build:
+    return Build({"n_embd": n_embd, "n_head": n_head}, training=False)
+
+
+def _past(B: int, nh: int, S: int, hs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(B, nh, S, hs), torch.randn(B, nh, S, hs)
+
+
+def _kv_attention_inputs(rng: random.Random) -> tuple[Any, ...]:
+    nh, hs = rng.choice([1, 2, 4]), rng.choice([2, 4])
+    B, T, S = rng.randint(1, 3), rng.randint(1, 4), rng.choice([0, 0, 1, 3, 6])
+    x = torch.randn(B, T, nh * hs)
+    if S == 0:
+        return _kv_build(nh * hs, nh), x
+    return _kv_build(nh * hs, nh), x, _past(B, nh, S, hs)
+
+
+KV_CACHE_ATTENTION = ModuleExercise(
+    name="kv_cache_attention",
+    reference=KVCacheAttention,
+    make_inputs=_kv_attention_inputs,
+    hints=(
+        "the attention of notebook 03 with one more input: the keys and values of the earlier positions. "
+        "The new keys and values join them, the new queries attend to all of them, and the joined keys "
+        "and values are returned for the next step",
+        "old positions first along the positions axis. With cached positions, the new query number i sits "
+        "at position cached plus i: the causal mask must be shifted by the number of cached positions, "
+        "so that a single new token sees every key",
+    ),
+    cases=(
+        Case("no past, four positions, two heads", lambda: (_kv_build(8, 2), torch.randn(1, 4, 8))),
+        Case("a past of three positions and one new one", lambda: (_kv_build(8, 2), torch.randn(2, 1, 8),
+                                                                   _past(2, 2, 3, 4))),
+        Case("a past of two positions and three new ones, one head",
+             lambda: (_kv_build(4, 1), torch.randn(1, 3, 4), _past(1, 1, 2, 4))),
+    ),
+    mistakes=(
+        Mistake("the causal mask not shifted by the cached positions", _MaskNotOffset),
+        Mistake("the new keys and values put before the cached ones", _NewFirst),
+    ),
+    noun="output",
+)
+
+
+def check_kv_cache_attention(cls: type, quiet: bool = False) -> CheckResult:
+    """Check a class `cls(n_embd, n_head)` whose forward(x, past=None) returns (output, (k, v)) with a KV cache."""
+    return KV_CACHE_ATTENTION.check(cls, quiet=quiet)
