@@ -592,7 +592,7 @@ class _MaskNotOffset(KVCacheAttention):
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         S = k.size(2)
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-        mask = torch.ones(T, S, dtype=torch.bool).tril()  # not shifted by what is cached
+        mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril()  # not shifted by what is cached
         y = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)), (k, v)
 
@@ -605,7 +605,7 @@ class _NewFirst(KVCacheAttention):
             k, v = torch.cat([k, past[0]], dim=2), torch.cat([v, past[1]], dim=2)
         S = k.size(2)
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-        mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+        mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
         y = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)), (k, v)
 
