@@ -350,6 +350,9 @@ def test_draft_model_decodes_speculatively_to_the_same_text(model_dir: Path, dra
     base = ["--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "12", "--no-stream"]
     code, out, err = run_cli(capsys, *base, "--draft_model", str(draft_dir), "--num_assistant_tokens", "3")
     assert code == 0 and err == "" and out.strip() == expected(model_dir, "the cat", 12)[0].strip()
+    streamed = ["--stream" if a == "--no-stream" else a for a in base]
+    code, out_streamed, err = run_cli(capsys, *streamed, "--draft_model", str(draft_dir))
+    assert code == 0 and err == "" and out_streamed == out  # the streamer gets each round's tokens as they come
     code, out, _ = run_cli(capsys, *base, "--draft_model", str(draft_dir), "--strategy", "top_p", "--seed", "3")
     assert code == 0 and out.strip().startswith("the cat")
 
