@@ -30,6 +30,27 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
         weights = dropout(weights)
     return weights @ v
 '''),
+    "06_training": ("train_step",
+                    '''def train_step(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+    """Forgot to divide each micro-batch's loss by their number: the gradient of the sum, not the mean."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    total = 0.0
+    for x, y in batches:
+        loss = lm_loss(model, x, y, amp_dtype)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        total += loss.item() / len(batches)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, norm.item()
+'''),
 }
 
 

@@ -429,12 +429,52 @@ def groups_from_state_dict(model):  # lists the tied head twice
     return [n for n in sd if sd[n].dim() >= 2], [n for n in sd if sd[n].dim() < 2]
 
 
-def grad_norm_cat(grads):
-    return torch.cat([g.flatten() for g in grads]).norm()  # a 0-d tensor
+def step_by_hand(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+    """Right, written differently: clears first, one backward on the summed losses, the norm of the norms."""
+    from course_lib.checks.nb06_training import lm_loss
+
+    optimizer.zero_grad(set_to_none=True)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss = sum(lm_loss(model, x, y, amp_dtype) for x, y in batches) / len(batches)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norm = torch.stack([p.grad.norm() for p in model.parameters()]).norm()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss.item(), norm
 
 
-def sum_of_norms(grads):
-    return sum(g.norm().item() for g in grads)
+def _step_like(clip_zero=False, zero=True):
+    def step(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+        from course_lib.checks.nb06_training import lm_loss
+
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for x, y in batches:
+            loss = lm_loss(model, x, y, amp_dtype) / len(batches)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            total += loss.item()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip or clip_zero else 1e9)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        if zero:
+            optimizer.zero_grad()
+        return total, norm
+
+    return step
 
 
 def wsd_by_min(step, max_lr, min_lr, warmup_steps, decay_steps, total_steps):
@@ -970,8 +1010,10 @@ TABLE = [
       (groups_by_name, "decayed, but must not be (biases and LayerNorm parameters are 1-D): 1.weight"),
       (groups_from_state_dict,
        "not trainable parameters of this model (a tied weight is named once): lm_head.weight")]),
-    ("check_grad_norm", [grad_norm_cat],
-     [(sum_of_norms, "got 7.0, expected 5.0")]),
+    ("check_train_step", [step_by_hand],
+     [(_step_like(zero=False), "Recognised mistake: the gradients never cleared"),
+      (_step_like(clip_zero=True), "a limit of zero, which wipes the gradients out"),
+      (lambda *args, **kwargs: 0.5, "return a pair of numbers")]),
     ("check_wsd_schedule", [wsd_by_min],
      [(wsd_cosine, "a cosine decay instead of a straight line")]),
     ("check_decay_counts", [decay_counts_by_model],
