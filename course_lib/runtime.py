@@ -1,22 +1,26 @@
-"""Where the course runs: device, precision, seeding, Colab, fast mode, data folder.
+"""Where the course runs: device, precision (autocast, TF32), seeding, Colab, fast mode, data folder.
 
 Every notebook's setup cell calls `course_lib.setup()`, which uses these helpers and
 prints one short block saying what was found.
 
 Introduced in notebooks/00_welcome.ipynb; `output_dir()` in notebook 01; `data_dir()`,
-`offline()` in notebook 02; `torch_threads()`, `trained_cache_dir()` in notebook 07;
-`dtype_for_capability()` in notebook 10.
+`offline()` in notebook 02; `autocast()`, `fused_adamw_available()` in notebook 06; `torch_threads()`,
+`trained_cache_dir()` in notebook 07; `threads_for()` in notebook 08 (through `viz` and `interp`);
+`quiet_native_stderr()` in notebook 09 (through `memory`); `dtype_for_capability()`, `choose_precision()`,
+TF32 in notebook 10.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import random
 import re
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -145,6 +149,92 @@ def precision_name(dtype: torch.dtype | None) -> str:
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
 
 
+@dataclass(frozen=True)
+class Precision:
+    """How to train on one device: the autocast dtype (None = fp32) and whether to scale the loss."""
+
+    dtype: torch.dtype | None
+    use_grad_scaler: bool
+
+    @property
+    def name(self) -> str:
+        return precision_name(self.dtype) + (" + GradScaler" if self.use_grad_scaler else "")
+
+    def grad_scaler(self, device: torch.device | str) -> torch.amp.GradScaler | None:
+        """A GradScaler for fp16, None otherwise."""
+        return torch.amp.GradScaler(torch.device(device).type) if self.use_grad_scaler else None
+
+
+def choose_precision(device: torch.device | str, precision: str = "auto") -> Precision:
+    """bf16 where the device has it, fp16 + GradScaler on older GPUs (T4), fp32 on the CPU
+    (`precision_dtype`), with the GradScaler that fp16 needs."""
+    dtype = precision_dtype(precision, device)
+    return Precision(dtype, use_grad_scaler=dtype == torch.float16)
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for `dtype` on `device`, or a no-op for fp32 (None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def _new_tf32_api() -> bool:
+    return hasattr(torch.backends.cuda.matmul, "fp32_precision")
+
+
+def set_tf32(on: bool) -> None:
+    """Let fp32 matmuls and cuDNN convolutions use TF32 tensor cores (True), or not (False).
+
+    The one place the course flips these switches: the newer ``fp32_precision`` ones where this
+    PyTorch has them (mixing them with the older ones is an error). No effect without an
+    Ampere-or-newer GPU.
+    """
+    value = "tf32" if on else "ieee"
+    if _new_tf32_api():
+        torch.backends.cuda.matmul.fp32_precision = value
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):
+            conv.fp32_precision = value
+    else:  # pragma: no cover - torch < 2.9
+        torch.set_float32_matmul_precision("high" if on else "highest")
+        torch.backends.cuda.matmul.allow_tf32 = on
+        torch.backends.cudnn.allow_tf32 = on
+
+
+def tf32_enabled() -> bool:
+    """True when CUDA matmuls may use TF32 (read with the same switches `set_tf32` writes)."""
+    if _new_tf32_api():
+        return torch.backends.cuda.matmul.fp32_precision == "tf32"
+    return bool(torch.backends.cuda.matmul.allow_tf32)  # pragma: no cover - torch < 2.9
+
+
+def enable_tf32(device: torch.device | str) -> bool:
+    """Turn TF32 on where `device` is a CUDA GPU that has it (Ampere and newer); True when it is on.
+
+    Elsewhere (a CPU, MPS, a GPU older than Ampere) nothing is changed and it returns False.
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda" or not torch.cuda.is_available() or torch.cuda.get_device_capability(dev)[0] < 8:
+        return False
+    set_tf32(True)
+    return tf32_enabled()
+
+
+def fused_adamw_available(device: torch.device | str) -> bool:
+    """True when ``torch.optim.AdamW(..., fused=True)`` takes a step on `device`.
+
+    Tried on a one-element parameter, so it answers for this PyTorch build and device.
+    """
+    try:
+        p = torch.zeros(1, device=device, requires_grad=True)
+        p.grad = torch.ones_like(p)
+        torch.optim.AdamW([p], lr=1e-3, fused=True).step()
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
 def seed_everything(seed: int = 1337) -> None:
     """Seed Python, NumPy (when installed) and torch on every device."""
     random.seed(seed)
@@ -201,6 +291,53 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+SMALL_MODEL_PARAMETERS = 20_000_000
+"""Below this many parameters a model on the CPU runs on one thread in `threads_for`."""
+
+
+@contextlib.contextmanager
+def threads_for(model: torch.nn.Module) -> Iterator[None]:
+    """Run the block on one CPU thread when `model` is small and on the CPU; else change nothing.
+
+    A forward pass of a model of a few million parameters is too little work to share out:
+    the threads mostly wait for each other, and on a CPU shared with another job they wait
+    for it too (measured on a busy 2-core machine: a training step of a 2-layer, 64-wide
+    model took 14 ms on one thread and 228 ms on two). GPT-2 (124M) and any model on a GPU
+    keep the process's thread count. The measuring functions of `viz` and `interp` use it, so
+    a notebook never has to set a thread count for its small models.
+    """
+    first = next(model.parameters(), None)
+    small = first is not None and first.device.type == "cpu" and sum(
+        p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    with torch_threads(1) if small else contextlib.nullcontext():
+        yield
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send what compiled libraries write straight to the process's stderr to nowhere while the block runs.
+
+    PyTorch's profiler (libkineto) prints ``USDT: ... profiler_start`` and ``profiler_stop``
+    lines to file descriptor 2 from C++, past `sys.stderr` and past any warnings filter; in
+    a notebook, ipykernel forwards that descriptor into the cell's output. Python's own
+    `sys.stderr` is left alone, so a Python error or warning in the block still shows.
+    Where the process has no descriptor 2 (a windowed Python) it does nothing.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def trained_cache_dir() -> Path:
@@ -310,8 +447,7 @@ def environment_report(device: torch.device | None = None) -> str:
         transformers_version = "not installed"
 
     dev = device or pick_device()
-    dtype = autocast_dtype(dev)
-    precision = precision_name(dtype) + (" + GradScaler" if dtype == torch.float16 else "")
+    precision = choose_precision(dev).name
     lines = [
         f"gpt2-course {__version__} | Python {platform.python_version()} | torch {torch.__version__}"
         f" | transformers {transformers_version}",
@@ -322,12 +458,53 @@ def environment_report(device: torch.device | None = None) -> str:
     return "\n".join(lines)
 
 
+STACK_LOG_NOISE = (
+    # transformers 5 on GPT2LMHeadModel(labels=...): its loss is the default one, as it should be
+    ("transformers.modeling_utils", "`loss_type=None` was set in the config but it is unrecognized"),
+)
+"""(logger, message start) of log lines from the libraries under the course that tell a learner nothing."""
+
+STACK_WARNINGS = (
+    # peft's PeftModel.from_pretrained asks transformers 5 an old question (notebook 09)
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated"),
+)
+"""(category, message regex) of warnings the libraries under the course raise at each other, not at the learner."""
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, starts: tuple[str, ...]) -> None:
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.starts)
+
+
+def quiet_the_stack() -> None:
+    """Drop the known log lines and warnings of `STACK_LOG_NOISE` and `STACK_WARNINGS`, and only those.
+
+    Called by `setup()`: a notebook shows what the course prints and what the learner's own
+    code causes, not the libraries' conversations with each other. It imports nothing: the
+    filters wait on the loggers by name. tests/test_notebooks.py fails on any other such line.
+    """
+    import warnings
+
+    for name in {n for n, _ in STACK_LOG_NOISE}:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(_DropMessages(tuple(m for n, m in STACK_LOG_NOISE if n == name)))
+    for category, message in STACK_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
 def setup(seed: int = 1337, quiet: bool = False) -> torch.device:
-    """One call at the top of every notebook: seed, set plot defaults, print the environment.
+    """One call at the top of every notebook: seed, set plot defaults, quiet the stack's known noise
+    (`quiet_the_stack`), print the environment.
 
     Returns the device the notebook should use.
     """
     seed_everything(seed)
+    quiet_the_stack()
     try:
         import matplotlib as mpl
 

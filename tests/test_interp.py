@@ -12,6 +12,7 @@ from torch import nn
 from course_lib import interp, toys
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
+from course_lib.viz import heads
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +148,31 @@ def test_the_logit_lens_sees_the_copy_appear_in_block_1(toy: GPT) -> None:
 
 
 def test_plots_return_figures(toy: GPT) -> None:
-    fig = interp.plot_head_scores(torch.rand(2, 4), title="t")
+    fig = heads.plot_head_scores(torch.rand(2, 4), title="t")
     assert len(fig.axes) == 2  # the heatmap and its colour bar
-    fig = interp.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
+    fig = heads.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
     ids = interp.repeated_tokens(512, 4, 1)[0]
-    fig = interp.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
+    fig = heads.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
     assert fig.axes
+
+
+def test_the_logit_lens_fits_a_notebook_column_and_labels_every_token_without_warnings() -> None:
+    """GPT-2's 13 rows x 23 tokens: no wider than 10 inches (a notebook column at the course's 90 dpi),
+    split into panels, every token labelled, no glyph warning for tokens such as "\\x17"."""
+    import io
+    import warnings
+
+    T = 23
+    lens = torch.randn(13, T, 64)
+    names = {i: chr(0x17) if i == 3 else "日本" if i == 4 else f"tok{i}" for i in range(64)}
+    tokens = [f" word{t}" for t in range(T - 1)] + ["\x17"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = interp.plot_logit_lens(lens, tokens, names.get)
+        fig.savefig(io.BytesIO(), format="png", dpi=90)
+    assert fig.get_size_inches()[0] <= 10.0
+    heatmaps = [ax for ax in fig.axes if ax.get_yticklabels() and ax.get_yticklabels()[0].get_text() == "embed"]
+    assert len(heatmaps) == 2
+    shown = [t.get_text() for ax in heatmaps for t in ax.get_xticklabels()]
+    assert len(shown) == T and shown[-1] == "\\x17"

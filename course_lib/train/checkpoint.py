@@ -11,6 +11,7 @@ Introduced in notebooks/06_training.ipynb.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -21,18 +22,13 @@ import torch
 from torch import nn
 
 from ..errors import CourseInputError
+from ..generate import context_length
 from ..io import atomic_dir, ignored_state_key
 from ..protocols import Tokenizer
 from .config import RESUMABLE_CHANGES, config_differences
 
 STATE_DIR = "train_state"
 STATE_FORMAT = 1
-
-
-def model_context(model: nn.Module) -> int | None:
-    """The model's context length (``n_positions``, or ``max_position_embeddings``), if it has one."""
-    cfg = getattr(model, "config", None)
-    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
 
 
 def model_signature(model: nn.Module) -> dict[str, Any]:
@@ -63,6 +59,38 @@ def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
     if state.get("format") != STATE_FORMAT:
         raise CourseInputError(f"{f}: unknown checkpoint format {state.get('format')!r} (expected {STATE_FORMAT})")
     return state
+
+
+BARELY_TRAINED = 0.6
+"""A loss above this share of ln(vocabulary size), a uniform guess's loss, means a model has learned little."""
+
+
+def training_note(path: str | os.PathLike, vocab_size: int) -> str | None:
+    """One line saying why a model folder's text will read as gibberish, when its training says so; else None.
+
+    Reads ``train_state/trainer.json`` (written by the Trainer and `course train`): the steps it
+    trained and its last validation loss (else its last training loss). When that loss is still
+    above `BARELY_TRAINED` x ln(`vocab_size`), the loss of guessing every token alike, the model has
+    learned little more than which tokens are common. No training record: None.
+    """
+    f = Path(path) / STATE_DIR / "trainer.json"
+    try:
+        state = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    evals = [e["val_loss"] for e in state.get("eval_history", []) if e.get("val_loss") is not None]
+    trains = [h["loss"] for h in state.get("history", []) if h.get("loss") is not None]
+    loss, kind = (evals[-1], "validation") if evals else (trains[-1], "training") if trains else (None, "")
+    if loss is None or vocab_size < 2:
+        return None
+    chance = math.log(vocab_size)
+    if loss <= BARELY_TRAINED * chance:
+        return None
+    steps = state.get("step")
+    return (f"this model trained {steps if steps is not None else 'a few'} steps and its {kind} loss is still "
+            f"{loss:.2f}, near the {chance:.2f} of a uniform guess among its {vocab_size:,} tokens: it has learned "
+            "little yet, so expect gibberish. Train it longer (`course train` with the same flags and --resume "
+            "continues the run).")
 
 
 def check_resumable(d: Path, state: dict[str, Any], model: nn.Module, config: dict[str, Any], seq_len: int) -> None:
@@ -138,7 +166,7 @@ def write_checkpoint(
     py = random.getstate()  # the Trainer draws none; kept so a resumed notebook continues alike
     with atomic_dir(target) as tmp:
         model.save_pretrained(tmp)
-        save_tokenizer(tokenizer, tmp, model_context(model))
+        save_tokenizer(tokenizer, tmp, context_length(model))
         state_dir = tmp / STATE_DIR
         state_dir.mkdir()
         torch.save({

@@ -6,7 +6,7 @@
   require.js, so it renders offline in JupyterLab, Notebook 7, VS Code and Colab: a
   layer-by-head grid of thumbnails, a click opens a head's matrix, a token picker shows
   what a token attends to and what attends to it, and a sortable table of head roles
-  (previous token, first token / sink, induction, entropy; see `course_lib.viz.heads`)
+  (previous token, first token / sink, induction, entropy: `course_lib.interp`'s scores)
   opens a head on click. The browser only ever receives small PNGs: the thumbnails once,
   then one head at a time (the weights are kept as float16 on the Python side), so it
   stays responsive at 512 tokens.
@@ -17,9 +17,8 @@
   bertviz loads require.js, d3 and jQuery from a CDN; the bridge inlines the copies that
   ship with the course instead (`course_lib.viz.offline_assets`), so the views render offline.
 
-Token labels: GPT-2's byte-level tokens spell a space as "Ġ" and a newline as "Ċ";
-`pretty_token` maps them back to the real characters and `display_label` makes
-invisible ones visible on an axis ("↵" for a newline).
+Token labels (GPT-2's "Ġ" and "Ċ" shown as a space and "↵") come from `course_lib.tokenizer`'s
+`token_labels`/`display_label`; head scores from `course_lib.interp`.
 
 The logic lives in plain functions (`head_matrix`, `thumbnails`, `token_attention`,
 `sort_roles`, `bertviz_inputs`, ...) that the tests call directly; the widget only draws.
@@ -33,7 +32,6 @@ import functools
 import html
 import io
 import math
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,41 +39,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import runtime
 from ..errors import CourseInputError
-from ..tokenizer import bytes_to_unicode
-from .heads import (
-    ROLE_NAMES,
-    HeadRole,
-    attention_entropy,
-    attention_maps,
-    first_token_score,
-    head_roles,
-    head_roles_from_attentions,
-    induction_score,
-    previous_token_score,
-    repeated_random_tokens,
-    top_heads,
-)
+from ..interp import ROLE_NAMES, HeadRole, attention_maps, head_roles_from_attentions, repeated_tokens
+from ..tokenizer import display_label, encode_text, token_labels
 
 __all__ = [
-    # head roles (defined in course_lib.viz.heads, re-exported so course_lib.viz.<name> finds them)
-    "ROLE_NAMES",
-    "HeadRole",
-    "attention_maps",
-    "previous_token_score",
-    "first_token_score",
-    "induction_score",
-    "attention_entropy",
-    "repeated_random_tokens",
-    "head_roles",
-    "head_roles_from_attentions",
-    "top_heads",
-    # this module
-    "pretty_token",
-    "display_label",
-    "token_labels",
-    "encode_text",
+    "plot_label",
     "head_matrix",
     "thumbnails",
     "token_attention",
@@ -84,83 +53,42 @@ __all__ = [
     "AttentionExplorer",
     "BertvizInputs",
     "bertviz_inputs",
-    "cdn_reachable",
     "head_view",
     "model_view",
-    "BERTVIZ_CDN",
     "BERTVIZ_AUTO_LIMIT_TOKENS",
     "BERTVIZ_MAX_VALUES",
 ]
 
-BERTVIZ_CDN = "cdnjs.cloudflare.com"
 BERTVIZ_AUTO_LIMIT_TOKENS = 64  # above this many tokens bertviz views get layer/head limits
 BERTVIZ_MAX_VALUES = 200_000  # weights sent to bertviz above the limit (~1 MB of notebook)
 ROLE_LABELS = {"previous_token": "previous token", "first_token": "first token (sink)",
                "induction": "induction", "entropy": "entropy (nats)"}
 
 
-# --------------------------------------------------------------------------- tokens
-@functools.lru_cache(maxsize=1)
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte-to-symbol table (`tokenizer.bytes_to_unicode`), inverted."""
-    return {c: b for b, c in bytes_to_unicode().items()}
+def _escaped(c: str) -> str:
+    """One character as an escape, the way Python writes it: "\\r", "\\x17", "\\u65e5", "\\U0001f469"."""
+    return c.encode("unicode_escape").decode("ascii")
 
 
-def pretty_token(token: str) -> str:
-    """A byte-level BPE token spelled with GPT-2's symbols ("Ġworld", "Ċ") as real text.
+@functools.lru_cache(maxsize=4)
+def _font_characters(font_file: str) -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
 
-    Strings with characters outside GPT-2's symbol table are returned unchanged.
+    return frozenset(FT2Font(font_file).get_charmap())
+
+
+def plot_label(text: str, limit: int = 12) -> str:
+    """`display_label` for a matplotlib figure: characters its font has no glyph for become escapes.
+
+    Matplotlib draws a missing glyph as an empty box and warns about it ("Glyph 23 missing
+    from font(s) DejaVu Sans"); a token such as "日" is shown as "\\u65e5".
     """
-    table = _byte_decoder()
-    if not token or any(c not in table for c in token):
-        return token
-    return bytes(table[c] for c in token).decode("utf-8", errors="replace")
+    from matplotlib import font_manager
 
-
-def display_label(text: str, limit: int = 12) -> str:
-    """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣"; long ones cut.
-    """
-    s = text.replace("\r", "␍").replace("\n", "↵").replace("\t", "⇥")
-    if s == "":
-        s = "∅"
-    elif s.strip() == "":
-        s = "␣" * len(s)
+    have = _font_characters(font_manager.findfont(font_manager.FontProperties()))
+    s = display_label(text, limit=10**9)
+    s = "".join(c if ord(c) in have else _escaped(c) for c in s)
     return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
-    """The text of each token in `ids`, for any of the course's tokenizers or `transformers`'.
-
-    Uses ``token_bytes`` (course BPE), ``token_text`` (course characters),
-    ``convert_ids_to_tokens`` + `pretty_token` (`transformers`), ``decode_single_token_bytes``
-    (tiktoken) or ``decode``, whichever the tokenizer has. No tokenizer: the ids as text.
-    """
-    ids = [int(i) for i in ids]
-    if tokenizer is None:
-        return [str(i) for i in ids]
-    if hasattr(tokenizer, "token_bytes"):
-        return [tokenizer.token_bytes(i).decode("utf-8", errors="replace") for i in ids]
-    if hasattr(tokenizer, "token_text"):
-        return [tokenizer.token_text(i) for i in ids]
-    if hasattr(tokenizer, "convert_ids_to_tokens"):
-        return [pretty_token(t) for t in tokenizer.convert_ids_to_tokens(ids)]
-    if hasattr(tokenizer, "decode_single_token_bytes"):
-        return [tokenizer.decode_single_token_bytes(i).decode("utf-8", errors="replace") for i in ids]
-    if hasattr(tokenizer, "decode"):
-        return [tokenizer.decode([i]) for i in ids]
-    raise CourseInputError(f"token_labels: cannot read tokens from a {type(tokenizer).__name__}")
-
-
-def encode_text(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of `text` for the course's, `transformers`', `tokenizers`' or tiktoken's tokenizers.
-    """
-    if not isinstance(text, str) or not text:
-        raise CourseInputError("encode_text: the text is empty; give a few words")
-    if tokenizer is None or not hasattr(tokenizer, "encode"):
-        raise CourseInputError("encode_text: give a tokenizer with an encode() method")
-    out = tokenizer.encode(text)
-    ids = out.ids if hasattr(out, "ids") else out
-    return [int(i) for i in ids]
 
 
 # --------------------------------------------------------------------------- plain data functions
@@ -220,19 +148,44 @@ def sort_roles(roles: Sequence[HeadRole], by: str = "previous_token", descending
 
 
 # --------------------------------------------------------------------------- static plot
+LABEL_EVERY_TOKEN_UP_TO = 96
+"""`plot_attention` of one head labels every token up to this many (a character model's 64-character
+sample, a sentence of GPT-2 tokens); above it the labels are thinned to every k-th."""
+
+
 def _tick_positions(T: int, max_labels: int) -> list[int]:
     step = max(1, math.ceil(T / max_labels))
     return list(range(0, T, step))
 
 
+def _one_head_size(T: int, big: bool) -> tuple[float, float]:
+    """(figure side in inches, tick font size) for one head of T tokens with every token labelled.
+
+    The figure grows with T until it is as wide as a notebook's output area at 1366 px with
+    JupyterLab's file browser open (10 in, 870 px with the colour bar at the explorer's 80 dpi;
+    11 in in the classroom size, which `course demo` zooms 1.15 times on a 1366-px projector),
+    then the labels shrink, never below 5.5 pt. The explorer puts the view under the thumbnails
+    when both do not fit side by side.
+    """
+    fs = 15.0 if big else 8.0
+    base, most, margin = (7.5, 11.0, 1.7) if big else (4.2, 10.0, 1.3)
+    per_label = 1.3 / 72  # inches of axis per point of font size: a label and a little air
+    need = min(T, LABEL_EVERY_TOKEN_UP_TO) * fs * per_label + margin
+    if need <= most:
+        return max(base, need), fs
+    return most, max(5.5, (most - margin) / min(T, LABEL_EVERY_TOKEN_UP_TO) / per_label)
+
+
 def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | None = None, *,
                    title: str | None = None, ax: Any = None, big: bool = False,
-                   highlight: int | None = None, max_labels: int = 48, cmap: str = "viridis") -> Any:
+                   highlight: int | None = None, max_labels: int | None = None, cmap: str = "viridis") -> Any:
     """Draw attention weights: one head (T, T), or every head of a layer (H, T, T) side by side.
 
     Rows are queries (the token doing the looking), columns keys. `tokens` label the
-    axes (thinned to at most `max_labels`); `highlight` outlines one token's row and
-    column; `big` uses classroom-sized fonts. Returns the matplotlib Figure.
+    axes: one head labels every token up to `LABEL_EVERY_TOKEN_UP_TO` (the figure grows,
+    then the labels shrink, to fit), several heads or a longer text at most `max_labels`
+    (default 48, or that many per head); `highlight` outlines one token's row and column;
+    `big` uses classroom-sized fonts. Returns the matplotlib Figure.
     """
     from matplotlib.figure import Figure
 
@@ -247,16 +200,19 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
         raise CourseInputError(f"plot_attention: {len(tokens)} tokens for {T} positions")
     heads = [w] if w.dim() == 2 else list(w)
     fs = 15 if big else 8
+    tick_fs: float = fs
+    if max_labels is None:
+        max_labels = LABEL_EVERY_TOKEN_UP_TO if len(heads) == 1 else 48
     if ax is not None:
         axes, fig, heads = [ax], ax.figure, heads[:1]
     elif len(heads) == 1:
-        side = 7.5 if big else 4.2
+        side, tick_fs = _one_head_size(T, big)
         fig = Figure(figsize=(side + 0.9, side))
         axes = [fig.add_subplot(1, 1, 1)]
     else:
         fig = Figure(figsize=(min(3.2 * len(heads), 18), 3.6))
         axes = list(np.atleast_1d(fig.subplots(1, len(heads))))
-    labels = [display_label(t) for t in tokens] if tokens is not None else None
+    labels = [plot_label(t) for t in tokens] if tokens is not None else None
     for h, (a, m) in enumerate(zip(axes, heads)):
         im = a.imshow(m.numpy(), cmap=cmap, vmin=0.0, vmax=max(float(m.max()), 1e-6), interpolation="nearest")
         a.grid(False)
@@ -264,8 +220,8 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
         a.set_xticks(ticks)
         a.set_yticks(ticks)
         if labels is not None:
-            a.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=fs)
-            a.set_yticklabels([labels[i] for i in ticks], fontsize=fs)
+            a.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=tick_fs)
+            a.set_yticklabels([labels[i] for i in ticks], fontsize=tick_fs)
         else:
             a.tick_params(labelsize=fs)
         if highlight is not None and 0 <= highlight < T:
@@ -288,9 +244,12 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
     return fig
 
 
+PNG_DPI = 80  # the explorer's head view: a PNG at this many dots per inch of the figure
+
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=PNG_DPI)
     return buf.getvalue()
 
 
@@ -347,6 +306,7 @@ class AttentionExplorer:
         self.att = att.to(torch.float16)  # (L, H, T, T): kept small; one head at a time goes out
         self.n_layer, self.n_head, self.T = att.size(0), att.size(1), att.size(-1)
         self.tokens = list(tokens) if tokens is not None else [str(i) for i in range(self.T)]
+        self.text = text if text is not None else " ".join(self.tokens)  # shown above the heads
         if len(self.tokens) != self.T:
             raise CourseInputError(f"AttentionExplorer: {len(self.tokens)} tokens for {self.T} positions")
         if roles is None:
@@ -354,7 +314,7 @@ class AttentionExplorer:
             if model is not None:
                 V = int(model.config.vocab_size)
                 p = max(2, min(period, int(getattr(model.config, "n_positions", 2 * period)) // 2))
-                ind_att = attention_maps(model, repeated_random_tokens(V, p, seed=seed)[0])
+                ind_att = attention_maps(model, repeated_tokens(V, p, seed=seed)[0])
                 roles = head_roles_from_attentions(att.float(), ind_att, p)
             else:
                 roles = head_roles_from_attentions(att.float())
@@ -430,13 +390,23 @@ class AttentionExplorer:
             b.style.font_size = fs
             b.add_class("course-role-row")
             b.on_click(lambda _b, i=i: self._open_row(i))
-        self.role_header = W.HTML()
+        self.role_header = W.HTML(layout=W.Layout(width="460px"))
+        self.role_header.add_class("course-role-header")
         self._fill_table()
+        shown = html.escape(self.text).replace("\n", "↵<br>")
+        self.text_box = W.HTML(
+            f"<div style='font-size:{fs};max-width:100%;overflow-wrap:anywhere;white-space:pre-wrap'><b>Text</b> "
+            f"({self.T} tokens): <span style='font-family:monospace;background:#f4f4f4'>{shown}</span></div>",
+            layout=W.Layout(max_width="100%"))
+        self.text_box.add_class("course-attention-text")
         left = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Heads (rows: layers, columns: heads). Click one.</b>"), grid])
-        right = W.VBox([self.title, self.view, self.token_picker, self.token_panel])
+        right = W.VBox([self.title, self.view, self.token_picker, self.token_panel], layout=W.Layout(min_width="0"))
         roles = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Head roles</b> (click a row to open it)"),
                         self.sort_picker, self.role_header, *self.role_buttons])
-        self._widget = W.VBox([W.HBox([left, right]), roles])
+        # the head view beside the thumbnails when both fit, else under them at its full size: never shrunk
+        # until its labels are unreadable, never wider than the window
+        heads = W.HBox([left, right], layout=W.Layout(flex_flow="row wrap", max_width="100%"))
+        self._widget = W.VBox([self.text_box, heads, roles], layout=W.Layout(max_width="100%"))
         self._widget.add_class("course-attention-explorer")
 
     @property
@@ -447,12 +417,20 @@ class AttentionExplorer:
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self._widget._repr_mimebundle_(**kwargs)
 
+    ROLE_COLUMNS = f"{'head':<7} {'prev':>5} {'first':>6} {'induct':>6} {'entropy':>7}"
+    """The role table's header: each name over its column of `_fill_table`'s rows, character for character."""
+
     def _fill_table(self) -> None:
+        # Buttons collapse runs of spaces and centre their text: with no-break spaces and a header of the
+        # same width, font and centring, the header's names stand over their columns.
+        fs = "20px" if self.big else "13px"
         self.role_header.value = (
-            "<pre style='margin:0'>head     prev  first  induct  entropy</pre>")
+            f"<div style='width:460px;text-align:center;font-family:monospace;font-size:{fs};font-weight:bold;"
+            f"white-space:pre'>{self.ROLE_COLUMNS}</div>")
         for b, r in zip(self.role_buttons, self.table()):
             ind = "   -  " if math.isnan(r.induction) else f"{r.induction:6.3f}"
-            b.description = f"{r.name:<7} {r.previous_token:5.3f} {r.first_token:6.3f} {ind} {r.entropy:7.3f}"
+            row = f"{r.name:<7} {r.previous_token:5.3f} {r.first_token:6.3f} {ind} {r.entropy:7.3f}"
+            b.description = row.replace(" ", "\u00a0")
             b.tooltip = f"open layer {r.layer}, head {r.head}"
 
     def _open_row(self, i: int) -> None:
@@ -473,6 +451,8 @@ class AttentionExplorer:
             fig = plot_attention(self.current_matrix, self.tokens, title=f"L{li}H{h}",
                                  big=self.big, highlight=self.token)
             self.view.value = _png(fig)
+            self.view.layout.width = f"{round(fig.get_size_inches()[0] * PNG_DPI)}px"  # its own size, not squeezed
+            self.view.layout.max_width = "100%"
         self._render_token_panel()
 
     def _render_token_panel(self) -> None:
@@ -483,22 +463,26 @@ class AttentionExplorer:
         i = self.token
         fs = "20px" if self.big else "14px"
 
+        # each token a box of its own, so a long row wraps between tokens instead of running off the page;
+        # tokens that are not pieces of text ("t175") get a gap between them
+        gap = "margin-right:4px;" if any(len(t) > 1 and not t[:1].isspace() for t in self.tokens) else ""
+
         def spans(weights: np.ndarray, lo: int, hi: int, color: str) -> str:
             peak = max(float(weights[lo:hi].max()), 1e-6)
             out = []
             for j in range(lo, hi):
                 a = float(weights[j]) / peak
-                text = html.escape(self.tokens[j]).replace("\n", "↵<br>")
+                text = html.escape(self.tokens[j]).replace("\n", "↵")
                 border = "border:1px solid red;" if j == i else ""
                 out.append(f"<span title='{j}: {float(weights[j]):.3f}' style='background:rgba({color},{a:.2f});"
-                           f"{border}white-space:pre'>{text}</span>")
+                           f"{border}{gap}white-space:pre;display:inline-block'>{text}</span>")
             return "".join(out)
 
         to, by = token_attention(w, i, k=3)
         top_to = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in to)
         top_by = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in by)
         self.token_panel.value = (
-            f"<div style='font-size:{fs};line-height:1.6;max-width:640px'>"
+            f"<div style='font-size:{fs};line-height:1.6;max-width:640px;overflow-wrap:anywhere'>"
             f"<b>{i}: {html.escape(display_label(self.tokens[i]))!s}</b> attends to: {html.escape(top_to)}<br>"
             f"{spans(w[i], 0, i + 1, '220,40,40')}<br>"
             f"<b>attended to by:</b> {html.escape(top_by)}<br>"
@@ -546,6 +530,7 @@ class BertvizInputs:
     limited: bool
 
     def values_shown(self) -> int:
+        """How many attention weights go to bertviz (layers x heads x T x T)."""
         T = len(self.tokens)
         return len(self.include_layers) * len(self.include_heads) * T * T
 
@@ -597,21 +582,10 @@ def bertviz_inputs(model: Any, tokenizer: Any, text: str, *, layers: Sequence[in
     return BertvizInputs(per_layer, tokens, inc_layers, inc_heads, limited)
 
 
-def cdn_reachable(host: str = BERTVIZ_CDN, timeout: float = 1.5) -> bool:
-    """Whether bertviz's CDN answers (always False when `runtime.offline()`)."""
-    if runtime.offline():
-        return False
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _limit_line(inp: BertvizInputs, L: int, H: int) -> str:
     return (f"bertviz: {len(inp.tokens)} tokens, so showing layers {inp.include_layers} of {L} and heads "
-            f"{inp.include_heads[0]}..{inp.include_heads[-1]} of {H} to keep the notebook small; "
-            "pass layers=/heads= to choose, or use AttentionExplorer for every head.")
+            f"{inp.include_heads[0]}..{inp.include_heads[-1]} of {H} ({inp.values_shown():,} weights) to keep the "
+            "notebook small; pass layers=/heads= to choose, or use AttentionExplorer for every head.")
 
 
 def head_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | None = None,
