@@ -108,6 +108,14 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
     optimizer.zero_grad(set_to_none=True)
     return total, norm.item()
 '''),
+    "11_beyond_gpt2": ("apply_rope", '''def apply_rope(x, offset=0, theta=10000.0):
+    """Forgot the offset: every call starts at position 0, so the tokens after a cache sit at the wrong place."""
+    T, hs = x.size(-2), x.size(-1)
+    inv_freq = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
+    angle = torch.arange(T).float()[:, None] * inv_freq[None, :]
+    a, b = x[..., : hs // 2], x[..., hs // 2:]
+    return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
+'''),
 }
 
 
