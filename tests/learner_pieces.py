@@ -87,6 +87,35 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
         chunk = self.ids[i * self.stride : i * self.stride + self.seq_len + 1]
         return chunk[:-1], chunk[1:]
 '''),
+    "06_training": ("train_step",
+                    '''def train_step(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+    """Forgot to divide each micro-batch's loss by their number: the gradient of the sum, not the mean."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    total = 0.0
+    for x, y in batches:
+        loss = lm_loss(model, x, y, amp_dtype)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        total += loss.item() / len(batches)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, norm.item()
+'''),
+    "11_beyond_gpt2": ("apply_rope", '''def apply_rope(x, offset=0, theta=10000.0):
+    """Forgot the offset: every call starts at position 0, so the tokens after a cache sit at the wrong place."""
+    T, hs = x.size(-2), x.size(-1)
+    inv_freq = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
+    angle = torch.arange(T).float()[:, None] * inv_freq[None, :]
+    a, b = x[..., : hs // 2], x[..., hs // 2:]
+    return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
+'''),
     "07_decoding_strategies": ("accept_draft", '''def accept_draft(p, q, draft, u):
     """On a rejection, draws the next token from the target's p instead of the leftover max(0, p - q)."""
     for i in range(draft.size(0)):

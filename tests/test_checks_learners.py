@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from transformers import LlamaConfig
+from transformers.models.llama import modeling_llama  # imported here: the first import takes longer than a check
 
 from course_lib import checks
 from course_lib.checks import _core
@@ -532,12 +534,52 @@ def groups_from_state_dict(model):  # lists the tied head twice
     return [n for n in sd if sd[n].dim() >= 2], [n for n in sd if sd[n].dim() < 2]
 
 
-def grad_norm_cat(grads):
-    return torch.cat([g.flatten() for g in grads]).norm()  # a 0-d tensor
+def step_by_hand(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+    """Right, written differently: clears first, one backward on the summed losses, the norm of the norms."""
+    from course_lib.checks.nb06_training import lm_loss
+
+    optimizer.zero_grad(set_to_none=True)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss = sum(lm_loss(model, x, y, amp_dtype) for x, y in batches) / len(batches)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norm = torch.stack([p.grad.norm() for p in model.parameters()]).norm()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss.item(), norm
 
 
-def sum_of_norms(grads):
-    return sum(g.norm().item() for g in grads)
+def _step_like(clip_zero=False, zero=True):
+    def step(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+        from course_lib.checks.nb06_training import lm_loss
+
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for x, y in batches:
+            loss = lm_loss(model, x, y, amp_dtype) / len(batches)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            total += loss.item()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip or clip_zero else 1e9)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        if zero:
+            optimizer.zero_grad()
+        return total, norm
+
+    return step
 
 
 def wsd_by_min(step, max_lr, min_lr, warmup_steps, decay_steps, total_steps):
@@ -783,27 +825,25 @@ def flops_n_positions(config, seq_len):
     return 6 * non_embedding_params(config) + 12 * config.n_layer * config.n_positions * config.n_embd
 
 
-def mfu_step_numpy(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
-    seconds = np.float64(ms_per_step) * 1e-3
-    return np.float64(tokens_per_step) / seconds * np.float64(flops_per_token) / np.float64(peak_flops)
+def hours_from_tokens_per_second(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):
+    tokens_per_s = n_gpus * mfu * peak_flops / flops_per_token  # what all the GPUs train each second
+    return n_tokens / tokens_per_s / 60 / 60
 
 
-def mfu_step_from_scaling(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
-    from course_lib.scaling import mfu
-
-    return mfu(tokens_per_step / (ms_per_step / 1000), flops_per_token, peak_flops)
+def hours_numpy(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):
+    return np.float64(n_tokens) * flops_per_token / (np.float64(n_gpus) * peak_flops * mfu) / 3600
 
 
-def mfu_step_milliseconds(ms_per_step, tokens_per_step, flops_per_token, peak_flops):  # ms taken for s
-    return tokens_per_step / ms_per_step * flops_per_token / peak_flops
+def hours_one_gpu(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):  # the GPUs forgotten
+    return n_tokens * flops_per_token / (peak_flops * mfu) / 3600
 
 
-def mfu_step_percent(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
-    return 100 * tokens_per_step / (ms_per_step / 1000) * flops_per_token / peak_flops
+def hours_in_seconds(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):
+    return n_tokens * flops_per_token / (n_gpus * peak_flops * mfu)
 
 
-def mfu_step_times(ms_per_step, tokens_per_step, flops_per_token, peak_flops):  # tokens x seconds
-    return tokens_per_step * (ms_per_step / 1000) * flops_per_token / peak_flops
+def hours_percent(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):  # the fraction taken as a percentage
+    return n_tokens * flops_per_token / (n_gpus * peak_flops * mfu * 100) / 3600
 
 
 def padded_by_ceil(vocab_size, multiple):
@@ -898,47 +938,163 @@ def conv1d_mlp_erf(x, w_fc, b_fc, w_proj, b_proj):
     return F.gelu(x @ w_fc + b_fc) @ w_proj + b_proj
 
 # -- 11 beyond GPT-2 ----------------------------------------------------------------------
-def rms_by_rsqrt(x, weight, eps):
+def rms_by_rsqrt(x, weight, eps=1e-6):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
 
 
-def rms_minus_mean(x, weight, eps):  # LayerNorm without its bias: subtracts the mean
+def rms_by_course_lib(x, weight, eps=1e-6):
+    from course_lib.model import RMSNorm
+
+    norm = RMSNorm(x.size(-1), eps=eps)
+    with torch.no_grad():
+        norm.weight.copy_(weight)
+        return norm(x)
+
+
+def rms_by_transformers(x, weight, eps=1e-6):
+    norm = modeling_llama.LlamaRMSNorm(x.size(-1), eps=eps)
+    with torch.no_grad():
+        norm.weight.copy_(weight)
+        return norm(x)
+
+
+def rms_minus_mean(x, weight, eps=1e-6):  # LayerNorm without its bias: subtracts the mean
     return F.layer_norm(x, x.shape[-1:], weight, None, eps)
 
 
-def rms_eps_outside(x, weight, eps):
+def rms_eps_outside(x, weight, eps=1e-6):
     return x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * weight
 
 
-def rope_complex(x, positions, theta):  # the halves as the real and imaginary parts of complex numbers
-    hs = x.shape[-1]
-    freqs = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
-    turn = torch.polar(torch.ones(len(positions), hs // 2), positions.float()[:, None] * freqs)
+def rms_whole_tensor(x, weight, eps=1e-6):
+    return x / torch.sqrt(x.pow(2).mean() + eps) * weight
+
+
+def rms_no_default(x, weight, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def _freqs(hs, theta):
+    return 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
+
+
+def rope_complex(x, offset=0, theta=10000.0):  # the halves as the real and imaginary parts of complex numbers
+    T, hs = x.shape[-2], x.shape[-1]
+    turn = torch.polar(torch.ones(T, hs // 2), torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta))
     z = torch.complex(x[..., : hs // 2], x[..., hs // 2 :]) * turn
     return torch.cat([z.real, z.imag], dim=-1)
 
 
-def rope_adjacent_pairs(x, positions, theta):  # GPT-J / Meta's original layout: (0, 1), (2, 3), ...
-    hs = x.shape[-1]
-    freqs = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
-    angle = positions.float()[:, None] * freqs
+def rope_by_course_lib(x, offset=0, theta=10000.0):
+    from course_lib.attention import apply_rope, rope_cos_sin
+
+    positions = torch.arange(offset, offset + x.shape[-2])
+    return apply_rope(x, *rope_cos_sin(positions, x.shape[-1], theta))
+
+
+def rope_by_transformers(x, offset=0, theta=10000.0):
+    nh, T, hs = x.shape[1], x.shape[2], x.shape[3]
+    config = LlamaConfig(hidden_size=nh * hs, num_attention_heads=nh, rope_theta=theta)
+    cos, sin = modeling_llama.LlamaRotaryEmbedding(config=config)(x, torch.arange(offset, offset + T)[None])
+    return modeling_llama.apply_rotary_pos_emb(x, x, cos, sin)[0]
+
+
+def rope_adjacent_pairs(x, offset=0, theta=10000.0):  # GPT-J / Meta's original layout: (0, 1), (2, 3), ...
+    T, hs = x.shape[-2], x.shape[-1]
+    angle = torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta)
     x1, x2 = x[..., 0::2], x[..., 1::2]
     out = torch.stack([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], dim=-1)
     return out.flatten(-2)
 
 
-def rope_from_zero(x, positions, theta):  # ignores the positions given: breaks with a cache
-    from course_lib.attention import apply_rope, rope_cos_sin
+def rope_from_zero(x, offset=0, theta=10000.0):  # ignores the offset: breaks with a cache
+    return rope_complex(x, 0, theta)
 
-    return apply_rope(x, *rope_cos_sin(torch.arange(x.shape[-2]), x.shape[-1], theta))
+
+def rope_positions_tensor(x, positions, theta=10000.0):  # takes a tensor of positions, not the offset
+    hs = x.shape[-1]
+    angle = positions.float()[:, None] * _freqs(hs, theta)
+    a, b = x[..., : hs // 2], x[..., hs // 2:]
+    return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
+
+
+def interleaved_complex(x, offset, theta):  # Meta's own code: neighbours as complex numbers
+    T, hs = x.shape[-2], x.shape[-1]
+    turn = torch.polar(torch.ones(T, hs // 2), torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta))
+    z = torch.view_as_complex(x.float().reshape(*x.shape[:-1], hs // 2, 2).contiguous())
+    return torch.view_as_real(z * turn).flatten(-2)
+
+
+def interleaved_as_halves(x, offset, theta):  # turned right, written back as halves
+    T, hs = x.shape[-2], x.shape[-1]
+    angle = torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta)
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
+
+
+def permutation_by_index(w, n_head):
+    hs = w.shape[0] // n_head
+    within = torch.cat([torch.arange(0, hs, 2), torch.arange(1, hs, 2)])  # evens, then odds
+    return w[torch.cat([h * hs + within for h in range(n_head)])]
+
+
+def permutation_as_transformers(w, n_head):  # convert_llama_weights_to_hf's permute
+    dim1, dim2 = w.shape
+    return w.view(n_head, dim1 // n_head // 2, 2, dim2).transpose(1, 2).reshape(dim1, dim2)
+
+
+def permutation_whole_matrix(w, n_head):
+    return permutation_by_index(w, 1)
+
+
+def permutation_reversed(w, n_head):  # halves -> neighbours
+    hs = w.shape[0] // n_head
+    back = torch.stack([torch.arange(hs // 2), torch.arange(hs // 2, hs)], dim=1).flatten()
+    return w[torch.cat([h * hs + back for h in range(n_head)])]
+
+
+def grouped_by_repeat(q, k, v):  # copies the keys after all: right values
+    n_rep, T, S = q.shape[1] // k.shape[1], q.shape[2], k.shape[2]
+    k, v = k.repeat_interleave(n_rep, dim=1), v.repeat_interleave(n_rep, dim=1)
+    mask = torch.ones(T, S, dtype=torch.bool).tril(S - T)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def grouped_by_einsum(q, k, v):
+    B, nh, T, hs = q.shape
+    nkv, S = k.shape[1], k.shape[2]
+    g = q.view(B, nkv, nh // nkv, T, hs)
+    s = torch.einsum("bkgth,bksh->bkgts", g, k) / math.sqrt(hs)
+    s = s.masked_fill(torch.ones(T, S, dtype=torch.bool).triu(S - T + 1), NEG_INF)
+    return torch.einsum("bkgts,bksh->bkgth", s.softmax(-1), v).reshape(B, nh, T, hs)
+
+
+def grouped_unshifted_mask(q, k, v):
+    n_rep, T, S = q.shape[1] // k.shape[1], q.shape[2], k.shape[2]
+    k, v = k.repeat_interleave(n_rep, dim=1), v.repeat_interleave(n_rep, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, S, dtype=torch.bool).tril())
+
+
+def grouped_round_robin(q, k, v):
+    n_rep, T, S = q.shape[1] // k.shape[1], q.shape[2], k.shape[2]
+    k, v = k.repeat(1, n_rep, 1, 1), v.repeat(1, n_rep, 1, 1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, S, dtype=torch.bool).tril(S - T))
 
 
 def repeat_by_index(k, n_rep):
     return k[:, torch.arange(k.shape[1] * n_rep) // n_rep]
 
 
+def repeat_by_transformers(k, n_rep):
+    return modeling_llama.repeat_kv(k, n_rep)
+
+
 def repeat_tiled(k, n_rep):  # heads 0, 1, 0, 1 instead of 0, 0, 1, 1
     return k.repeat(1, n_rep, 1, 1)
+
+
+def repeat_positions(k, n_rep):
+    return k.repeat_interleave(n_rep, dim=2)
 
 
 def cache_bytes_from_config(config, seq_len, bytes_per_value):
@@ -1162,8 +1318,10 @@ TABLE = [
       (groups_by_name, "decayed, but must not be (biases and LayerNorm parameters are 1-D): 1.weight"),
       (groups_from_state_dict,
        "not trainable parameters of this model (a tied weight is named once): lm_head.weight")]),
-    ("check_grad_norm", [grad_norm_cat],
-     [(sum_of_norms, "got 7.0, expected 5.0")]),
+    ("check_train_step", [step_by_hand],
+     [(_step_like(zero=False), "Recognised mistake: the gradients never cleared"),
+      (_step_like(clip_zero=True), "a limit of zero, which wipes the gradients out"),
+      (lambda *args, **kwargs: 0.5, "return a pair of numbers")]),
     ("check_wsd_schedule", [wsd_by_min],
      [(wsd_cosine, "a cosine decay instead of a straight line")]),
     ("check_decay_counts", [decay_counts_by_model],
@@ -1219,24 +1377,36 @@ TABLE = [
      [(bytes_frozen_get_gradients, "got 8080, expected 4120"), (bytes_trainable_only, "got 160, expected 4120")]),
     ("check_flops_per_token", [flops_expanded],
      [(flops_n_positions, "computed with n_positions instead of the sequence length")]),
-    ("check_mfu_from_step", [mfu_step_numpy, mfu_step_from_scaling],
-     [(mfu_step_milliseconds, "milliseconds used as seconds?"),
-      (mfu_step_percent, "a percentage instead of a fraction?"),
-      (mfu_step_times, "multiplied by the time instead of divided?")]),
+    ("check_hours_to_train", [hours_from_tokens_per_second, hours_numpy],
+     [(hours_one_gpu, "the GPUs not counted"), (hours_in_seconds, "in seconds instead of hours"),
+      (hours_percent, "got 0.0239272, expected 2.39272")]),
     ("check_padded_vocab", [padded_by_ceil, padded_by_modulo],
      [(padded_nearest, "rounding to the nearest multiple instead of up"),
       (padded_always_grows, "added to a size that already is a multiple"),
       (padded_float, "got 50257.0, expected 50,304")]),
     ("check_shard", [shard_loop],
      [(shard_ragged, "the ragged tail kept"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
-    ("check_rms_norm", [rms_by_rsqrt, lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)],
+    ("check_rms_norm", [rms_by_rsqrt, rms_by_course_lib, rms_by_transformers,
+                        lambda x, w, eps=1e-6: F.rms_norm(x, x.shape[-1:], w, eps)],
      [(rms_minus_mean, "the mean subtracted first (that is LayerNorm)"),
-      (rms_eps_outside, "eps added after the square root instead of inside it")]),
-    ("check_apply_rope", [rope_complex],
+      (rms_eps_outside, "eps added after the square root instead of inside it"),
+      (rms_whole_tensor, "one root mean square for the whole tensor"),
+      (rms_no_default, "missing 1 required positional argument")]),
+    ("check_apply_rope", [rope_complex, rope_by_course_lib, rope_by_transformers],
      [(rope_adjacent_pairs, "neighbouring channels turned as pairs"),
-      (rope_from_zero, "positions counted from zero whatever positions were given")]),
-    ("check_repeat_kv", [repeat_by_index],
-     [(repeat_tiled, "the heads tiled (0, 1, 0, 1)")]),
+      (rope_from_zero, "the offset ignored"),
+      (rope_positions_tensor, "raised AttributeError")]),
+    ("check_repeat_kv", [repeat_by_index, repeat_by_transformers],
+     [(repeat_tiled, "the heads tiled (0, 1, 0, 1)"), (repeat_positions, "along the positions")]),
+    ("check_rope_interleaved", [interleaved_complex],
+     [(rope_complex, "the halves layout of your piece above"),
+      (interleaved_as_halves, "written back as halves")]),
+    ("check_rope_permutation", [permutation_by_index, permutation_as_transformers],
+     [(permutation_whole_matrix, "one reordering of all the rows together"),
+      (permutation_reversed, "the reverse reordering")]),
+    ("check_grouped_cached_attention", [grouped_by_repeat, grouped_by_einsum],
+     [(grouped_unshifted_mask, "the causal mask not shifted by the cache"),
+      (grouped_round_robin, "round-robin")]),
     ("check_kv_cache_bytes", [cache_bytes_from_config],
      [(cache_bytes_query_heads, "the cache sized by the query heads"),
       (cache_bytes_keys_only, "got 19,200, expected 38,400")]),
@@ -1257,9 +1427,9 @@ def mha_softmax_over_queries(x, w_q, w_k, w_v):
     return (s.softmax(-2) @ v).transpose(1, 2).flatten(2)
 
 
-def rope_wrong_exponent(x, positions, theta):  # theta^(-i/hs) instead of theta^(-2i/hs)
-    hs = x.shape[-1]
-    angle = positions.float()[:, None] * theta ** (-torch.arange(0, hs // 2).float() / hs)
+def rope_wrong_exponent(x, offset=0, theta=10000.0):  # theta^(-i/hs) instead of theta^(-2i/hs)
+    T, hs = x.shape[-2], x.shape[-1]
+    angle = torch.arange(offset, offset + T).float()[:, None] * theta ** (-torch.arange(0, hs // 2).float() / hs)
     x1, x2 = x[..., : hs // 2], x[..., hs // 2:]
     return torch.cat([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], dim=-1)
 
