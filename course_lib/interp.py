@@ -14,6 +14,12 @@ Every tool is a plain function of a model with GPT-2's module names (the course 
 - **Logit lens** (nostalgebraist, 2020, https://www.lesswrong.com/posts/AcKRB8wDpdaN6v6ru):
   `logit_lens` applies the final LayerNorm and the unembedding to the residual stream after
   every layer; its last row equals the model's logits exactly.
+- **Direct logit attribution**: `direct_logit_attribution` splits a logit into what each head
+  writes straight into the residual stream, the final LayerNorm's scale held fixed (with the
+  other parts, embeddings, MLPs and biases, the shares add up to the logit exactly).
+
+The notebook has the learner write `logit_lens`, a head-ablation hook and
+`direct_logit_attribution` before importing this module, then compares them with these.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
 """
@@ -37,6 +43,7 @@ __all__ = [
     "zero_head", "mean_ablate_head", "ablate_heads", "repeated_half_loss", "ablation_losses",
     "ablation_scan",
     "logit_lens", "lens_top_tokens", "lens_accuracy", "plot_logit_lens",
+    "direct_logit_attribution",
 ]
 
 Head = tuple[int, int]  # (layer, head)
@@ -104,10 +111,11 @@ def random_head(n_layer: int, n_head: int, *, exclude: Sequence[Head] = (), seed
 
 
 def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: str = "", label: str = "score",
-                     annotate: bool | None = None) -> Any:
+                     annotate: bool | None = None, diverging: bool = False) -> Any:
     """(L, H) score tensors as layer x head heatmaps (rows are layers), one panel per entry of a
     dict {panel title: scores}: a matplotlib Figure (no pyplot: a notebook shows it as the
     cell's value). Numbers are written in the cells of small grids (up to 64 heads).
+    `diverging=True` is for signed scores (a share of a logit): red above zero, blue below, white at zero.
     """
     from matplotlib.figure import Figure
 
@@ -122,10 +130,15 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
     fig = Figure(figsize=(sum(widths) + 1.2, height + (0.3 if title and isinstance(scores, dict) else 0)),
                  layout="constrained")
     axes = fig.subplots(1, len(mats), width_ratios=widths, squeeze=False)[0]
-    vmax = max(1.0, *(float(m.max()) for m in mats.values()))
+    if diverging:
+        vmax = max(1e-6, *(float(abs(m).max()) for m in mats.values()))
+        cmap, vmin = "RdBu_r", -vmax
+    else:
+        vmax = max(1.0, *(float(m.max()) for m in mats.values()))
+        cmap, vmin = "viridis", 0.0
     for ax, (name, m) in zip(axes, mats.items()):
         L, H = m.shape
-        im = ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
+        im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
         ax.grid(False)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
@@ -135,8 +148,9 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
         if annotate if annotate is not None else L * H <= 64:
             for i in range(L):
                 for j in range(H):
+                    dark = abs(m[i, j]) > 0.6 * vmax if diverging else m[i, j] <= 0.6 * vmax
                     ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                            color="black" if m[i, j] > 0.6 * vmax else "white")
+                            color="white" if dark else "black")
         ax.set_title(name if isinstance(scores, dict) else title, fontsize=10)
     fig.colorbar(im, ax=list(axes), label=label)
     if isinstance(scores, dict) and title:
@@ -328,3 +342,51 @@ def plot_logit_lens(lens: torch.Tensor, tokens: Sequence[str], decode: Any = Non
     fig.colorbar(im, ax=ax, label="top probability")
     ax.set_title(title)
     return fig
+
+
+# --------------------------------------------------------------------------- direct logit attribution
+@torch.no_grad()
+def direct_logit_attribution(model: Any, ids: torch.Tensor | Sequence[int], token: int) -> torch.Tensor:
+    """Each head's direct share of the logit of `token` at the last position of `ids`: (L, H) float32.
+
+    Head h of block l writes c_proj(its channels alone) minus c_proj's bias into the residual
+    stream. With the final LayerNorm's scale held at the value it has on this input, the
+    LayerNorm is linear: a part v of the stream adds (v - mean(v)) / scale * ln_f.weight to its
+    output, and that times the unembedding row of `token` is v's share of the logit. The shares
+    of every part (embeddings, heads, c_proj biases, MLPs) plus ln_f.bias times that row add up
+    to the logit exactly.
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
+    vocab = int(model.config.vocab_size)
+    if not 0 <= int(token) < vocab:
+        raise CourseInputError(f"direct_logit_attribution: token {token} is not in the vocabulary (0 .. {vocab - 1})")
+    L, H = int(model.config.n_layer), int(model.config.n_head)
+    ln_f, W_U = model.transformer.ln_f, model.lm_head.weight  # W_U: (vocab, C)
+    seen: dict[Any, torch.Tensor] = {}
+
+    def recorder(key: Any) -> Any:
+        def hook(_module: Any, args: tuple[Any, ...]) -> None:
+            seen[key] = args[0][0, -1]  # (C,) at the last position
+        return hook
+
+    handles = [model.transformer.h[i].attn.c_proj.register_forward_pre_hook(recorder(i)) for i in range(L)]
+    handles.append(ln_f.register_forward_pre_hook(recorder("stream")))
+    was_training = model.training
+    model.eval()
+    try:
+        model(ids.to(W_U.device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    x = seen["stream"].float()
+    scale = (x.var(unbiased=False) + ln_f.eps).sqrt()
+    direction = ln_f.weight.float() * W_U[int(token)].float() / scale  # (C,)
+    out = torch.zeros(L, H)
+    for i in range(L):
+        z = seen[i]
+        keep = torch.eye(H, device=z.device, dtype=z.dtype).repeat_interleave(z.numel() // H, dim=1)  # (H, C)
+        c_proj = model.transformer.h[i].attn.c_proj
+        each = (c_proj(keep * z) - c_proj(torch.zeros_like(z))).float()  # (H, C): each head's output alone
+        out[i] = ((each - each.mean(-1, keepdim=True)) @ direction).cpu()
+    return out

@@ -7,7 +7,7 @@ One way in: `load_gpt2(name)` returns ``(course GPT, tokenizer)``.
   from the Hugging Face hub through `huggingface_hub` (cached in its usual cache, with a
   progress bar). Offline (`runtime.offline()`) only that cache is looked at.
 - When the hub cannot be reached and the model is not cached, one line says so and the
-  course's **demo model** is used instead: a small word-level (BPE) GPT that the course
+  course's **demo model** is used instead: a small GPT on sub-word (BPE) tokens that the course
   trains once, in well under a minute on a laptop CPU, on the corpus `data.load_corpus`
   gives (Tiny Shakespeare when cached, else the offline Python reference prose), and
   caches under ``runtime.data_dir() / "demo_model"``. Every notebook and test reuses it.
@@ -265,7 +265,7 @@ def demo_info(spec: DemoSpec | None = None) -> dict[str, Any]:
 
 
 def load_demo_model(spec: DemoSpec | None = None, *, verbose: bool = True) -> tuple[GPT, BPETokenizer]:
-    """The course's small word-level demo model as (course GPT, tokenizer), trained once and cached.
+    """The course's small demo model (sub-word BPE tokens) as (course GPT, tokenizer), trained once and cached.
     """
     d = demo_dir(spec, verbose=verbose)
     model, tok = load_folder(d)
