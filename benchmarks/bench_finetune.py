@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_lib import lora, runtime  # noqa: E402
+from course_lib import lora, memory, runtime  # noqa: E402
 from course_lib.model import GPT, GPTConfig  # noqa: E402
 from course_lib.train import TrainConfig, Trainer  # noqa: E402
 
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> dict:
             if gc:
                 model.gradient_checkpointing_enable()
             report = lora.trainable_parameters(model)
-            mem = lora.step_memory(model, x_mem)
+            mem = memory.step_memory(model, x_mem)
             ft_cfg = base_cfg.replace(lr=lr, min_lr=lr / 10, max_steps=args.ft_steps,
                                       warmup_steps=max(1, args.ft_steps // 10))
             trainer, summary = train(model, task["ft_train"], task["ft_val"], ft_cfg)

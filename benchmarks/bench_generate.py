@@ -1,12 +1,20 @@
 """Decoding speed: course `generate` (with and without the KV cache) against transformers.
 
-Same weights (the course GPT and `GPT.to_hf()`), same prompt, greedy decoding, CPU.
-Contestants take turns round after round in one process, so machine noise hits them
-alike; the report is the median tokens/s by wall clock and by this process's CPU time,
-and the median of the per-round ratios course / transformers. Each round also checks
-that every contestant produced the same ids.
+Same weights (the course GPT and `GPT.to_hf()`), greedy decoding, CPU, three scenarios:
 
-    python benchmarks/bench_generate.py            # 4 layers, n_embd 256, vocab 8000, 16 + 256 tokens
+- one prompt: 16 tokens + 256 new, with the cache (course, transformers sdpa and eager);
+- no cache: the same prompt, every step recomputing the whole text (course with
+  ``logits_to_keep=1``, the head for the last position only, as `generate` runs it; course
+  with the head for every position, as before issue 28; transformers sdpa);
+- a ragged batch: 8 prompts of 4 to 32 tokens, left-padded with an attention mask, 128 new
+  tokens each, with the cache (course, transformers sdpa).
+
+Contestants take turns round after round in one process, so machine noise hits them alike;
+the report is the median tokens/s (new tokens of all rows) by wall clock and by this
+process's CPU time, and the median of the per-round ratios against each scenario's
+transformers sdpa. Each round checks that a scenario's contestants produced the same ids.
+
+    python benchmarks/bench_generate.py            # 4 layers, n_embd 256, vocab 8000
     python benchmarks/bench_generate.py --quick    # a tiny run that only proves the script works
 """
 
@@ -20,34 +28,75 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_lib.generate import generate  # noqa: E402
 from course_lib.model import GPT, GPTConfig  # noqa: E402
 
+REF = "transformers (sdpa)"
 
-def contestants(model: GPT, prompt: torch.Tensor, new: int) -> dict[str, Callable[[], torch.Tensor]]:
+
+class EveryHead(nn.Module):
+    """The course GPT without `logits_to_keep` in its signature: `generate` then gets the head of every position."""
+
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+        self.config = model.config
+
+    def forward(self, input_ids: torch.Tensor, **kwargs: Any) -> Any:
+        return self.model(input_ids, **kwargs)
+
+
+def hf_run(m: nn.Module, prompt: torch.Tensor, mask: torch.Tensor, new: int, use_cache: bool
+           ) -> Callable[[], torch.Tensor]:
+    def run() -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return m.generate(prompt, attention_mask=mask, max_new_tokens=new, min_new_tokens=new,
+                              do_sample=False, use_cache=use_cache, pad_token_id=0)
+    return run
+
+
+def scenarios(model: GPT, prompt: torch.Tensor, batch: torch.Tensor, batch_mask: torch.Tensor, new: int,
+              batch_new: int) -> dict[str, dict[str, Callable[[], torch.Tensor]]]:
+    """scenario -> contestant -> a call that decodes; the first contestant of each is the course."""
     hf_sdpa = model.to_hf(attn_implementation="sdpa").eval()
     hf_eager = model.to_hf(attn_implementation="eager").eval()
-
-    def hf(m, use_cache: bool) -> Callable[[], torch.Tensor]:
-        def run() -> torch.Tensor:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return m.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new,
-                                  min_new_tokens=new, do_sample=False, use_cache=use_cache, pad_token_id=0)
-        return run
-
+    ones = torch.ones_like(prompt)
     return {
-        "course, KV cache": lambda: generate(model, prompt, new),
-        "course, no cache": lambda: generate(model, prompt, new, use_cache=False),
-        "transformers (sdpa), cache": hf(hf_sdpa, True),
-        "transformers (eager), cache": hf(hf_eager, True),
-        "transformers (sdpa), no cache": hf(hf_sdpa, False),
+        "one prompt, KV cache": {
+            "course": lambda: generate(model, prompt, new),
+            REF: hf_run(hf_sdpa, prompt, ones, new, True),
+            "transformers (eager)": hf_run(hf_eager, prompt, ones, new, True),
+        },
+        "one prompt, no cache": {
+            "course, last head only": lambda: generate(model, prompt, new, use_cache=False),
+            "course, every head": lambda: generate(EveryHead(model), prompt, new, use_cache=False),
+            REF: hf_run(hf_sdpa, prompt, ones, new, False),
+        },
+        f"ragged batch of {batch.size(0)}, KV cache": {
+            "course": lambda: generate(model, batch, batch_new, attention_mask=batch_mask),
+            REF: hf_run(hf_sdpa, batch, batch_mask, batch_new, True),
+        },
     }
+
+
+def ragged_batch(vocab: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts of these lengths, left-padded with id 0: ids (B, T) and the attention mask (B, T)."""
+    g = torch.Generator().manual_seed(2)
+    T = max(lengths)
+    ids = torch.zeros(len(lengths), T, dtype=torch.long)
+    mask = torch.zeros(len(lengths), T, dtype=torch.long)
+    for b, n in enumerate(lengths):
+        ids[b, T - n:] = torch.randint(1, vocab, (n,), generator=g)
+        mask[b, T - n:] = 1
+    return ids, mask
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,42 +109,51 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.quick:
         cfg = GPTConfig(vocab_size=500, n_positions=64, n_embd=32, n_layer=2, n_head=2)
-        prompt_len, new, rounds = 8, 16, 1
+        prompt_len, new, lengths, batch_new, rounds = 8, 16, [2, 5, 8, 3], 8, 1
     else:
         cfg = GPTConfig(vocab_size=8000, n_positions=512, n_embd=256, n_layer=4, n_head=8)
-        prompt_len, new, rounds = 16, 256, args.rounds
+        prompt_len, new, lengths, batch_new, rounds = 16, 256, [4, 8, 12, 16, 20, 24, 28, 32], 128, args.rounds
     torch.manual_seed(0)
     model = GPT(cfg).eval()
     prompt = torch.randint(0, cfg.vocab_size, (1, prompt_len), generator=torch.Generator().manual_seed(1))
-    runs = contestants(model, prompt, new)
-    for fn in runs.values():  # warm up
-        fn()
-    wall: dict[str, list[float]] = {k: [] for k in runs}
-    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    batch, batch_mask = ragged_batch(cfg.vocab_size, lengths)
+    plan = scenarios(model, prompt, batch, batch_mask, new, batch_new)
+    tokens = {"one prompt, KV cache": new, "one prompt, no cache": new,
+              f"ragged batch of {len(lengths)}, KV cache": batch_new * len(lengths)}
+    for runs in plan.values():  # warm up
+        for fn in runs.values():
+            fn()
+    wall = {s: {k: [] for k in runs} for s, runs in plan.items()}
+    cpu = {s: {k: [] for k in runs} for s, runs in plan.items()}
+    load = []
     for r in range(rounds):
-        names = list(runs) if r % 2 == 0 else list(reversed(runs))  # alternate the order
-        outs = {}
-        for name in names:
-            t0, c0 = time.perf_counter(), time.process_time()
-            outs[name] = runs[name]()
-            wall[name].append(time.perf_counter() - t0)
-            cpu[name].append(time.process_time() - c0)
-        ref = outs["transformers (sdpa), cache"]
-        for name, out in outs.items():
-            assert out.shape == (1, prompt_len + new) and torch.equal(out, ref), f"{name} gave other ids"
+        for scenario, runs in plan.items():
+            names = list(runs) if r % 2 == 0 else list(reversed(runs))  # alternate the order
+            outs = {}
+            for name in names:
+                t0, c0 = time.perf_counter(), time.process_time()
+                outs[name] = runs[name]()
+                wall[scenario][name].append(time.perf_counter() - t0)
+                cpu[scenario][name].append(time.process_time() - c0)
+            for name, out in outs.items():
+                assert torch.equal(out, outs[REF]), f"{scenario}: {name} gave other ids"
+        load.append(os.getloadavg()[0])
     import transformers
 
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, Python {sys.version.split()[0]}, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"config: {cfg.n_layer} layers, n_embd {cfg.n_embd}, vocab {cfg.vocab_size}; prompt {prompt_len}, "
-          f"{new} new tokens; greedy; {rounds} rounds; torch threads {torch.get_num_threads()}; ids identical")
-    base = "transformers (sdpa), cache"
-    print(f"{'contestant':32s} {'tok/s wall':>10s} {'tok/s CPU':>10s} {'x hf (wall)':>11s} {'x hf (CPU)':>10s}")
-    for name in runs:
-        ratio_w = statistics.median(b / a for a, b in zip(wall[name], wall[base]))
-        ratio_c = statistics.median(b / a for a, b in zip(cpu[name], cpu[base]))
-        print(f"{name:32s} {new / statistics.median(wall[name]):10.1f} {new / statistics.median(cpu[name]):10.1f} "
-              f"{ratio_w:10.2f}x {ratio_c:9.2f}x")
+          f"load average {statistics.median(load):.2f} (median over rounds; {os.cpu_count()} CPUs)")
+    print(f"config: {cfg.n_layer} layers, n_embd {cfg.n_embd}, vocab {cfg.vocab_size}; one prompt {prompt_len} + "
+          f"{new} new tokens; batch of {len(lengths)} prompts of {min(lengths)}-{max(lengths)} tokens + {batch_new} "
+          f"new each; greedy; {rounds} rounds; torch threads {torch.get_num_threads()}; ids identical")
+    for scenario, runs in plan.items():
+        n = tokens[scenario]
+        print(f"\n{scenario} ({n} new tokens a run)")
+        print(f"{'contestant':32s} {'tok/s wall':>10s} {'tok/s CPU':>10s} {'x hf (wall)':>11s} {'x hf (CPU)':>10s}")
+        for name in runs:
+            ratio_w = statistics.median(b / a for a, b in zip(wall[scenario][name], wall[scenario][REF]))
+            ratio_c = statistics.median(b / a for a, b in zip(cpu[scenario][name], cpu[scenario][REF]))
+            print(f"{name:32s} {n / statistics.median(wall[scenario][name]):10.1f} "
+                  f"{n / statistics.median(cpu[scenario][name]):10.1f} {ratio_w:10.2f}x {ratio_c:9.2f}x")
     return 0
 
 

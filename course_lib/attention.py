@@ -19,8 +19,8 @@ apart at the end of this file and off by default: rotary position embeddings
 grouped-query attention (`n_kv_head < n_head`, `repeat_kv`; Ainslie et al. 2023,
 https://arxiv.org/abs/2305.13245).
 
-Introduced in notebooks/03_attention.ipynb; `rope_cos_sin()`, `rotate_half()`,
-`apply_rope()`, `repeat_kv()` in notebook 11.
+Introduced in notebooks/03_attention.ipynb; `padded_causal_mask()` in notebook 07; `rope_cos_sin()`,
+`rotate_half()`, `apply_rope()`, `repeat_kv()` in notebook 11.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from torch import nn
 
 from .errors import CourseInputError
 
-KVCache = tuple[torch.Tensor, torch.Tensor]  # (k, v), each (B, nkv, S, hs)
+LayerCache = tuple[torch.Tensor, torch.Tensor]  # one layer's (k, v), each (B, nkv, S, hs)
 RoPE = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (T, hs): see rope_cos_sin
 
 
@@ -47,6 +47,20 @@ def causal_mask(T: int, S: int | None = None, device: torch.device | str | None 
     if S < T:
         raise CourseInputError(f"causal_mask: key length S={S} is shorter than query length T={T}")
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
+
+
+def padded_causal_mask(attention_mask: torch.Tensor, T: int) -> torch.Tensor:
+    """Boolean (B, 1, T, S) mask for the last T of S positions of a padded batch, True = may attend.
+
+    `attention_mask` (B, S) is 1 for text and 0 for padding (transformers' convention). A query
+    sees the text keys up to its own position; a pad query sees only itself, so no row of the
+    softmax is empty (an all-masked row would give NaN, and NaN times a zero weight is still NaN).
+    """
+    S = attention_mask.size(1)
+    causal = causal_mask(T, S, device=attention_mask.device)  # (T, S)
+    diagonal = causal & ~causal.tril(diagonal=S - T - 1)  # (T, S): query i and its own key S - T + i
+    keep = causal[None] & attention_mask.bool()[:, None, :]  # (B, T, S)
+    return (keep | diagonal[None])[:, None]  # (B, 1, T, S): one mask for every head
 
 
 def attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,14 +116,17 @@ class CausalSelfAttention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        layer_past: KVCache | None = None,
+        layer_past: LayerCache | None = None,
         use_cache: bool = False,
         output_attentions: bool = False,
         rope: RoPE | None = None,
-    ) -> tuple[torch.Tensor, KVCache | None, torch.Tensor | None]:
+        attention_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, LayerCache | None, torch.Tensor | None]:
         """x: (B, T, C). Returns (y (B, T, C), present (k, v) or None, weights (B, nh, T, S) or None).
 
         `rope` = (cos, sin) for the T new positions (they start after the cached ones).
+        `attention_mask`: None (every earlier position is text), or a boolean (B, 1, T, S), True where
+        a query may attend to a key, the causal rule included (`padded_causal_mask`: pads are never seen).
         """
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split([self.n_embd, self.kv_dim, self.kv_dim], dim=2)  # (B, T, C), k v (B, T, kv_dim)
@@ -126,11 +143,14 @@ class CausalSelfAttention(nn.Module):
 
         weights = None
         if output_attentions:  # the explicit, readable path
-            weights = attention_weights(q, k, causal_mask(T, S, device=x.device))  # (B, nh, T, S)
+            mask = causal_mask(T, S, device=x.device) if attention_mask is None else attention_mask
+            weights = attention_weights(q, k, mask)  # (B, nh, T, S)
             y = self.attn_dropout(weights.to(v.dtype)) @ v  # (B, nh, T, hs)
         else:  # the fused fast path: same numbers, no (T, S) matrix kept
             p = self.dropout if self.training else 0.0
-            if T == S:
+            if attention_mask is not None:  # a padded batch: the mask says who sees whom
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=p)
+            elif T == S:
                 y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
             elif T == 1:  # one new token sees every cached key
                 y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
@@ -147,7 +167,8 @@ class CausalSelfAttention(nn.Module):
 def rope_cos_sin(
     positions: torch.Tensor, head_size: int, theta: float = 10000.0
 ) -> RoPE:
-    """Rotary position embedding tables: (cos, sin), each (T, hs), for integer `positions` (T,).
+    """Rotary position embedding tables: (cos, sin), each (T, hs), for integer `positions` (T,)
+    (or (B, T) -> (B, T, hs): a padded batch, each row with its own positions).
 
     Channel pair i (channels i and i + hs/2, the "rotate_half" layout of Hugging Face's
     Llama) turns by angle position * theta^(-2i/hs): fast for the first pairs, slow for
@@ -157,7 +178,7 @@ def rope_cos_sin(
         raise CourseInputError(f"rotary embeddings pair up channels: head size {head_size} must be even")
     # on the CPU, then moved, as transformers does: the same float32 frequencies on every device
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.float, device="cpu") / head_size))
-    freqs = positions.float()[:, None] * inv_freq.to(positions.device)[None, :]  # (T, hs/2)
+    freqs = positions.float()[..., None] * inv_freq.to(positions.device)  # (T, hs/2)
     emb = torch.cat((freqs, freqs), dim=-1)  # (T, hs): pair i uses channels i and i + hs/2
     return emb.cos(), emb.sin()
 

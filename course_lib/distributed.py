@@ -42,9 +42,8 @@ from torch.utils.data import Dataset, Sampler
 from .errors import CourseInputError
 
 __all__ = [
-    "ShardSampler", "all_reduce_mean", "barrier", "cleanup", "count_gradient_syncs", "init",
-    "is_distributed", "is_main_process", "local_rank", "make_sampler", "no_sync_unless",
-    "rank", "shard_batch", "unwrap_model", "world_size", "wrap_model",
+    "ShardSampler", "all_reduce_mean", "barrier", "cleanup", "init", "is_distributed", "is_main_process",
+    "local_rank", "no_sync_unless", "rank", "world_size", "wrap_model",
 ]
 
 
@@ -127,17 +126,6 @@ def _find_ddp(model: nn.Module) -> nn.parallel.DistributedDataParallel | None:
     return None
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP and/or torch.compile wrappers, in either order."""
-    for _ in range(4):
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
-            model = model._orig_mod
-        else:
-            break
-    return model
-
 
 @contextlib.contextmanager
 def no_sync_unless(model: nn.Module, sync: bool) -> Iterator[None]:
@@ -212,38 +200,6 @@ class ShardSampler(Sampler[int]):
         return iter(order[self.rank::self.world_size][:per_rank])
 
 
-def make_sampler(dataset: Dataset, shuffle: bool, seed: int, *, start: int = 0,
-                 always: bool = False) -> Sampler | None:
-    """A `ShardSampler` giving each rank its own share, or None in one process.
-
-    With ``always=True`` one process gets a `ShardSampler` too, so its order is the
-    one several processes would share out (what makes runs of different world sizes
-    comparable, and resumable into one another). `start` skips global samples.
-    """
-    if not is_distributed() and not always and start == 0:
-        return None
-    return ShardSampler(dataset, shuffle=shuffle, seed=seed, start=start)
-
-
-def shard_batch(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """This rank's contiguous slice (along dim 0) of a global batch every rank built alike.
-
-    For nanoGPT-style random batches: every rank draws the same global batch from a
-    generator seeded alike, then keeps its own rows. The batch size must divide evenly.
-    """
-    w, r = world_size(), rank()
-    out = []
-    for t in tensors:
-        if t.size(0) % w:
-            raise CourseInputError(
-                f"global batch of {t.size(0)} rows does not split evenly over {w} processes; "
-                f"use a multiple of {w}"
-            )
-        n = t.size(0) // w
-        out.append(t[r * n:(r + 1) * n])
-    return tuple(out)
-
-
 def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     """The mean of `t` over all ranks (a copy; `t` itself when not distributed)."""
     if not is_distributed():
@@ -257,28 +213,3 @@ def barrier() -> None:
     """Wait until every rank gets here (nothing to wait for in one process)."""
     if is_distributed():
         dist.barrier()
-
-
-def count_gradient_syncs(model: nn.Module) -> dict[str, int]:
-    """Count DDP's gradient all-reduces on `model` (a DDP module); returns the live counter.
-
-    ``counter["syncs"]`` goes up once per synchronised backward pass (bucket 0),
-    ``counter["buckets"]`` once per bucket all-reduced. The hook then does DDP's usual
-    averaging all-reduce, so training is unchanged. Used by the tests to prove that
-    accumulation micro-steps do not communicate.
-    """
-    ddp = _find_ddp(model)
-    if ddp is None:
-        raise CourseInputError("count_gradient_syncs: the model is not wrapped in DistributedDataParallel")
-    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
-
-    counter = {"syncs": 0, "buckets": 0}
-
-    def hook(state, bucket):  # noqa: ANN001 - DDP inspects real annotations; strings confuse it
-        counter["buckets"] += 1
-        if bucket.index() == 0:
-            counter["syncs"] += 1
-        return allreduce_hook(state, bucket)  # type: ignore[arg-type]
-
-    ddp.register_comm_hook(None, hook)
-    return counter

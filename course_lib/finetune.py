@@ -17,9 +17,8 @@ One example is the prompt followed by the response::
 and the model is trained to write the response only: `encode_example` gives the labels
 ``-100`` (ignored by the loss) on every prompt token, so the loss counts the answer's
 tokens and the newline that ends it. `answer()` decodes greedily until that newline;
-`exact_match()` scores a model on the held-out split. `training_memory()` counts what full
-fine-tuning and LoRA hold in memory: parameters, gradients and the optimizer's state,
-from the tensors themselves.
+`exact_match()` scores a model on the held-out split. (What full fine-tuning and LoRA hold in
+memory is `course_lib.memory.training_memory`.)
 
 Introduced in notebooks/09_fine_tuning.ipynb.
 """
@@ -32,7 +31,6 @@ import os
 import random
 import urllib.request
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +40,13 @@ from torch import nn
 from . import runtime
 from .errors import CourseInputError
 from .io import write_atomic
+from .memory import TrainingMemory, training_memory  # noqa: F401 - the names notebook 09 first used; tests of the checks use them
 
 __all__ = [
     "ALPACA_LICENSE", "ALPACA_URL", "IGNORE_INDEX", "INSTRUCTIONS_FILE", "PROMPT_TEMPLATE", "TASKS",
-    "TrainingMemory", "alpaca_to_rows", "answer", "collate", "encode_example", "exact_match", "format_prompt",
+    "alpaca_to_rows", "answer", "collate", "encode_example", "exact_match", "format_prompt",
     "git_blob_id", "instructions_path", "load_alpaca", "load_instructions", "make_instructions", "newline_ids",
-    "training_memory", "write_instructions",
+    "write_instructions",
 ]
 
 IGNORE_INDEX = -100
@@ -382,53 +381,3 @@ def exact_match(model: nn.Module, tokenizer: Any, rows: Sequence[dict[str, str]]
     got = [answer(model, tokenizer, r["instruction"], max_new_tokens, stops) for r in rows]
     hits = sum(g == r["response"].strip() for g, r in zip(got, rows))
     return (hits / len(rows) if rows else 0.0), got
-
-
-# --------------------------------------------------------------------------- memory
-
-@dataclass
-class TrainingMemory:
-    """Bytes a fine-tuning run holds besides activations, counted from the tensors.
-    """
-
-    parameters: int
-    gradients: int
-    optimizer: int
-
-    @property
-    def total(self) -> int:
-        return self.parameters + self.gradients + self.optimizer
-
-    def __str__(self) -> str:
-        mib = lambda b: f"{b / 2**20:,.1f} MiB"  # noqa: E731
-        return (f"parameters {mib(self.parameters)} + gradients {mib(self.gradients)} + "
-                f"optimizer state {mib(self.optimizer)} = {mib(self.total)}")
-
-
-def _storage_bytes(tensors: Iterable[torch.Tensor], seen: set[tuple[str, int]]) -> int:
-    total = 0
-    for t in tensors:
-        if not isinstance(t, torch.Tensor) or t.numel() == 0:
-            continue
-        st = t.untyped_storage()
-        key = (str(t.device), st.data_ptr())
-        if key not in seen:  # a tied weight, or views of one tensor, count once
-            seen.add(key)
-            total += st.nbytes()
-    return total
-
-
-def training_memory(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> TrainingMemory:
-    """What `model` and `optimizer` hold: parameters, gradients, optimizer state, in bytes.
-
-    Counted from the tensors (each storage once), so call it after a training step:
-    gradients and AdamW's two moment buffers exist only once a step has made them.
-    """
-    seen: set[tuple[str, int]] = set()
-    params = list(model.parameters())
-    p_bytes = _storage_bytes(params, seen)
-    g_bytes = _storage_bytes((p.grad for p in params if p.grad is not None), seen)
-    o_bytes = 0
-    if optimizer is not None:
-        o_bytes = _storage_bytes((v for state in optimizer.state.values() for v in state.values()), seen)
-    return TrainingMemory(p_bytes, g_bytes, o_bytes)

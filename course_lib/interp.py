@@ -1,19 +1,21 @@
-"""Interpretability tools for notebook 08: find a model's induction and previous-token heads,
-knock one out, and read what each layer would predict (the logit lens).
+"""Interpretability for notebook 08: read a model's attention, score its heads, knock heads out,
+and read what each layer would predict (the logit lens). Plain functions; `course_lib.viz` draws.
 
-Every tool is a plain function of a model with GPT-2's module names (the course `GPT`, or a
-`transformers` GPT-2): ``transformer.h[i].attn.c_proj``, ``transformer.ln_f``, ``lm_head``.
+Every tool works on a model with GPT-2's module names (the course `GPT`, or a `transformers`
+GPT-2): ``transformer.h[i].attn.c_proj``, ``transformer.ln_f``, ``lm_head``.
 
-- **Head scores over a batch**: `induction_scores` (random tokens repeated twice; Olsson et
-  al., 2022, https://arxiv.org/abs/2209.11895) and `previous_token_scores`, each an
-  ``(L, H)`` tensor, drawn as a layer x head heatmap by `plot_head_scores`.
+- **Attention out of a model**: `attention_batch` (B, L, H, T, T) and `attention_maps` (one sequence).
+- **Head-role scores**, plain functions of attention ``(..., T, T)`` (rows are queries): previous
+  token (Elhage et al., "A Mathematical Framework for Transformer Circuits", 2021), first token /
+  attention sink (Xiao et al., 2023), induction on a random sequence repeated twice (Olsson et
+  al., 2022, https://arxiv.org/abs/2209.11895), entropy. `head_roles` gathers them per head;
+  `induction_scores` and `previous_token_scores` average them over a batch, ``(L, H)``.
 - **Ablation**: `ablate_heads` is a context manager that zeroes (or mean-ablates) the output
   of chosen heads with a forward pre-hook on ``attn.c_proj``: its input is ``(B, T, C)`` with
   the heads side by side, ``head_size`` channels each, so one head is one slice.
   `repeated_half_loss` measures what the heads are for: the loss on the second copy.
-- **Logit lens** (nostalgebraist, 2020, https://www.lesswrong.com/posts/AcKRB8wDpdaN6v6ru):
-  `logit_lens` applies the final LayerNorm and the unembedding to the residual stream after
-  every layer; its last row equals the model's logits exactly.
+- **Logit lens** (nostalgebraist, 2020): `logit_lens` applies the final LayerNorm and the
+  unembedding to the residual stream after every layer; its last row equals the model's logits.
 - **Direct logit attribution**: `direct_logit_attribution` splits a logit into what each head
   writes straight into the residual stream, the final LayerNorm's scale held fixed (with the
   other parts, embeddings, MLPs and biases, the shares add up to the logit exactly).
@@ -26,46 +28,158 @@ Introduced in notebooks/08_attention_visualization.ipynb.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from .errors import CourseInputError
-from .viz.heads import attention_batch, induction_score, previous_token_score
+from .protocols import CausalLM
 
 __all__ = [
-    "repeated_tokens", "attention_batch",  # attention_batch: viz.heads', re-exported
+    "attention_batch", "attention_maps", "repeated_tokens", "repeated_random_tokens",
+    "previous_token_score", "first_token_score", "induction_score", "attention_entropy",
     "induction_scores", "previous_token_scores",
-    "ranked_heads", "head_name", "random_head", "plot_head_scores",
+    "HeadRole", "ROLE_NAMES", "head_roles", "head_roles_from_attentions", "top_heads",
+    "ranked_heads", "head_name", "random_head",
     "zero_head", "mean_ablate_head", "ablate_heads", "repeated_half_loss", "ablation_losses",
     "ablation_scan",
-    "logit_lens", "lens_top_tokens", "lens_accuracy", "plot_logit_lens",
+    "logit_lens", "lens_top_tokens", "lens_accuracy",
     "direct_logit_attribution",
 ]
 
 Head = tuple[int, int]  # (layer, head)
+ROLE_NAMES = ("previous_token", "first_token", "induction", "entropy")
 
 
-# --------------------------------------------------------------------------- inputs and attention
-def repeated_tokens(vocab_size: int, period: int, batch: int = 8, *, seed: int = 0,
-                    bos: int | None = None) -> torch.Tensor:
+# --------------------------------------------------------------------------- attention out of a model
+def _is_hf(model: Any) -> bool:
+    return hasattr(model, "config") and hasattr(model.config, "model_type")
+
+
+def _ensure_eager(model: Any) -> None:
+    """`transformers` returns no attention weights under sdpa/flash: switch the model to eager."""
+    impl = getattr(model.config, "_attn_implementation", None)
+    if impl in (None, "eager"):
+        return
+    if hasattr(model, "set_attn_implementation"):  # transformers >= 4.48
+        model.set_attn_implementation("eager")
+    else:  # older 4.4x read it from the config at forward time
+        model.config._attn_implementation = "eager"
+
+
+@torch.no_grad()
+def attention_batch(model: CausalLM, ids: torch.Tensor) -> torch.Tensor:
+    """Every attention weight of `model` on a batch: float32 CPU tensor (B, L, H, T, T).
+
+    Works for the course `GPT` (``output_attentions=True``) and for a `transformers`
+    GPT-2 style model (switched to eager attention when needed: `transformers` 5 returns
+    no weights under sdpa).
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.dim() == 1:
+        ids = ids[None]
+    if _is_hf(model):
+        _ensure_eager(model)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(ids.to(next(model.parameters()).device), output_attentions=True)
+    finally:
+        model.train(was_training)
+    atts = out.attentions if hasattr(out, "attentions") else out[-1]
+    if atts is None or any(a is None for a in atts):
+        raise CourseInputError(
+            "the model returned no attention weights; load it with attn_implementation='eager' "
+            "(transformers returns none under sdpa or flash attention)"
+        )
+    return torch.stack([a.float().cpu() for a in atts], dim=1)  # (B, L, H, T, T)
+
+
+def attention_maps(model: CausalLM, input_ids: torch.Tensor | list[int]) -> torch.Tensor:
+    """All attention weights of `model` on one sequence: a float32 CPU tensor (L, H, T, T)
+    (`attention_batch` for a batch of one).
+    """
+    ids = torch.as_tensor(input_ids, dtype=torch.long)
+    if ids.dim() == 1:
+        ids = ids[None]  # (1, T)
+    if ids.dim() != 2 or ids.size(0) != 1:
+        raise CourseInputError(f"attention_maps: give one sequence of token ids, got shape {tuple(ids.shape)}")
+    if ids.numel() == 0:
+        raise CourseInputError("attention_maps: the sequence is empty; give at least one token")
+    return attention_batch(model, ids)[0]  # (L, H, T, T)
+
+
+# --------------------------------------------------------------------------- inputs
+def repeated_tokens(vocab_size: int, period: int, batch: int = 1, seed: int | None = 0, *,
+                    generator: torch.Generator | None = None, bos: int | None = None) -> torch.Tensor:
     """(batch, prefix + 2 * period) ids: `period` random tokens, then the same again.
 
-    With `bos` (GPT-2's ``<|endoftext|>``, id 50256) each row starts with that token
-    (prefix 1): GPT-2 parks spare attention on position 0 and behaves oddly without it.
+    Drawn from `generator`, else from a generator seeded with `seed`. With `bos` (GPT-2's
+    ``<|endoftext|>``, id 50256) each row starts with that token (prefix 1): GPT-2 parks spare
+    attention on position 0 and behaves oddly without it.
     """
     if vocab_size < 2 or period < 2 or batch < 1:
         raise CourseInputError(f"repeated_tokens: need vocab_size >= 2, period >= 2, batch >= 1; got "
                                f"{vocab_size}, {period}, {batch}")
-    g = torch.Generator().manual_seed(seed)
-    first = torch.randint(0, vocab_size, (batch, period), generator=g)
+    if generator is None:
+        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+    first = torch.randint(0, vocab_size, (batch, period), generator=generator)
     ids = torch.cat([first, first], dim=1)  # (B, 2p)
     if bos is not None:
         ids = torch.cat([torch.full((batch, 1), bos, dtype=torch.long), ids], dim=1)  # (B, 1 + 2p)
     return ids
+
+
+repeated_random_tokens = repeated_tokens  # the name notebook 08's exercise cells use (through course_lib.viz)
+
+
+# --------------------------------------------------------------------------- scores (plain functions of attention)
+def _check_square(att: torch.Tensor, name: str) -> None:
+    if att.dim() < 2 or att.size(-1) != att.size(-2):
+        raise CourseInputError(f"{name}: expected attention of shape (..., T, T), got {tuple(att.shape)}")
+
+
+def previous_token_score(att: torch.Tensor) -> torch.Tensor:
+    """Mean attention from each query i >= 1 to key i - 1: shape ``att.shape[:-2]``."""
+    _check_square(att, "previous_token_score")
+    if att.size(-1) < 2:
+        return torch.zeros(att.shape[:-2])
+    return att.float().diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)  # (...,)
+
+
+def first_token_score(att: torch.Tensor) -> torch.Tensor:
+    """Mean attention from each query i >= 1 to key 0 (the "attention sink").
+    """
+    _check_square(att, "first_token_score")
+    if att.size(-1) < 2:
+        return torch.zeros(att.shape[:-2])
+    return att.float()[..., 1:, 0].mean(-1)  # (...,)
+
+
+def induction_score(att: torch.Tensor, period: int) -> torch.Tensor:
+    """On a sequence whose second part repeats the first `period` tokens: mean attention
+    from query t (t >= period) to key t - period + 1, the token after the earlier copy.
+    """
+    _check_square(att, "induction_score")
+    T = att.size(-1)
+    if not 1 <= period < T - 1:
+        raise CourseInputError(f"induction_score: period must be in 1 .. {T - 2} for {T} tokens, got {period}")
+    # query t looks at key t - period + 1: the diagonal at offset -(period - 1), rows t >= period
+    diag = att.float().diagonal(offset=-(period - 1), dim1=-2, dim2=-1)  # rows period-1 .. T-1
+    return diag[..., 1:].mean(-1)  # (...,)
+
+
+def attention_entropy(att: torch.Tensor) -> torch.Tensor:
+    """Mean entropy (nats) of the attention rows; 0 when each query looks at one key."""
+    _check_square(att, "attention_entropy")
+    p = att.float()
+    ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # (..., T)
+    return ent.mean(-1)
 
 
 def induction_scores(model: Any, period: int = 20, batch: int = 8, *, seed: int = 0,
@@ -85,6 +199,82 @@ def previous_token_scores(model: Any, ids: torch.Tensor | Sequence[int]) -> torc
     on `ids` (one sequence, or a batch (B, T) averaged).
     """
     return previous_token_score(attention_batch(model, torch.as_tensor(ids))).mean(0)  # (L, H)
+
+
+# --------------------------------------------------------------------------- the role table
+@dataclass
+class HeadRole:
+    """The role scores of one head."""
+
+    layer: int
+    head: int
+    previous_token: float
+    first_token: float
+    induction: float
+    entropy: float
+
+    @property
+    def name(self) -> str:
+        return f"L{self.layer}H{self.head}"
+
+
+def head_roles_from_attentions(att: torch.Tensor, induction_att: torch.Tensor | None = None,
+                               period: int | None = None) -> list[HeadRole]:
+    """Role scores for every head from attention maps (L, H, T, T).
+
+    `att` (on text) gives previous-token, first-token and entropy scores;
+    `induction_att` (L, H, 2p, 2p), on a random sequence of `period` p repeated twice,
+    gives the induction score (NaN when not given).
+    """
+    if att.dim() != 4:
+        raise CourseInputError(f"head_roles: expected attention of shape (L, H, T, T), got {tuple(att.shape)}")
+    prev, first, ent = previous_token_score(att), first_token_score(att), attention_entropy(att)  # (L, H)
+    if induction_att is not None:
+        if period is None:
+            period = induction_att.size(-1) // 2
+        ind = induction_score(induction_att, period)
+    else:
+        ind = torch.full(prev.shape, float("nan"))
+    L, H = prev.shape
+    return [
+        HeadRole(i, h, float(prev[i, h]), float(first[i, h]), float(ind[i, h]), float(ent[i, h]))
+        for i in range(L) for h in range(H)
+    ]
+
+
+def _vocab_size(model: Any) -> int:
+    cfg = model.config
+    return int(cfg.vocab_size)
+
+
+def head_roles(model: Any, input_ids: torch.Tensor | list[int] | None = None, *,
+               period: int = 32, seed: int = 0, vocab_low: int | None = None) -> list[HeadRole]:
+    """Score every head of `model`: previous-token, first-token (sink), induction, entropy.
+
+    Previous-token, first-token and entropy are measured on `input_ids` (your text);
+    when none is given, on the repeated random sequence too. The induction score is
+    measured on `period` random tokens repeated twice (ids drawn from
+    ``vocab_low .. vocab_size - 1``; default the whole vocabulary).
+    """
+    V = _vocab_size(model)
+    n_pos = int(getattr(model.config, "n_positions", 1024))
+    period = min(period, n_pos // 2)
+    low = 0 if vocab_low is None else vocab_low
+    if not 0 <= low < V - 1:
+        raise CourseInputError(f"head_roles: vocab_low must be in 0 .. {V - 2}, got {vocab_low}")
+    rep = repeated_random_tokens(V - low, period, seed=seed) + low  # (1, 2p)
+    rep_att = attention_maps(model, rep[0])
+    text_att = rep_att if input_ids is None else attention_maps(model, input_ids)
+    return head_roles_from_attentions(text_att, rep_att, period)
+
+
+def top_heads(roles: list[HeadRole], by: str = "induction", k: int = 3) -> list[HeadRole]:
+    """The `k` heads with the highest score `by` (lowest, for "entropy").
+    """
+    if by not in ROLE_NAMES:
+        raise CourseInputError(f"top_heads: by={by!r} is not one of {', '.join(ROLE_NAMES)}")
+    key = (lambda r: getattr(r, by)) if by == "entropy" else (lambda r: -getattr(r, by))
+    return sorted((r for r in roles if not math.isnan(getattr(r, by))), key=key)[:k]
 
 
 def head_name(layer: int, head: int) -> str:
@@ -108,54 +298,6 @@ def random_head(n_layer: int, n_head: int, *, exclude: Sequence[Head] = (), seed
     if not pool:
         raise CourseInputError("random_head: every head is excluded")
     return random.Random(seed).choice(pool)
-
-
-def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: str = "", label: str = "score",
-                     annotate: bool | None = None, diverging: bool = False) -> Any:
-    """(L, H) score tensors as layer x head heatmaps (rows are layers), one panel per entry of a
-    dict {panel title: scores}: a matplotlib Figure (no pyplot: a notebook shows it as the
-    cell's value). Numbers are written in the cells of small grids (up to 64 heads).
-    `diverging=True` is for signed scores (a share of a logit): red above zero, blue below, white at zero.
-    """
-    from matplotlib.figure import Figure
-
-    panels = scores if isinstance(scores, dict) else {title: scores}
-    mats = {name: s.detach().float().cpu().numpy() for name, s in panels.items()}
-    for name, m in mats.items():
-        if m.ndim != 2:
-            raise CourseInputError(
-                f"plot_head_scores: {name or 'scores'} has shape {m.shape}, expected (layers, heads)")
-    widths = [min(1.6 + 0.5 * m.shape[1], 8) for m in mats.values()]
-    height = min(1.4 + 0.42 * max(m.shape[0] for m in mats.values()), 7)
-    fig = Figure(figsize=(sum(widths) + 1.2, height + (0.3 if title and isinstance(scores, dict) else 0)),
-                 layout="constrained")
-    axes = fig.subplots(1, len(mats), width_ratios=widths, squeeze=False)[0]
-    if diverging:
-        vmax = max(1e-6, *(float(abs(m).max()) for m in mats.values()))
-        cmap, vmin = "RdBu_r", -vmax
-    else:
-        vmax = max(1.0, *(float(m.max()) for m in mats.values()))
-        cmap, vmin = "viridis", 0.0
-    for ax, (name, m) in zip(axes, mats.items()):
-        L, H = m.shape
-        im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
-        ax.grid(False)
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        ax.set_xticks(range(H))
-        ax.set_yticks(range(L))
-        ax.tick_params(labelsize=7 if H > 8 else 9)
-        if annotate if annotate is not None else L * H <= 64:
-            for i in range(L):
-                for j in range(H):
-                    dark = abs(m[i, j]) > 0.6 * vmax if diverging else m[i, j] <= 0.6 * vmax
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                            color="white" if dark else "black")
-        ax.set_title(name if isinstance(scores, dict) else title, fontsize=10)
-    fig.colorbar(im, ax=list(axes), label=label)
-    if isinstance(scores, dict) and title:
-        fig.suptitle(title)
-    return fig
 
 
 # --------------------------------------------------------------------------- ablation
@@ -310,38 +452,6 @@ def lens_accuracy(lens: torch.Tensor, ids: torch.Tensor | Sequence[int], start: 
         raise CourseInputError(f"lens_accuracy: start must be in 0 .. {T - 2}, got {start}")
     pred = lens[:, start:T - 1].argmax(-1)  # (L + 1, n)
     return (pred == ids[start + 1:][None]).float().mean(-1)
-
-
-def plot_logit_lens(lens: torch.Tensor, tokens: Sequence[str], decode: Any = None, *,
-                    title: str = "logit lens: each layer's top guess for the next token") -> Any:
-    """Heatmap of each layer's top probability at each position, labelled with its top token:
-    rows "embed", "after block 0", ...; columns the input tokens. A matplotlib Figure (no pyplot).
-    """
-    from matplotlib.figure import Figure
-
-    from .viz.attention import display_label
-
-    probs = torch.softmax(lens, dim=-1).max(-1).values.numpy()  # (L + 1, T)
-    words = lens_top_tokens(lens, decode)
-    n, T = probs.shape
-    if len(tokens) != T:
-        raise CourseInputError(f"plot_logit_lens: {len(tokens)} tokens for {T} positions")
-    fig = Figure(figsize=(min(2.0 + 0.75 * T, 18), 1.4 + 0.42 * n), layout="constrained")
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(probs, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    ax.grid(False)
-    for i in range(n):
-        for j in range(T):
-            ax.text(j, i, display_label(words[i][j], 8), ha="center", va="center", fontsize=7,
-                    color="white" if probs[i, j] > 0.6 else "black")
-    ax.set_xticks(range(T))
-    ax.set_xticklabels([display_label(t, 8) for t in tokens], rotation=60, fontsize=8)
-    ax.set_yticks(range(n))
-    ax.set_yticklabels(["embed"] + [f"after block {i}" for i in range(n - 1)], fontsize=8)
-    ax.set_xlabel("input token (each cell guesses the token after it)")
-    fig.colorbar(im, ax=ax, label="top probability")
-    ax.set_title(title)
-    return fig
 
 
 # --------------------------------------------------------------------------- direct logit attribution

@@ -9,8 +9,8 @@ the rung before it:
 `plan_ladder` says, for a device kind and a GPU's compute capability, what each rung
 switches on, and for a rung that cannot help there, why it is skipped (``Rung.skipped``).
 It is plain logic, so the choices for a T4, an A100 or a CPU are tested on any machine.
-The notebook itself writes the training step and times it; `set_tf32` turns TF32 on and
-off again (`scaling.enable_tf32` only turns it on), and `padded_vocab` rounds a vocabulary up.
+The notebook itself writes the training step and times it (TF32 on and off with
+`runtime.set_tf32`), and `padded_vocab` rounds a vocabulary up.
 
 References:
 - Andrej Karpathy, nanoGPT and "Let's reproduce GPT-2 (124M)" (2024): the same ladder.
@@ -28,7 +28,7 @@ import torch
 
 from .errors import CourseInputError
 
-__all__ = ["RUNGS", "Rung", "batch_for_memory", "padded_vocab", "plan_ladder", "set_tf32", "tf32_enabled"]
+__all__ = ["RUNGS", "Rung", "batch_for_memory", "padded_vocab", "plan_ladder"]
 
 RUNGS = ("fp32", "TF32", "autocast", "flash attention", "torch.compile", "fused AdamW", "padded vocab")
 """The rungs in order; each keeps everything the rungs before it switched on."""
@@ -183,33 +183,3 @@ def batch_for_memory(total_memory: int | None) -> int:
         if gib >= need:
             return batch
     return 1
-
-
-def _new_tf32_api() -> bool:
-    return hasattr(torch.backends.cuda.matmul, "fp32_precision")
-
-
-def set_tf32(on: bool) -> None:
-    """Turn TF32 for CUDA matmuls (and cuDNN convolutions) on or off.
-
-    Uses the same switches as `scaling.enable_tf32` (the newer ``fp32_precision`` ones
-    where this PyTorch has them: mixing them with the older ones is an error). A no-op in
-    effect without an Ampere-or-newer GPU.
-    """
-    value = "tf32" if on else "ieee"
-    if _new_tf32_api():
-        torch.backends.cuda.matmul.fp32_precision = value
-        conv = getattr(torch.backends.cudnn, "conv", None)
-        if conv is not None and hasattr(conv, "fp32_precision"):
-            conv.fp32_precision = value
-    else:  # pragma: no cover - torch < 2.9
-        torch.set_float32_matmul_precision("high" if on else "highest")
-        torch.backends.cuda.matmul.allow_tf32 = on
-        torch.backends.cudnn.allow_tf32 = on
-
-
-def tf32_enabled() -> bool:
-    """True when CUDA matmuls may use TF32 (read with the same switches `set_tf32` writes)."""
-    if _new_tf32_api():
-        return torch.backends.cuda.matmul.fp32_precision == "tf32"
-    return bool(torch.backends.cuda.matmul.allow_tf32)  # pragma: no cover - torch < 2.9

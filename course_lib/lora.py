@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +56,6 @@ __all__ = [
     "load_lora",
     "ADAPTER_WEIGHTS",
     "ADAPTER_CONFIG",
-    "StepMemory",
-    "step_memory",
 ]
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -446,92 +443,3 @@ def load_lora(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
         for k, p in expected.items():
             p.copy_(sd[k].to(p.device, p.dtype))
     return model
-
-
-# -- measuring what a training step holds in memory (for gradient checkpointing) ----------
-
-@dataclass
-class StepMemory:
-    """Memory of one forward + backward pass, in bytes.
-
-    `saved_bytes`: activations the autograd graph keeps for the backward pass (seen
-    through `torch.autograd.graph.saved_tensors_hooks`; a checkpointed block keeps only
-    its input, which this count does not see). `peak_bytes`: the most memory tensors
-    took at once during the step, above what was allocated before it:
-    `torch.cuda.max_memory_allocated` on CUDA, the profiler's allocation record on the
-    CPU (None where neither is available). Both are exact and repeatable, unlike the
-    process's resident size.
-    """
-
-    saved_bytes: int
-    peak_bytes: int | None
-    method: str
-
-    def __str__(self) -> str:
-        peak = "n/a" if self.peak_bytes is None else f"{self.peak_bytes / 2**20:.2f} MiB"
-        return f"peak {peak} ({self.method}), saved for backward {self.saved_bytes / 2**20:.2f} MiB"
-
-
-def _saved_tensor_bytes(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> int:
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        st = t.untyped_storage()
-        if st.data_ptr() not in params and st.nbytes() > 0:
-            storages[st.data_ptr()] = st.nbytes()  # views of one tensor share one storage
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = model(input_ids, labels=labels).loss
-    loss.backward()
-    return sum(storages.values())
-
-
-def _cpu_peak_bytes(step) -> int | None:
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "trace.json"
-        prof.export_chrome_trace(str(trace))
-        events = json.loads(trace.read_text(encoding="utf-8")).get("traceEvents", [])
-    mem = [e["args"] for e in events if e.get("name") == "[memory]" and "Total Allocated" in e.get("args", {})]
-    if not mem:
-        return None
-    start = mem[0]["Total Allocated"] - mem[0].get("Bytes", 0)  # allocated before the step
-    return max(m["Total Allocated"] for m in mem) - start
-
-
-def step_memory(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> StepMemory:
-    """Measure one training step (forward, loss, backward) of `model` on `input_ids` (B, T).
-
-    The model's gradients are cleared before and after; its weights are not changed.
-    """
-    labels = input_ids if labels is None else labels
-    was_training = model.training
-    model.train()
-    model.zero_grad(set_to_none=True)
-    try:
-        saved = _saved_tensor_bytes(model, input_ids, labels)
-        model.zero_grad(set_to_none=True)
-
-        def step() -> None:
-            model(input_ids, labels=labels).loss.backward()
-
-        device = input_ids.device
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            before = torch.cuda.memory_allocated(device)
-            step()
-            torch.cuda.synchronize(device)
-            return StepMemory(saved, torch.cuda.max_memory_allocated(device) - before,
-                              "torch.cuda.max_memory_allocated")
-        if device.type == "cpu":
-            return StepMemory(saved, _cpu_peak_bytes(step), "torch.profiler CPU allocations")
-        return StepMemory(saved, None, "saved tensors only")
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)

@@ -49,6 +49,28 @@ class NotebookFailed(AssertionError):
     """A notebook cell raised or timed out; the message names the notebook, mode and cell."""
 
 
+def kernel_encryption() -> bool:
+    """True when kernels can talk to Jupyter over encrypted CurveZMQ here.
+
+    ipykernel 7 warns "Kernel is running over TCP without encryption" in every kernel's log
+    (the `make lab` terminal, Voilà's, a test run's) unless the kernel manager provisions
+    CurveZMQ keys, which jupyter_client >= 8.8 does with ``transport_encryption="auto"`` for a
+    kernelspec that declares support (ipykernel 7's does). Older versions, or a pyzmq built
+    without Curve, keep the plain TCP of before, which they do not warn about.
+    """
+    try:
+        import zmq
+        from jupyter_client import KernelManager
+    except ImportError:  # pragma: no cover - the course installs both
+        return False
+    return bool(zmq.has("curve")) and "transport_encryption" in KernelManager.class_trait_names()
+
+
+def kernel_options() -> list[str]:
+    """Command-line options for a Jupyter server (JupyterLab, Voilà) that start its kernels encrypted."""
+    return ["--KernelManager.transport_encryption=auto"] if kernel_encryption() else []
+
+
 def execute(path: str | Path, workdir: str | Path, mode: str = "fast",
             cell_timeout: int | None = 600) -> tuple[object, float]:
     """Run `path` top to bottom in a fresh kernel in `mode`; returns (notebook, seconds).
@@ -67,7 +89,11 @@ def execute(path: str | Path, workdir: str | Path, mode: str = "fast",
     nb = nbformat.read(path, as_version=4)
     env_backup = dict(os.environ)
     os.environ.update({**MODES[mode], "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+    from traitlets.config import Config
+
+    # encrypted kernels: no "running over TCP without encryption" warning from ipykernel 7
+    config = Config({"KernelManager": {"transport_encryption": "auto"}} if kernel_encryption() else {})
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", config=config,
                             resources={"metadata": {"path": str(workdir)}})
     start = time.monotonic()
     try:

@@ -41,7 +41,7 @@ from .tokenizer import BPETokenizer, gpt2_tokenizer, load_tokenizer
 
 __all__ = [
     "DEMO", "DEMO_PROMPTS", "GPT2_PROMPT", "GPT2_SIZES", "DemoSpec", "HubUnavailableError",
-    "demo_corpus", "demo_dir", "demo_info", "demo_prompt", "hub_folder", "is_demo", "is_hub_name",
+    "demo_corpus", "demo_dir", "demo_prompt", "hub_folder", "is_demo", "is_hub_name",
     "load_demo_model", "load_folder", "load_gpt2", "prompt_for",
 ]
 
@@ -259,11 +259,6 @@ def demo_dir(spec: DemoSpec | None = None, *, verbose: bool = True) -> Path:
     return final
 
 
-def demo_info(spec: DemoSpec | None = None) -> dict[str, Any]:
-    """What ``demo.json`` records about the demo model (training it first if needed)."""
-    return json.loads((demo_dir(spec) / "demo.json").read_text(encoding="utf-8"))
-
-
 def load_demo_model(spec: DemoSpec | None = None, *, verbose: bool = True) -> tuple[GPT, BPETokenizer]:
     """The course's small demo model (sub-word BPE tokens) as (course GPT, tokenizer), trained once and cached.
     """
@@ -282,7 +277,7 @@ def _train_demo(spec: DemoSpec, corpus: str, text: str, out: Path, verbose: bool
     import numpy as np
 
     from .tokenizer import train_hf_tokenizer
-    from .train import cosine_schedule
+    from .train import cosine_schedule, decay_parameter_names
 
     start = time.perf_counter()
     corpus_file = out / "corpus.txt"
@@ -302,10 +297,12 @@ def _train_demo(spec: DemoSpec, corpus: str, text: str, out: Path, verbose: bool
     vocab = rust_tok.get_vocab_size()
     model = GPT(GPTConfig(vocab_size=vocab, n_positions=spec.seq_len, n_embd=spec.n_embd,
                           n_layer=spec.n_layer, n_head=spec.n_head))
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-                            lr=spec.lr, betas=(0.9, 0.95))
+    # Its own loop, not the Trainer's: random windows from a seeded generator and a plain (unfused) AdamW,
+    # as the cached demo models were trained; it is to give way to a shipped pretrained model.
+    params = dict(model.named_parameters())
+    decay, rest = decay_parameter_names(model)  # the Trainer's groups: weight decay on 2-D weights only
+    opt = torch.optim.AdamW([{"params": [params[n] for n in decay], "weight_decay": 0.1},
+                             {"params": [params[n] for n in rest], "weight_decay": 0.0}], lr=spec.lr, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(spec.seed)
     offsets = torch.arange(spec.seq_len + 1)
     bar = _progress(spec.steps, verbose)

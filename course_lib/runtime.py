@@ -1,11 +1,11 @@
-"""Where the course runs: device, precision, seeding, Colab, fast mode, data folder.
+"""Where the course runs: device, precision (autocast, TF32), seeding, Colab, fast mode, data folder.
 
 Every notebook's setup cell calls `course_lib.setup()`, which uses these helpers and
 prints one short block saying what was found.
 
 Introduced in notebooks/00_welcome.ipynb; `output_dir()` in notebook 01; `data_dir()`,
-`offline()` in notebook 02; `torch_threads()`, `trained_cache_dir()` in notebook 07;
-`dtype_for_capability()` in notebook 10.
+`offline()` in notebook 02; `autocast()`, `fused_adamw_available()` in notebook 06; `torch_threads()`,
+`trained_cache_dir()` in notebook 07; `dtype_for_capability()`, `choose_precision()`, TF32 in notebook 10.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import random
 import re
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -143,6 +144,92 @@ def precision_dtype(precision: str, device: torch.device | str) -> torch.dtype |
 def precision_name(dtype: torch.dtype | None) -> str:
     """"fp32" (None), "bf16" or "fp16": how the course names an autocast dtype."""
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How to train on one device: the autocast dtype (None = fp32) and whether to scale the loss."""
+
+    dtype: torch.dtype | None
+    use_grad_scaler: bool
+
+    @property
+    def name(self) -> str:
+        return precision_name(self.dtype) + (" + GradScaler" if self.use_grad_scaler else "")
+
+    def grad_scaler(self, device: torch.device | str) -> torch.amp.GradScaler | None:
+        """A GradScaler for fp16, None otherwise."""
+        return torch.amp.GradScaler(torch.device(device).type) if self.use_grad_scaler else None
+
+
+def choose_precision(device: torch.device | str, precision: str = "auto") -> Precision:
+    """bf16 where the device has it, fp16 + GradScaler on older GPUs (T4), fp32 on the CPU
+    (`precision_dtype`), with the GradScaler that fp16 needs."""
+    dtype = precision_dtype(precision, device)
+    return Precision(dtype, use_grad_scaler=dtype == torch.float16)
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for `dtype` on `device`, or a no-op for fp32 (None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def _new_tf32_api() -> bool:
+    return hasattr(torch.backends.cuda.matmul, "fp32_precision")
+
+
+def set_tf32(on: bool) -> None:
+    """Let fp32 matmuls and cuDNN convolutions use TF32 tensor cores (True), or not (False).
+
+    The one place the course flips these switches: the newer ``fp32_precision`` ones where this
+    PyTorch has them (mixing them with the older ones is an error). No effect without an
+    Ampere-or-newer GPU.
+    """
+    value = "tf32" if on else "ieee"
+    if _new_tf32_api():
+        torch.backends.cuda.matmul.fp32_precision = value
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):
+            conv.fp32_precision = value
+    else:  # pragma: no cover - torch < 2.9
+        torch.set_float32_matmul_precision("high" if on else "highest")
+        torch.backends.cuda.matmul.allow_tf32 = on
+        torch.backends.cudnn.allow_tf32 = on
+
+
+def tf32_enabled() -> bool:
+    """True when CUDA matmuls may use TF32 (read with the same switches `set_tf32` writes)."""
+    if _new_tf32_api():
+        return torch.backends.cuda.matmul.fp32_precision == "tf32"
+    return bool(torch.backends.cuda.matmul.allow_tf32)  # pragma: no cover - torch < 2.9
+
+
+def enable_tf32(device: torch.device | str) -> bool:
+    """Turn TF32 on where `device` is a CUDA GPU that has it (Ampere and newer); True when it is on.
+
+    Elsewhere (a CPU, MPS, a GPU older than Ampere) nothing is changed and it returns False.
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda" or not torch.cuda.is_available() or torch.cuda.get_device_capability(dev)[0] < 8:
+        return False
+    set_tf32(True)
+    return tf32_enabled()
+
+
+def fused_adamw_available(device: torch.device | str) -> bool:
+    """True when ``torch.optim.AdamW(..., fused=True)`` takes a step on `device`.
+
+    Tried on a one-element parameter, so it answers for this PyTorch build and device.
+    """
+    try:
+        p = torch.zeros(1, device=device, requires_grad=True)
+        p.grad = torch.ones_like(p)
+        torch.optim.AdamW([p], lr=1e-3, fused=True).step()
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def seed_everything(seed: int = 1337) -> None:
@@ -310,8 +397,7 @@ def environment_report(device: torch.device | None = None) -> str:
         transformers_version = "not installed"
 
     dev = device or pick_device()
-    dtype = autocast_dtype(dev)
-    precision = precision_name(dtype) + (" + GradScaler" if dtype == torch.float16 else "")
+    precision = choose_precision(dev).name
     lines = [
         f"gpt2-course {__version__} | Python {platform.python_version()} | torch {torch.__version__}"
         f" | transformers {transformers_version}",

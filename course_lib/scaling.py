@@ -13,11 +13,13 @@ Each helper makes one known failure impossible:
 - `flops_per_token`, `peak_flops` and `mfu` give the model FLOPs utilisation: the
   share of the GPU's peak that the training actually uses.
 
+Precision, TF32, autocast and the fused-AdamW probe live in `course_lib.runtime` (the Trainer
+uses them too) and are re-exported here, where notebook 10 teaches them; what training holds in
+memory is `course_lib.memory`.
+
 References:
 - PaLM (Chowdhery et al., 2022), appendix B: MFU and 6N + 12 L T C FLOPs per token.
 - Kaplan et al., "Scaling Laws for Neural Language Models" (2020), section 2.1.
-- Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models"
-  (2022): activation memory of a transformer layer.
 - NVIDIA data sheets (T4, L4, L40(S), V100, A100, H100, H200) for dense tensor-core peaks.
 - PyTorch: torch.compile, automatic mixed precision, TF32 notes.
 
@@ -30,21 +32,27 @@ import contextlib
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import runtime
-from .errors import CourseInputError
-from .runtime import dtype_for_capability  # re-exported: notebook 10 teaches it here
+# Precision and TF32 live in runtime (the Trainer uses them too); notebook 10 teaches them here.
+from .runtime import (  # noqa: F401 - re-exported
+    Precision,
+    autocast,
+    choose_precision,
+    dtype_for_capability,
+    enable_tf32,
+    fused_adamw_available,
+)
+from .train.config import training_flops_per_token  # noqa: F401 - re-exported: the Trainer's plan uses it too
 
 __all__ = [
     "PEAK_TFLOPS", "Precision", "autocast", "choose_precision", "compile_model",
-    "compile_unsupported_reason", "dtype_for_capability", "enable_tf32", "estimate_training_memory",
-    "flops_per_token", "fused_adamw_available", "gpu_peak_name", "is_compiled", "largest_preset_that_fits",
-    "mfu", "non_embedding_params", "peak_flops", "training_flops_per_token",
+    "compile_unsupported_reason", "dtype_for_capability", "enable_tf32", "flops_per_token",
+    "fused_adamw_available", "gpu_peak_name", "is_compiled", "mfu", "non_embedding_params", "peak_flops",
+    "training_flops_per_token",
 ]
 
 # Dense (no sparsity) tensor-core peaks in TFLOPS, by data type, from NVIDIA's data sheets.
@@ -64,79 +72,6 @@ PEAK_TFLOPS: dict[str, dict[str, float]] = {
     "T4": {"fp16": 65.0, "fp32": 8.1},
 }
 _DTYPE_KEY = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32", None: "fp32"}
-
-
-# --------------------------------------------------------------------------- precision
-
-@dataclass(frozen=True)
-class Precision:
-    """How to train on one device: the autocast dtype (None = fp32) and whether to scale the loss.
-    """
-
-    dtype: torch.dtype | None
-    use_grad_scaler: bool
-
-    @property
-    def name(self) -> str:
-        return runtime.precision_name(self.dtype) + (" + GradScaler" if self.dtype == torch.float16 else "")
-
-    def grad_scaler(self, device: torch.device | str) -> torch.amp.GradScaler | None:
-        """A GradScaler for fp16, None otherwise."""
-        return torch.amp.GradScaler(torch.device(device).type) if self.use_grad_scaler else None
-
-
-def choose_precision(device: torch.device | str) -> Precision:
-    """bf16 where the device has it, fp16 + GradScaler on older GPUs (T4), fp32 on the CPU.
-
-    Uses `course_lib.runtime.precision_dtype("auto", device)`, the one place the course decides this.
-    """
-    dtype = runtime.precision_dtype("auto", device)
-    return Precision(dtype, use_grad_scaler=dtype == torch.float16)
-
-
-def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for `dtype` on `device`, or a no-op for fp32 (None)."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-
-def enable_tf32(device: torch.device | str) -> bool:
-    """Let fp32 matmuls and convolutions use TF32 tensor cores on a CUDA GPU that has them.
-
-    Returns True when TF32 is now on; False (and nothing changed) elsewhere, including
-    GPUs older than Ampere, which have no TF32.
-    """
-    dev = torch.device(device)
-    if dev.type != "cuda" or not torch.cuda.is_available():
-        return False
-    if torch.cuda.get_device_capability(dev)[0] < 8:
-        return False
-    matmul = torch.backends.cuda.matmul
-    if hasattr(matmul, "fp32_precision"):  # the newer switches (torch >= 2.9)
-        matmul.fp32_precision = "tf32"
-        conv = getattr(torch.backends.cudnn, "conv", None)
-        if conv is not None and hasattr(conv, "fp32_precision"):
-            conv.fp32_precision = "tf32"
-    else:
-        torch.set_float32_matmul_precision("high")
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    return True
-
-
-def fused_adamw_available(device: torch.device | str) -> bool:
-    """True when ``torch.optim.AdamW(..., fused=True)`` takes a step on `device`.
-
-    Tried on a one-element parameter, so it answers for this PyTorch build and device.
-    """
-    try:
-        p = torch.zeros(1, device=device, requires_grad=True)
-        p.grad = torch.ones_like(p)
-        torch.optim.AdamW([p], lr=1e-3, fused=True).step()
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------- torch.compile
@@ -213,14 +148,22 @@ def compile_model(
 # --------------------------------------------------------------------------- FLOPs and MFU
 
 def non_embedding_params(config: Any) -> int:
-    """Parameters that cost matmul FLOPs for every token: the blocks, ln_f and the (tied) head.
+    """Parameters that cost matmul FLOPs for every token: the blocks, ln_f and the output head.
 
-    The position table is a lookup, so it is left out; the token embedding is counted
-    once, because the output head multiplies by the same matrix.
+    The position table and the token embedding are lookups, so they are left out; the head's
+    matrix (the tied embedding, or its own) is counted once. GPT-2: 12 C^2 + 13 C per block.
+    The notebook-11 switches count as they change the weights: SwiGLU's three matrices of
+    `mlp_width`, grouped-query attention's narrower k and v, no biases, RMSNorm's single gain.
     """
     C, L, V = config.n_embd, config.n_layer, config.vocab_size
-    per_block = 12 * C * C + 13 * C  # c_attn 3C^2+3C, c_proj C^2+C, c_fc 4C^2+4C, c_proj 4C^2+C, 2 LayerNorms 4C
-    return L * per_block + 2 * C + V * C
+    kv = getattr(config, "kv_heads", config.n_head) * (C // config.n_head)  # k and v width: C unless GQA
+    width = getattr(config, "mlp_width", 4 * C)
+    bias = int(getattr(config, "bias", True))
+    matrices = 3 if getattr(config, "mlp", "gelu") == "swiglu" else 2  # gate, up, down or fc, proj
+    norm = C * (2 if getattr(config, "norm", "layernorm") == "layernorm" and bias else 1)  # gain (+ bias)
+    attention = C * (C + 2 * kv) + C * C + bias * (C + 2 * kv + C)  # c_attn (q | k | v), c_proj
+    mlp = matrices * C * width + bias * ((matrices - 1) * width + C)
+    return L * (attention + mlp + 2 * norm) + norm + V * C
 
 
 def flops_per_token(config: Any, seq_len: int | None = None) -> int:
@@ -231,15 +174,6 @@ def flops_per_token(config: Any, seq_len: int | None = None) -> int:
     """
     T = config.n_positions if seq_len is None else seq_len
     return training_flops_per_token(non_embedding_params(config), config.n_layer, config.n_embd, T)
-
-
-def training_flops_per_token(n_params: int, n_layer: int, n_embd: int, seq_len: int) -> int:
-    """6 N + 12 L T C: the matmuls of forward + backward, plus attention (Kaplan et al. 2020).
-
-    The one formula behind `flops_per_token` and the Trainer's plan, which counts N from
-    the model's actual parameters (any causal LM, including the notebook-11 switches).
-    """
-    return 6 * n_params + 12 * n_layer * seq_len * n_embd
 
 
 def gpu_peak_name(device_name: str) -> str | None:
@@ -275,39 +209,3 @@ def mfu(tokens_per_s: float, flops_per_tok: float, peak: float | None) -> float 
     if peak is None or peak <= 0:
         return None
     return tokens_per_s * flops_per_tok / peak
-
-
-# --------------------------------------------------------------------------- memory
-
-def estimate_training_memory(config: Any, batch_size: int, seq_len: int,
-                             dtype: torch.dtype | None = torch.bfloat16) -> int:
-    """Rough bytes on the GPU to train `config` with AdamW at this micro-batch and length.
-
-    Weights, gradients and AdamW's two moments in fp32 (16 bytes per parameter), the
-    activations each layer keeps for the backward pass (about 34 B T C values with a
-    fused attention kernel, Korthikanti et al. 2022), the logits (in the autocast dtype,
-    an fp32 copy for the loss and its gradient), and ~0.5 GB for the CUDA context.
-    """
-    if batch_size < 1 or seq_len < 1:
-        raise CourseInputError(f"batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}")
-    act_bytes = 4 if dtype is None else 2
-    n_params = non_embedding_params(config) + config.n_positions * config.n_embd
-    states = 16 * n_params
-    activations = config.n_layer * 34 * batch_size * seq_len * config.n_embd * act_bytes // 2
-    logits = batch_size * seq_len * config.vocab_size * (act_bytes + 8)
-    return states + activations + logits + 512 * 2**20
-
-
-def largest_preset_that_fits(memory_bytes: int, batch_size: int, seq_len: int,
-                             dtype: torch.dtype | None = torch.bfloat16, headroom: float = 0.9,
-                             presets: tuple[str, ...] = ("gpt2-xl", "gpt2-large", "gpt2-medium", "gpt2"),
-                             **overrides: Any) -> str | None:
-    """The largest GPT-2 preset whose `estimate_training_memory` fits in `headroom` of the memory.
-    """
-    from .model import GPTConfig
-
-    for name in presets:
-        cfg = GPTConfig.preset(name, **overrides)
-        if estimate_training_memory(cfg, batch_size, seq_len, dtype) <= headroom * memory_bytes:
-            return name
-    return None

@@ -5,7 +5,7 @@ head, and a character-level GPT that grows a previous-token head.
 induction head appears after about 1,000 steps); `train_char_model` trains a tiny
 character-level GPT on text, where a previous-token head appears. Both can record a
 training history (loss and a head score every few steps: the phase change), scored with
-`viz.heads`' plain score functions; `viz.heads.plot_history` draws it.
+`interp`'s plain score functions; `viz.heads.plot_history` draws it.
 
 `cached_induction_model` and `cached_char_model` train them once with their full settings
 (`InductionSpec`, `CharSpec`; one CPU thread, seeded) and cache them beside the demo model
@@ -23,7 +23,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,11 @@ import torch
 
 from . import runtime
 from .errors import CourseInputError
+from .interp import attention_maps, induction_score, previous_token_score, repeated_tokens
 from .io import build_once, settings_key
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
-from .viz.heads import attention_maps, induction_score, previous_token_score, repeated_random_tokens
+from .train import cosine_schedule
 
 __all__ = [
     "train_induction_model",
@@ -44,6 +45,7 @@ __all__ = [
     "INDUCTION",
     "CHAR",
     "CACHE_THREADS",
+    "WARMUP_STEPS",
     "cached_induction_model",
     "cached_char_model",
 ]
@@ -52,11 +54,87 @@ History = dict[str, list[Any]]
 """What a trainer records: {"step": [...], "loss": [...], "<score>": [...]}, one entry per record."""
 
 
+# --------------------------------------------------------------------------- what each model is
+@dataclass(frozen=True)
+class InductionSpec:
+    """How `train_induction_model` trains: the model's shape, the copy task, the optimizer. Part of
+    the cache key. The model's context must hold the task: n_positions >= 2 * period.
+    """
+
+    steps: int = 1000
+    model: GPTConfig = field(default_factory=lambda: GPTConfig(vocab_size=512, n_positions=48, n_layer=2,
+                                                                n_head=4, n_embd=64))
+    period: int = 24  # the longest copy: each step draws one from period // 2 .. period
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 1
+    record_every: int = 25
+
+
+@dataclass(frozen=True)
+class CharSpec:
+    """How `train_char_model` trains. Part of the cache key, with the text. The model's context
+    (n_positions) is the block of characters it reads; its vocabulary is the text's characters.
+    """
+
+    steps: int = 800
+    model: GPTConfig = field(default_factory=lambda: GPTConfig(vocab_size=1, n_positions=64, n_layer=2,
+                                                                n_head=4, n_embd=64))  # vocab_size: the text's
+    batch_size: int = 32
+    lr: float = 3e-3
+    seed: int = 0
+    record_every: int = 25
+
+
+INDUCTION = InductionSpec()
+"""The induction model of notebook 08: 1,000 steps, seed 1 (induction heads in layer 1)."""
+
+CHAR = CharSpec()
+"""The character model of notebook 08: 800 steps, seed 0 (a previous-token head in layer 0)."""
+
+WARMUP_STEPS = 50
+"""Both models warm up for 50 steps, then train at a constant rate."""
+
+
 # --------------------------------------------------------------------------- tiny models that grow known heads
-def _tiny_gpt(vocab_size: int, n_positions: int, n_layer: int, n_head: int, n_embd: int, seed: int) -> GPT:
+# Each trains in its own loop, not the Trainer's: its batches are made afresh at each step (a new copy
+# length, masked labels; random windows), and the plain AdamW that found the seeds that grow the heads stays.
+def _tiny_gpt(config: GPTConfig, seed: int) -> tuple[GPT, torch.optim.Optimizer]:
     torch.manual_seed(seed)
-    return GPT(GPTConfig(vocab_size=vocab_size, n_positions=n_positions, n_layer=n_layer,
-                         n_head=n_head, n_embd=n_embd))
+    model = GPT(config)
+    return model, torch.optim.AdamW(model.parameters(), lr=1.0, weight_decay=0.0)  # lr: set at each step
+
+
+def _train(model: GPT, opt: torch.optim.Optimizer, spec: InductionSpec | CharSpec,
+           batch: Callable[[], tuple[torch.Tensor, torch.Tensor]], scores: Callable[[], dict[str, float]],
+           history: History | None) -> tuple[float, float]:
+    """`spec.steps` steps on ``batch()`` = (x, labels) at the warm-up-then-constant rate (`train.cosine_schedule`
+    with min_lr = lr), ``scores()`` recorded in `history` every `record_every` steps; (last loss, seconds)."""
+    losses: list[float] = []
+
+    def record(step: int) -> None:
+        if history is not None:
+            _record(history, step, losses, **scores())
+
+    model.train()
+    start = time.monotonic()
+    loss = float("nan")
+    record(0)
+    for step in range(spec.steps):
+        x, labels = batch()
+        for g in opt.param_groups:
+            g["lr"] = cosine_schedule(step, max_lr=spec.lr, min_lr=spec.lr, warmup_steps=WARMUP_STEPS,
+                                      total_steps=spec.steps)
+        out = model(x, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        out.backward()
+        opt.step()
+        loss = out.item()
+        losses.append(loss)
+        if (step + 1) % spec.record_every == 0 or step + 1 == spec.steps:
+            record(step + 1)
+    model.eval()
+    return loss, time.monotonic() - start
 
 
 def _best(scores: torch.Tensor, layers: slice) -> float:
@@ -75,18 +153,16 @@ def _record(history: History | None, step: int, losses: list[float], **scores: f
     losses.clear()
 
 
-def train_induction_model(steps: int = 1000, *, vocab_size: int = 512, period: int = 24, batch_size: int = 32,
-                          n_layer: int = 2, n_head: int = 4, n_embd: int = 64, lr: float = 1e-3,
-                          seed: int = 1, verbose: bool = True, history: History | None = None,
-                          record_every: int = 25) -> GPT:
+def train_induction_model(spec: InductionSpec | None = None, *, verbose: bool = True,
+                          history: History | None = None, **changes: Any) -> GPT:
     """Train a tiny GPT on random sequences repeated twice; an induction head appears.
 
-    `period` is the longest copy; each step draws a period from ``period // 2 .. period``.
-    The loss counts only the second copy (the first is random and cannot be predicted).
-    The clean way to get it right is to find the earlier occurrence of the current token
-    and copy what came after it: an induction head (layer 1) fed by a previous-token head
-    (layer 0). The loss sits near chance for a few hundred steps, then drops suddenly
-    when the two heads form together (the "phase change" of Olsson et al., 2022).
+    `spec` (default `INDUCTION`) with `changes` to its fields (``steps=300, seed=0``). Each step
+    draws a copy length from ``period // 2 .. period``; the loss counts only the second copy (the
+    first is random and cannot be predicted). The clean way to get it right is to find the earlier
+    occurrence of the current token and copy what came after it: an induction head (layer 1) fed by
+    a previous-token head (layer 0). The loss sits near chance for a few hundred steps, then drops
+    suddenly when the two heads form together (the "phase change" of Olsson et al., 2022).
 
     The defaults grow that circuit in about 1,000 steps (under a minute on 2 CPU cores):
     with seed 1 every layer-1 head attends about 0.9 to the token after the earlier copy.
@@ -100,95 +176,71 @@ def train_induction_model(steps: int = 1000, *, vocab_size: int = 512, period: i
     best layer-1+ head's score) and ``previous_token`` (the best layer-0 head's), both on
     a fixed random sequence of period ``min(20, period)`` repeated twice.
     """
-    if period < 4:
-        raise CourseInputError(f"train_induction_model: period must be at least 4, got {period}")
-    model = _tiny_gpt(vocab_size, 2 * period, n_layer, n_head, n_embd, seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(seed + 1)
-    probe_period = min(20, period)
-    probe = repeated_random_tokens(vocab_size, probe_period, seed=0)[0]  # fixed: the same sequence every record
-    losses: list[float] = []
+    spec = dataclasses.replace(spec or INDUCTION, **changes)
+    if spec.period < 4:
+        raise CourseInputError(f"train_induction_model: period must be at least 4, got {spec.period}")
+    if spec.model.n_positions < 2 * spec.period:
+        raise CourseInputError(f"train_induction_model: the model's n_positions={spec.model.n_positions} cannot "
+                               f"hold two copies of period {spec.period}; use at least {2 * spec.period}")
+    model, opt = _tiny_gpt(spec.model, spec.seed)
+    V = spec.model.vocab_size
+    gen = torch.Generator().manual_seed(spec.seed + 1)
+    probe_period = min(20, spec.period)
+    probe = repeated_tokens(V, probe_period, seed=0)[0]  # fixed: the same sequence every record
 
-    def record(step: int) -> None:
-        if history is not None:
-            att = attention_maps(model, probe)  # (L, H, T, T); leaves the model in training mode
-            _record(history, step, losses, induction=_best(induction_score(att, probe_period), slice(1, None)),
-                    previous_token=_best(previous_token_score(att), slice(0, 1)))
-
-    model.train()
-    start = time.monotonic()
-    loss = torch.tensor(float("nan"))
-    record(0)
-    for step in range(steps):
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
         # A new period every step: with a fixed one, a layer-0 head could find "the token after
         # the earlier copy" by position alone, with no induction circuit.
-        p = int(torch.randint(period // 2, period + 1, (1,), generator=gen))
-        x = repeated_random_tokens(vocab_size, p, batch=batch_size, generator=gen)  # (B, 2p)
+        p = int(torch.randint(spec.period // 2, spec.period + 1, (1,), generator=gen))
+        x = repeated_tokens(V, p, batch=spec.batch_size, generator=gen)  # (B, 2p)
         labels = x.clone()
         labels[:, : p + 1] = -100  # only the predictable second copy counts
-        for g in opt.param_groups:  # short warm-up, then constant
-            g["lr"] = lr * min(1.0, (step + 1) / 50)
-        loss = model(x, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if (step + 1) % record_every == 0 or step + 1 == steps:
-            record(step + 1)
-    model.eval()
+        return x, labels
+
+    def scores() -> dict[str, float]:
+        att = attention_maps(model, probe)  # (L, H, T, T); leaves the model in training mode
+        return {"induction": _best(induction_score(att, probe_period), slice(1, None)),
+                "previous_token": _best(previous_token_score(att), slice(0, 1))}
+
+    loss, seconds = _train(model, opt, spec, batch, scores, history)
     if verbose:
-        chance = math.log(vocab_size)
-        print(f"induction task: {steps} steps in {time.monotonic() - start:.1f} s, "
-              f"loss on the second copy {loss.item():.3f} (chance {chance:.2f})")
+        print(f"induction task: {spec.steps} steps in {seconds:.1f} s, "
+              f"loss on the second copy {loss:.3f} (chance {math.log(V):.2f})")
     return model
 
 
-def train_char_model(text: str, steps: int = 300, *, block_size: int = 64, batch_size: int = 32,
-                     n_layer: int = 2, n_head: int = 4, n_embd: int = 64, lr: float = 3e-3,
-                     seed: int = 0, verbose: bool = True, history: History | None = None,
-                     record_every: int = 25) -> tuple[GPT, CharTokenizer]:
+def train_char_model(text: str, spec: CharSpec | None = None, *, verbose: bool = True,
+                     history: History | None = None, **changes: Any) -> tuple[GPT, CharTokenizer]:
     """Train a tiny character-level GPT on `text` briefly; returns (model, `CharTokenizer`).
 
-    Reading characters, a model soon learns to look one step back: a previous-token head.
-    Given a dict as `history`, it records ``step``, ``loss`` and ``previous_token`` (the best
-    head's score on the text's first `block_size` characters) every `record_every` steps.
+    `spec` (default `CHAR`) with `changes` to its fields. Reading characters, a model soon learns
+    to look one step back: a previous-token head. Given a dict as `history`, it records ``step``,
+    ``loss`` and ``previous_token`` (the best head's score on the text's first block) every
+    `record_every` steps.
     """
+    spec = dataclasses.replace(spec or CHAR, **changes)
+    block_size = spec.model.n_positions
     vocab = CharTokenizer.train(text)
     data = torch.tensor(vocab.encode(text), dtype=torch.long)
     if data.numel() <= block_size + 1:
         raise CourseInputError(
             f"train_char_model: the text has {data.numel()} characters; need more than {block_size + 1}")
-    model = _tiny_gpt(len(vocab), block_size, n_layer, n_head, n_embd, seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(seed + 1)
+    model, opt = _tiny_gpt(dataclasses.replace(spec.model, vocab_size=len(vocab)), spec.seed)
+    gen = torch.Generator().manual_seed(spec.seed + 1)
     probe = data[:block_size]
-    losses: list[float] = []
 
-    def record(step: int) -> None:
-        if history is not None:
-            att = attention_maps(model, probe)
-            _record(history, step, losses, previous_token=_best(previous_token_score(att), slice(None)))
-
-    model.train()
-    start = time.monotonic()
-    loss = torch.tensor(float("nan"))
-    record(0)
-    for step in range(steps):
-        ix = torch.randint(0, data.numel() - block_size, (batch_size,), generator=gen)
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        ix = torch.randint(0, data.numel() - block_size, (spec.batch_size,), generator=gen)
         x = torch.stack([data[i: i + block_size] for i in ix.tolist()])  # (B, T)
-        for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / 50)
-        loss = model(x, labels=x).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if (step + 1) % record_every == 0 or step + 1 == steps:
-            record(step + 1)
-    model.eval()
+        return x, x
+
+    def scores() -> dict[str, float]:
+        return {"previous_token": _best(previous_token_score(attention_maps(model, probe)), slice(None))}
+
+    loss, seconds = _train(model, opt, spec, batch, scores, history)
     if verbose:
-        print(f"character model: {steps} steps in {time.monotonic() - start:.1f} s, "
-              f"loss {loss.item():.3f} (chance {math.log(len(vocab)):.2f})")
+        print(f"character model: {spec.steps} steps in {seconds:.1f} s, "
+              f"loss {loss:.3f} (chance {math.log(len(vocab)):.2f})")
     return model, vocab
 
 
@@ -196,50 +248,6 @@ def train_char_model(text: str, steps: int = 300, *, block_size: int = 64, batch
 CACHE_THREADS = 1
 """CPU threads the cached models train with: fixed, so every machine trains the same model
 (and one, because models this small gain little from a second thread on a busy CPU)."""
-
-
-
-
-@dataclass(frozen=True)
-class InductionSpec:
-    """The settings `cached_induction_model` trains with: `train_induction_model`'s, plus how
-    often the history is recorded. Part of the cache key.
-    """
-
-    steps: int = 1000
-    vocab_size: int = 512
-    period: int = 24
-    batch_size: int = 32
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 64
-    lr: float = 1e-3
-    seed: int = 1
-    record_every: int = 25
-
-
-@dataclass(frozen=True)
-class CharSpec:
-    """The settings `cached_char_model` trains with (`train_char_model`'s). Part of the cache key,
-    with the text.
-    """
-
-    steps: int = 800
-    block_size: int = 64
-    batch_size: int = 32
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 64
-    lr: float = 3e-3
-    seed: int = 0
-    record_every: int = 25
-
-
-INDUCTION = InductionSpec()
-"""The induction model of notebook 08: 1,000 steps, seed 1 (induction heads in layer 1)."""
-
-CHAR = CharSpec()
-"""The character model of notebook 08: 800 steps, seed 0 (a previous-token head in layer 0)."""
 
 _INFO = "heads.json"
 
@@ -286,13 +294,11 @@ def cached_induction_model(spec: InductionSpec | None = None, *, verbose: bool =
     """
     spec = spec or INDUCTION
     folder = runtime.trained_cache_dir() / f"induction-{settings_key(spec)}"
-    settings = {k: v for k, v in dataclasses.asdict(spec).items() if k != "record_every"}
-
     trained = []
 
     def build(tmp: Path) -> None:
         trained.append(_train_and_save("induction", spec, lambda history: train_induction_model(
-            **settings, verbose=verbose, history=history, record_every=spec.record_every), tmp, folder, verbose))
+            spec, verbose=verbose, history=history), tmp, folder, verbose))
 
     build_once(folder, build, marker=_INFO)
     return _load(folder, verbose and not trained, "induction model")
@@ -308,11 +314,9 @@ def cached_char_model(text: str, spec: CharSpec | None = None, *,
     """
     spec = spec or CHAR
     folder = runtime.trained_cache_dir() / f"char-{settings_key(spec, text)}"
-    settings = {k: v for k, v in dataclasses.asdict(spec).items() if k != "record_every"}
 
     def train(history: History) -> tuple[GPT, dict[str, Any]]:
-        model, vocab = train_char_model(text, **settings, verbose=verbose, history=history,
-                                        record_every=spec.record_every)
+        model, vocab = train_char_model(text, spec, verbose=verbose, history=history)
         return model, {"chars": vocab.itos, "text_chars": len(text)}
 
     trained = []

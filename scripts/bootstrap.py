@@ -171,6 +171,14 @@ def quiet_lab(py: Path) -> None:
         write_lab_overrides(Path(found.stdout.strip()) / "settings")
 
 
+def kernel_options(py: Path) -> list[str]:
+    """`course_lib.notebook.kernel_options()` in the environment: kernels over encrypted CurveZMQ, so
+    ipykernel 7 does not warn "running over TCP without encryption" at every kernel start."""
+    found = subprocess.run([str(py), "-c", "from course_lib.notebook import kernel_options; print(*kernel_options())"],
+                           capture_output=True, text=True, cwd=ROOT)
+    return found.stdout.split() if found.returncode == 0 else []
+
+
 def ensure_browser() -> None:
     """Install Debian's Chromium for tests/test_browser.py when missing and possible (root + apt-get).
 
@@ -226,7 +234,7 @@ def main(argv: list[str]) -> int:
         ensure_browser()
         return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
     quiet_lab(py)
-    rest = LAB_OPTIONS + rest
+    rest = LAB_OPTIONS + kernel_options(py) + rest
     say("starting JupyterLab on notebooks/ (Ctrl-C to stop)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
         rest.append("--allow-root")  # containers and cloud machines often run as root

@@ -54,25 +54,46 @@ class Recipe:
     seq_len: int = 256
     dropout: float = 0.2
     batch_size: int = 16
-    lr: float = 1.5e-3
-    min_lr: float = 1.5e-4
-    warmup_steps: int = 200
+    # phase 1, induction warm-up: the copy task alone (random tokens written twice), low lr, no dropout or decay
+    induction_lr: float = 2.5e-4
+    induction_batch: int = 32
+    induction_period: tuple[int, int] = (12, 24)  # each sequence: P random tokens, the same P again
+    induction_max_steps: int = 2_500
+    induction_stop_score: float = 0.5  # stop phase 1 once `induction_stop_heads` heads score this much
+    induction_stop_heads: int = 2
+    # phase 2, language: natural text with a share of repeat windows, cosine schedule
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
     weight_decay: float = 0.1
     beta2: float = 0.99
-    max_steps: int = 5_000
+    max_steps: int = 4_500
     eval_interval: int = 500
     eval_batches: int = 40
     checkpoint_interval: int = 250
-    repeat_share: float = 0.15  # share of windows with a random span written twice
+    repeat_share: float = 0.15  # share of phase-2 windows with a random span written twice
     repeat_min: int = 8  # shortest repeated span, tokens
     repeat_max: int = 96  # longest
     val_fraction: float = 0.1  # nanoGPT's split: the last 10 % of the characters
     threads: int = 2
     seed: int = 1337
 
-    def model_config(self) -> GPTConfig:
+    def model_config(self, dropout: float | None = None) -> GPTConfig:
         return GPTConfig(vocab_size=self.vocab_size, n_positions=self.seq_len, n_embd=self.n_embd,
-                         n_layer=self.n_layer, n_head=self.n_head, dropout=self.dropout)
+                         n_layer=self.n_layer, n_head=self.n_head,
+                         dropout=self.dropout if dropout is None else dropout)
+
+    def induction_config(self, out_dir: Path | None) -> TrainConfig:
+        """Phase 1: constant low learning rate (wide models at a high rate learn to copy by position tricks
+        or not at all), no weight decay, evaluation only at the end."""
+        return TrainConfig(
+            batch_size=self.induction_batch, seq_len=2 * self.induction_period[1],
+            max_steps=self.induction_max_steps, lr=self.induction_lr, min_lr=self.induction_lr, warmup_steps=50,
+            weight_decay=0.0, beta2=self.beta2,
+            eval_interval=0, eval_batches=self.eval_batches, sample_prompt="ROMEO:", sample_tokens=48,
+            out_dir=None if out_dir is None else str(out_dir), checkpoint_interval=self.checkpoint_interval,
+            device="cpu", precision="fp32", seed=self.seed,
+        )
 
     def train_config(self, out_dir: Path | None, max_steps: int | None = None) -> TrainConfig:
         return TrainConfig(
@@ -82,6 +103,12 @@ class Recipe:
             sample_prompt="ROMEO:", sample_tokens=48, out_dir=None if out_dir is None else str(out_dir),
             checkpoint_interval=self.checkpoint_interval, device="cpu", precision="fp32", seed=self.seed,
         )
+
+
+DRAFT = dict(n_layer=2, n_head=4, n_embd=128, dropout=0.0, induction_max_steps=0, repeat_share=0.0, lr=2e-3,
+             min_lr=2e-4, max_steps=2_000)
+"""The draft model for speculative decoding (notebook 07): the same tokenizer and data, 2 layers x 128,
+language only. `--draft` trains it."""
 
 
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
@@ -101,12 +128,16 @@ class ShakespeareWindows(Dataset):
     Every item is a pure function of (seed, epoch, index), so a resumed run sees the same data.
     """
 
-    def __init__(self, ids: np.ndarray, recipe: Recipe) -> None:
+    def __init__(self, ids: np.ndarray, recipe: Recipe, repeat_share: float) -> None:
         self.ids = ids
         self.r = recipe
         T = recipe.seq_len
-        self.n_natural = (len(ids) - 1 - T - (T - 1)) // T + 1  # room for any offset in [0, T)
-        self.n_repeat = round(self.n_natural * recipe.repeat_share / (1 - recipe.repeat_share))
+        self.n_windows = (len(ids) - 1 - T - (T - 1)) // T + 1  # room for any offset in [0, T)
+        if repeat_share >= 1.0:  # every window holds a repeat
+            self.n_natural, self.n_repeat = 0, self.n_windows
+        else:
+            self.n_natural = self.n_windows
+            self.n_repeat = round(self.n_windows * repeat_share / (1 - repeat_share))
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -127,7 +158,7 @@ class ShakespeareWindows(Dataset):
             return w[:-1], w[1:]
         j = i - self.n_natural
         g = torch.Generator().manual_seed(self.r.seed * 1_000_003 + self.epoch * 10_007 + j)
-        w = self._natural(int(torch.randint(self.n_natural, (1,), generator=g))).clone()
+        w = self._natural(int(torch.randint(self.n_windows, (1,), generator=g))).clone()
         T = self.r.seq_len
         P = int(torch.randint(self.r.repeat_min, self.r.repeat_max + 1, (1,), generator=g))
         start = int(torch.randint(0, T + 1 - 2 * P + 1, (1,), generator=g))
@@ -137,6 +168,36 @@ class ShakespeareWindows(Dataset):
         x, y = w[:-1], w[1:].clone()
         y[max(0, start - 1) : start + P] = -100  # targets in the first copy, and the second copy's first token
         return x, y
+
+
+class CopyTask(Dataset):
+    """Phase 1: sequences of P random token ids written twice (P drawn per sequence), padded with random
+    ids to one length; the loss counts only the second copy, from its second token on. The only way to
+    predict it is to find the earlier occurrence of the current token and copy what came after it: an
+    induction head fed by a previous-token head. Item i is a pure function of (seed, i)."""
+
+    def __init__(self, recipe: Recipe, n: int) -> None:
+        self.r = recipe
+        self.n = n
+        self.length = 2 * recipe.induction_period[1]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def set_epoch(self, epoch: int) -> None:  # the same interface as ShakespeareWindows
+        self.epoch = epoch
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.r.seed * 7_368_787 + i)
+        lo, hi = self.r.induction_period
+        P = int(torch.randint(lo, hi + 1, (1,), generator=g))
+        span = torch.randint(0, self.r.vocab_size, (P,), generator=g)
+        pad = torch.randint(0, self.r.vocab_size, (self.length + 1 - 2 * P,), generator=g)
+        w = torch.cat([span, span, pad])  # (length + 1,)
+        y = w[1:].clone()
+        y[:P] = -100  # the first copy and the second copy's first token cannot be predicted
+        y[2 * P - 1 :] = -100  # nor the random padding
+        return w[:-1], y
 
 
 class EpochSetter(Callback):
@@ -168,9 +229,13 @@ class Snapshots(Callback):
 class JsonlLog(Callback):
     """Appends every step's and evaluation's numbers to training_log.jsonl (kept across resumes)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, phase: int = 2) -> None:
         self.path = path
-        self.t0 = time.time()
+        self.phase_number = phase
+
+    def phase(self, number: int) -> JsonlLog:
+        """The same log, its rows marked with training phase `number`."""
+        return JsonlLog(self.path, number)
 
     def _write(self, row: dict) -> None:
         with self.path.open("a", encoding="utf-8") as f:
@@ -178,11 +243,13 @@ class JsonlLog(Callback):
 
     def on_step_end(self, trainer: Trainer, logs: dict) -> None:
         if logs["step"] % 10 == 0:
-            self._write({k: (round(v, 5) if isinstance(v, float) else v) for k, v in logs.items()
-                         if k in ("step", "loss", "lr", "grad_norm", "tokens_per_s")})
+            self._write({"phase": self.phase_number,
+                         **{k: (round(v, 5) if isinstance(v, float) else v) for k, v in logs.items()
+                            if k in ("step", "loss", "lr", "grad_norm", "tokens_per_s")}})
 
     def on_evaluate(self, trainer: Trainer, logs: dict) -> None:
-        self._write({"step": logs["step"], "val_loss": round(logs.get("val_loss", float("nan")), 5),
+        self._write({"phase": self.phase_number, "step": logs["step"],
+                     "val_loss": round(logs.get("val_loss", float("nan")), 5),
                      "sample": logs.get("sample"), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
@@ -201,20 +268,39 @@ def prepare(recipe: Recipe, work: Path) -> tuple[BPETokenizer, np.ndarray, np.nd
     return tok, train_ids, val_ids, val_text
 
 
-def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
-    """Train (or resume) in `out`/run; the finished model is `out`/run."""
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(recipe.threads)
-    (out / "recipe.json").write_text(json.dumps(dataclasses.asdict(recipe), indent=2) + "\n", encoding="utf-8")
-    tok, train_ids, val_ids, _ = prepare(recipe, out)
-    torch.manual_seed(recipe.seed)
-    model = GPT(recipe.model_config())
-    data = ShakespeareWindows(train_ids, recipe)
-    val = torch.from_numpy(val_ids.astype(np.int64))
-    run = out / "run"
-    trainer = Trainer(model, data, val, recipe.train_config(run, max_steps), tokenizer=tok,
-                      callbacks=[EpochSetter(data), JsonlLog(out / "training_log.jsonl"),
-                                 Snapshots(out / "snapshots")])
+class InductionProbe(Callback):
+    """Phase 1: every 100 steps, scores the heads on repeated random tokens; stops once enough are
+    induction heads."""
+
+    def __init__(self, recipe: Recipe, log: JsonlLog) -> None:
+        self.r = recipe
+        self.log = log
+        self.scores: list[list[float]] = []
+
+    def on_step_end(self, trainer: Trainer, logs: dict) -> None:
+        from course_lib import interp
+
+        if logs["step"] % 100:
+            return
+        model = trainer.model
+        model.eval()
+        scores = interp.induction_scores(model, period=20, batch=8, seed=0)  # (L, H)
+        model.train()
+        best = sorted((float(v) for v in scores.flatten()), reverse=True)
+        self.log._write({"phase": 1, "step": logs["step"], "induction_best": [round(v, 3) for v in best[:4]]})
+        if best[self.r.induction_stop_heads - 1] >= self.r.induction_stop_score:
+            trainer.should_stop = True
+
+
+def _record_time(out: Path, phase: int, seconds: float, step: int, threads: int) -> None:
+    times = out / "train_seconds.json"
+    done = json.loads(times.read_text()) if times.is_file() else []
+    done.append({"phase": phase, "seconds": round(seconds, 1), "until_step": step, "threads": threads,
+                 "torch": torch.__version__, "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+    times.write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
+
+
+def _fit(trainer: Trainer, run: Path) -> float:
     if (run / "train_state").is_dir():
         trainer.resume(run)
         print(f"resuming at step {trainer.step:,} of {trainer.total_steps:,}")
@@ -222,12 +308,44 @@ def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
         print(trainer.describe_plan())
     t0 = time.time()
     trainer.fit()
-    seconds = time.time() - t0
-    times = out / "train_seconds.json"
-    done = json.loads(times.read_text()) if times.is_file() else []
-    done.append({"seconds": round(seconds, 1), "until_step": trainer.step, "threads": recipe.threads,
-                 "torch": torch.__version__, "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
-    times.write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
+    return time.time() - t0
+
+
+def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
+    """Phase 1 in `out`/phase1, then phase 2 in `out`/run (the finished model); each resumes where it stopped."""
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(recipe.threads)
+    (out / "recipe.json").write_text(json.dumps(dataclasses.asdict(recipe), indent=2) + "\n", encoding="utf-8")
+    tok, train_ids, val_ids, _ = prepare(recipe, out)
+    val = torch.from_numpy(val_ids.astype(np.int64))
+    log = JsonlLog(out / "training_log.jsonl")
+
+    phase1, done1 = out / "phase1", out / "phase1" / "done.json"
+    if recipe.induction_max_steps and not done1.is_file():
+        torch.manual_seed(recipe.seed)
+        model = GPT(recipe.model_config(dropout=0.0))
+        data = CopyTask(recipe, recipe.induction_batch * recipe.induction_max_steps)
+        cfg = recipe.induction_config(phase1)
+        if max_steps is not None:
+            cfg = cfg.replace(max_steps=min(max_steps, cfg.max_steps))
+        trainer = Trainer(model, data, None, cfg, tokenizer=tok, callbacks=[log.phase(1), InductionProbe(recipe, log)])
+        seconds = _fit(trainer, phase1)
+        if trainer.interrupted:
+            return trainer
+        trainer.save_checkpoint(phase1)
+        _record_time(out, 1, seconds, trainer.step, recipe.threads)
+        done1.write_text(json.dumps({"steps": trainer.step}) + "\n", encoding="utf-8")
+
+    run = out / "run"
+    torch.manual_seed(recipe.seed)
+    model = GPT(recipe.model_config())
+    if recipe.induction_max_steps and not (run / "train_state").is_dir():
+        model.load_state_dict(GPT.from_pretrained(phase1).state_dict())
+    data = ShakespeareWindows(train_ids, recipe, repeat_share=recipe.repeat_share)
+    trainer = Trainer(model, data, val, recipe.train_config(run, max_steps), tokenizer=tok,
+                      callbacks=[EpochSetter(data), log.phase(2), Snapshots(out / "snapshots")])
+    seconds = _fit(trainer, run)
+    _record_time(out, 2, seconds, trainer.step, recipe.threads)
     return trainer
 
 
@@ -481,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "outputs" / "course_model")
     p.add_argument("--max_steps", type=int, default=None, help="stop earlier than the recipe (a test, a try)")
+    p.add_argument("--draft", action="store_true", help="train the small draft model (DRAFT) instead")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="change a recipe field")
     p.add_argument("--card", action="store_true", help="measure the trained model and write the model card")
     p.add_argument("--step", type=int, default=None, help="--card: report this snapshot instead of the last step")
@@ -494,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         if field is None:
             p.error(f"--set {item}: {k!r} is not a Recipe field")
         changes[k] = type(getattr(Recipe(), k))(v)
-    recipe = Recipe(**changes)
+    recipe = Recipe(**{**(DRAFT if args.draft else {}), **changes})
     if args.card:
         results = card(recipe, args.out, args.dest, args.step, args.where)
         print(json.dumps({k: results[k] for k in ("validation", "induction_heads", "best_previous_token_head",

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_browser import _artifact, _chromium, _launch
-from test_browser import jupyterlab as jupyterlab  # the same headless JupyterLab fixture
+from jupyter_browser import artifact, browser_page, free_port, open_and_run_all
+from jupyter_browser import jupyterlab as jupyterlab  # the headless JupyterLab fixture test_browser.py uses
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -64,8 +64,6 @@ def static_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_bertviz_views_render_offline(static_server) -> None:
-    chromium = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     from course_lib.model import GPT, GPTConfig
     from course_lib.tokenizer import gpt2_tokenizer
     from course_lib.viz import attention as va
@@ -79,37 +77,23 @@ def test_bertviz_views_render_offline(static_server) -> None:
         html = getattr(va, f"{view}_view")(model, tok, text, html_action="return").data
         (site / f"{view}.html").write_text(f"<!doctype html><meta charset='utf-8'><body>{html}</body>",
                                            encoding="utf-8")
-    with sync_api.sync_playwright() as pw:
-        browser = _launch(sync_api, pw, chromium)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.set_default_timeout(60_000)
-            blocked = _block_the_network(page)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/head.html")
-            # the head view draws one text per token on each side and a line per pair
-            page.wait_for_function("document.querySelectorAll('#vis svg text').length >= 10", timeout=60_000)
-            assert page.locator("#vis svg line, #vis svg path, #vis svg rect").count() > 10
-            assert page.locator("#layer option").count() == 2
-            page.screenshot(path=str(_artifact("bertviz_head_view_offline.png")))
-            page.goto(f"{base}/model.html")
-            # 2 layers x 4 heads
-            page.wait_for_function("document.querySelectorAll('#vis svg g').length >= 8", timeout=60_000)
-            time.sleep(0.5)
-            page.screenshot(path=str(_artifact("bertviz_model_view_offline.png")))
-            assert not blocked, f"the views tried to reach the network: {blocked}"
-            assert not errors, f"JavaScript errors: {errors}"
-        finally:
-            browser.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with browser_page(1200, 900) as (sync_api, page):
+        blocked = _block_the_network(page)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/head.html")
+        # the head view draws one text per token on each side and a line per pair
+        page.wait_for_function("document.querySelectorAll('#vis svg text').length >= 10", timeout=60_000)
+        assert page.locator("#vis svg line, #vis svg path, #vis svg rect").count() > 10
+        assert page.locator("#layer option").count() == 2
+        page.screenshot(path=str(artifact("bertviz_head_view_offline.png")))
+        page.goto(f"{base}/model.html")
+        # 2 layers x 4 heads
+        page.wait_for_function("document.querySelectorAll('#vis svg g').length >= 8", timeout=60_000)
+        time.sleep(0.5)
+        page.screenshot(path=str(artifact("bertviz_model_view_offline.png")))
+        assert not blocked, f"the views tried to reach the network: {blocked}"
+        assert not errors, f"JavaScript errors: {errors}"
 
 
 @pytest.fixture(params=["attention", "decoding", "tokenizer"])
@@ -120,7 +104,7 @@ def demo_server(request, tmp_path: Path):
     import sys
 
     pytest.importorskip("voila", reason="Voilà is not installed (the `lab` extra)")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "demo.log").open("w")
     env = {**os.environ, "COURSE_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     proc = subprocess.Popen([sys.executable, "-c", "from course_lib.cli import main; raise SystemExit(main())",
@@ -142,45 +126,35 @@ def demo_server(request, tmp_path: Path):
 
 
 def test_course_demo_renders_offline(demo_server, tmp_path: Path) -> None:
-    chromium = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     demo, url = demo_server
-    with sync_api.sync_playwright() as pw:
-        browser = _launch(sync_api, pw, chromium)
+    with browser_page(1366, 768) as (sync_api, page):
+        blocked = _block_the_network(page)
+        page.goto(url, timeout=240_000)
         try:
-            page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.set_default_timeout(60_000)
-            blocked = _block_the_network(page)
-            page.goto(url, timeout=240_000)
-            try:
-                page.locator(".course-demo-explorer").first.wait_for(timeout=240_000)
-                if demo == "attention":
-                    page.locator(".course-head-view").first.wait_for(timeout=60_000)
-            except sync_api.TimeoutError:
-                page.screenshot(path=str(_artifact(f"demo_{demo}_timeout.png")))
-                pytest.fail(f"the {demo} explorer did not render; log: {(tmp_path / 'demo.log').read_text()[-2000:]}")
-            assert page.locator("h1.course-demo-title").count() == 1
-            assert page.locator(".jp-InputArea, .jp-CodeMirrorEditor").count() == 0, "code is shown"
-            zoom = float(page.evaluate("getComputedStyle(document.body).zoom"))
-            assert zoom >= 1.15, f"the page is not zoomed for a projector ({zoom})"
-            cut = page.locator(".course-demo-explorer .widget-label").evaluate_all(
-                "es => es.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
-            assert not cut, f"labels cut off: {cut}"
-            time.sleep(1)
-            shot = _artifact(f"demo_{demo}_1366.png")
-            page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 10_000
-            assert not blocked, f"the demo page tried to reach the network: {blocked}"
-        finally:
-            browser.close()
+            page.locator(".course-demo-explorer").first.wait_for(timeout=240_000)
+            if demo == "attention":
+                page.locator(".course-head-view").first.wait_for(timeout=60_000)
+        except sync_api.TimeoutError:
+            page.screenshot(path=str(artifact(f"demo_{demo}_timeout.png")))
+            pytest.fail(f"the {demo} explorer did not render; log: {(tmp_path / 'demo.log').read_text()[-2000:]}")
+        assert page.locator("h1.course-demo-title").count() == 1
+        assert page.locator(".jp-InputArea, .jp-CodeMirrorEditor").count() == 0, "code is shown"
+        zoom = float(page.evaluate("getComputedStyle(document.body).zoom"))
+        assert zoom >= 1.15, f"the page is not zoomed for a projector ({zoom})"
+        cut = page.locator(".course-demo-explorer .widget-label").evaluate_all(
+            "es => es.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
+        assert not cut, f"labels cut off: {cut}"
+        time.sleep(1)
+        shot = artifact(f"demo_{demo}_1366.png")
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        assert not blocked, f"the demo page tried to reach the network: {blocked}"
 
 
 RISE_NOTEBOOK = "03_attention.ipynb"
 
 
 def test_rise_presents_a_notebook_as_slides_offline(jupyterlab, tmp_path: Path) -> None:
-    chromium = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     pytest.importorskip("jupyterlab_rise", reason="jupyterlab-rise is not installed (the `lab` extra)")
     import nbformat
 
@@ -192,32 +166,26 @@ def test_rise_presents_a_notebook_as_slides_offline(jupyterlab, tmp_path: Path) 
     path.write_text(nbformat.writes(nb), encoding="utf-8")
     n_slides = slide_types(nb).count("slide")
     base, token = jupyterlab
-    with sync_api.sync_playwright() as pw:
-        browser = _launch(sync_api, pw, chromium)
+    with browser_page(1366, 768) as (sync_api, page):
+        blocked = _block_the_network(page)
+        page.goto(f"{base}/rise/{RISE_NOTEBOOK}?token={token}")
         try:
-            page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.set_default_timeout(60_000)
-            blocked = _block_the_network(page)
-            page.goto(f"{base}/rise/{RISE_NOTEBOOK}?token={token}")
-            try:
-                page.wait_for_selector(".reveal .slides > section", timeout=150_000)
-            except sync_api.TimeoutError:
-                page.screenshot(path=str(_artifact("rise_timeout.png")))
-                raise
-            time.sleep(2)
-            assert page.locator(".reveal .slides > section").count() == n_slides
-            present = page.locator(".reveal .slides > section.present").first
-            assert "Course setup" in (present.text_content() or "")  # slide 1: the setup cell, to run first
-            page.screenshot(path=str(_artifact("rise_03_attention_setup.png")))
-            page.keyboard.press("ArrowRight")  # slide 2: the notebook's title
-            time.sleep(1.5)
-            assert "Attention" in (page.locator(".reveal .slides > section.present").first.text_content() or "")
-            shot = _artifact("rise_03_attention_title.png")
-            page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 10_000
-            assert not blocked, f"the slides tried to reach the network: {blocked}"
-        finally:
-            browser.close()
+            page.wait_for_selector(".reveal .slides > section", timeout=150_000)
+        except sync_api.TimeoutError:
+            page.screenshot(path=str(artifact("rise_timeout.png")))
+            raise
+        time.sleep(2)
+        assert page.locator(".reveal .slides > section").count() == n_slides
+        present = page.locator(".reveal .slides > section.present").first
+        assert "Course setup" in (present.text_content() or "")  # slide 1: the setup cell, to run first
+        page.screenshot(path=str(artifact("rise_03_attention_setup.png")))
+        page.keyboard.press("ArrowRight")  # slide 2: the notebook's title
+        time.sleep(1.5)
+        assert "Attention" in (page.locator(".reveal .slides > section.present").first.text_content() or "")
+        shot = artifact("rise_03_attention_title.png")
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        assert not blocked, f"the slides tried to reach the network: {blocked}"
 
 
 BERTVIZ_CELL = """\
@@ -233,28 +201,19 @@ viz.head_view(model, gpt2_tokenizer(), "The cat sat on the mat. The cat sat on t
 
 
 def test_bertviz_head_view_renders_in_jupyterlab_offline(jupyterlab, tmp_path: Path) -> None:
-    chromium = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     import nbformat
-    from test_browser import _open_and_run_all
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(BERTVIZ_CELL)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     (tmp_path / "notebooks" / "bertviz_offline.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
     base, token = jupyterlab
-    with sync_api.sync_playwright() as pw:
-        browser = _launch(sync_api, pw, chromium)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.set_default_timeout(60_000)
-            blocked = _block_the_network(page)
-            _open_and_run_all(sync_api, page, base, token, "bertviz_offline.ipynb")
-            page.wait_for_function("document.querySelectorAll('.jp-OutputArea #vis svg text').length >= 10",
-                                   timeout=150_000)
-            time.sleep(1)
-            shot = _artifact("bertviz_head_view_jupyterlab_offline.png")
-            page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 10_000
-            assert not blocked, f"the view tried to reach the network: {blocked}"
-        finally:
-            browser.close()
+    with browser_page(1200, 800) as (sync_api, page):
+        blocked = _block_the_network(page)
+        open_and_run_all(sync_api, page, base, token, "bertviz_offline.ipynb")
+        page.wait_for_function("document.querySelectorAll('.jp-OutputArea #vis svg text').length >= 10",
+                               timeout=150_000)
+        time.sleep(1)
+        shot = artifact("bertviz_head_view_jupyterlab_offline.png")
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        assert not blocked, f"the view tried to reach the network: {blocked}"

@@ -411,7 +411,8 @@ def test_subprocess_generate_with_a_damaged_model_folder_is_one_line_exit_2(tmp_
     r = _course("generate", "--model_dir", str(d), "--prompt", "The", "--device", "cpu")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-    assert r.stderr.startswith(f"course generate: error: --model_dir: {d} could not be loaded")
+    assert r.stderr.startswith(f"course generate: error: --model_dir: {d}")  # GPT.from_pretrained's own line:
+    assert "config.json is not valid JSON" in r.stderr and "damaged" in r.stderr  # the file and what is wrong
 
 
 def test_a_prompt_that_looks_like_a_flag_gets_one_clear_line(model_dir: Path) -> None:

@@ -90,6 +90,8 @@ def test_refuses_to_overwrite_unless_asked(tmp_path: Path, capsys) -> None:
         (b"good line\nbad \xff byte\n", "10", "not valid UTF-8 (first bad byte at offset 14"),
         (b"one\ntwo\nthree\n", "2", "--target 2 is smaller than the 3 lines"),
         (b"one\ntwo\nthree\n", "0", "--target"),
+        (b"one\ntwo\nthree\n", "10000001", "--target 10,000,001 is more lines than course expand makes: at most"),
+        (b"one\ntwo\nthree\n", str(10**15), "at most 10,000,000"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, capsys, content, target, message) -> None:

@@ -219,3 +219,90 @@ def test_the_demo_model_by_name(monkeypatch, tmp_path: Path, capsys) -> None:
     code, out, err = run_cli(capsys, "--model_dir", "demo", "--prompt", "The import statement", "--max_new_tokens", "5")
     assert code == 0, err
     assert out.splitlines()[-1].startswith("The import statement")
+
+
+# -- batches, streaming, stop strings (issue 28) ----------------------------------------
+
+def test_several_prompts_are_one_left_padded_batch(model_dir: Path, capsys) -> None:
+    code, out, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat sat on the",
+                             "--prompt", "a dog", "--max_new_tokens", "8")
+    assert code == 0, err
+    texts = [t.strip() for t in out.split("---") if t.strip() and " of 2" not in t]
+    # each text is what its prompt gives alone
+    alone = [expected(model_dir, p, 8)[0].strip() for p in ("the cat sat on the", "a dog")]
+    assert texts == alone
+
+
+def test_stream_prints_the_same_text_as_it_comes(model_dir: Path, capsys) -> None:
+    base = ["--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "12"]
+    code, plain, _ = run_cli(capsys, *base, "--no-stream")
+    assert code == 0
+    code, streamed, err = run_cli(capsys, *base, "--stream")
+    assert code == 0 and streamed == plain and err == ""
+    code, streamed, err = run_cli(capsys, *base, "--strategy", "top_p", "--seed", "3", "--stream")
+    assert code == 0 and streamed.strip() == expected(model_dir, "the cat", 12, do_sample=True, top_p=0.9,
+                                                      seed=3)[0].strip()
+    code, out, err = run_cli(capsys, *base, "--strategy", "beam", "--stream")  # beams: printed when done
+    assert code == 0 and out.strip() == expected(model_dir, "the cat", 12, num_beams=4)[0].strip()
+    assert "--stream shows one text as it comes" in err and len(err.strip().splitlines()) == 1
+
+
+def test_stop_strings_end_the_text(model_dir: Path, capsys) -> None:
+    tok = BPETokenizer.load(model_dir)
+    free = expected(model_dir, "the cat", 20)[0]
+    new = free[len("the cat"):]
+    stop = new[3:5]  # two characters the model really writes
+    assert stop.strip()
+    for stream in ("--stream", "--no-stream"):
+        code, out, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "20",
+                                 "--stop", stop, "--stop", "zzz", stream)
+        assert code == 0, err
+        text = out.rstrip("\n")
+        assert stop in text[len("the cat"):] and len(text) < len(free.rstrip("\n"))
+        assert len(tok.encode(text)) < len(tok.encode(free))
+    code, _, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--stop", "")
+    assert code == 2 and "--stop" in err and "empty" in err and len(err.strip().splitlines()) == 1
+
+
+def test_flags_a_strategy_does_not_read_are_named(model_dir: Path, capsys) -> None:
+    code, out, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "4",
+                             "--top_p", "0.5", "--num_beams", "3")
+    assert code == 0 and out.strip() == expected(model_dir, "the cat", 4)[0].strip()
+    assert err.splitlines() == ["course generate: warning: --top_p does not apply to --strategy greedy; ignored",
+                                "course generate: warning: --num_beams does not apply to --strategy greedy; ignored"]
+
+
+def test_the_strategies_and_their_defaults_come_from_the_registry(capsys) -> None:
+    from course_lib.generate import STRATEGIES
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    choices = next(a.choices for a in parser._actions if a.dest == "strategy")
+    assert tuple(choices) == tuple(STRATEGIES)
+    helps = {a.dest: a.help for a in parser._actions}
+    assert "50 for top_k" in helps["top_k"] and "4 for contrastive" in helps["top_k"]
+    for s in STRATEGIES.values():
+        assert s.summary in helps["strategy"]
+        args = parser.parse_args(["--model_dir", "x", "--prompt", "p", "--strategy", s.name])
+        assert decoding_settings(args) == s.settings()
+
+
+def test_stream_is_on_by_default_on_a_terminal(model_dir: Path, capsys, monkeypatch) -> None:
+    import sys
+
+    import course_lib.generate as gen
+
+    made = []
+
+    class Recording(gen.TextStreamer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(gen, "TextStreamer", Recording)
+    base = ["--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "6"]
+    code, out, _ = run_cli(capsys, *base)
+    assert code == 0 and made == []  # not a terminal (captured): printed when done
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, streamed, _ = run_cli(capsys, *base)
+    assert code == 0 and len(made) == 1 and streamed == out and made[0].texts == [out.rstrip("\n")]

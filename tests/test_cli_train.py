@@ -12,7 +12,7 @@ import torch
 
 from course_lib.cli import build_parser, main
 from course_lib.model import GPT
-from course_lib.train import read_train_state
+from course_lib.train import COMMAND_LINE, read_train_state
 
 ORIGINAL = ["train", "--train_txt", "data/train_aug_50000.txt", "--tokenizer_dir", "outputs/tokenizer_8k_50k",
             "--seq_len", "256", "--epochs", "8", "--batch_size", "16"]
@@ -51,6 +51,32 @@ def test_the_original_command_parses_verbatim_with_the_original_default_out():
     assert (args.train_txt, args.tokenizer_dir, args.seq_len, args.epochs, args.batch_size) == (
         "data/train_aug_50000.txt", "outputs/tokenizer_8k_50k", 256, 8.0, 16)
     assert args.out == "outputs/mini_gpt2_med" and args.impl == "course" and not args.overwrite
+
+
+def test_every_cli_default_is_its_dataclass_default():
+    """`course train`'s flags come from TrainConfig and GPTConfig fields: each default is the named
+    recipe's value (train.COMMAND_LINE, cli.train.command_line_model()), every TrainConfig field has a
+    flag or a stated reason, and the recipe differs from TrainConfig() only where it says so."""
+    import dataclasses
+
+    from course_lib.cli import train as cli_train
+    from course_lib.train import TrainConfig
+
+    args = build_parser().parse_args(["train", "--train_txt", "t.txt", "--tokenizer_dir", "tok"])
+    for flag, (name, _) in cli_train.TRAIN_FLAGS.items():
+        expected = None if name in cli_train.DERIVED else getattr(COMMAND_LINE, name)
+        assert getattr(args, flag[2:]) == expected, (flag, getattr(args, flag[2:]), expected)
+    model = cli_train.command_line_model()
+    for flag, (name, _) in cli_train.MODEL_FLAGS.items():
+        expected = None if name == "n_positions" else getattr(model, name)  # n_positions: --seq_len
+        assert getattr(args, flag[2:]) == expected, (flag, getattr(args, flag[2:]), expected)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    covered = {name for name, _ in cli_train.TRAIN_FLAGS.values()} | set(cli_train.NOT_FLAGS)
+    assert covered == fields, f"TrainConfig fields without a flag: {sorted(fields - covered)}"
+    assert set(cli_train.DERIVED) <= covered
+    recipe_changes = {f for f in fields if getattr(COMMAND_LINE, f) != getattr(TrainConfig(), f)}
+    assert recipe_changes == {"seq_len", "batch_size", "epochs", "sample_prompt", "sample_tokens"}
+    assert (args.lr, args.beta2, args.dropout) == (TrainConfig().lr, TrainConfig().beta2, 0.1)  # reconciled
 
 
 def test_original_command_end_to_end_then_refuse_overwrite_resume(workdir, monkeypatch, capsys):
@@ -95,7 +121,7 @@ def test_original_command_end_to_end_then_refuse_overwrite_resume(workdir, monke
     assert main(ORIGINAL + SMALL + ["--n_embd", "32", "--resume", "--max_steps", "99"]) == 2
     assert "n_embd: checkpoint 16, now 32" in capsys.readouterr().err
     assert main(ORIGINAL + SMALL + ["--lr", "0.1", "--resume", "--max_steps", "99"]) == 2
-    assert "lr: checkpoint 0.0005, now 0.1" in capsys.readouterr().err
+    assert f"lr: checkpoint {COMMAND_LINE.lr}, now 0.1" in capsys.readouterr().err
     assert _tree_digest(out) == before
 
     # --overwrite starts again

@@ -59,6 +59,29 @@ def _state(model: torch.nn.Module, opt: torch.optim.Optimizer, samples: int, ste
             "losses": list(losses)}
 
 
+def count_gradient_syncs(ddp: torch.nn.Module) -> dict[str, int]:
+    """Count DDP's gradient all-reduces on `ddp` (a DistributedDataParallel); returns the live counter.
+
+    ``counter["syncs"]`` goes up once per synchronised backward pass (bucket 0),
+    ``counter["buckets"]`` once per bucket all-reduced. The hook then does DDP's usual
+    averaging all-reduce, so training is unchanged: it proves that accumulation micro-steps
+    do not communicate.
+    """
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    assert isinstance(ddp, torch.nn.parallel.DistributedDataParallel), type(ddp)
+    counter = {"syncs": 0, "buckets": 0}
+
+    def hook(state, bucket):  # noqa: ANN001 - DDP inspects real annotations; strings confuse it
+        counter["buckets"] += 1
+        if bucket.index() == 0:
+            counter["syncs"] += 1
+        return allreduce_hook(state, bucket)
+
+    ddp.register_comm_hook(None, hook)
+    return counter
+
+
 def plain_train(micro: int, accum: int, steps: int, *, use_no_sync: bool = True,
                 resume: dict | None = None, snapshot_after: int | None = None) -> dict:
     """A minimal DDP-aware loop built only from course_lib.distributed; runs in 1 or N processes."""
@@ -71,10 +94,10 @@ def plain_train(micro: int, accum: int, steps: int, *, use_no_sync: bool = True,
         opt.load_state_dict(resume["optim"])
         start, done = resume["samples"], resume["steps"]
     ds = _dataset()
-    sampler = distributed.make_sampler(ds, shuffle=True, seed=SEED, start=start, always=True)
+    sampler = distributed.ShardSampler(ds, shuffle=True, seed=SEED, start=start)  # one process too: the shared order
     loader = DataLoader(ds, batch_size=micro, sampler=sampler, drop_last=True)
     ddp = distributed.wrap_model(model, torch.device("cpu"))
-    counter = distributed.count_gradient_syncs(ddp) if distributed.is_distributed() else None
+    counter = count_gradient_syncs(ddp) if distributed.is_distributed() else None
     global_batch = micro * accum * distributed.world_size()
     batches = iter(loader)
     losses: list[float] = []
@@ -93,7 +116,7 @@ def plain_train(micro: int, accum: int, steps: int, *, use_no_sync: bool = True,
         losses.append(distributed.all_reduce_mean(total).item())
         if snapshot_after == step + 1:  # what a checkpoint would hold, position in global samples
             snapshot = _state(model, opt, start + (step + 1) * global_batch, done + step + 1, losses)
-    result = _state(distributed.unwrap_model(ddp), opt, start + steps * global_batch, done + steps, losses)
+    result = _state(model, opt, start + steps * global_batch, done + steps, losses)  # ddp shares model's weights
     result.update(syncs=None if counter is None else dict(counter), snapshot=snapshot)
     return result
 
@@ -217,7 +240,7 @@ def trainer_runs(out: Path) -> dict:
 
     def wrap_and_count(model, device):  # noqa: ANN001
         wrapped = original_wrap(model, device)
-        counters.append(distributed.count_gradient_syncs(wrapped))
+        counters.append(count_gradient_syncs(wrapped))
         return wrapped
 
     def counting_atomic_dir(path):  # noqa: ANN001

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import finetune, lora
+from course_lib import finetune
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
 from course_lib.tokenizer import BPETokenizer, gpt2_tokenizer
@@ -129,31 +129,6 @@ def test_answer_stops_at_the_newline_and_exact_match_counts() -> None:
     assert model.training  # answer() restores the mode
     score, got = finetune.exact_match(model, tok, [row, {"instruction": row["instruction"], "response": "warm"}])
     assert got == ["cold", "cold"] and score == 0.5
-
-
-def test_training_memory_counts_parameters_gradients_and_adamw_state() -> None:
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2))
-    n = model.num_parameters()
-    assert finetune.training_memory(model) == finetune.TrainingMemory(4 * n, 0, 0)  # tied weights once
-    x = torch.randint(0, 64, (2, 8))
-    full = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model(x, labels=x).loss.backward()
-    full.step()
-    mem = finetune.training_memory(model, full)
-    n_tensors = len(list(model.parameters()))
-    assert (mem.parameters, mem.gradients, mem.optimizer) == (4 * n, 4 * n, 8 * n + 4 * n_tensors)
-    assert mem.total == mem.parameters + mem.gradients + mem.optimizer and "MiB" in str(mem)
-
-    lora.apply_lora(model, ("c_attn",), r=2, alpha=4)
-    model.zero_grad(set_to_none=True)
-    adapters = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(adapters, lr=1e-3)
-    model(x, labels=x).loss.backward()
-    opt.step()
-    k = sum(p.numel() for p in adapters)
-    mem = finetune.training_memory(model, opt)
-    assert (mem.parameters, mem.gradients, mem.optimizer) == (4 * (n + k), 4 * k, 8 * k + 4 * len(adapters))
 
 
 # --------------------------------------------------------------------------- the larger online set (no network here)

@@ -459,6 +459,8 @@ def test_bench_generate_quick_runs(capsys) -> None:
     out = capsys.readouterr().out
     import transformers
 
-    assert "ids identical" in out and f"transformers {transformers.__version__}," in out
-    for name in ("course, KV cache", "course, no cache", "transformers (sdpa), cache"):
-        assert re.search(re.escape(name) + r" +\d+\.\d +\d+\.\d +\d+\.\d\dx", out), out
+    assert "ids identical" in out and f"transformers {transformers.__version__}," in out and "load average" in out
+    for scenario in ("one prompt, KV cache", "one prompt, no cache", "ragged batch of 4, KV cache"):
+        assert f"\n{scenario} (" in out, out
+    for name in ("course", "course, last head only", "course, every head", "transformers (sdpa)"):
+        assert re.search(r"\n" + re.escape(name) + r" +\d+\.\d +\d+\.\d +\d+\.\d\dx", out), out

@@ -12,6 +12,7 @@ from torch import nn
 from course_lib import interp, toys
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
+from course_lib.viz import heads
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +157,8 @@ def test_direct_logit_attribution_with_the_other_parts_adds_up_to_the_logit(hf: 
             p.normal_(0.0, 0.5)  # every part matters
     model = (model.to_hf() if hf else model).eval()
     ids, token = torch.randint(0, 31, (6,)), 17
-    heads = interp.direct_logit_attribution(model, ids, token)
-    assert heads.shape == (2, 4) and heads.abs().min() > 0
+    shares = interp.direct_logit_attribution(model, ids, token)
+    assert shares.shape == (2, 4) and shares.abs().min() > 0
     parts, stream = [], {}
     hooks = [b.mlp.register_forward_hook(lambda m, a, out: parts.append(out[0, -1])) for b in model.transformer.h]
     hooks.append(model.transformer.ln_f.register_forward_pre_hook(lambda m, a: stream.update(x=a[0][0, -1])))
@@ -169,20 +170,20 @@ def test_direct_logit_attribution_with_the_other_parts_adds_up_to_the_logit(hf: 
     ln_f, row = model.transformer.ln_f, model.lm_head.weight[token].detach()
     scale = (stream["x"].var(unbiased=False) + ln_f.eps).sqrt()
     others = sum(float(((v - v.mean()) / scale * ln_f.weight.detach()) @ row) for v in parts)
-    total = float(heads.sum()) + others + float(ln_f.bias.detach() @ row)
+    total = float(shares.sum()) + others + float(ln_f.bias.detach() @ row)
     assert total == pytest.approx(float(out.logits[0, -1, token]), abs=1e-4)
     with pytest.raises(CourseInputError):
         interp.direct_logit_attribution(model, ids, 31)
 
 
 def test_plots_return_figures(toy: GPT) -> None:
-    fig = interp.plot_head_scores(torch.rand(2, 4), title="t")
+    fig = heads.plot_head_scores(torch.rand(2, 4), title="t")
     assert len(fig.axes) == 2  # the heatmap and its colour bar
-    fig = interp.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
+    fig = heads.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
-    fig = interp.plot_head_scores(torch.randn(2, 4), title="signed", diverging=True)
+    fig = heads.plot_head_scores(torch.randn(2, 4), title="signed", diverging=True)
     low, high = fig.axes[0].images[0].get_clim()
     assert low == -high and fig.axes[0].images[0].get_cmap().name == "RdBu_r"
     ids = interp.repeated_tokens(512, 4, 1)[0]
-    fig = interp.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
+    fig = heads.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
     assert fig.axes

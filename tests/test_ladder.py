@@ -109,22 +109,3 @@ def test_the_padded_rung_names_its_size() -> None:
 @pytest.mark.parametrize("gib, batch", [(None, 1), (8, 1), (15, 2), (24, 4), (40, 8), (80, 16), (141, 16)])
 def test_batch_for_memory(gib: float | None, batch: int) -> None:
     assert ladder.batch_for_memory(None if gib is None else int(gib * 2**30)) == batch
-
-
-def test_set_tf32_turns_it_on_and_off_with_one_api() -> None:
-    matmul, conv = torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None)
-    if not hasattr(matmul, "fp32_precision"):
-        pytest.skip("this PyTorch has only the older TF32 switches")
-    before = (matmul.fp32_precision, conv.fp32_precision if conv is not None else None)
-    try:
-        ladder.set_tf32(True)
-        assert ladder.tf32_enabled()
-        ladder.set_tf32(False)
-        assert not ladder.tf32_enabled()
-        ladder.set_tf32(True)  # the same switches again: no mix of the older and newer ones
-        assert ladder.tf32_enabled()
-    finally:  # as they were, so that other tests may read the older switches
-        matmul.fp32_precision = before[0]
-        if conv is not None:
-            conv.fp32_precision = before[1]
-    assert torch.get_float32_matmul_precision() in ("highest", "high", "medium")

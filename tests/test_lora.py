@@ -240,22 +240,6 @@ def test_targets_that_are_not_linear_tied_or_already_adapted() -> None:
         merge_lora(tiny_gpt())
 
 
-def test_step_memory_shows_what_checkpointing_saves() -> None:
-    from course_lib.lora import step_memory
-
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=64, n_positions=64, n_embd=32, n_layer=4, n_head=4))
-    ids = torch.randint(0, 64, (4, 64))
-    off = step_memory(model, ids)
-    model.gradient_checkpointing_enable()
-    on = step_memory(model, ids)
-    assert on.saved_bytes < off.saved_bytes / 2
-    assert off.peak_bytes is not None and on.peak_bytes is not None  # the CPU profiler record
-    assert 0 < on.peak_bytes < off.peak_bytes
-    assert step_memory(model, ids).peak_bytes == on.peak_bytes  # exact and repeatable
-    assert all(p.grad is None for p in model.parameters()) and model.training
-
-
 @pytest.mark.slow
 def test_bench_finetune_quick_runs(capsys) -> None:
     import importlib.util

@@ -142,3 +142,22 @@ def test_import_course_lib_is_lazy() -> None:
     code = "import sys, course_lib; print('transformers' in sys.modules, 'course_lib.model' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_set_tf32_turns_it_on_and_off_with_one_api() -> None:
+    matmul, conv = torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None)
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("this PyTorch has only the older TF32 switches")
+    before = (matmul.fp32_precision, conv.fp32_precision if conv is not None else None)
+    try:
+        runtime.set_tf32(True)
+        assert runtime.tf32_enabled()
+        runtime.set_tf32(False)
+        assert not runtime.tf32_enabled()
+        runtime.set_tf32(True)  # the same switches again: no mix of the older and newer ones
+        assert runtime.tf32_enabled()
+    finally:  # as they were, so that other tests may read the older switches
+        matmul.fp32_precision = before[0]
+        if conv is not None:
+            conv.fp32_precision = before[1]
+    assert torch.get_float32_matmul_precision() in ("highest", "high", "medium")

@@ -11,7 +11,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_lib import runtime, scaling
-from course_lib.model import GPT, GPTConfig
+from course_lib.model import GPT, LLAMA_SWITCHES, GPTConfig
 
 SMALL = dict(vocab_size=101, n_positions=32, n_embd=48, n_layer=2, n_head=4)
 
@@ -99,6 +99,31 @@ def test_flops_per_token_matches_pytorchs_flop_counter() -> None:
     assert scaling.flops_per_token(cfg) == formula  # the default length is n_positions
 
 
+SWITCHED = [
+    dict(LLAMA_SWITCHES, n_kv_head=2),  # a Llama: RMSNorm, RoPE, SwiGLU, no biases, untied head, GQA
+    dict(LLAMA_SWITCHES, bias=True, tie_word_embeddings=True, n_inner=100),
+    dict(mlp="swiglu"), dict(norm="rmsnorm"), dict(bias=False), dict(n_kv_head=1), dict(tie_word_embeddings=False),
+]
+
+
+@pytest.mark.parametrize("switches", SWITCHED, ids=lambda d: ",".join(f"{k}={v}" for k, v in d.items()))
+def test_flops_count_the_notebook_11_switches(switches: dict) -> None:
+    """N is every parameter but the lookups (the position table; the token embedding when the head is
+    its own), counted on the real model; and 6N + 12 L T C against PyTorch's counter on a forward + backward."""
+    cfg = GPTConfig(**{**SMALL, **switches})
+    model = GPT(cfg)
+    lookups = [model.transformer.wte.weight] * (not cfg.tie_word_embeddings)
+    lookups += [model.transformer.wpe.weight] if "wpe" in model.transformer else []
+    assert scaling.non_embedding_params(cfg) == model.num_parameters() - sum(w.numel() for w in lookups)
+    B, T = 2, cfg.n_positions
+    x = torch.randint(0, cfg.vocab_size, (B, T))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x, output_attentions=True).logits.float().sum().backward()
+    vectors = sum(p.numel() for p in model.parameters() if p.dim() == 1)  # biases and gains: no matmul
+    assert counter.get_total_flops() / (B * T) == scaling.flops_per_token(cfg, T) - 6 * vectors
+
+
 def test_gpt2_124m_flops_per_token() -> None:
     cfg = GPTConfig.preset("gpt2")
     assert scaling.non_embedding_params(cfg) == 123_653_376  # GPT2LMHeadModel's 124,439,808 minus wpe
@@ -121,20 +146,6 @@ def test_peak_flops_and_mfu() -> None:
     assert scaling.peak_flops("cuda", None, device_name="NVIDIA A100-SXM4-80GB") == 156e12
     assert scaling.mfu(10_000, 1e9, 1e14) == pytest.approx(0.1)
     assert scaling.mfu(10_000, 1e9, None) is None
-
-
-def test_memory_estimate_grows_and_picks_a_preset() -> None:
-    cfg = GPTConfig.preset("gpt2")
-    small = scaling.estimate_training_memory(cfg, 1, 256)
-    assert small > 16 * scaling.non_embedding_params(cfg)  # at least weights + grads + AdamW
-    assert scaling.estimate_training_memory(cfg, 8, 1024) > scaling.estimate_training_memory(cfg, 4, 1024) > small
-    assert scaling.estimate_training_memory(cfg, 4, 1024, None) > scaling.estimate_training_memory(cfg, 4, 1024)
-    order = ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
-    picks = [scaling.largest_preset_that_fits(int(gb * 2**30), 4, 1024, torch.float16) for gb in (8, 16, 40, 80)]
-    assert [order.index(p) for p in picks] == sorted(order.index(p) for p in picks)  # more memory, no smaller model
-    assert scaling.largest_preset_that_fits(2**30, 4, 1024) is None  # 1 GiB holds none of them
-    with pytest.raises(ValueError):
-        scaling.estimate_training_memory(cfg, 0, 1024)
 
 
 # --------------------------------------------------------------------------- torch.compile

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import toys
-from course_lib.viz import heads
+from course_lib import interp, toys
+from course_lib.errors import CourseInputError
+from course_lib.model import GPTConfig
 
 
 @pytest.mark.slow
@@ -27,10 +28,10 @@ def test_a_previous_token_head_appears_in_a_char_model(capsys) -> None:
     text = load_corpus("offline", verbose=False)
     sample = text[1000:1064]
     untrained, vocab = toys.train_char_model(text, steps=0, seed=0, verbose=False)
-    before = heads.top_heads(heads.head_roles(untrained, vocab.encode(sample), period=24), "previous_token", 1)[0]
+    before = interp.top_heads(interp.head_roles(untrained, vocab.encode(sample), period=24), "previous_token", 1)[0]
     model, vocab = toys.cached_char_model(text)
-    roles = heads.head_roles(model, vocab.encode(sample), period=24)
-    best = heads.top_heads(roles, "previous_token", 1)[0]
+    roles = interp.head_roles(model, vocab.encode(sample), period=24)
+    best = interp.top_heads(roles, "previous_token", 1)[0]
     uniform = sum(1 / (i + 1) for i in range(1, len(sample))) / (len(sample) - 1)
     with capsys.disabled():
         print(f"\n[previous token] {best.name} score {best.previous_token:.3f} "
@@ -54,19 +55,19 @@ def test_the_copy_task_grows_an_induction_head_found_by_the_scores(capsys) -> No
     are 0.03 and 0.08. Trained once (by this test or notebook 08, whichever comes first), then cached.
     """
     untrained = toys.train_induction_model(steps=0, verbose=False)
-    before = heads.head_roles(untrained, period=20)
+    before = interp.head_roles(untrained, period=20)
     model = toys.cached_induction_model()
-    roles = heads.head_roles(model, period=20)
-    ind = heads.top_heads(roles, "induction", 1)[0]
-    prev = heads.top_heads([r for r in roles if r.layer == 0], "previous_token", 1)[0]
-    ind0 = heads.top_heads(before, "induction", 1)[0]
+    roles = interp.head_roles(model, period=20)
+    ind = interp.top_heads(roles, "induction", 1)[0]
+    prev = interp.top_heads([r for r in roles if r.layer == 0], "previous_token", 1)[0]
+    ind0 = interp.top_heads(before, "induction", 1)[0]
     with capsys.disabled():
         print(f"\n[induction] {ind.name} induction {ind.induction:.3f}, {prev.name} previous token "
               f"{prev.previous_token:.3f} (untrained best induction {ind0.induction:.3f})")
     assert ind.layer == 1 and ind.induction >= 0.8 and ind0.induction < 0.1
     assert prev.previous_token >= 0.3  # the layer-0 head the induction head reads from
     # and the model copies: the second copy is predicted from the first
-    x = heads.repeated_random_tokens(model.config.vocab_size, 20, batch=8, seed=3)
+    x = interp.repeated_tokens(model.config.vocab_size, 20, batch=8, seed=3)
     with torch.no_grad():
         pred = model(x).logits[:, 20:-1].argmax(-1)
     assert (pred == x[:, 21:]).float().mean() > 0.9
@@ -80,8 +81,16 @@ def test_the_copy_task_grows_an_induction_head_found_by_the_scores(capsys) -> No
 
 
 def _tiny_specs():
-    return (toys.InductionSpec(steps=6, vocab_size=64, period=8, batch_size=4, n_embd=16, record_every=3),
-            toys.CharSpec(steps=4, block_size=16, batch_size=4, n_embd=16, record_every=2))
+    small = GPTConfig(vocab_size=64, n_positions=16, n_layer=2, n_head=4, n_embd=16)
+    return (toys.InductionSpec(steps=6, model=small, period=8, batch_size=4, record_every=3),
+            toys.CharSpec(steps=4, model=small, batch_size=4, record_every=2))
+
+
+def test_the_specs_hold_a_gpt_config_and_refuse_a_context_too_short() -> None:
+    assert toys.INDUCTION.model == GPTConfig(vocab_size=512, n_positions=48, n_layer=2, n_head=4, n_embd=64)
+    assert toys.CHAR.model.n_positions == 64  # the block of characters it reads
+    with pytest.raises(CourseInputError, match="n_positions=16 cannot hold two copies of period 24"):
+        toys.train_induction_model(toys.InductionSpec(model=_tiny_specs()[0].model), steps=0, verbose=False)
 
 
 def test_the_cached_models_are_trained_once_keyed_by_settings_and_text(tmp_path, monkeypatch, capsys) -> None:
@@ -125,7 +134,9 @@ def test_two_processes_training_the_same_model_at_once_leave_one_copy(tmp_path) 
             "m = toys.cached_induction_model(tests_spec.SPEC, verbose=False); print(m.source)")
     (tmp_path / "tests_spec.py").write_text(
         "from course_lib import toys\n"
-        "SPEC = toys.InductionSpec(steps=40, vocab_size=64, period=8, batch_size=4, n_embd=16, record_every=10)\n",
+        "from course_lib.model import GPTConfig\n"
+        "SPEC = toys.InductionSpec(steps=40, model=GPTConfig(vocab_size=64, n_positions=16, n_layer=2, n_head=4,"
+        " n_embd=16), period=8, batch_size=4, record_every=10)\n",
         encoding="utf-8")
     env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "data"),
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}

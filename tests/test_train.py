@@ -392,6 +392,11 @@ def test_time_left_is_measured_on_the_first_steps_not_guessed():
     # after step 3: 7 steps and 3 evaluations left = 7 x 2 + 3 x (2 batches x 2 s / 3)
     assert t.measured["estimated_seconds"] == pytest.approx(7 * 2.0 + 3 * 2 * 2.0 / 3)
     assert "2.00 s per step, measured on steps 2-3 -> about 18 s for the 7 steps left and 3 evaluation(s)" in lines[0]
+    # once per run: fit() called again (after a stop, or with more steps) does not print it again
+    t.total_steps += 5
+    said.clear()
+    t.fit()
+    assert t.step == 15 and not [m for m in said if m.startswith("time:")], said
     # no estimate for a run too short to measure
     short = Trainer(tiny_model(), TRAIN, VAL, cfg(max_steps=3))
     said.clear()

@@ -14,6 +14,7 @@ import random
 import pytest
 import torch
 
+from course_lib import interp, tokenizer
 from course_lib.errors import CourseInputError
 from course_lib.model import GPT, GPTConfig
 from course_lib.viz import attention as va
@@ -54,54 +55,56 @@ def test_pretty_token_matches_tiktoken_bytes_for_every_gpt2_token(hf_tok) -> Non
     ids = rng.sample(range(50256), 3000) + [198, 220, 628, 50255]  # "\n", " ", "\n\n", ...
     symbols = hf_tok.convert_ids_to_tokens(ids)
     for i, s in zip(ids, symbols):
-        assert va.pretty_token(s) == enc.decode_single_token_bytes(i).decode("utf-8", errors="replace")
-    assert va.pretty_token("Ġworld") == " world" and va.pretty_token("Ċ") == "\n"
-    assert va.pretty_token("<|endoftext|>") == "<|endoftext|>"  # not byte symbols: unchanged
+        assert tokenizer.pretty_token(s) == enc.decode_single_token_bytes(i).decode("utf-8", errors="replace")
+    assert tokenizer.pretty_token("Ġworld") == " world" and tokenizer.pretty_token("Ċ") == "\n"
+    assert tokenizer.pretty_token("<|endoftext|>") == "<|endoftext|>"  # not byte symbols: unchanged
 
 
 def test_token_labels_agree_across_tokenizers(tok, hf_tok) -> None:
     from course_lib.tokenizer import CharTokenizer, tiktoken_gpt2
 
-    ids = va.encode_text(tok, TEXT)
-    assert ids == va.encode_text(hf_tok, TEXT) == tiktoken_gpt2().encode(TEXT)
-    course = va.token_labels(tok, ids)
-    assert course == va.token_labels(hf_tok, ids) == va.token_labels(tiktoken_gpt2(), ids)
+    ids = tokenizer.encode_text(tok, TEXT)
+    assert ids == tokenizer.encode_text(hf_tok, TEXT) == tiktoken_gpt2().encode(TEXT)
+    course = tokenizer.token_labels(tok, ids)
+    assert course == tokenizer.token_labels(hf_tok, ids) == tokenizer.token_labels(tiktoken_gpt2(), ids)
     assert "".join(course) == TEXT and "\n" in course and " world" in course
     chars = CharTokenizer.train(TEXT)
-    assert va.token_labels(chars, chars.encode("cat")) == ["c", "a", "t"]
-    assert va.token_labels(None, [5, 7]) == ["5", "7"]
+    assert tokenizer.token_labels(chars, chars.encode("cat")) == ["c", "a", "t"]
+    assert tokenizer.token_labels(None, [5, 7]) == ["5", "7"]
 
 
 def test_display_label_makes_invisible_tokens_visible() -> None:
-    assert va.display_label("\n") == "↵" and va.display_label(" ") == "␣" and va.display_label("\t") == "⇥"
-    assert va.display_label(" the") == " the" and va.display_label("") == "∅"
-    assert va.display_label("x" * 40, limit=8) == "x" * 7 + "…"
+    label = tokenizer.display_label
+    assert label("\n") == "↵" and label(" ") == "␣" and label("\t") == "⇥"
+    assert label("a\x17b") == "a^Wb" and label("\r") == "^M" and label("\x7f") == "^?"  # any font draws them
+    assert tokenizer.display_label(" the") == " the" and tokenizer.display_label("") == "∅"
+    assert tokenizer.display_label("x" * 40, limit=8) == "x" * 7 + "…"
 
 
 # --------------------------------------------------------------------------- attention maps
 def test_attention_maps_match_transformers_eager(tiny_gpt, tok) -> None:
-    ids = va.encode_text(tok, TEXT)
-    ours = heads.attention_maps(tiny_gpt, ids)
+    ids = tokenizer.encode_text(tok, TEXT)
+    ours = interp.attention_maps(tiny_gpt, ids)
     hf = tiny_gpt.to_hf().eval()
     with torch.no_grad():
         ref = hf(torch.tensor([ids]), output_attentions=True).attentions
     assert ours.shape == (3, 4, len(ids), len(ids))
     torch.testing.assert_close(ours, torch.stack([a[0] for a in ref]), atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(heads.attention_maps(hf, ids), ours, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(interp.attention_maps(hf, ids), ours, atol=1e-5, rtol=1e-4)
 
 
 def test_attention_maps_switch_an_sdpa_model_to_eager(tiny_gpt, tok) -> None:
-    ids = va.encode_text(tok, "The cat sat.")
+    ids = tokenizer.encode_text(tok, "The cat sat.")
     hf = tiny_gpt.to_hf(attn_implementation="sdpa").eval()
-    torch.testing.assert_close(heads.attention_maps(hf, ids), heads.attention_maps(tiny_gpt, ids),
+    torch.testing.assert_close(interp.attention_maps(hf, ids), interp.attention_maps(tiny_gpt, ids),
                                atol=1e-5, rtol=1e-4)
 
 
 def test_attention_maps_refuse_bad_input(tiny_gpt) -> None:
     with pytest.raises(CourseInputError):
-        heads.attention_maps(tiny_gpt, [])
+        interp.attention_maps(tiny_gpt, [])
     with pytest.raises(CourseInputError):
-        heads.attention_maps(tiny_gpt, torch.zeros(2, 3, dtype=torch.long))
+        interp.attention_maps(tiny_gpt, torch.zeros(2, 3, dtype=torch.long))
 
 
 # --------------------------------------------------------------------------- scores
@@ -123,17 +126,17 @@ def test_scores_on_hand_made_patterns() -> None:
         induct[t, t - p + 1] = 1
     uniform = _causal_uniform(T)
     att = torch.stack([prev, sink, induct, uniform])  # (4, T, T)
-    torch.testing.assert_close(heads.previous_token_score(att)[:2], torch.tensor([1.0, 1 / (T - 1)]))
-    torch.testing.assert_close(heads.first_token_score(att)[:2], torch.tensor([1 / (T - 1), 1.0]))
-    assert heads.induction_score(att, p)[2] == 1.0 and heads.induction_score(att, p)[0] < 0.3
-    ent = heads.attention_entropy(att)
+    torch.testing.assert_close(interp.previous_token_score(att)[:2], torch.tensor([1.0, 1 / (T - 1)]))
+    torch.testing.assert_close(interp.first_token_score(att)[:2], torch.tensor([1 / (T - 1), 1.0]))
+    assert interp.induction_score(att, p)[2] == 1.0 and interp.induction_score(att, p)[0] < 0.3
+    ent = interp.attention_entropy(att)
     assert ent[0] == 0 and ent[1] == 0
     assert math.isclose(float(ent[3]), sum(math.log(i + 1) for i in range(T)) / T, rel_tol=1e-5)
     # first-token score leaves out query 0 (which can only look at itself)
-    assert math.isclose(float(heads.first_token_score(uniform)), sum(1 / (i + 1) for i in range(1, T)) / (T - 1),
+    assert math.isclose(float(interp.first_token_score(uniform)), sum(1 / (i + 1) for i in range(1, T)) / (T - 1),
                         rel_tol=1e-5)
     with pytest.raises(CourseInputError):
-        heads.induction_score(att, T)
+        interp.induction_score(att, T)
 
 
 def test_head_roles_table_and_sorting() -> None:
@@ -142,10 +145,10 @@ def test_head_roles_table_and_sorting() -> None:
     att[1, 2] = 0
     att[1, 2, 0, 0] = 1
     att[1, 2, torch.arange(1, T), torch.arange(0, T - 1)] = 1
-    roles = heads.head_roles_from_attentions(att)
+    roles = interp.head_roles_from_attentions(att)
     assert [(r.layer, r.head) for r in roles] == [(i, h) for i in range(2) for h in range(3)]
     assert math.isnan(roles[0].induction)
-    best = heads.top_heads(roles, "previous_token", 1)[0]
+    best = interp.top_heads(roles, "previous_token", 1)[0]
     assert (best.layer, best.head, best.previous_token) == (1, 2, 1.0)
     assert va.sort_roles(roles, "entropy")[0].name == "L1H2"  # lowest entropy first
     assert va.sort_roles(roles, "previous_token")[0].name == "L1H2"
@@ -154,9 +157,9 @@ def test_head_roles_table_and_sorting() -> None:
 
 
 def test_repeated_random_tokens_repeat() -> None:
-    x = heads.repeated_random_tokens(50, 7, batch=3, seed=1)
+    x = interp.repeated_tokens(50, 7, batch=3, seed=1)
     assert x.shape == (3, 14) and torch.equal(x[:, :7], x[:, 7:]) and int(x.max()) < 50
-    assert torch.equal(x, heads.repeated_random_tokens(50, 7, batch=3, seed=1))
+    assert torch.equal(x, interp.repeated_tokens(50, 7, batch=3, seed=1))
 
 
 def test_plot_history_draws_loss_and_score() -> None:
@@ -172,8 +175,8 @@ def test_plot_history_draws_loss_and_score() -> None:
 # --------------------------------------------------------------------------- the explorer, without a browser
 def test_explorer_click_pick_sort_draw_the_right_data(tiny_gpt, tok) -> None:
     ex = va.AttentionExplorer(tiny_gpt, tok, TEXT)
-    att = heads.attention_maps(tiny_gpt, va.encode_text(tok, TEXT))
-    assert ex.tokens == va.token_labels(tok, va.encode_text(tok, TEXT))
+    att = interp.attention_maps(tiny_gpt, tokenizer.encode_text(tok, TEXT))
+    assert ex.tokens == tokenizer.token_labels(tok, tokenizer.encode_text(tok, TEXT))
     assert ex.att.dtype == torch.float16 and ex.att.shape == att.shape
     assert set(ex.head_buttons) == {(i, h) for i in range(3) for h in range(4)}
     before = ex.view.value
@@ -233,8 +236,8 @@ def test_explorer_refuses_bad_input(tiny_gpt, tok) -> None:
 
 
 def test_plot_attention_one_head_and_a_layer(tiny_gpt, tok) -> None:
-    att = heads.attention_maps(tiny_gpt, va.encode_text(tok, TEXT))
-    labels = va.token_labels(tok, va.encode_text(tok, TEXT))
+    att = interp.attention_maps(tiny_gpt, tokenizer.encode_text(tok, TEXT))
+    labels = tokenizer.token_labels(tok, tokenizer.encode_text(tok, TEXT))
     fig = va.plot_attention(att[0, 0], labels, title="L0H0", highlight=3)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()][:4] == ["Hello", " world", ",", "↵"]
@@ -247,7 +250,7 @@ def test_plot_attention_one_head_and_a_layer(tiny_gpt, tok) -> None:
 
 # --------------------------------------------------------------------------- bertviz bridge
 def test_bertviz_inputs_are_transformers_attentions(tiny_gpt, tok) -> None:
-    ids = va.encode_text(tok, TEXT)
+    ids = tokenizer.encode_text(tok, TEXT)
     inp = va.bertviz_inputs(tiny_gpt, tok, TEXT)
     hf = tiny_gpt.to_hf().eval()
     with torch.no_grad():
@@ -262,7 +265,7 @@ def test_bertviz_inputs_are_transformers_attentions(tiny_gpt, tok) -> None:
 
 def test_bertviz_limits_above_64_tokens(tiny_gpt, tok) -> None:
     text = "the cat sat on the mat. " * 15  # 105 tokens
-    T = len(va.encode_text(tok, text[:-1]))
+    T = len(tokenizer.encode_text(tok, text[:-1]))
     small = 3 * T * T  # room for three heads only
     inp = va.bertviz_inputs(tiny_gpt, tok, text[:-1], view="model", max_values=small)
     assert inp.limited and inp.values_shown() <= small and inp.include_layers == [0]

@@ -16,6 +16,7 @@ from course_lib.viz.decoding import (
     compare_strategies,
     distribution_html,
     strategy_kwargs,
+    stream_html,
 )
 
 TEXT = "to be or not to be, that is the question.\n"
@@ -116,3 +117,46 @@ def test_explorer_keeps_newlines_labels_and_wide_trees_visible(setup) -> None:
     # the tree's box is as wide as the output and scrolls (checked in a browser by test_browser.py)
     assert ex.tree.layout.overflow == "auto" and ex.tree.layout.width == "100%"
     assert int(ex.tree.value.split('width="')[1].split('"')[0]) > 1366  # too wide to fit: it must scroll
+
+
+def test_the_menu_and_the_sliders_follow_the_registry(setup) -> None:
+    from course_lib.generate import STRATEGIES as REGISTRY
+
+    model, tok = setup
+    assert STRATEGIES == tuple(REGISTRY)
+    ex = DecodingExplorer(model, tok, prompt="to be", seed=1)
+    assert tuple(ex.strategy.options) == tuple(REGISTRY)
+    ex.strategy.value = "contrastive"  # its own defaults: top_k 4
+    assert ex.top_k.value == REGISTRY["contrastive"].defaults["top_k"] == 4
+    ex.strategy.value = "top_k"
+    assert ex.top_k.value == REGISTRY["top_k"].defaults["top_k"] == 50
+    assert strategy_kwargs("top_k", top_k=7, num_beams=5) == {"do_sample": True, "top_k": 7}  # beams: not its own
+    assert strategy_kwargs("diverse_beam") == dict(REGISTRY["diverse_beam"].defaults)
+    ids = tok.encode("to be")
+    for name in ("contrastive", "diverse_beam"):  # strategies that run another function than generate
+        ex.strategy.value = name
+        ex.n_tokens.value = 3
+        new = ex.generate_n()
+        assert new == REGISTRY[name].run(model, ids, 3, REGISTRY[name].settings())[0, len(ids):].tolist()
+        ex.reset()
+
+
+def test_stream_shows_the_pieces_as_they_come(setup) -> None:
+    model, tok = setup
+    ex = DecodingExplorer(model, tok, prompt="to be", seed=1)
+    ex.strategy.value = "greedy"
+    ex.n_tokens.value = 6
+    shown: list[str] = []
+    ex.text_box.observe(lambda change: shown.append(change["new"]), names="value")
+    pieces = ex.stream()
+    assert "".join(pieces) == tok.decode(generate(model, tok.encode("to be"), 6)[0, 5:].tolist())
+    assert len(pieces) == 6 and sum("piece" in s for s in shown) >= 6, "the box is redrawn for every token"
+    assert ex.ids == generate(model, tok.encode("to be"), 6)[0].tolist()
+    ex.strategy.value = "beam"
+    assert ex.stream() == [] and "nothing to stream" in ex.text_box.value
+
+
+def test_stream_html_marks_pieces_and_waiting_tokens() -> None:
+    out = stream_html(["Un", " caf", "", "é!"])
+    assert out.count("<span") == 4 and "waiting for bytes" in out and "1 waited" in out
+    assert "Un" in out and "é!" in out and "http" not in out and "<script" not in out

@@ -45,7 +45,7 @@ def test_playground_redraws_every_column() -> None:
     pg = TokenizerPlayground({"characters": chars, "GPT-2": gpt2_tokenizer()}, text="hello")
     assert "5</b> tokens" in pg.columns["characters"].value
     assert "1</b> tokens" in pg.columns["GPT-2"].value
-    pg.set_text("hello world")
+    pg.textbox.value = "hello world"  # what typing in the box does
     assert "11</b> tokens" in pg.columns["characters"].value
     assert "2</b> tokens" in pg.columns["GPT-2"].value
     pg.show_ids.value = False

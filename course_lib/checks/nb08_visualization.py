@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
+from ..interp import attention_entropy, induction_score, previous_token_score
 from ..model import GPT, GPTConfig
-from ..viz.heads import attention_entropy, induction_score, previous_token_score
 from ._core import Case, CheckResult, Exercise, Mistake, PieceProblem, describe
 
 __all__ = ["check_logit_lens", "check_ablate_head", "check_direct_logit_attribution",

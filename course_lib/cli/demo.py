@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CourseInputError
+from ..notebook import kernel_options
 from . import add_flag
 
 HELP = "open one explorer (attention, decoding, tokenizer) full screen in the browser, for a projector"
@@ -120,8 +121,11 @@ def explorer(demo: str, model: str = "auto", text: str | None = None) -> Any:
         else:
             lm, tok = _language_model(model)
             text = text or "The cat sat on the mat. The cat sat on the mat."
-        roles = viz.head_roles(lm, viz.encode_text(tok, text), period=24)
-        best = viz.top_heads(roles, "previous_token", 1)[0]
+        from .. import interp
+        from ..tokenizer import encode_text
+
+        roles = interp.head_roles(lm, encode_text(tok, text), period=24)
+        best = interp.top_heads(roles, "previous_token", 1)[0]
         ex = viz.AttentionExplorer(lm, tok, text, roles=roles, big=True, layer=best.layer, head=best.head)
         ex.sort("previous_token")
         return ex
@@ -190,7 +194,7 @@ def voila_command(notebook: Path, port: int) -> list[str]:
     """The Voilà command line that serves `notebook` on 127.0.0.1:`port` with `TEMPLATE` (no browser)."""
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser",
             "--Voila.ip=127.0.0.1", "--theme=light", "--strip_sources=True", f"--template={TEMPLATE}",
-            "--VoilaExecutor.timeout=600"]
+            "--VoilaExecutor.timeout=600", *kernel_options()]
 
 
 def wait_until_up(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:

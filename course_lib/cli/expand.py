@@ -26,12 +26,13 @@ HELP = "grow a one-example-per-line text file to exactly --target lines (seeded,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's flags (original underscore names; dashed forms work too)."""
+    from ..data.augmentation import MAX_TARGET
     from . import add_flag
 
     add_flag(parser, "--in_txt", required=True, help="input UTF-8 file, one example per line")
     add_flag(parser, "--out_txt", required=True, help="where to write the expanded training lines")
     add_flag(parser, "--target", required=True, type=int,
-             help="exact number of lines in --out_txt (at least the number of input lines)")
+             help=f"exact number of lines in --out_txt (at least the number of input lines, at most {MAX_TARGET:,})")
     add_flag(parser, "--seed", type=int, default=0, help="random seed (same seed, same file); default 0")
     add_flag(parser, "--val_fraction", type=float, default=None,
              help="split this fraction of the input lines off as validation before expanding")
@@ -58,10 +59,15 @@ def _check_output(path: Path, flag: str, overwrite: bool, inputs: list[Path]) ->
 def run(args: argparse.Namespace) -> int:
     """Read, (split,) expand, write, report. Returns 0."""
     from ..data import expand_lines, read_lines, train_val_split
+    from ..data.augmentation import MAX_TARGET
 
     in_path, out_path = Path(args.in_txt), Path(args.out_txt)
     if args.target is None or args.target < 1:
         raise CourseInputError(f"--target: expected a whole number of lines >= 1, got {args.target}")
+    if args.target > MAX_TARGET:
+        raise CourseInputError(
+            f"--target {args.target:,} is more lines than course expand makes: at most {MAX_TARGET:,} (every line "
+            "is held in memory, and long before that the made lines are almost all exact repeats)")
     val_path = None
     if args.val_fraction is not None:
         if not 0.0 < args.val_fraction < 1.0:

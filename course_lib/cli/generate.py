@@ -2,6 +2,7 @@
 
     course generate --model_dir outputs/mini_gpt2_med --prompt "ROMEO:" \\
                     --strategy top_p --top_p 0.9 --max_new_tokens 100 --seed 7
+    course generate --model_dir demo --prompt "The cat" --prompt "Once upon a time" --stop "."
 
 The model folder is what `course train` writes (a Hugging Face model folder with the
 tokenizer files beside it); the tokenizer is read with `course_lib.tokenizer.load_tokenizer`,
@@ -11,10 +12,13 @@ elsewhere). ``--model_dir`` may also be a Hugging Face hub name (``gpt2``, ``gpt
 ``demo`` for the course's small demo model; an existing local folder of that name wins.
 Offline with a hub name that is not cached, the command prints one line and exits with
 status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that).
-Strategies: greedy, sample, top_k, top_p, min_p, typical, beam,
-contrastive, diverse_beam; each uses the flags that belong to it, with sensible
-defaults. Generation stops at the tokenizer's ``<|endoftext|>`` unless
-``--eos_token_id -1``.
+
+The strategies, their flags and defaults come from `course_lib.generate.STRATEGIES` (the
+``--strategy`` help lists them); a flag that a strategy does not read is ignored with a
+warning. Several ``--prompt``s are decoded as one batch (left-padded, with an attention
+mask). The text is printed as it comes (``--stream``, the default when the output is a
+terminal) when there is one text to print. Generation stops at the tokenizer's
+``<|endoftext|>`` unless ``--eos_token_id -1``, and at any ``--stop`` string.
 
 Introduced in notebooks/07_decoding_strategies.ipynb.
 """
@@ -31,50 +35,58 @@ from ..errors import CourseInputError
 from . import add_flag
 
 if TYPE_CHECKING:
-    import torch
 
     from ..generate import DecodingSettings
-    from ..protocols import CausalLM
 
 HELP = "continue a prompt with a trained model (greedy, sampling, top-k/p, min-p, beams, ...)"
-STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam", "contrastive", "diverse_beam")
+PROMPT_PAD = 0  # the id left padding uses when the tokenizer has no end-of-text token (the mask hides it)
+
+# The flags that set DecodingSettings fields: (field, type, metavar, what it does). Their defaults come
+# from the strategy (course_lib.generate.STRATEGIES); the help shows them.
+SETTING_FLAGS: tuple[tuple[str, Any, str, str], ...] = (
+    ("temperature", float, "T", "divide the logits by T when sampling; 0 = greedy"),
+    ("top_k", int, "K", "keep the K most likely tokens"),
+    ("top_p", float, "P", "nucleus: keep the most likely tokens up to mass P"),
+    ("min_p", float, "P", "keep tokens at least P times as likely as the best"),
+    ("typical_p", float, "P", "locally typical sampling mass"),
+    ("repetition_penalty", float, "R", "> 1 discourages repeating tokens (1 = off)"),
+    ("no_repeat_ngram_size", int, "N", "never repeat an N-gram (0 = off)"),
+    ("num_beams", int, "N", "beams for beam strategies"),
+    ("num_beam_groups", int, "G", "groups for diverse_beam"),
+    ("diversity_penalty", float, "D", "diverse_beam: penalty per earlier group's choice"),
+    ("length_penalty", float, "L", "beam score = log p / length**L"),
+    ("penalty_alpha", float, "A", "contrastive: degeneration penalty"),
+    ("num_return_sequences", int, "N", "texts to print per prompt (sampling or beams)"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's flags."""
+    from ..generate import STRATEGIES, defaults_text
+
     add_flag(parser, "--model_dir", required=True, metavar="DIR",
              help="model folder written by `course train`, a hub name such as gpt2 (needs the internet "
                   "once), or demo (the course's small demo model)")
-    add_flag(parser, "--prompt", required=True, help="the text to continue")
-    add_flag(parser, "--strategy", default="greedy", choices=STRATEGIES, help="decoding strategy (default greedy)")
+    add_flag(parser, "--prompt", required=True, action="append", metavar="TEXT",
+             help="the text to continue; repeat the flag to decode several prompts as one batch")
+    add_flag(parser, "--strategy", default="greedy", choices=tuple(STRATEGIES), metavar="NAME",
+             help="decoding strategy (default greedy): " + "; ".join(
+                 f"{s.name}: {s.summary}" for s in STRATEGIES.values()))
     add_flag(parser, "--max_new_tokens", type=int, default=100, metavar="N", help="tokens to add (default 100)")
-    add_flag(parser, "--temperature", type=float, default=1.0, metavar="T",
-             help="divide the logits by T when sampling; 0 = greedy (default 1)")
-    add_flag(parser, "--top_k", type=int, default=None, metavar="K",
-             help="keep the K most likely tokens (default 50 for --strategy top_k, 4 for contrastive)")
-    add_flag(parser, "--top_p", type=float, default=None, metavar="P",
-             help="nucleus: keep the most likely tokens up to mass P (default 0.9 for --strategy top_p)")
-    add_flag(parser, "--min_p", type=float, default=None, metavar="P",
-             help="keep tokens at least P times as likely as the best (default 0.05 for --strategy min_p)")
-    add_flag(parser, "--typical_p", type=float, default=None, metavar="P",
-             help="locally typical sampling mass (default 0.9 for --strategy typical)")
-    add_flag(parser, "--repetition_penalty", type=float, default=1.0, metavar="R",
-             help="> 1 discourages repeating tokens (default 1 = off)")
-    add_flag(parser, "--no_repeat_ngram_size", type=int, default=0, metavar="N",
-             help="never repeat an N-gram (default 0 = off)")
-    add_flag(parser, "--num_beams", type=int, default=4, metavar="N", help="beams for beam strategies (default 4)")
-    add_flag(parser, "--num_beam_groups", type=int, default=2, metavar="G", help="groups for diverse_beam (default 2)")
-    add_flag(parser, "--diversity_penalty", type=float, default=1.0, metavar="D",
-             help="diverse_beam: penalty per earlier group's choice (default 1)")
-    add_flag(parser, "--length_penalty", type=float, default=1.0, metavar="L",
-             help="beam score = log p / length**L (default 1)")
-    add_flag(parser, "--early_stopping", action="store_true", help="beams: stop once num_beams texts are done")
-    add_flag(parser, "--penalty_alpha", type=float, default=0.6, metavar="A", help="contrastive: degeneration penalty")
-    add_flag(parser, "--num_return_sequences", type=int, default=1, metavar="N",
-             help="texts to print (sampling or beams; default 1)")
+    for name, kind, metavar, what in SETTING_FLAGS:
+        add_flag(parser, f"--{name}", type=kind, default=None, metavar=metavar,
+                 help=f"{what} (default {defaults_text(name)})")
+    add_flag(parser, "--early_stopping", action="store_true", default=None,
+             help="beams: stop once num_beams texts are done")
     add_flag(parser, "--seed", type=int, default=None, metavar="S", help="random seed for sampling")
     add_flag(parser, "--eos_token_id", type=int, default=None, metavar="ID",
              help="stop at this token (default: the tokenizer's <|endoftext|>; -1 = never stop)")
+    add_flag(parser, "--stop", action="append", default=None, metavar="TEXT",
+             help="end a text once it ends with TEXT (repeatable); the stop string is kept")
+    add_flag(parser, "--stream", action=argparse.BooleanOptionalAction, default=None,
+             help="print the text as it comes (default: on when the output is a terminal; one text only)")
+    # (speculative decoding will add --draft_model DIR here: a small model with the same vocabulary
+    # proposes tokens that the model verifies; see _run_options)
     add_flag(parser, "--tokenizer_dir", default=None, metavar="DIR", help="tokenizer folder (default: --model_dir)")
     add_flag(parser, "--device", default=None, help="cpu, cuda or mps (default: the best available)")
     add_flag(parser, "--no_cache", action="store_true", help="recompute the whole context each step (slower)")
@@ -181,87 +193,115 @@ def resolve_model_dir(value: str) -> Path:
 
 
 def decoding_settings(args: argparse.Namespace) -> DecodingSettings:
-    """The one `DecodingSettings` that --strategy and the flags mean; each strategy's flags, with its defaults.
-    """
-    from ..generate import DecodingSettings
+    """The one `DecodingSettings` that --strategy and the flags mean: the strategy's defaults, then
+    the flags given that it reads (`course_lib.generate.STRATEGIES`)."""
+    from ..generate import strategy
 
-    s = args.strategy
-    kw: dict[str, Any] = dict(repetition_penalty=args.repetition_penalty,
-                              no_repeat_ngram_size=args.no_repeat_ngram_size)
-    if s in ("sample", "top_k", "top_p", "min_p", "typical"):
-        defaults = {"top_k": ("top_k", 50), "top_p": ("top_p", 0.9), "min_p": ("min_p", 0.05),
-                    "typical": ("typical_p", 0.9)}
-        kw.update(do_sample=True, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                  min_p=args.min_p, typical_p=args.typical_p, num_return_sequences=args.num_return_sequences)
-        if s in defaults:
-            name, value = defaults[s]
-            if kw[name] is None:
-                kw[name] = value
-    elif s in ("beam", "diverse_beam"):
-        kw.update(num_beams=args.num_beams, length_penalty=args.length_penalty,
-                  early_stopping=args.early_stopping, num_return_sequences=args.num_return_sequences)
-        if s == "diverse_beam":
-            kw.update(num_beam_groups=args.num_beam_groups, diversity_penalty=args.diversity_penalty)
-    elif s == "contrastive":  # one text: --num_return_sequences does not apply
-        kw.update(penalty_alpha=args.penalty_alpha, top_k=args.top_k if args.top_k is not None else 4)
-    else:  # greedy: more than one text is an error, named by generate
-        kw.update(num_return_sequences=args.num_return_sequences)
-    return DecodingSettings(**kw)
+    values = {name: getattr(args, name, None) for name, *_ in SETTING_FLAGS}
+    return strategy(args.strategy).settings(**values, early_stopping=getattr(args, "early_stopping", None))
+
+
+def ignored_flags(args: argparse.Namespace) -> list[str]:
+    """The setting flags given that --strategy does not read."""
+    from ..generate import strategy
+
+    reads = strategy(args.strategy).reads
+    names = [name for name, *_ in SETTING_FLAGS] + ["early_stopping"]
+    return [f"--{n}" for n in names if getattr(args, n, None) is not None and n not in reads]
+
+
+def _check_text_flags(args: argparse.Namespace) -> None:
+    if any(not p for p in args.prompt):
+        raise CourseInputError("--prompt is empty: give some text to continue")
+    if args.stop is not None and any(s == "" for s in args.stop):
+        raise CourseInputError("--stop is empty: an empty stop string would end every text at once; "
+                               "give text such as '.' or a newline")
+
+
+def _batch(prompts: list[list[int]], pad: int) -> tuple[Any, Any]:
+    """Prompts of different lengths, left-padded: ids (B, T) and the attention mask (None for one prompt)."""
+    import torch
+
+    T = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts])
+    if len(prompts) == 1:
+        return ids, None
+    return ids, torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command."""
     import warnings
 
-    from .. import generate as gen
+    from ..generate import StopStrings, TextStreamer, strategy
     from ..runtime import pick_device
 
     model_dir = resolve_model_dir(args.model_dir)
-    if not args.prompt:
-        raise CourseInputError("--prompt is empty: give some text to continue")
+    _check_text_flags(args)
     settings = decoding_settings(args)
+    for flag in ignored_flags(args):
+        print(f"course generate: warning: {flag} does not apply to --strategy {args.strategy}; ignored",
+              file=sys.stderr)
     device = pick_device(args.device)
     model = _load_model(model_dir).to(device).eval()
     tokenizer = load_tokenizer_any(args.tokenizer_dir or model_dir)
-    ids = _encode_prompt(tokenizer, args.prompt)
-    if not ids:
-        raise CourseInputError(f"--prompt {args.prompt!r} encodes to no tokens")
-    if max(ids) >= model.config.vocab_size:
-        raise CourseInputError(
-            f"the tokenizer gives id {max(ids)} but the model knows {model.config.vocab_size} tokens; "
-            "is --tokenizer_dir the one the model was trained with?")
+    prompts = [_encode_prompt(tokenizer, p) for p in args.prompt]
+    for text, ids in zip(args.prompt, prompts):
+        if not ids:
+            raise CourseInputError(f"--prompt {text!r} encodes to no tokens")
+        if max(ids) >= model.config.vocab_size:
+            raise CourseInputError(
+                f"the tokenizer gives id {max(ids)} but the model knows {model.config.vocab_size} tokens; "
+                "is --tokenizer_dir the one the model was trained with?")
     eos = args.eos_token_id
     if eos is None:
         eos = _eos_of(tokenizer, model_dir, model.config.vocab_size)
     elif eos < 0:
         eos = None
+    ids, mask = _batch(prompts, eos if eos is not None else PROMPT_PAD)
+    rows = len(prompts) * settings.num_return_sequences
+    stream = sys.stdout.isatty() if args.stream is None else args.stream
+    streamer = None
+    if stream and rows == 1 and strategy(args.strategy).streams:
+        streamer = TextStreamer(tokenizer, skip_ids=() if eos is None else (eos,))
+    elif args.stream:
+        why = f"{rows} texts" if rows > 1 else f"--strategy {args.strategy}"
+        print(f"course generate: warning: --stream shows one text as it comes; {why}: printed when done",
+              file=sys.stderr)
+    options = _run_options(args, settings, eos, mask, streamer, tokenizer)
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's two
         warnings.simplefilter("always")
-        out = _decode(gen, model, ids, settings, eos, args)
+        out = strategy(args.strategy).run(model, ids, args.max_new_tokens, settings, **options)
     for w in caught:
         print(f"course generate: warning: {w.message}", file=sys.stderr)
-    n_prompt = len(ids)
-    texts = []
-    for row in out.tolist():
-        new = row[n_prompt:]
-        if eos is not None and eos in new:
-            new = new[: new.index(eos)]  # drop the stop token and its padding
-        texts.append(tokenizer.decode(ids + new))
-    for i, text in enumerate(texts):
-        if len(texts) > 1:
-            print(f"--- {i + 1} of {len(texts)} ---")
-        print(text)
+    if streamer is None:
+        stopper = StopStrings(tokenizer, args.stop) if args.stop else None
+        texts = []
+        for r, row in enumerate(out.tolist()):
+            prompt = prompts[r // settings.num_return_sequences]
+            texts.append(tokenizer.decode(prompt + _new_tokens(row[ids.size(1):], prompt, eos, stopper)))
+        for i, text in enumerate(texts):
+            if len(texts) > 1:
+                print(f"--- {i + 1} of {len(texts)} ---")
+            print(text)
     sys.stdout.flush()
     return 0
 
 
-def _decode(gen: Any, model: CausalLM, ids: list[int], settings: DecodingSettings, eos: int | None,
-            args: argparse.Namespace) -> torch.Tensor:
-    """Run --strategy with `settings`: the output ids, one row per returned text."""
-    n, use_cache = args.max_new_tokens, not args.no_cache
-    if args.strategy == "contrastive":
-        return gen.contrastive_search(model, ids, n, settings, eos_token_id=eos, use_cache=use_cache)
-    if args.strategy == "diverse_beam":
-        return gen.diverse_beam_search(model, ids, n, settings, eos_token_id=eos, use_cache=use_cache).sequences
-    seed = args.seed if settings.do_sample else None  # only sampling draws random numbers
-    return gen.generate(model, ids, n, settings, eos_token_id=eos, use_cache=use_cache, seed=seed)
+def _run_options(args: argparse.Namespace, settings: DecodingSettings, eos: int | None, mask: Any,
+                 streamer: Any, tokenizer: Any) -> dict[str, Any]:
+    """What the strategy runs with besides its settings (speculative decoding will add assistant_model)."""
+    return dict(attention_mask=mask, eos_token_id=eos, use_cache=not args.no_cache,
+                seed=args.seed if settings.do_sample else None,  # only sampling draws random numbers
+                streamer=streamer, stop_strings=args.stop, tokenizer=tokenizer if args.stop else None)
+
+
+def _new_tokens(new: list[int], prompt: list[int], eos: int | None, stopper: Any) -> list[int]:
+    """The new tokens of one text up to its end: before the eos id, through the token completing a stop string."""
+    if eos is not None and eos in new:
+        new = new[: new.index(eos)]  # drop the stop token and its padding
+    if stopper is not None:
+        for n in range(1, len(new) + 1):
+            if stopper.ends(prompt + new[:n]):
+                return new[:n]
+    return new

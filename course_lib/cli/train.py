@@ -25,48 +25,95 @@ from . import add_flag
 HELP = "train a GPT-2 on a UTF-8 text file with a tokenizer folder (resumable)"
 DEFAULT_OUT = "outputs/mini_gpt2_med"
 
+# The flags that set TrainConfig fields: flag -> (field, help). Their defaults are the named recipe
+# train.COMMAND_LINE's (argparse shows them with %(default)s), so no value is written here.
+TRAIN_FLAGS: dict[str, tuple[str, str]] = {
+    "--seq_len": ("seq_len", "tokens per sequence"),
+    "--epochs": ("epochs", "passes over the data"),
+    "--batch_size": ("batch_size", "sequences per micro-step"),
+    "--grad_accum": ("grad_accum_steps", "micro-steps per optimizer step"),
+    "--max_steps": ("max_steps", "stop after N optimizer steps (default: --epochs decides)"),
+    "--lr": ("lr", "peak learning rate"),
+    "--min_lr": ("min_lr", "final learning rate"),
+    "--warmup_steps": ("warmup_steps", "linear warm-up steps"),
+    "--weight_decay": ("weight_decay", "AdamW weight decay on the 2-D weights"),
+    "--beta1": ("beta1", "AdamW beta1"),
+    "--beta2": ("beta2", "AdamW beta2"),
+    "--eps": ("eps", "AdamW epsilon"),
+    "--grad_clip": ("grad_clip", "gradient-norm clip, 0 = off"),
+    "--eval_interval": ("eval_interval", "evaluate (and print a sample) every N steps"),
+    "--eval_batches": ("eval_batches", "validation batches per evaluation"),
+    "--save_every": ("checkpoint_interval", "write a checkpoint every N steps"),
+    "--sample_prompt": ("sample_prompt", "prompt of the sample printed at each evaluation"),
+    "--sample_tokens": ("sample_tokens", "tokens of that sample"),
+    "--sample_top_k": ("sample_top_k", "top-k of that sample (1: greedy)"),
+    "--sample_temperature": ("sample_temperature", "temperature of that sample"),
+    "--device": ("device", "cpu, cuda, cuda:1 or mps (default: best available)"),
+    "--precision": ("precision", "auto: bf16 or fp16 on GPUs, fp32 on the CPU"),
+    "--seed": ("seed", "random seed"),
+}
+# TrainConfig fields worked out from the run's length when their flag is left out (train.schedule_defaults).
+DERIVED = {"min_lr": "lr/10", "warmup_steps": "5%% of the steps, at most 200",
+           "eval_interval": "10 times per run", "checkpoint_interval": "at every evaluation"}
+# TrainConfig fields the command sets another way: --out, --no_progress.
+NOT_FLAGS = ("out_dir", "progress")
+# The flags that set GPTConfig fields (the vocabulary comes from --tokenizer_dir).
+MODEL_FLAGS: dict[str, tuple[str, str]] = {
+    "--n_layer": ("n_layer", "transformer blocks"),
+    "--n_head": ("n_head", "attention heads"),
+    "--n_embd": ("n_embd", "embedding width"),
+    "--n_positions": ("n_positions", "the model's context length (default: --seq_len)"),
+    "--dropout": ("dropout", "dropout"),
+}
+
+
+def command_line_model() -> Any:
+    """The GPTConfig `course train` builds unless its flags say otherwise (vocab_size and n_positions
+    are set at run time): nanoGPT's Shakespeare-char size, 6 blocks of 6 heads, 384 wide, ~10M
+    parameters, with dropout 0.1 because it reads a small corpus for several epochs."""
+    from ..model import GPTConfig
+
+    return GPTConfig(n_layer=6, n_head=6, n_embd=384, dropout=0.1)
+
+
+def _field_type(cls: type, name: str) -> type:
+    """The flag type of a dataclass field: int, float or str (the non-None part of ``X | None``)."""
+    import typing
+
+    hint = typing.get_type_hints(cls)[name]
+    options = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    return options[0]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the command's flags."""
+    """Declare the command's flags; those of TrainConfig and GPTConfig fields come from the dataclasses."""
+    from ..runtime import PRECISIONS
+    from ..train import COMMAND_LINE, TrainConfig
+
     add_flag(parser, "--train_txt", required=True, metavar="PATH", help="UTF-8 training text")
     add_flag(parser, "--tokenizer_dir", required=True, metavar="DIR",
              help="folder written by `course train-tokenizer` (either --impl)")
-    add_flag(parser, "--seq_len", type=int, default=256, metavar="T", help="tokens per sequence (default 256)")
-    add_flag(parser, "--epochs", type=float, default=8.0, metavar="E", help="passes over the data (default 8)")
-    add_flag(parser, "--batch_size", type=int, default=16, metavar="B", help="sequences per micro-step (default 16)")
-    add_flag(parser, "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    add_flag(parser, "--out", default=DEFAULT_OUT, metavar="DIR", help="output folder (default %(default)s)")
     add_flag(parser, "--val_txt", default=None, metavar="PATH",
              help="validation text (default: the last --val_fraction of --train_txt)")
     add_flag(parser, "--val_fraction", type=float, default=0.1, metavar="F",
-             help="validation share of --train_txt when no --val_txt (default 0.1)")
-    add_flag(parser, "--n_layer", type=int, default=6, metavar="N", help="transformer blocks (default 6)")
-    add_flag(parser, "--n_head", type=int, default=6, metavar="N", help="attention heads (default 6)")
-    add_flag(parser, "--n_embd", type=int, default=384, metavar="C", help="embedding width (default 384)")
-    add_flag(parser, "--n_positions", type=int, default=None, metavar="N",
-             help="the model's context length (default: --seq_len)")
-    add_flag(parser, "--dropout", type=float, default=0.1, metavar="P", help="dropout (default 0.1)")
-    add_flag(parser, "--lr", type=float, default=5e-4, metavar="LR", help="peak learning rate (default 5e-4)")
-    add_flag(parser, "--min_lr", type=float, default=None, metavar="LR", help="final learning rate (default lr/10)")
-    add_flag(parser, "--warmup_steps", type=int, default=None, metavar="N",
-             help="linear warm-up steps (default: 5%% of the steps, at most 200)")
-    add_flag(parser, "--weight_decay", type=float, default=0.1, metavar="W", help="AdamW weight decay (default 0.1)")
-    add_flag(parser, "--grad_accum", type=int, default=1, metavar="K",
-             help="micro-steps per optimizer step (default 1)")
-    add_flag(parser, "--grad_clip", type=float, default=1.0, metavar="G",
-             help="gradient-norm clip, 0 = off (default 1)")
-    add_flag(parser, "--max_steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")
-    add_flag(parser, "--eval_interval", type=int, default=None, metavar="N",
-             help="evaluate (and print a sample) every N steps (default: 10 times per run)")
-    add_flag(parser, "--eval_batches", type=int, default=20, metavar="N",
-             help="validation batches per evaluation (default 20)")
-    add_flag(parser, "--save_every", type=int, default=None, metavar="N",
-             help="write a checkpoint every N steps (default: at every evaluation)")
-    add_flag(parser, "--sample_prompt", default="The", metavar="TEXT",
-             help="prompt of the sample printed at each evaluation (default 'The')")
-    add_flag(parser, "--device", default=None, metavar="DEV", help="cpu, cuda, cuda:1 or mps (default: best available)")
-    add_flag(parser, "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",  # runtime.PRECISIONS
-             help="auto: bf16 or fp16 on GPUs, fp32 on the CPU")
-    add_flag(parser, "--seed", type=int, default=1337, metavar="S", help="random seed (default 1337)")
+             help="validation share of --train_txt when no --val_txt (default %(default)s)")
+    model = command_line_model()
+    for flag, (name, text) in MODEL_FLAGS.items():
+        default = None if name == "n_positions" else getattr(model, name)
+        add_flag(parser, flag, type=_field_type(type(model), name), default=default,
+                 metavar="P" if name == "dropout" else "N",
+                 help=text if default is None else f"{text} (default %(default)s)")
+    for flag, (name, text) in TRAIN_FLAGS.items():
+        kind = _field_type(TrainConfig, name)
+        extra: dict[str, Any] = {"choices": PRECISIONS} if name == "precision" else {
+            "metavar": {int: "N", float: "X", str: "TEXT"}[kind]}
+        if name in DERIVED:
+            add_flag(parser, flag, type=kind, default=None, help=f"{text} (default: {DERIVED[name]})", **extra)
+        else:
+            default = getattr(COMMAND_LINE, name)
+            shown = "" if default is None or "(default" in text else " (default %(default)r)"
+            add_flag(parser, flag, type=kind, default=default, help=text + shown, **extra)
     add_flag(parser, "--impl", choices=("course", "hf"), default="course",
              help="course: the course's GPT; hf: transformers.GPT2LMHeadModel through the same loop")
     group = parser.add_mutually_exclusive_group()
@@ -121,8 +168,8 @@ def _encode(path: str, flag: str, tok: Any, cache_dir: str) -> Any:
 def _build_model(args: argparse.Namespace, vocab_size: int, out: Path) -> Any:
     from ..model import GPT, GPTConfig
 
-    cfg = GPTConfig(vocab_size=vocab_size, n_positions=args.n_positions or args.seq_len,
-                    n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head, dropout=args.dropout)
+    shape = {name: getattr(args, flag[2:]) for flag, (name, _) in MODEL_FLAGS.items()}
+    cfg = GPTConfig(**{**shape, "vocab_size": vocab_size, "n_positions": args.n_positions or args.seq_len})
     if args.resume:  # the flags must describe the checkpoint's model; Trainer.resume checks the rest
         import json
 
@@ -167,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..errors import CourseInputError
     from ..io import prepare_output_dir
     from ..runtime import seed_everything
-    from ..train import TrainConfig, Trainer
+    from ..train import COMMAND_LINE, Trainer
     from ..train.config import count_steps, schedule_defaults
 
     out = Path(args.out)
@@ -204,19 +251,12 @@ def _run(args: argparse.Namespace) -> int:
     model = _build_model(args, len(tok), out)
     train_ds, val_ds = TokenDataset(train_ids, args.seq_len), TokenDataset(val_ids, args.seq_len)
     steps = count_steps(len(train_ds), args.batch_size, args.grad_accum, args.epochs, args.max_steps or None)
+    chosen = {name: getattr(args, flag[2:]) for flag, (name, _) in TRAIN_FLAGS.items()}
     derived = schedule_defaults(steps, args.lr)  # what the flags leave out
-    eval_interval = args.eval_interval or derived["eval_interval"]
-    config = TrainConfig(
-        batch_size=args.batch_size, seq_len=args.seq_len, grad_accum_steps=args.grad_accum,
-        epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
-        min_lr=args.min_lr if args.min_lr is not None else derived["min_lr"],
-        warmup_steps=args.warmup_steps if args.warmup_steps is not None else derived["warmup_steps"],
-        weight_decay=args.weight_decay, beta1=0.9, beta2=0.95, grad_clip=args.grad_clip,
-        eval_interval=eval_interval, eval_batches=args.eval_batches,
-        sample_prompt=args.sample_prompt or None, sample_tokens=40,
-        out_dir=str(out), checkpoint_interval=args.save_every or eval_interval,
-        device=args.device, precision=args.precision, seed=args.seed, progress=not args.no_progress,
-    )
+    derived["checkpoint_interval"] = chosen["eval_interval"] or derived["eval_interval"]
+    chosen = {k: derived[k] if k in DERIVED and v is None else v for k, v in chosen.items()}
+    chosen.update(max_steps=args.max_steps or None, sample_prompt=args.sample_prompt or None)
+    config = COMMAND_LINE.replace(**chosen, out_dir=str(out), progress=not args.no_progress)
     trainer = Trainer(model, train_ds, val_ds, config, tokenizer=tok)
     if args.resume:
         trainer.resume(out)

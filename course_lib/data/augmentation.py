@@ -242,6 +242,11 @@ _OPERATIONS = (
 )
 
 
+MAX_TARGET = 10_000_000
+"""The most lines `expand_lines` makes: all of them are held in memory (about a gigabyte of text
+at this size), and long before it the made lines are almost all exact repeats."""
+
+
 def expand_lines(
     lines: Sequence[str],
     target: int,
@@ -281,6 +286,9 @@ def expand_lines(
             f"target={target:,} is smaller than the {len(src):,} input lines; expansion only adds "
             f"lines, so use a target of at least {len(src):,}"
         )
+    if target > MAX_TARGET:
+        raise CourseInputError(f"target={target:,} is more than MAX_TARGET = {MAX_TARGET:,} lines, the most "
+                               "expansion makes (every line is held in memory)")
     rng = random.Random(seed)
     words = [_words(s) for s in src]
     bounds = [_boundaries(w) for w in words]

@@ -31,9 +31,16 @@ References:
   whose beam search bookkeeping (2K candidates, -1e9 masks, length penalty on the
   generated length) `beam_search` reproduces so that ids match exactly.
 
+Batches of prompts of different lengths are left-padded, with an ``attention_mask``: the
+pads are hidden from every query and positions count from each row's first token, so each
+row decodes as it would alone. Text comes out as it is decoded through a ``streamer``
+(transformers' put/end protocol), and ``stop_strings`` end a row, as in transformers.
+
 The package: processors.py (layer 1, and DecodingSettings), strategies.py and beam.py
-(layer 2), runner.py (layer 3, the KV cache), trace.py (DecodingTrace). Every name stays
-importable from ``course_lib.generate``.
+(layer 2), runner.py (layer 3, the KV cache and the padding mask), registry.py (STRATEGIES:
+the one table of strategies that the CLI, the explorer and the docs read), text.py (token
+bytes, stop strings, the streamer), trace.py (DecodingTrace). Every name stays importable
+from ``course_lib.generate``.
 
 Introduced in notebooks/07_decoding_strategies.ipynb.
 """
@@ -53,8 +60,10 @@ from .processors import (
     top_p_filter,
     typical_filter,
 )
+from .registry import STRATEGIES, Strategy, StrategyFn, defaults_text, strategy
 from .runner import context_length
 from .strategies import contrastive_search, generate, next_token_step
+from .text import StopStrings, Streamer, TextStreamer, token_bytes_of
 from .trace import DecodingTrace, TraceStep, summarize_stages
 
 __all__ = [
@@ -78,4 +87,13 @@ __all__ = [
     "diverse_beam_search",
     "context_length",
     "summarize_stages",
+    "Streamer",
+    "TextStreamer",
+    "StopStrings",
+    "token_bytes_of",
+    "STRATEGIES",
+    "Strategy",
+    "StrategyFn",
+    "strategy",
+    "defaults_text",
 ]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ..errors import CourseInputError
 from ..protocols import CausalLM
 from .processors import DecodingSettings, logits_stages, process_logits, settings_from
-from .runner import _as_batch, _check_common, _eos_list, _Runner
+from .runner import _check_common, _eos_list, _prepare, _Runner
 from .trace import DecodingTrace
 
 BIG_NEG = -1.0e9  # the "never pick this" score beam search adds, as transformers does
@@ -62,10 +62,11 @@ class _BeamState:
     """
 
     def __init__(self, prompt: torch.Tensor, num_beams: int, max_length: int, eos: list[int],
-                 length_penalty: float, early_stopping: bool | str) -> None:
+                 length_penalty: float, early_stopping: bool | str, pad: int | None = None) -> None:
         B, T0 = prompt.shape
-        fill, n_eos = (eos[0] if eos else 0), len(eos)  # finished texts are padded with the first eos
-        self.B, self.nb, self.T0, self.max_length = B, num_beams, T0, max_length
+        n_eos = len(eos)
+        fill = pad if pad is not None else (eos[0] if eos else 0)  # finished texts are padded (the first eos)
+        self.B, self.nb, self.T0, self.max_length, self.fill = B, num_beams, T0, max_length, fill
         self.length_penalty, self.early_stopping = length_penalty, early_stopping
         self.keep = max(2, 1 + n_eos) * num_beams  # candidates kept per step
         dev = prompt.device
@@ -147,13 +148,16 @@ def _check_beams(max_new_tokens: int, num_beams: int, num_return_sequences: int)
             f"num_return_sequences={num_return_sequences} must be <= num_beams={num_beams}")
 
 
-def _beam_start(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, eos_token_id: int | Sequence[int] | None,
-                ) -> tuple[torch.Tensor, list[int], torch.Tensor]:
-    """What both beam searches start from: the prompt (B, T0), the eos ids as a list and a tensor."""
-    prompt = _as_batch(input_ids, model)
+def _beam_start(model: CausalLM, input_ids: Sequence[int] | torch.Tensor, attention_mask: Any,
+                eos_token_id: int | Sequence[int] | None, num_beams: int,
+                ) -> tuple[torch.Tensor, torch.Tensor | None, list[int], torch.Tensor]:
+    """What both beam searches start from: the prompt (B, T0), its padding mask for the flat (B * nb)
+    batch of beams (or None), the eos ids as a list and a tensor."""
+    prompt, mask = _prepare(input_ids, attention_mask, model)
+    mask = None if mask is None else mask.repeat_interleave(num_beams, dim=0)  # (B * nb, T0)
     eos = _eos_list(eos_token_id)
     eos_t = torch.tensor(eos, dtype=torch.long, device=prompt.device)
-    return prompt, eos, eos_t
+    return prompt, mask, eos, eos_t
 
 
 def _n_best(seqs: torch.Tensor, scores: torch.Tensor, lens: torch.Tensor, T0: int, n: int) -> BeamSearchOutput:
@@ -172,7 +176,9 @@ def beam_search(
     max_new_tokens: int,
     settings: DecodingSettings | None = None,
     *,
+    attention_mask: torch.Tensor | Sequence[int] | None = None,
     eos_token_id: int | Sequence[int] | None = None,
+    pad_token_id: int | None = None,
     use_cache: bool = True,
     seed: int | None = None,
     trace: DecodingTrace | None = None,
@@ -187,7 +193,7 @@ def beam_search(
     the current length); "never" judges at the longest possible length. Returns the
     `num_return_sequences` best (n-best). ``settings.do_sample`` gives beam sampling.
     Keyword `options` build the settings (default ``num_beams=4``) or replace fields of the
-    one given.
+    one given; `attention_mask` (a left-padded batch) and the other run options are `generate`'s.
     """
     settings = settings_from(settings, options, BEAM_DEFAULTS, caller="beam_search")
     num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences
@@ -195,23 +201,24 @@ def beam_search(
     _check_beams(max_new_tokens, num_beams, num_return_sequences)
     if early_stopping not in (True, False, "never"):
         raise CourseInputError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id)
+    prompt, mask, eos, eos_t = _beam_start(model, input_ids, attention_mask, eos_token_id, num_beams)
     B, T0 = prompt.shape
     if max_new_tokens == 0:
         return BeamSearchOutput(prompt.repeat_interleave(num_return_sequences, 0),
                                 torch.zeros(B * num_return_sequences), [0] * B * num_return_sequences)
-    state = _BeamState(prompt, num_beams, T0 + max_new_tokens, eos, length_penalty, early_stopping)
+    state = _BeamState(prompt, num_beams, T0 + max_new_tokens, eos, length_penalty, early_stopping, pad_token_id)
     generator = torch.Generator(device=prompt.device).manual_seed(seed) if seed is not None else None
     if trace is not None:
         trace.strategy = trace.strategy or "beam"
-    run = _Runner(model, use_cache)
+    run = _Runner(model, use_cache, attention_mask=mask)
+    pads = None if mask is None else mask == 0  # (B*nb, T0) the prompt's padding
     with torch.inference_mode():
         while True:
             flat = state.running[:, :, :state.cur_len].reshape(B * num_beams, state.cur_len)
             logits = run(flat)[0]  # (B*nb, V)
             logprobs = F.log_softmax(logits, dim=-1)
-            stages = logits_stages(flat, logprobs, settings) if trace is not None else None
-            logprobs = stages[-1][1] if stages else process_logits(flat, logprobs, settings)
+            stages = logits_stages(flat, logprobs, settings, pads) if trace is not None else None
+            logprobs = stages[-1][1] if stages else process_logits(flat, logprobs, settings, pads)
             more = state.step(logprobs.view(B, num_beams, -1), eos_t, settings.do_sample, generator)
             if trace is not None:
                 beams = [(int(p), int(t), float(s)) for p, t, s in zip(
@@ -229,7 +236,9 @@ def diverse_beam_search(
     max_new_tokens: int,
     settings: DecodingSettings | None = None,
     *,
+    attention_mask: torch.Tensor | Sequence[int] | None = None,
     eos_token_id: int | Sequence[int] | None = None,
+    pad_token_id: int | None = None,
     use_cache: bool = True,
     **options: Any,
 ) -> BeamSearchOutput:
@@ -251,13 +260,14 @@ def diverse_beam_search(
     if not isinstance(num_beam_groups, int) or num_beam_groups < 1 or num_beams % num_beam_groups:
         raise CourseInputError(
             f"num_beam_groups={num_beam_groups!r} must be >= 1 and divide num_beams={num_beams}")
-    prompt, eos, eos_t = _beam_start(model, input_ids, eos_token_id)
+    prompt, mask, eos, eos_t = _beam_start(model, input_ids, attention_mask, eos_token_id, num_beams)
     B, T0 = prompt.shape
     G, gs = num_beam_groups, num_beams // num_beam_groups
-    groups = [_BeamState(prompt, gs, T0 + max(max_new_tokens, 1), eos, length_penalty, early_stopping)
+    groups = [_BeamState(prompt, gs, T0 + max(max_new_tokens, 1), eos, length_penalty, early_stopping, pad_token_id)
               for _ in range(G)]
     active = [max_new_tokens > 0] * G
-    run = _Runner(model, use_cache)
+    run = _Runner(model, use_cache, attention_mask=mask)
+    pads = None if mask is None else (mask == 0).view(B, G, gs, T0)  # the prompt's padding, per group
     with torch.inference_mode():
         while any(active):
             cur = groups[0].cur_len
@@ -269,14 +279,15 @@ def diverse_beam_search(
                 rows = flat.view(B, G, gs, cur)[:, gi].reshape(B * gs, cur)
                 lp = F.log_softmax(logits[:, gi].reshape(B * gs, -1), dim=-1).view(B, gs, -1)
                 lp = lp - diversity_penalty * chosen[:, None, :]  # Hamming diversity first
-                lp = process_logits(rows, lp.reshape(B * gs, -1), settings).view(B, gs, -1)
+                group_pads = None if pads is None else pads[:, gi].reshape(B * gs, T0)
+                lp = process_logits(rows, lp.reshape(B * gs, -1), settings, group_pads).view(B, gs, -1)
                 if active[gi]:
                     active[gi] = g.step(lp, eos_t, False, None)
                     tok = g.running[:, :, g.cur_len - 1]  # (B, gs) the tokens this group just took
                     chosen.scatter_add_(1, tok, torch.ones_like(tok, dtype=chosen.dtype))
                     order.append(g.parents + gi * gs)
                 else:  # a finished group keeps its beams where they are
-                    g.running[:, :, g.cur_len] = eos[0] if eos else 0
+                    g.running[:, :, g.cur_len] = g.fill
                     g.cur_len += 1
                     order.append(torch.arange(gs, device=prompt.device).expand(B, gs) + gi * gs)
             if not any(active) or groups[0].cur_len >= groups[0].max_length:

@@ -165,12 +165,17 @@ class DecodingSettings:
         if self.do_sample and self.temperature == 0:
             self.do_sample = False  # temperature 0 is greedy decoding
 
-    def processors(self) -> list[tuple[str, Any]]:
-        """The (name, f(input_ids, scores)) pairs that run, in transformers' order."""
+    def processors(self, pads: torch.Tensor | None = None) -> list[tuple[str, Any]]:
+        """The (name, f(input_ids, scores)) pairs that run, in transformers' order.
+
+        `pads` (B, T0), True at the padding of a left-padded prompt: pads are not text, so the
+        repetition penalty skips them (as transformers >= 5 does; no-repeat n-grams see them).
+        """
         out: list[tuple[str, Any]] = []
         if self.repetition_penalty != 1.0:
             out.append(("repetition_penalty",
-                        lambda ids, s: repetition_penalty(ids, s, self.repetition_penalty)))
+                        lambda ids, s: repetition_penalty(_text_only(ids, pads, s.size(-1)), s,
+                                                          self.repetition_penalty)))
         if self.no_repeat_ngram_size > 0:
             out.append(("no_repeat_ngram", lambda ids, s: no_repeat_ngram(ids, s, self.no_repeat_ngram_size)))
         if not self.do_sample:
@@ -206,19 +211,28 @@ def settings_from(settings: DecodingSettings | None, options: Mapping[str, Any],
     return dataclasses.replace(settings, **options) if options else settings
 
 
-def logits_stages(input_ids: torch.Tensor, scores: torch.Tensor,
-                  settings: DecodingSettings) -> list[tuple[str, torch.Tensor]]:
+def _text_only(ids: torch.Tensor, pads: torch.Tensor | None, V: int) -> torch.Tensor:
+    """ids with the pads of the prompt replaced by V, an id no processor counts."""
+    if pads is None:
+        return ids
+    T0 = pads.size(1)
+    return torch.cat([ids[:, :T0].masked_fill(pads, V), ids[:, T0:]], dim=1)
+
+
+def logits_stages(input_ids: torch.Tensor, scores: torch.Tensor, settings: DecodingSettings,
+                  pads: torch.Tensor | None = None) -> list[tuple[str, torch.Tensor]]:
     """[("raw", scores), (processor name, scores after it), ...] in the order they run.
     """
     stages = [("raw", scores)]
-    for name, fn in settings.processors():
+    for name, fn in settings.processors(pads):
         scores = fn(input_ids, scores)
         stages.append((name, scores))
     return stages
 
 
-def process_logits(input_ids: torch.Tensor, scores: torch.Tensor, settings: DecodingSettings) -> torch.Tensor:
-    """Apply every processor of `settings` to scores (B, V), in transformers' order."""
-    for _, fn in settings.processors():
+def process_logits(input_ids: torch.Tensor, scores: torch.Tensor, settings: DecodingSettings,
+                   pads: torch.Tensor | None = None) -> torch.Tensor:
+    """Apply every processor of `settings` to scores (B, V), in transformers' order (`pads`: see processors)."""
+    for _, fn in settings.processors(pads):
         scores = fn(input_ids, scores)
     return scores

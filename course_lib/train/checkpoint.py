@@ -21,18 +21,13 @@ import torch
 from torch import nn
 
 from ..errors import CourseInputError
+from ..generate import context_length
 from ..io import atomic_dir, ignored_state_key
 from ..protocols import Tokenizer
 from .config import RESUMABLE_CHANGES, config_differences
 
 STATE_DIR = "train_state"
 STATE_FORMAT = 1
-
-
-def model_context(model: nn.Module) -> int | None:
-    """The model's context length (``n_positions``, or ``max_position_embeddings``), if it has one."""
-    cfg = getattr(model, "config", None)
-    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
 
 
 def model_signature(model: nn.Module) -> dict[str, Any]:
@@ -138,7 +133,7 @@ def write_checkpoint(
     py = random.getstate()  # the Trainer draws none; kept so a resumed notebook continues alike
     with atomic_dir(target) as tmp:
         model.save_pretrained(tmp)
-        save_tokenizer(tokenizer, tmp, model_context(model))
+        save_tokenizer(tokenizer, tmp, context_length(model))
         state_dir = tmp / STATE_DIR
         state_dir.mkdir()
         torch.save({

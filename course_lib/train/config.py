@@ -98,6 +98,13 @@ class TrainConfig(JsonConfig):
         return dataclasses.replace(self, **changes)
 
 
+COMMAND_LINE = TrainConfig(seq_len=256, batch_size=16, epochs=8.0, sample_prompt="The", sample_tokens=40)
+"""The run `course train` makes where its flags leave a setting out (its flags are built from these
+fields): TrainConfig's optimizer and schedule, on 256-token sequences, 16 at a time, for 8 epochs, the
+original project's command. min_lr, warmup_steps, eval_interval and checkpoint_interval are worked out
+from the run's length instead (`schedule_defaults`)."""
+
+
 def count_steps(n_sequences: int, batch_size: int, grad_accum_steps: int, epochs: float,
                 max_steps: int | None) -> int:
     """Optimizer steps of a run over `n_sequences` training windows: the one place it is worked out.
@@ -108,6 +115,15 @@ def count_steps(n_sequences: int, batch_size: int, grad_accum_steps: int, epochs
     if max_steps is not None:
         return max_steps
     return max(1, math.ceil(epochs * (n_sequences // batch_size) / grad_accum_steps))
+
+
+def training_flops_per_token(n_params: int, n_layer: int, n_embd: int, seq_len: int) -> int:
+    """6 N + 12 L T C: the matmuls of forward + backward, plus attention (Kaplan et al. 2020).
+
+    The one formula behind the Trainer's plan (N counted from the model's parameters) and
+    `scaling.flops_per_token` (N counted from a config).
+    """
+    return 6 * n_params + 12 * n_layer * seq_len * n_embd
 
 
 def schedule_defaults(steps: int, lr: float) -> dict[str, Any]:

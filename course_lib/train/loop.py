@@ -35,14 +35,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .. import distributed as dist_utils
-from .. import runtime, scaling
+from .. import runtime
 from ..data import TokenDataset
 from ..errors import CourseInputError
-from ..generate import DecodingSettings, generate
+from ..generate import DecodingSettings, context_length, generate
 from ..protocols import TokenIds, Tokenizer
 from . import checkpoint
-from .checkpoint import model_context
-from .config import TrainConfig, count_steps
+from .config import TrainConfig, count_steps, training_flops_per_token
 from .optim import cosine_schedule, make_optimizer
 
 _CUDA_OOM = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
@@ -128,7 +127,7 @@ class Trainer:
         if self.train_data is None:
             raise CourseInputError("train_data: give a dataset of (x, y) pairs or a 1-D tensor of token ids")
         self.seq_len = _seq_len_of(self.train_data)
-        context = model_context(model)
+        context = context_length(model)
         if context is not None and self.seq_len > context:
             raise CourseInputError(
                 f"seq_len={self.seq_len} is longer than the model's context (n_positions={context}); "
@@ -176,7 +175,7 @@ class Trainer:
         return runtime.precision_dtype(self.config.precision, self.device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        return scaling.autocast(self.device, self.amp_dtype)
+        return runtime.autocast(self.device, self.amp_dtype)
 
     @property
     def precision(self) -> str:
@@ -216,7 +215,7 @@ class Trainer:
         cfg = getattr(self.model, "config", None)
         n_layer = getattr(cfg, "n_layer", 0) or 0
         n_embd = getattr(cfg, "n_embd", 0) or 0
-        flops_per_token = scaling.training_flops_per_token(n_params, n_layer, n_embd, self.seq_len)
+        flops_per_token = training_flops_per_token(n_params, n_layer, n_embd, self.seq_len)
         remaining = max(0, self.total_steps - self.step)
         tokens = remaining * self.tokens_per_step
         rate = {"cuda": 4e13, "mps": 3e12}.get(self.device.type, 2e10 * max(1, torch.get_num_threads()) / 2)
@@ -558,7 +557,7 @@ class Trainer:
         self._callback("on_train_begin")
         status = "done"
         rng_before_step = None
-        step_seconds: list[float] = []  # this call's first steps, timed for the estimate
+        step_seconds: list[float] = []  # the run's first steps, timed for the estimate (once per Trainer)
         try:
             with self._catch_sigint():
                 while self.step < self.total_steps:
@@ -575,7 +574,7 @@ class Trainer:
                             "step was not applied or saved." + self._checkpoint_note()
                             + " Try a lower --lr, more warm-up, or bf16/fp32 instead of fp16.")
                     rng_before_step = None
-                    if len(step_seconds) < self.ESTIMATE_AFTER_STEPS:
+                    if not self.measured and len(step_seconds) < self.ESTIMATE_AFTER_STEPS:
                         step_seconds.append(seconds)
                         if len(step_seconds) == self.ESTIMATE_AFTER_STEPS and self.step < self.total_steps:
                             self._report_measured_speed(step_seconds)

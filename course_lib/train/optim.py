@@ -51,7 +51,7 @@ def decay_parameter_names(model: nn.Module) -> tuple[list[str], list[str]]:
 
 @functools.cache
 def _fused_adamw_works(device_type: str) -> bool:
-    from ..scaling import fused_adamw_available
+    from ..runtime import fused_adamw_available
 
     return device_type != "meta" and fused_adamw_available(device_type)
 

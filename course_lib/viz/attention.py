@@ -6,7 +6,7 @@
   require.js, so it renders offline in JupyterLab, Notebook 7, VS Code and Colab: a
   layer-by-head grid of thumbnails, a click opens a head's matrix, a token picker shows
   what a token attends to and what attends to it, and a sortable table of head roles
-  (previous token, first token / sink, induction, entropy; see `course_lib.viz.heads`)
+  (previous token, first token / sink, induction, entropy: `course_lib.interp`'s scores)
   opens a head on click. The browser only ever receives small PNGs: the thumbnails once,
   then one head at a time (the weights are kept as float16 on the Python side), so it
   stays responsive at 512 tokens.
@@ -17,9 +17,8 @@
   bertviz loads require.js, d3 and jQuery from a CDN; the bridge inlines the copies that
   ship with the course instead (`course_lib.viz.offline_assets`), so the views render offline.
 
-Token labels: GPT-2's byte-level tokens spell a space as "Ġ" and a newline as "Ċ";
-`pretty_token` maps them back to the real characters and `display_label` makes
-invisible ones visible on an axis ("↵" for a newline).
+Token labels (GPT-2's "Ġ" and "Ċ" shown as a space and "↵") come from `course_lib.tokenizer`'s
+`token_labels`/`display_label`; head scores from `course_lib.interp`.
 
 The logic lives in plain functions (`head_matrix`, `thumbnails`, `token_attention`,
 `sort_roles`, `bertviz_inputs`, ...) that the tests call directly; the widget only draws.
@@ -29,11 +28,9 @@ Introduced in notebooks/08_attention_visualization.ipynb; `plot_attention()` in 
 
 from __future__ import annotations
 
-import functools
 import html
 import io
 import math
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,41 +38,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import runtime
 from ..errors import CourseInputError
-from ..tokenizer import bytes_to_unicode
-from .heads import (
-    ROLE_NAMES,
-    HeadRole,
-    attention_entropy,
-    attention_maps,
-    first_token_score,
-    head_roles,
-    head_roles_from_attentions,
-    induction_score,
-    previous_token_score,
-    repeated_random_tokens,
-    top_heads,
-)
+from ..interp import ROLE_NAMES, HeadRole, attention_maps, head_roles_from_attentions, repeated_tokens
+from ..tokenizer import display_label, encode_text, token_labels
 
 __all__ = [
-    # head roles (defined in course_lib.viz.heads, re-exported so course_lib.viz.<name> finds them)
-    "ROLE_NAMES",
-    "HeadRole",
-    "attention_maps",
-    "previous_token_score",
-    "first_token_score",
-    "induction_score",
-    "attention_entropy",
-    "repeated_random_tokens",
-    "head_roles",
-    "head_roles_from_attentions",
-    "top_heads",
-    # this module
-    "pretty_token",
-    "display_label",
-    "token_labels",
-    "encode_text",
+    "head_matrix",
     "head_matrix",
     "thumbnails",
     "token_attention",
@@ -84,83 +52,16 @@ __all__ = [
     "AttentionExplorer",
     "BertvizInputs",
     "bertviz_inputs",
-    "cdn_reachable",
     "head_view",
     "model_view",
-    "BERTVIZ_CDN",
     "BERTVIZ_AUTO_LIMIT_TOKENS",
     "BERTVIZ_MAX_VALUES",
 ]
 
-BERTVIZ_CDN = "cdnjs.cloudflare.com"
 BERTVIZ_AUTO_LIMIT_TOKENS = 64  # above this many tokens bertviz views get layer/head limits
 BERTVIZ_MAX_VALUES = 200_000  # weights sent to bertviz above the limit (~1 MB of notebook)
 ROLE_LABELS = {"previous_token": "previous token", "first_token": "first token (sink)",
                "induction": "induction", "entropy": "entropy (nats)"}
-
-
-# --------------------------------------------------------------------------- tokens
-@functools.lru_cache(maxsize=1)
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte-to-symbol table (`tokenizer.bytes_to_unicode`), inverted."""
-    return {c: b for b, c in bytes_to_unicode().items()}
-
-
-def pretty_token(token: str) -> str:
-    """A byte-level BPE token spelled with GPT-2's symbols ("Ġworld", "Ċ") as real text.
-
-    Strings with characters outside GPT-2's symbol table are returned unchanged.
-    """
-    table = _byte_decoder()
-    if not token or any(c not in table for c in token):
-        return token
-    return bytes(table[c] for c in token).decode("utf-8", errors="replace")
-
-
-def display_label(text: str, limit: int = 12) -> str:
-    """`text` made visible on an axis: newline "↵", tab "⇥", a lone space "␣"; long ones cut.
-    """
-    s = text.replace("\r", "␍").replace("\n", "↵").replace("\t", "⇥")
-    if s == "":
-        s = "∅"
-    elif s.strip() == "":
-        s = "␣" * len(s)
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def token_labels(tokenizer: Any, ids: Sequence[int]) -> list[str]:
-    """The text of each token in `ids`, for any of the course's tokenizers or `transformers`'.
-
-    Uses ``token_bytes`` (course BPE), ``token_text`` (course characters),
-    ``convert_ids_to_tokens`` + `pretty_token` (`transformers`), ``decode_single_token_bytes``
-    (tiktoken) or ``decode``, whichever the tokenizer has. No tokenizer: the ids as text.
-    """
-    ids = [int(i) for i in ids]
-    if tokenizer is None:
-        return [str(i) for i in ids]
-    if hasattr(tokenizer, "token_bytes"):
-        return [tokenizer.token_bytes(i).decode("utf-8", errors="replace") for i in ids]
-    if hasattr(tokenizer, "token_text"):
-        return [tokenizer.token_text(i) for i in ids]
-    if hasattr(tokenizer, "convert_ids_to_tokens"):
-        return [pretty_token(t) for t in tokenizer.convert_ids_to_tokens(ids)]
-    if hasattr(tokenizer, "decode_single_token_bytes"):
-        return [tokenizer.decode_single_token_bytes(i).decode("utf-8", errors="replace") for i in ids]
-    if hasattr(tokenizer, "decode"):
-        return [tokenizer.decode([i]) for i in ids]
-    raise CourseInputError(f"token_labels: cannot read tokens from a {type(tokenizer).__name__}")
-
-
-def encode_text(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of `text` for the course's, `transformers`', `tokenizers`' or tiktoken's tokenizers.
-    """
-    if not isinstance(text, str) or not text:
-        raise CourseInputError("encode_text: the text is empty; give a few words")
-    if tokenizer is None or not hasattr(tokenizer, "encode"):
-        raise CourseInputError("encode_text: give a tokenizer with an encode() method")
-    out = tokenizer.encode(text)
-    ids = out.ids if hasattr(out, "ids") else out
-    return [int(i) for i in ids]
 
 
 # --------------------------------------------------------------------------- plain data functions
@@ -354,7 +255,7 @@ class AttentionExplorer:
             if model is not None:
                 V = int(model.config.vocab_size)
                 p = max(2, min(period, int(getattr(model.config, "n_positions", 2 * period)) // 2))
-                ind_att = attention_maps(model, repeated_random_tokens(V, p, seed=seed)[0])
+                ind_att = attention_maps(model, repeated_tokens(V, p, seed=seed)[0])
                 roles = head_roles_from_attentions(att.float(), ind_att, p)
             else:
                 roles = head_roles_from_attentions(att.float())
@@ -546,6 +447,7 @@ class BertvizInputs:
     limited: bool
 
     def values_shown(self) -> int:
+        """How many attention weights go to bertviz (layers x heads x T x T)."""
         T = len(self.tokens)
         return len(self.include_layers) * len(self.include_heads) * T * T
 
@@ -597,21 +499,10 @@ def bertviz_inputs(model: Any, tokenizer: Any, text: str, *, layers: Sequence[in
     return BertvizInputs(per_layer, tokens, inc_layers, inc_heads, limited)
 
 
-def cdn_reachable(host: str = BERTVIZ_CDN, timeout: float = 1.5) -> bool:
-    """Whether bertviz's CDN answers (always False when `runtime.offline()`)."""
-    if runtime.offline():
-        return False
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _limit_line(inp: BertvizInputs, L: int, H: int) -> str:
     return (f"bertviz: {len(inp.tokens)} tokens, so showing layers {inp.include_layers} of {L} and heads "
-            f"{inp.include_heads[0]}..{inp.include_heads[-1]} of {H} to keep the notebook small; "
-            "pass layers=/heads= to choose, or use AttentionExplorer for every head.")
+            f"{inp.include_heads[0]}..{inp.include_heads[-1]} of {H} ({inp.values_shown():,} weights) to keep the "
+            "notebook small; pass layers=/heads= to choose, or use AttentionExplorer for every head.")
 
 
 def head_view(model: Any, tokenizer: Any, text: str, *, layers: Sequence[int] | None = None,

@@ -3,10 +3,12 @@
 The logic is plain functions that tests call directly: `distribution_html` (bars of
 the candidates before and after the processors, kept and removed, with the removed
 mass and the entropy), `beam_tree_svg` (the beams of a `DecodingTrace` as a tree),
-`compare_strategies` (several strategies on one prompt with one seed). The widget
-only wires a prompt box, a strategy menu and sliders to them and shows the HTML;
-its callbacks (`refresh`, `step`, `generate_n`, `compare`, `reset`) are plain methods.
-Everything is inline HTML/SVG: it renders offline, with no JavaScript from a CDN.
+`compare_strategies` (several strategies on one prompt with one seed), `stream_html`
+(streamed text, piece by piece: a character split across tokens arrives as one piece).
+The strategies, their sliders and their defaults come from `course_lib.generate.STRATEGIES`.
+The widget only wires a prompt box, a strategy menu and sliders to them and shows the
+HTML; its callbacks (`refresh`, `step`, `generate_n`, `stream`, `compare`, `reset`) are
+plain methods. Everything is inline HTML/SVG: it renders offline, with no JavaScript from a CDN.
 
 Introduced in notebooks/07_decoding_strategies.ipynb.
 """
@@ -21,12 +23,16 @@ from typing import Any
 import torch
 
 from ..errors import CourseInputError
-from ..generate import DecodingSettings, DecodingTrace, TraceStep, generate, next_token_step
+from ..generate import STRATEGIES as REGISTRY
+from ..generate import DecodingSettings, DecodingTrace, TextStreamer, TraceStep, generate, next_token_step
+from ..generate.registry import COMMON
+from ..generate.registry import strategy as registry_entry
 
 __all__ = ["DecodingExplorer", "STRATEGIES", "beam_tree_svg", "compare_strategies", "distribution_html",
-           "strategy_kwargs", "token_label"]
+           "stream_html", "strategy_kwargs", "token_label"]
 
-STRATEGIES = ("greedy", "sample", "top_k", "top_p", "min_p", "typical", "beam")
+STRATEGIES = tuple(REGISTRY)  # the menu: every strategy of course_lib.generate.STRATEGIES
+SHARED = ("temperature", "repetition_penalty")  # sliders every strategy in a comparison takes
 KEPT, REMOVED, RAW = "#4c78a8", "#d9d9d9", "#f58518"
 LABEL_STYLE = {"description_width": "90px"}  # ipywidgets' default cuts "temperature" to "temperat…"
 CONTROL_WIDTH = "380px"  # two columns of controls fit a 1366-px screen
@@ -44,21 +50,33 @@ def token_label(tokenizer: Any, token_id: int) -> str:
     return text or f"#{token_id}"
 
 
-def strategy_kwargs(strategy: str, temperature: float = 1.0, top_k: int = 50, top_p: float = 0.9,
-                    min_p: float = 0.05, typical_p: float = 0.9, repetition_penalty: float = 1.0,
-                    num_beams: int = 3) -> dict[str, Any]:
-    """The `generate` keyword arguments for a strategy name and the slider values."""
-    if strategy not in STRATEGIES:
-        raise CourseInputError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    kw: dict[str, Any] = {"repetition_penalty": repetition_penalty}
-    if strategy == "beam":
-        kw["num_beams"] = num_beams
-    elif strategy != "greedy":
-        kw.update(do_sample=True, temperature=temperature)
-        extra = {"top_k": {"top_k": top_k}, "top_p": {"top_p": top_p}, "min_p": {"min_p": min_p},
-                 "typical": {"typical_p": typical_p}}
-        kw.update(extra.get(strategy, {}))
-    return kw
+def strategy_kwargs(strategy: str, **values: Any) -> dict[str, Any]:
+    """The settings (as keyword arguments) of a strategy with these slider `values`.
+
+    The strategy's defaults (`course_lib.generate.STRATEGIES`), then the values of its own
+    settings and of the penalties; values for settings it does not have are left out.
+    """
+    entry = registry_entry(strategy)
+    mine = set(entry.knobs) | set(COMMON)
+    settings = entry.settings(**{k: v for k, v in values.items() if k in mine})
+    base = DecodingSettings()
+    return {f: getattr(settings, f) for f in settings.__dataclass_fields__ if getattr(settings, f) != getattr(base, f)}
+
+
+def stream_html(pieces: list[str]) -> str:
+    """Streamed text as its pieces, alternately shaded: each piece is what one token let us show
+    (an empty piece: a token whose character is not finished yet, shown as a thin bar)."""
+    parts = []
+    for i, piece in enumerate(pieces):
+        shade = "#cfe3ff" if i % 2 == 0 else "#ffe0b3"
+        if piece:
+            parts.append(f'<span style="background:{shade}" title="piece {i + 1}">{html.escape(piece)}</span>')
+        else:
+            parts.append(f'<span style="border-left:2px solid #d62728" title="piece {i + 1}: waiting for bytes">'
+                         "</span>")
+    return (f'<div style="font-family:monospace;white-space:pre-wrap;border:1px solid #ccc;padding:4px">'
+            f'{"".join(parts)}</div><div style="font-size:11px;color:#666">{len(pieces)} tokens streamed; '
+            f'{sum(1 for p in pieces if not p)} waited for the rest of a character</div>')
 
 
 def _settings(kw: Mapping[str, Any] | DecodingSettings) -> DecodingSettings:
@@ -132,24 +150,35 @@ def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_step: i
 
 def compare_strategies(model: Any, input_ids: Any, strategies: Mapping[str, Mapping[str, Any] | DecodingSettings],
                        max_new_tokens: int, seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
-    """Run each strategy (name -> `generate` kwargs, or a `DecodingSettings`) on the same prompt with the same seed.
+    """Run each strategy (name -> its settings as kwargs, or a `DecodingSettings`) on the same prompt
+    with the same seed; a name of `course_lib.generate.STRATEGIES` runs that strategy, any other `generate`.
 
-    Returns name -> the new ids (a list), or their text when a tokenizer is given.
+    Returns name -> the new ids of the first text (a list), or their text when a tokenizer is given.
     """
     out: dict[str, Any] = {}
     n_prompt = len(input_ids) if not isinstance(input_ids, torch.Tensor) else input_ids.shape[-1]
     for name, kw in strategies.items():
-        ids = generate(model, input_ids, max_new_tokens, _settings(kw), seed=seed)[0, n_prompt:].tolist()
+        run = REGISTRY[name].run if name in REGISTRY else generate
+        ids = run(model, input_ids, max_new_tokens, _settings(kw), seed=seed)[0, n_prompt:].tolist()
         out[name] = tokenizer.decode(ids) if tokenizer is not None else ids
     return out
 
 
+def _slider_default(name: str) -> Any:
+    """A slider's first value: the default of the first strategy that sets it, else the settings' default."""
+    for entry in REGISTRY.values():
+        if name in entry.defaults:
+            return entry.defaults[name]
+    return getattr(DecodingSettings(), name)
+
+
 class DecodingExplorer:
     """A prompt box, a strategy menu and sliders; bars of the next-token distribution;
-    step one token or generate N; strategies side by side with one seed; the beam tree.
+    step one token, generate or stream N; strategies side by side with one seed; the beam tree.
 
     ``DecodingExplorer(model, tokenizer, prompt="ROMEO:")`` and display it as the last
-    expression of a cell. `tokenizer` needs ``encode`` and ``decode``.
+    expression of a cell. `tokenizer` needs ``encode`` and ``decode``. Choosing a strategy
+    sets its sliders to its defaults (`course_lib.generate.STRATEGIES`).
     """
 
     def __init__(self, model: Any, tokenizer: Any, prompt: str = "Hello", seed: int = 0, top_n: int = 12) -> None:
@@ -160,25 +189,32 @@ class DecodingExplorer:
         self.seed = seed
         self.top_n = top_n
         self.trace = DecodingTrace(top_n=top_n)
+        self._quiet = False
         # a Textarea, not a Text: a one-line input drops the newline in prompts like "ROMEO:\n"
         self.prompt = w.Textarea(value=prompt, description="prompt", continuous_update=False, rows=2,
                                  style=LABEL_STYLE, layout=w.Layout(width="98%"))
         # room for the longest label ("temperature", "rep. penalty"), so none is cut off
         wide = {"style": LABEL_STYLE, "layout": w.Layout(width=CONTROL_WIDTH)}
+        d = _slider_default
         self.strategy = w.Dropdown(options=STRATEGIES, value="top_p", description="strategy", **wide)
-        self.temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", **wide)
-        self.top_k = w.IntSlider(value=20, min=1, max=100, description="top-k", **wide)
-        self.top_p = w.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p", **wide)
-        self.min_p = w.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01, description="min-p", **wide)
-        self.repetition_penalty = w.FloatSlider(value=1.0, min=1.0, max=2.0, step=0.05, description="rep. penalty",
-                                                **wide)
-        self.num_beams = w.IntSlider(value=3, min=2, max=6, description="beams", **wide)
+        self.temperature = w.FloatSlider(value=d("temperature"), min=0.0, max=2.0, step=0.05, description="temperature",
+                                         **wide)
+        self.top_k = w.IntSlider(value=d("top_k"), min=1, max=100, description="top-k", **wide)
+        self.top_p = w.FloatSlider(value=d("top_p"), min=0.05, max=1.0, step=0.05, description="top-p", **wide)
+        self.min_p = w.FloatSlider(value=d("min_p"), min=0.0, max=0.5, step=0.01, description="min-p", **wide)
+        self.repetition_penalty = w.FloatSlider(value=d("repetition_penalty"), min=1.0, max=2.0, step=0.05,
+                                                description="rep. penalty", **wide)
+        self.num_beams = w.IntSlider(value=d("num_beams"), min=2, max=6, description="beams", **wide)
         self.n_tokens = w.IntSlider(value=20, min=1, max=100, description="N tokens", **wide)
+        self.sliders = {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p,
+                        "min_p": self.min_p, "repetition_penalty": self.repetition_penalty,
+                        "num_beams": self.num_beams}
         buttons = {name: w.Button(description=label) for name, label in (
-            ("step", "step one token"), ("generate_n", "generate N"), ("compare", "compare strategies"),
-            ("reset", "reset"))}
+            ("step", "step one token"), ("generate_n", "generate N"), ("stream", "stream N"),
+            ("compare", "compare strategies"), ("reset", "reset"))}
         buttons["step"].on_click(lambda _: self.step())
         buttons["generate_n"].on_click(lambda _: self.generate_n())
+        buttons["stream"].on_click(lambda _: self.stream())
         buttons["compare"].on_click(lambda _: self.compare())
         buttons["reset"].on_click(lambda _: self.reset())
         self.buttons = buttons
@@ -201,20 +237,38 @@ class DecodingExplorer:
         self.reset()
 
     # -- plain methods (what the buttons and sliders call) ----------------------------
+    def slider_values(self) -> dict[str, Any]:
+        """The sliders' settings: field name -> value."""
+        return {name: s.value for name, s in self.sliders.items()}
+
     def kwargs(self, strategy: str | None = None) -> dict[str, Any]:
-        """The `generate` kwargs of the current (or the named) strategy and slider values."""
-        return strategy_kwargs(strategy or self.strategy.value, self.temperature.value, self.top_k.value,
-                               self.top_p.value, self.min_p.value, 0.9, self.repetition_penalty.value,
-                               self.num_beams.value)
+        """The settings (kwargs) of the current (or the named) strategy with the slider values."""
+        return strategy_kwargs(strategy or self.strategy.value, **self.slider_values())
 
     def _on_change(self, change: Any) -> None:
+        if self._quiet:
+            return
         try:
             if change["owner"] is self.prompt:
                 self.reset()
+            elif change["owner"] is self.strategy:
+                self.use_defaults()
             else:
                 self.refresh()
         except CourseInputError as e:  # say it in the widget instead of a traceback
             self.text_box.value = f'<div style="color:#b00">{html.escape(str(e))}</div>'
+
+    def use_defaults(self) -> None:
+        """Set the sliders of the current strategy's own settings to its defaults, then redraw."""
+        entry = registry_entry(self.strategy.value)
+        self._quiet = True
+        try:
+            for name, value in entry.defaults.items():
+                if name in self.sliders:
+                    self.sliders[name].value = value
+        finally:
+            self._quiet = False
+        self.refresh()
 
     def reset(self) -> None:
         """Start again from the prompt."""
@@ -244,17 +298,15 @@ class DecodingExplorer:
         self.text_box.value = (f'<div style="font-family:monospace;white-space:pre-wrap;border:1px solid #ccc;'
                                f'padding:4px">{prompt}<span style="background:#cfe3ff">{new}</span></div>')
 
-    def _run(self, n: int) -> list[int]:
+    def _run(self, n: int, streamer: TextStreamer | None = None) -> list[int]:
+        entry = registry_entry(self.strategy.value)
         settings = _settings(self.kwargs())
         trace = DecodingTrace(top_n=self.top_n)
         seed = self.seed + len(self.ids)  # reproducible, but a new draw at each position
-        out = generate(self.model, self.ids, n, settings, seed=seed, trace=trace)[0].tolist()
+        out = entry.run(self.model, self.ids, n, settings, seed=seed, trace=trace, streamer=streamer)[0].tolist()
         new = out[len(self.ids):]
         self.trace = trace
-        if settings.num_beams > 1:
-            self.tree.value = beam_tree_svg(trace, self.tokenizer)
-        else:
-            self.tree.value = ""
+        self.tree.value = beam_tree_svg(trace, self.tokenizer) if any(s.beams for s in trace.steps) else ""
         self.ids = out
         self.refresh()
         return new
@@ -267,10 +319,32 @@ class DecodingExplorer:
         """Add `N tokens` tokens with the current strategy; returns them."""
         return self._run(self.n_tokens.value)
 
+    def stream(self) -> list[str]:
+        """Add `N tokens` tokens as a stream: the text box grows piece by piece while they come.
+
+        Returns the pieces, one per token ("" while a character waits for its last bytes).
+        """
+        if not registry_entry(self.strategy.value).streams:
+            self.text_box.value = (f'<div style="color:#b00">{html.escape(self.strategy.value)} keeps several '
+                                   "texts until the end: there is nothing to stream; pick another strategy</div>")
+            return []
+        pieces: list[str] = []
+
+        def show(row: int, piece: str) -> None:
+            pieces.append(piece)
+            self.text_box.value = stream_html(pieces)
+
+        self._run(self.n_tokens.value, TextStreamer(self.tokenizer, skip_prompt=True, on_text=show))
+        self.text_box.value += stream_html(pieces)  # the text, then the pieces it arrived in
+        return pieces
+
     def compare(self, strategies: tuple[str, ...] = STRATEGIES) -> dict[str, str]:
-        """Every strategy from the current text, `N tokens` each, with the same seed."""
-        texts = compare_strategies(self.model, self.ids, {s: self.kwargs(s) for s in strategies},
-                                   self.n_tokens.value, seed=self.seed, tokenizer=self.tokenizer)
+        """Every strategy from the current text, `N tokens` each, with the same seed: each with its
+        defaults, the temperature and repetition penalty of the sliders, the current one with all of them."""
+        shared = {k: v for k, v in self.slider_values().items() if k in SHARED}
+        kws = {s: self.kwargs(s) if s == self.strategy.value else strategy_kwargs(s, **shared) for s in strategies}
+        texts = compare_strategies(self.model, self.ids, kws, self.n_tokens.value, seed=self.seed,
+                                   tokenizer=self.tokenizer)
         rows = "".join(
             f'<tr><td style="padding-right:8px"><b>{html.escape(s)}</b></td><td style="font-family:monospace;'
             f'white-space:pre-wrap">{html.escape(t)}</td></tr>' for s, t in texts.items())

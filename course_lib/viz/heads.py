@@ -1,252 +1,36 @@
-"""What does each attention head do? Head-role scores, and the plot of a training history.
+"""Drawing what `course_lib.interp` measures about heads: the training history of `toys`' small
+models, head-score heatmaps, and the logit lens. Each takes plain numbers and returns a matplotlib
+Figure made without pyplot (a notebook shows it as the cell's value).
 
-The scores follow the circuits literature:
-
-- **previous token**: how much each query attends to the token just before it
-  (Elhage et al., "A Mathematical Framework for Transformer Circuits", 2021,
-  https://transformer-circuits.pub/2021/framework/index.html).
-- **first token / attention sink**: how much each query parks its attention on position 0
-  (Xiao et al., "Efficient Streaming Language Models with Attention Sinks", 2023,
-  https://arxiv.org/abs/2309.17453).
-- **induction**: on a random sequence repeated twice, how much a token in the second copy
-  attends to the token that *followed* its earlier occurrence (Olsson et al., "In-context
-  Learning and Induction Heads", 2022, https://arxiv.org/abs/2209.11895).
-- **entropy**: how spread out each row of attention is, in nats (0 = one token only).
-
-Every score is a plain function of attention tensors of shape ``(..., T, T)`` (rows are
-queries, columns keys; causal, each row sums to 1), so tests and exercises call them
-directly. `attention_maps` (one sequence) and `attention_batch` get those tensors from the course `GPT` or from a
-`transformers` GPT-2 (eager attention).
-
-`plot_history` draws the training history `course_lib.toys`' small models record (the
-loss and a head score every few steps: the phase change); `toys` trains them with these scores.
+The head-role scores themselves are `course_lib.interp`'s; the few that notebook 08's exercise
+cells reach through ``course_lib.viz`` are re-exported here under those names.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
 from ..errors import CourseInputError
-from ..protocols import CausalLM
+from ..interp import (  # noqa: F401 - re-exported: notebook 08's exercises reach them through viz
+    attention_entropy,
+    attention_maps,
+    induction_score,
+    lens_top_tokens,
+    previous_token_score,
+    repeated_random_tokens,
+)
+from ..tokenizer import display_label
 
 __all__ = [
-    "attention_batch",
-    "attention_maps",
-    "previous_token_score",
-    "first_token_score",
-    "induction_score",
-    "attention_entropy",
-    "repeated_random_tokens",
-    "HeadRole",
-    "ROLE_NAMES",
-    "head_roles",
-    "head_roles_from_attentions",
-    "top_heads",
-    "plot_history",
+    "plot_history", "plot_head_scores", "plot_logit_lens",
+    # interp's, re-exported (notebook 08's exercise cells: viz.attention_maps, viz.repeated_random_tokens)
+    "attention_maps", "repeated_random_tokens", "previous_token_score", "induction_score", "attention_entropy",
 ]
-
-ROLE_NAMES = ("previous_token", "first_token", "induction", "entropy")
-
-
-# --------------------------------------------------------------------------- attention out of a model
-def _is_hf(model: Any) -> bool:
-    return hasattr(model, "config") and hasattr(model.config, "model_type")
-
-
-def _ensure_eager(model: Any) -> None:
-    """`transformers` returns no attention weights under sdpa/flash: switch the model to eager."""
-    impl = getattr(model.config, "_attn_implementation", None)
-    if impl in (None, "eager"):
-        return
-    if hasattr(model, "set_attn_implementation"):  # transformers >= 4.48
-        model.set_attn_implementation("eager")
-    else:  # older 4.4x read it from the config at forward time
-        model.config._attn_implementation = "eager"
-
-
-@torch.no_grad()
-def attention_batch(model: CausalLM, ids: torch.Tensor) -> torch.Tensor:
-    """Every attention weight of `model` on a batch: float32 CPU tensor (B, L, H, T, T).
-
-    Works for the course `GPT` (``output_attentions=True``) and for a `transformers`
-    GPT-2 style model (switched to eager attention when needed: `transformers` 5 returns
-    no weights under sdpa).
-    """
-    ids = torch.as_tensor(ids, dtype=torch.long)
-    if ids.dim() == 1:
-        ids = ids[None]
-    if _is_hf(model):
-        _ensure_eager(model)
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(ids.to(next(model.parameters()).device), output_attentions=True)
-    finally:
-        model.train(was_training)
-    atts = out.attentions if hasattr(out, "attentions") else out[-1]
-    if atts is None or any(a is None for a in atts):
-        raise CourseInputError(
-            "the model returned no attention weights; load it with attn_implementation='eager' "
-            "(transformers returns none under sdpa or flash attention)"
-        )
-    return torch.stack([a.float().cpu() for a in atts], dim=1)  # (B, L, H, T, T)
-
-
-def attention_maps(model: CausalLM, input_ids: torch.Tensor | list[int]) -> torch.Tensor:
-    """All attention weights of `model` on one sequence: a float32 CPU tensor (L, H, T, T)
-    (`attention_batch` for a batch of one).
-    """
-    ids = torch.as_tensor(input_ids, dtype=torch.long)
-    if ids.dim() == 1:
-        ids = ids[None]  # (1, T)
-    if ids.dim() != 2 or ids.size(0) != 1:
-        raise CourseInputError(f"attention_maps: give one sequence of token ids, got shape {tuple(ids.shape)}")
-    if ids.numel() == 0:
-        raise CourseInputError("attention_maps: the sequence is empty; give at least one token")
-    return attention_batch(model, ids)[0]  # (L, H, T, T)
-
-
-# --------------------------------------------------------------------------- scores (plain functions)
-def _check_square(att: torch.Tensor, name: str) -> None:
-    if att.dim() < 2 or att.size(-1) != att.size(-2):
-        raise CourseInputError(f"{name}: expected attention of shape (..., T, T), got {tuple(att.shape)}")
-
-
-def previous_token_score(att: torch.Tensor) -> torch.Tensor:
-    """Mean attention from each query i >= 1 to key i - 1: shape ``att.shape[:-2]``."""
-    _check_square(att, "previous_token_score")
-    if att.size(-1) < 2:
-        return torch.zeros(att.shape[:-2])
-    return att.float().diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)  # (...,)
-
-
-def first_token_score(att: torch.Tensor) -> torch.Tensor:
-    """Mean attention from each query i >= 1 to key 0 (the "attention sink").
-    """
-    _check_square(att, "first_token_score")
-    if att.size(-1) < 2:
-        return torch.zeros(att.shape[:-2])
-    return att.float()[..., 1:, 0].mean(-1)  # (...,)
-
-
-def induction_score(att: torch.Tensor, period: int) -> torch.Tensor:
-    """On a sequence whose second part repeats the first `period` tokens: mean attention
-    from query t (t >= period) to key t - period + 1, the token after the earlier copy.
-    """
-    _check_square(att, "induction_score")
-    T = att.size(-1)
-    if not 1 <= period < T - 1:
-        raise CourseInputError(f"induction_score: period must be in 1 .. {T - 2} for {T} tokens, got {period}")
-    # query t looks at key t - period + 1: the diagonal at offset -(period - 1), rows t >= period
-    diag = att.float().diagonal(offset=-(period - 1), dim1=-2, dim2=-1)  # rows period-1 .. T-1
-    return diag[..., 1:].mean(-1)  # (...,)
-
-
-def attention_entropy(att: torch.Tensor) -> torch.Tensor:
-    """Mean entropy (nats) of the attention rows; 0 when each query looks at one key."""
-    _check_square(att, "attention_entropy")
-    p = att.float()
-    ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # (..., T)
-    return ent.mean(-1)
-
-
-def repeated_random_tokens(
-    vocab_size: int, period: int, batch: int = 1, seed: int | None = 0, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """(batch, 2 * period) ids: `period` random tokens, then the same tokens again."""
-    if vocab_size < 2 or period < 2:
-        raise CourseInputError(
-            f"repeated_random_tokens: need vocab_size >= 2 and period >= 2, got {vocab_size}, {period}")
-    if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    first = torch.randint(0, vocab_size, (batch, period), generator=generator)
-    return torch.cat([first, first], dim=1)
-
-
-# --------------------------------------------------------------------------- the role table
-@dataclass
-class HeadRole:
-    """The role scores of one head."""
-
-    layer: int
-    head: int
-    previous_token: float
-    first_token: float
-    induction: float
-    entropy: float
-
-    @property
-    def name(self) -> str:
-        return f"L{self.layer}H{self.head}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def head_roles_from_attentions(att: torch.Tensor, induction_att: torch.Tensor | None = None,
-                               period: int | None = None) -> list[HeadRole]:
-    """Role scores for every head from attention maps (L, H, T, T).
-
-    `att` (on text) gives previous-token, first-token and entropy scores;
-    `induction_att` (L, H, 2p, 2p), on a random sequence of `period` p repeated twice,
-    gives the induction score (NaN when not given).
-    """
-    if att.dim() != 4:
-        raise CourseInputError(f"head_roles: expected attention of shape (L, H, T, T), got {tuple(att.shape)}")
-    prev, first, ent = previous_token_score(att), first_token_score(att), attention_entropy(att)  # (L, H)
-    if induction_att is not None:
-        if period is None:
-            period = induction_att.size(-1) // 2
-        ind = induction_score(induction_att, period)
-    else:
-        ind = torch.full(prev.shape, float("nan"))
-    L, H = prev.shape
-    return [
-        HeadRole(i, h, float(prev[i, h]), float(first[i, h]), float(ind[i, h]), float(ent[i, h]))
-        for i in range(L) for h in range(H)
-    ]
-
-
-def _vocab_size(model: Any) -> int:
-    cfg = model.config
-    return int(cfg.vocab_size)
-
-
-def head_roles(model: Any, input_ids: torch.Tensor | list[int] | None = None, *,
-               period: int = 32, seed: int = 0, vocab_low: int | None = None) -> list[HeadRole]:
-    """Score every head of `model`: previous-token, first-token (sink), induction, entropy.
-
-    Previous-token, first-token and entropy are measured on `input_ids` (your text);
-    when none is given, on the repeated random sequence too. The induction score is
-    measured on `period` random tokens repeated twice (ids drawn from
-    ``vocab_low .. vocab_size - 1``; default the whole vocabulary).
-    """
-    V = _vocab_size(model)
-    n_pos = int(getattr(model.config, "n_positions", 1024))
-    period = min(period, n_pos // 2)
-    low = 0 if vocab_low is None else vocab_low
-    if not 0 <= low < V - 1:
-        raise CourseInputError(f"head_roles: vocab_low must be in 0 .. {V - 2}, got {vocab_low}")
-    rep = repeated_random_tokens(V - low, period, seed=seed) + low  # (1, 2p)
-    rep_att = attention_maps(model, rep[0])
-    text_att = rep_att if input_ids is None else attention_maps(model, input_ids)
-    return head_roles_from_attentions(text_att, rep_att, period)
-
-
-def top_heads(roles: list[HeadRole], by: str = "induction", k: int = 3) -> list[HeadRole]:
-    """The `k` heads with the highest score `by` (lowest, for "entropy").
-    """
-    if by not in ROLE_NAMES:
-        raise CourseInputError(f"top_heads: by={by!r} is not one of {', '.join(ROLE_NAMES)}")
-    key = (lambda r: getattr(r, by)) if by == "entropy" else (lambda r: -getattr(r, by))
-    return sorted((r for r in roles if not math.isnan(getattr(r, by))), key=key)[:k]
 
 
 def plot_history(history: dict[str, list[float]], score: str | Sequence[str] = "induction", *,
@@ -282,4 +66,82 @@ def plot_history(history: dict[str, list[float]], score: str | Sequence[str] = "
     lines = ax.get_lines() + ax2.get_lines()
     ax2.legend(lines, [line.get_label() for line in lines], loc="center left", frameon=False)  # empty before a change
     fig.tight_layout()
+    return fig
+
+
+def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: str = "", label: str = "score",
+                     annotate: bool | None = None, diverging: bool = False) -> Any:
+    """(L, H) score tensors as layer x head heatmaps (rows are layers), one panel per entry of a
+    dict {panel title: scores}: a matplotlib Figure (no pyplot: a notebook shows it as the
+    cell's value). Numbers are written in the cells of small grids (up to 64 heads).
+    `diverging=True` is for signed scores (a share of a logit): red above zero, blue below, white at zero.
+    """
+    from matplotlib.figure import Figure
+
+    panels = scores if isinstance(scores, dict) else {title: scores}
+    mats = {name: s.detach().float().cpu().numpy() for name, s in panels.items()}
+    for name, m in mats.items():
+        if m.ndim != 2:
+            raise CourseInputError(
+                f"plot_head_scores: {name or 'scores'} has shape {m.shape}, expected (layers, heads)")
+    widths = [min(1.6 + 0.5 * m.shape[1], 8) for m in mats.values()]
+    height = min(1.4 + 0.42 * max(m.shape[0] for m in mats.values()), 7)
+    fig = Figure(figsize=(sum(widths) + 1.2, height + (0.3 if title and isinstance(scores, dict) else 0)),
+                 layout="constrained")
+    axes = fig.subplots(1, len(mats), width_ratios=widths, squeeze=False)[0]
+    if diverging:
+        vmax = max(1e-6, *(float(abs(m).max()) for m in mats.values()))
+        cmap, vmin = "RdBu_r", -vmax
+    else:
+        vmax = max(1.0, *(float(m.max()) for m in mats.values()))
+        cmap, vmin = "viridis", 0.0
+    for ax, (name, m) in zip(axes, mats.items()):
+        L, H = m.shape
+        im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+        ax.grid(False)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(H))
+        ax.set_yticks(range(L))
+        ax.tick_params(labelsize=7 if H > 8 else 9)
+        if annotate if annotate is not None else L * H <= 64:
+            for i in range(L):
+                for j in range(H):
+                    dark = abs(m[i, j]) > 0.6 * vmax if diverging else m[i, j] <= 0.6 * vmax
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                            color="white" if dark else "black")
+        ax.set_title(name if isinstance(scores, dict) else title, fontsize=10)
+    fig.colorbar(im, ax=list(axes), label=label)
+    if isinstance(scores, dict) and title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_logit_lens(lens: torch.Tensor, tokens: Sequence[str], decode: Any = None, *,
+                    title: str = "logit lens: each layer's top guess for the next token") -> Any:
+    """Heatmap of each layer's top probability at each position, labelled with its top token:
+    rows "embed", "after block 0", ...; columns the input tokens. A matplotlib Figure (no pyplot).
+    """
+    from matplotlib.figure import Figure
+
+    probs = torch.softmax(lens, dim=-1).max(-1).values.numpy()  # (L + 1, T)
+    words = lens_top_tokens(lens, decode)
+    n, T = probs.shape
+    if len(tokens) != T:
+        raise CourseInputError(f"plot_logit_lens: {len(tokens)} tokens for {T} positions")
+    fig = Figure(figsize=(min(2.0 + 0.75 * T, 18), 1.4 + 0.42 * n), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(probs, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax.grid(False)
+    for i in range(n):
+        for j in range(T):
+            ax.text(j, i, display_label(words[i][j], 8), ha="center", va="center", fontsize=7,
+                    color="white" if probs[i, j] > 0.6 else "black")
+    ax.set_xticks(range(T))
+    ax.set_xticklabels([display_label(t, 8) for t in tokens], rotation=60, fontsize=8)
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(["embed"] + [f"after block {i}" for i in range(n - 1)], fontsize=8)
+    ax.set_xlabel("input token (each cell guesses the token after it)")
+    fig.colorbar(im, ax=ax, label="top probability")
+    ax.set_title(title)
     return fig

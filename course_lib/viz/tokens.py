@@ -137,9 +137,5 @@ class TokenizerPlayground:
         for name, tok in self.tokenizers.items():
             self.columns[name].value = _column_html(name, self.textbox.value, tok, self.show_ids.value)
 
-    def set_text(self, text: str) -> None:
-        """Put `text` in the box (the columns redraw)."""
-        self.textbox.value = text
-
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
