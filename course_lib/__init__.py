@@ -41,8 +41,8 @@ from .runtime import (  # noqa: E402
 
 _SUBMODULES = (  # every module and package of course_lib (tests/test_architecture.py checks it is complete)
     "attention", "checks", "classroom", "cli", "convert", "data", "distributed", "errors", "figures", "finetune",
-    "generate", "interp", "io", "kernels", "ladder", "lora", "memory", "model", "notebook", "pretrained",
-    "protocols", "runtime", "scaling", "tokenizer", "toys", "train", "viz",
+    "generate", "gpu_estimates", "interp", "io", "kernels", "ladder", "lora", "memory", "model", "notebook",
+    "pretrained", "protocols", "runtime", "scaling", "tokenizer", "toys", "train", "viz",
 )
 
 __all__ = [

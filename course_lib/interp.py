@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from . import runtime
 from .errors import CourseInputError
 from .protocols import CausalLM
 
@@ -88,7 +89,8 @@ def attention_batch(model: CausalLM, ids: torch.Tensor) -> torch.Tensor:
     was_training = model.training
     model.eval()
     try:
-        out = model(ids.to(next(model.parameters()).device), output_attentions=True)
+        with runtime.threads_for(model):  # a small model on the CPU: one thread (see there why)
+            out = model(ids.to(next(model.parameters()).device), output_attentions=True)
     finally:
         model.train(was_training)
     atts = out.attentions if hasattr(out, "attentions") else out[-1]
@@ -381,7 +383,8 @@ def repeated_half_loss(model: Any, ids: torch.Tensor, period: int) -> float:
     model.eval()
     try:
         device = next(model.parameters()).device
-        out = model(ids.to(device), labels=labels.to(device))
+        with runtime.threads_for(model):  # a small model on the CPU: one thread
+            out = model(ids.to(device), labels=labels.to(device))
     finally:
         model.train(was_training)
     return float(out.loss)
@@ -424,10 +427,11 @@ def logit_lens(model: Any, ids: torch.Tensor | Sequence[int]) -> torch.Tensor:
     model.eval()
     try:
         device = next(model.parameters()).device
-        out = model(ids.to(device), output_hidden_states=True)
-        hidden = out.hidden_states  # L + 1 of (1, T, C); the last after ln_f
-        ln_f, head = model.transformer.ln_f, model.lm_head
-        rows = [head(ln_f(h)) for h in hidden[:-1]] + [head(hidden[-1])]
+        with runtime.threads_for(model):  # a small model on the CPU: one thread
+            out = model(ids.to(device), output_hidden_states=True)
+            hidden = out.hidden_states  # L + 1 of (1, T, C); the last after ln_f
+            ln_f, head = model.transformer.ln_f, model.lm_head
+            rows = [head(ln_f(h)) for h in hidden[:-1]] + [head(hidden[-1])]
     finally:
         model.train(was_training)
     return torch.cat(rows).float().cpu()  # (L + 1, T, vocab)

@@ -19,12 +19,9 @@ Introduced in notebooks/09_fine_tuning.ipynb; `estimate_training_memory()`,
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ import torch
 from torch import nn
 
 from .errors import CourseInputError
+from .runtime import quiet_native_stderr
 from .scaling import non_embedding_params
 
 __all__ = [
@@ -169,32 +167,16 @@ def _saved_tensor_bytes(model: nn.Module, input_ids: torch.Tensor, labels: torch
     return sum(storages.values())
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Send what C++ code writes to file descriptor 2 to the null device meanwhile: the profiler's
-    kineto prints "USDT: ... profiler_start" / "profiler_stop" there (torch >= 2.12), and a notebook
-    shows fd 2 as cell output. Python's own sys.stderr is not touched."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _cpu_peak_bytes(step: Callable[[], None]) -> int | None:
     from torch.profiler import ProfilerActivity, profile
 
     prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
-    with _native_stderr_silenced():  # only the profiler's start and stop: the step's own output stays
+    with quiet_native_stderr():  # only the profiler's start and stop: the step's own output stays
         prof.__enter__()
     try:
         step()
     finally:
-        with _native_stderr_silenced():
+        with quiet_native_stderr():
             prof.__exit__(None, None, None)
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "trace.json"

@@ -162,43 +162,44 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # The course map, defined once: notebook 00 renders it and a test keeps README.md in step.
-# (file stem, title, what it builds, full-mode minutes measured on a 2-core CPU, on a GPU)
-# Measured with `scripts/run_notebooks.py` (see README); a GPU column awaits a GPU session.
-COURSE_MAP: list[tuple[str, str, str, str, str]] = [
-    ("00_welcome", "Welcome", "environment check, device, fast mode, how exercises work", "0.1", "not measured"),
+# (file stem, title, what it builds, full-mode minutes measured on a 2-core CPU)
+# Measured with `scripts/run_notebooks.py` (see README). The GPU column comes from `gpu_estimates`:
+# estimated for a Colab T4 until `scripts/device_check.py` has measured it on a GPU.
+COURSE_MAP: list[tuple[str, str, str, str]] = [
+    ("00_welcome", "Welcome", "environment check, device, fast mode, how exercises work", "0.1"),
     ("01_tokenization", "Tokenization",
      "bytes → a byte-level BPE tokenizer written inline; exact tiktoken / GPT-2 parity",
-     "0.2", "not measured"),
+     "0.2"),
     ("02_data_and_embeddings", "Data and embeddings",
      "a sliding-window dataset, documents joined by the end-of-text token, batches vs epochs, embeddings",
-     "0.3", "not measured"),
-    ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "0.1", "not measured"),
+     "0.3"),
+    ("03_attention", "Attention", "scaled dot-product, causal mask, multi-head", "0.1"),
     ("04_transformer_block", "The transformer block",
      "LayerNorm, GELU MLP, residuals, pre-LN block",
-     "0.1", "not measured"),
-    ("05_gpt2_model", "GPT-2", "the full model, weight tying, HF weights in and out", "3.5", "not measured"),
+     "0.1"),
+    ("05_gpt2_model", "GPT-2", "the full model, weight tying, HF weights in and out", "3.5"),
     ("06_training", "Training",
      "the training loop written inline, equal to the Trainer; AdamW, schedule, checkpoints, resume",
-     "3.5", "not measured"),
+     "3.5"),
     ("07_decoding_strategies", "Decoding",
      "greedy, sampling, top-k/p, min-p, beam search; the KV cache written inline",
-     "0.3", "not measured"),
+     "0.3"),
     ("08_attention_visualization", "Attention visualization",
      "attention explorer, bertviz (offline), induction heads, head ablation, logit lens",
-     "0.5", "not measured"),
+     "0.5"),
     ("09_fine_tuning", "Fine-tuning",
      "LoRA on an instruction set (masked labels), full fine-tuning, memory, gradient checkpointing",
-     "0.6", "not measured"),
+     "0.6"),
     ("10_scaling_up", "Scaling up on a GPU",
      "the speed-up ladder on GPT-2 124M (TF32, bf16/fp16, SDPA, compile, fused AdamW, padded vocab) with "
      "MFU; fine-tuning pretrained GPT-2 on Shakespeare; DDP",
-     "0.9", "not measured"),
+     "0.9"),
     ("11_beyond_gpt2", "From GPT-2 to today's models",
      "RMSNorm, RoPE, SwiGLU, GQA as switches; a Llama verified against transformers",
-     "1.8", "not measured"),
+     "1.8"),
     ("A1_command_line", "Appendix: your own data from the command line",
      "course expand / train-tokenizer / train / generate on data/train.txt; leakage-free augmentation",
-     "0.3", "not measured"),
+     "0.3"),
 ]
 
 
@@ -227,18 +228,26 @@ def course_map_markdown(where: str = "readme") -> str:
     ``"readme"`` (the repository root: ``notebooks/01_tokenization.ipynb``),
     ``"notebooks"`` (notebook 00 in JupyterLab: ``01_tokenization.ipynb``) or
     ``"colab"`` (notebook 00 on Colab, which opens no relative links: every title
-    links to the notebook's Colab page).
+    links to the notebook's Colab page). In a local JupyterLab the Colab badge, an image
+    from colab.research.google.com, would show broken offline, so there it is a text link.
+    The GPU column is `gpu_estimates.gpu_column`: estimated for a T4 until measured.
     """
     if where not in MAP_LINKS:
         from .errors import CourseInputError
 
         raise CourseInputError(f"course_map_markdown: where={where!r}; expected one of {', '.join(MAP_LINKS)}")
+    from .gpu_estimates import gpu_column
+
     rows = [
         "| # | notebook | builds | CPU (2 cores) | GPU | |",
         "|---|---|---|---|---|---|",
     ]
-    for stem, title, builds, cpu, gpu in COURSE_MAP:
-        badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
+    for stem, title, builds, cpu in COURSE_MAP:
+        if where == "notebooks":  # a local JupyterLab may be offline: a text link, never a broken image
+            badge = f"[open in Colab ↗]({colab_url(stem)})"
+        else:
+            badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
         link = {"readme": f"notebooks/{stem}.ipynb", "notebooks": f"{stem}.ipynb", "colab": colab_url(stem)}[where]
-        rows.append(f"| {stem[:2]} | [{title}]({link}) | {builds} | {_minutes(cpu)} | {_minutes(gpu)} | {badge} |")
+        rows.append(f"| {stem[:2]} | [{title}]({link}) | {builds} | {_minutes(cpu)} | {gpu_column(stem, cpu)} "
+                    f"| {badge} |")
     return "\n".join(rows)

@@ -5,12 +5,15 @@ prints one short block saying what was found.
 
 Introduced in notebooks/00_welcome.ipynb; `output_dir()` in notebook 01; `data_dir()`,
 `offline()` in notebook 02; `autocast()`, `fused_adamw_available()` in notebook 06; `torch_threads()`,
-`trained_cache_dir()` in notebook 07; `dtype_for_capability()`, `choose_precision()`, TF32 in notebook 10.
+`trained_cache_dir()` in notebook 07; `threads_for()` in notebook 08 (through `viz` and `interp`);
+`quiet_native_stderr()` in notebook 09 (through `memory`); `dtype_for_capability()`, `choose_precision()`,
+TF32 in notebook 10.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import random
@@ -290,6 +293,53 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+SMALL_MODEL_PARAMETERS = 20_000_000
+"""Below this many parameters a model on the CPU runs on one thread in `threads_for`."""
+
+
+@contextlib.contextmanager
+def threads_for(model: torch.nn.Module) -> Iterator[None]:
+    """Run the block on one CPU thread when `model` is small and on the CPU; else change nothing.
+
+    A forward pass of a model of a few million parameters is too little work to share out:
+    the threads mostly wait for each other, and on a CPU shared with another job they wait
+    for it too (measured on a busy 2-core machine: a training step of a 2-layer, 64-wide
+    model took 14 ms on one thread and 228 ms on two). GPT-2 (124M) and any model on a GPU
+    keep the process's thread count. The measuring functions of `viz` and `interp` use it, so
+    a notebook never has to set a thread count for its small models.
+    """
+    first = next(model.parameters(), None)
+    small = first is not None and first.device.type == "cpu" and sum(
+        p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    with torch_threads(1) if small else contextlib.nullcontext():
+        yield
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send what compiled libraries write straight to the process's stderr to nowhere while the block runs.
+
+    PyTorch's profiler (libkineto) prints ``USDT: ... profiler_start`` and ``profiler_stop``
+    lines to file descriptor 2 from C++, past `sys.stderr` and past any warnings filter; in
+    a notebook, ipykernel forwards that descriptor into the cell's output. Python's own
+    `sys.stderr` is left alone, so a Python error or warning in the block still shows.
+    Where the process has no descriptor 2 (a windowed Python) it does nothing.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def trained_cache_dir() -> Path:
     """Where the course caches the small models it trains once: ``data_dir() / "demo_model"``.
 
@@ -408,12 +458,53 @@ def environment_report(device: torch.device | None = None) -> str:
     return "\n".join(lines)
 
 
+STACK_LOG_NOISE = (
+    # transformers 5 on GPT2LMHeadModel(labels=...): its loss is the default one, as it should be
+    ("transformers.modeling_utils", "`loss_type=None` was set in the config but it is unrecognized"),
+)
+"""(logger, message start) of log lines from the libraries under the course that tell a learner nothing."""
+
+STACK_WARNINGS = (
+    # peft's PeftModel.from_pretrained asks transformers 5 an old question (notebook 09)
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated"),
+)
+"""(category, message regex) of warnings the libraries under the course raise at each other, not at the learner."""
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, starts: tuple[str, ...]) -> None:
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.starts)
+
+
+def quiet_the_stack() -> None:
+    """Drop the known log lines and warnings of `STACK_LOG_NOISE` and `STACK_WARNINGS`, and only those.
+
+    Called by `setup()`: a notebook shows what the course prints and what the learner's own
+    code causes, not the libraries' conversations with each other. It imports nothing: the
+    filters wait on the loggers by name. tests/test_notebooks.py fails on any other such line.
+    """
+    import warnings
+
+    for name in {n for n, _ in STACK_LOG_NOISE}:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(_DropMessages(tuple(m for n, m in STACK_LOG_NOISE if n == name)))
+    for category, message in STACK_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
 def setup(seed: int = 1337, quiet: bool = False) -> torch.device:
-    """One call at the top of every notebook: seed, set plot defaults, print the environment.
+    """One call at the top of every notebook: seed, set plot defaults, quiet the stack's known noise
+    (`quiet_the_stack`), print the environment.
 
     Returns the device the notebook should use.
     """
     seed_everything(seed)
+    quiet_the_stack()
     try:
         import matplotlib as mpl
 

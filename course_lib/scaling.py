@@ -151,9 +151,12 @@ def non_embedding_params(config: Any) -> int:
     """Parameters that cost matmul FLOPs for every token: the blocks, ln_f and the output head.
 
     The position table and the token embedding are lookups, so they are left out; the head's
-    matrix (the tied embedding, or its own) is counted once. GPT-2: 12 C^2 + 13 C per block.
-    The notebook-11 switches count as they change the weights: SwiGLU's three matrices of
-    `mlp_width`, grouped-query attention's narrower k and v, no biases, RMSNorm's single gain.
+    matrix (the tied embedding, or its own) is counted once (123.7 M for GPT-2 124M). Despite the
+    name this is not Kaplan et al.'s *non-embedding* count, which leaves the tied head out with the
+    embeddings (85.1 M for GPT-2: `model.count_parameters(config, exclude_embeddings=True)`); for
+    FLOPs and MFU the head's matmul counts, as in nanoGPT. The notebook-11 switches count as they
+    change the weights: SwiGLU's three matrices of `mlp_width`, grouped-query attention's narrower
+    k and v, no biases, RMSNorm's single gain.
     """
     C, L, V = config.n_embd, config.n_layer, config.vocab_size
     kv = getattr(config, "kv_heads", config.n_head) * (C // config.n_head)  # k and v width: C unless GQA

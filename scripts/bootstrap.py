@@ -34,6 +34,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -52,12 +53,24 @@ def venv_python(venv: Path = VENV) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def run(*cmd: str | os.PathLike, check: bool = True, quiet: bool = False) -> int:
+def run(*cmd: str | os.PathLike, check: bool = True, quiet: bool = False, heartbeat: str | None = None) -> int:
+    """Run `cmd` in the repository; with `heartbeat`, say every `HEARTBEAT_S` seconds that it is still at it."""
     kwargs = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
-    code = subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, **kwargs)
+    start = time.monotonic()
+    while True:
+        try:
+            code = proc.wait(timeout=HEARTBEAT_S if heartbeat else None)
+            break
+        except subprocess.TimeoutExpired:
+            say(f"{heartbeat} ({time.monotonic() - start:.0f} s so far)")
     if check and code != 0:
         sys.exit(f"[course] command failed ({code}): {' '.join(map(str, cmd))}")
     return code
+
+
+HEARTBEAT_S = 15
+"""How often a long install says it is still running (pip -q prints nothing for a minute or more)."""
 
 
 def has_torch(py: Path) -> bool:
@@ -112,13 +125,14 @@ def ensure_env(venv: Path = VENV, constraints: Path | None = None, upgrade: bool
     if not has_torch(py):
         install_torch(py, constraints)
     how = f"with the versions in {constraints.relative_to(ROOT)}" if constraints else "from pyproject's ranges"
-    say(f"installing the course and its tools (pip install -e '.[lab,dev]', {how})")
+    say(f"installing the course and its tools (pip install -e '.[lab,dev]', {how}): a minute or two the first "
+        "time, quietly; later runs start at once")
     cmd = [py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[lab,dev]"]
     if constraints:
         cmd += ["-c", constraints]
     if upgrade:
         cmd += ["--upgrade", "--upgrade-strategy", "eager"]
-    run(*cmd)
+    run(*cmd, heartbeat="still installing JupyterLab, transformers and the rest")
     stamp.write_text(wanted)
     return py
 
@@ -152,6 +166,7 @@ LAB_OVERRIDES = {  # no "get notified about news?" pop-up over the widgets, no u
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 LAB_OPTIONS = ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+FIRST_NOTEBOOK = "00_welcome.ipynb"  # what `make lab` opens
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -234,8 +249,8 @@ def main(argv: list[str]) -> int:
         ensure_browser()
         return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
     quiet_lab(py)
-    rest = LAB_OPTIONS + kernel_options(py) + rest
-    say("starting JupyterLab on notebooks/ (Ctrl-C to stop)")
+    rest = [*LAB_OPTIONS, *kernel_options(py), f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}", *rest]
+    say(f"starting JupyterLab on notebooks/, opening {FIRST_NOTEBOOK} (Ctrl-C to stop)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
         rest.append("--allow-root")  # containers and cloud machines often run as root
     cmd = [str(py), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"), *rest]

@@ -51,6 +51,7 @@ def test_make_lab_writes_the_overrides_and_passes_the_quiet_options(boot, tmp_pa
     assert cmd[1:4] == ["-m", "jupyter", "lab"]
     assert "--LabApp.news_url=None" in cmd and "--port=9999" in cmd
     assert cmd.index("--LabApp.news_url=None") < cmd.index("--port=9999")  # the user's options win
+    assert "--LabApp.default_url=/lab/tree/00_welcome.ipynb" in cmd  # the course opens on its first notebook
     written = tmp_path / "lab" / "settings" / "overrides.d" / "gpt2-course.json"
     assert json.loads(written.read_text(encoding="utf-8")) == boot.LAB_OVERRIDES
 
@@ -94,3 +95,11 @@ def test_ensure_browser_installs_chromium_only_as_root_with_apt(boot, tmp_path: 
     (tmp_path / "chromium").write_text("", encoding="utf-8")
     boot.ensure_browser()
     assert runs == []
+
+
+def test_a_long_install_says_it_is_still_running(boot, monkeypatch, capsys) -> None:
+    """`make lab`'s pip install -q is silent for a minute or more: a line every HEARTBEAT_S seconds says why."""
+    monkeypatch.setattr(boot, "HEARTBEAT_S", 0.2)
+    assert boot.run(sys.executable, "-c", "import time; time.sleep(0.7)", heartbeat="still installing") == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "still installing" in line]
+    assert len(said) >= 2 and said[0].startswith("[course] still installing (") and "s so far)" in said[0]

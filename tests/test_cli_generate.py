@@ -306,3 +306,31 @@ def test_stream_is_on_by_default_on_a_terminal(model_dir: Path, capsys, monkeypa
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     code, streamed, _ = run_cli(capsys, *base)
     assert code == 0 and len(made) == 1 and streamed == out and made[0].texts == [out.rstrip("\n")]
+
+
+def test_a_barely_trained_model_says_why_its_text_is_gibberish(model_dir: Path, tmp_path: Path, capsys) -> None:
+    """A model folder whose training record shows a loss near a uniform guess's gets one line on stderr
+    before its text; a well-trained one, or a folder with no record, gets none."""
+    import json
+    import math
+    import shutil
+
+    from course_lib.train import STATE_DIR
+
+    vocab = GPT.from_pretrained(model_dir).config.vocab_size
+    for name, loss, said in (("barely", 0.95 * math.log(vocab), True), ("trained", 0.3 * math.log(vocab), False)):
+        d = tmp_path / name
+        shutil.copytree(model_dir, d)
+        (d / STATE_DIR).mkdir()
+        (d / STATE_DIR / "trainer.json").write_text(json.dumps({
+            "format": 1, "step": 10, "history": [{"step": 10, "loss": loss + 0.1}],
+            "eval_history": [{"step": 10, "val_loss": loss}]}))
+        code, out, err = run_cli(capsys, "--model_dir", str(d), "--prompt", "the cat", "--max_new_tokens", "5")
+        assert code == 0 and out.strip()
+        if said:
+            assert err.count("\n") == 1 and err.startswith("course generate: note: this model trained 10 steps")
+            assert f"{loss:.2f}" in err and "gibberish" in err and "--resume" in err
+        else:
+            assert err == ""
+    code, out, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "5")
+    assert code == 0 and err == ""  # no training record: nothing to say

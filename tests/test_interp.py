@@ -187,3 +187,24 @@ def test_plots_return_figures(toy: GPT) -> None:
     ids = interp.repeated_tokens(512, 4, 1)[0]
     fig = heads.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
     assert fig.axes
+
+
+def test_the_logit_lens_fits_a_notebook_column_and_labels_every_token_without_warnings() -> None:
+    """GPT-2's 13 rows x 23 tokens: no wider than 10 inches (a notebook column at the course's 90 dpi),
+    split into panels, every token labelled, no glyph warning for tokens such as "\\x17"."""
+    import io
+    import warnings
+
+    T = 23
+    lens = torch.randn(13, T, 64)
+    names = {i: chr(0x17) if i == 3 else "日本" if i == 4 else f"tok{i}" for i in range(64)}
+    tokens = [f" word{t}" for t in range(T - 1)] + ["\x17"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = interp.plot_logit_lens(lens, tokens, names.get)
+        fig.savefig(io.BytesIO(), format="png", dpi=90)
+    assert fig.get_size_inches()[0] <= 10.0
+    heatmaps = [ax for ax in fig.axes if ax.get_yticklabels() and ax.get_yticklabels()[0].get_text() == "embed"]
+    assert len(heatmaps) == 2
+    shown = [t.get_text() for ax in heatmaps for t in ax.get_xticklabels()]
+    assert len(shown) == T and shown[-1] == "\\x17"

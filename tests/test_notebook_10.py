@@ -120,3 +120,60 @@ def test_the_inline_grad_scaler_skips_a_step_whose_gradients_overflowed(monkeypa
     ns["train_step"](model, optimizer, scaler, x, x, rung)
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items()), "an inf step was applied"
     assert scaler.get_scale() < 2.0**16  # and the scale came down
+
+
+def test_the_ladder_compiles_each_model_shape_at_most_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rung from torch.compile on keeps compile=True (`plan_ladder` carries it over), yet the notebook's
+    measure() compiles a model shape once: the fused-AdamW rung reuses the compiled model with its first
+    weights put back, the padded vocabulary (a new shape) compiles once more. torch.compile is replaced by
+    a counting stand-in, so this runs on the CPU in seconds."""
+    import types
+
+    import torch
+
+    import course_lib
+    from course_lib import ladder, scaling
+
+    monkeypatch.setenv("COURSE_FAST", "1")
+    params, ladder_sizes, step = _cells_defining("COMPILE = DEVICE.type", "ON_GPU = ", "def train_step")
+    ns: dict = {"course_lib": course_lib, "DEVICE": torch.device("cpu")}
+    exec(params, ns)
+    ns.update(capability=None, total_mem=None, fused=True)
+    exec(ladder_sizes, ns)
+    exec(step, ns)
+
+    compiled: list[int] = []  # the vocabulary size of each model compiled
+
+    class Compiled(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self._orig_mod = model
+
+        def forward(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            return self._orig_mod(*args, **kwargs)
+
+    def compile_model(model, *, trial=None, **_):  # noqa: ANN001, ANN202
+        compiled.append(model.config.vocab_size)
+        wrapped = Compiled(model)
+        if trial is not None:
+            trial(wrapped)
+        return wrapped
+
+    ns["scaling"] = types.SimpleNamespace(**{n: getattr(scaling, n) for n in dir(scaling) if not n.startswith("_")})
+    ns["scaling"].compile_model = compile_model
+    rungs = ladder.plan_ladder("cuda", (9, 0), compile=True)
+    assert [r.compile for r in rungs][-3:] == [True, True, True]  # compile, fused AdamW, padded vocab
+    loaded: list[dict] = []
+    real_load = torch.nn.Module.load_state_dict
+    monkeypatch.setattr(torch.nn.Module, "load_state_dict",
+                        lambda self, sd, *a, **k: (loaded.append(sd), real_load(self, sd, *a, **k))[1])
+    seen = {}
+    for rung in rungs:
+        if rung.runs:
+            assert 0 < ns["measure"](rung) < 60, rung.label
+            seen[rung.name] = dict(ns["COMPILED"])
+    assert compiled == [50257, 50304], f"compiled model shapes, in order: {compiled}"
+    model, first = seen["torch.compile"][50257]
+    assert seen["fused AdamW"][50257][0] is model, "the fused-AdamW rung compiled the same shape again"
+    assert loaded == [first], "the reused model did not start again from its first weights"
+    assert list(seen["padded vocab"]) == [50304], "the older compiled shape was not freed"

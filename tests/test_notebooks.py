@@ -1,4 +1,5 @@
-"""Every notebook runs top to bottom in a real Jupyter kernel, offline, in two modes.
+"""Every notebook runs top to bottom in a real Jupyter kernel, offline, in two modes, and shows no
+warning or log line of the libraries under it (`stack_noise`).
 
 - fast mode (``COURSE_FAST=1``): small models, few steps, under a minute each;
 - capped mode (``COURSE_CAPPED=1``): the sizes and settings of the default (full) mode that
@@ -12,6 +13,7 @@ A failure names the notebook, the mode, the cell number and the cell's first lin
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -48,6 +50,32 @@ CACHED_MODELS = {"07_decoding_strategies": _demo_model, "08_attention_visualizat
 trained here, before the clock starts, because the limits are for a learner's every later run."""
 
 
+STACK_NOISE = re.compile(
+    r"^\S*\.py:\d+: \w*Warning: "                      # a Python warning, as `warnings` prints it
+    r"|^\s*warnings\.warn\("                          # ... and the source line it shows under it
+    r"|^(USDT|STAGE|INFO|WARNING|ERROR):\d{4}-\d\d-\d\d"  # libkineto (torch.profiler), from C++
+    r"|^\[[WIEF]\d{4} \d\d:\d\d:\d\d"                # PyTorch's C++ logging (c10)
+    r"|^\[\w+\] (WARNING|ERROR) \|"                    # a Jupyter application's log
+    r"|^\[(transformers|tokenizers|huggingface_hub|peft|torch)\b"  # libraries' own log prefixes
+)
+"""Lines that are a library's warning or log, not something the course wrote."""
+
+
+def stack_noise(nb: nbformat.NotebookNode) -> list[str]:
+    """Every output line of `nb` that is a warning or log line of the stack (`STACK_NOISE`), or a line on
+    stderr that warns without being the course's ("course ...: warning: ..." is the course's way)."""
+    found = []
+    for k, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream":
+                continue
+            for line in out.get("text", "").splitlines():
+                warns = out.get("name") == "stderr" and re.search(r"(?i)\bwarn", line) and not line.startswith("course")
+                if STACK_NOISE.search(line) or warns:
+                    found.append(f"code cell {k}: {line.strip()[:200]}")
+    return found
+
+
 def execute_notebook(path: Path, workdir: Path, limit_s: int = NOTEBOOK_LIMIT_S,
                      mode: str = "fast") -> nbformat.NotebookNode:
     """Execute `path` in a fresh kernel; raise AssertionError naming the failing cell."""
@@ -82,6 +110,8 @@ def test_notebook_runs_in_fast_mode(path: Path, tmp_path: Path) -> None:
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
     )
     assert "✗" not in text, f"{path.name}: an exercise check printed a failure with the reference solution"
+    noise = stack_noise(nb)
+    assert not noise, f"{path.name} (fast mode) shows lines the course did not write:\n" + "\n".join(noise)
     assert_untouched_pieces_go_on_with_the_reference(nb, path.name)
 
 
@@ -96,6 +126,8 @@ def test_notebook_runs_with_full_mode_sizes(path: Path, tmp_path: Path) -> None:
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
     )
     assert "capped (COURSE_CAPPED=1)" in text, "the setup cell did not see capped mode"
+    noise = stack_noise(nb)
+    assert not noise, f"{path.name} (capped mode) shows lines the course did not write:\n" + "\n".join(noise)
     assert_untouched_pieces_go_on_with_the_reference(nb, path.name)
 
 
@@ -147,3 +179,40 @@ def test_a_failing_cell_is_named(tmp_path: Path) -> None:
     assert "zz_broken_for_test.ipynb" in message
     assert "cell 2" in message and "the broken one" in message and "boom" in message
 
+
+
+def test_a_notebook_kernel_starts_without_the_tcp_warning(tmp_path: Path) -> None:
+    """Kernels talk over encrypted CurveZMQ where jupyter_client offers it (`notebook.kernel_encryption`):
+    ipykernel's "running over TCP without encryption" warning, printed as every kernel starts, is not printed."""
+    import subprocess
+    import sys
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+    scratch = tmp_path / "zz_kernel_for_test.ipynb"
+    nbformat.write(nb, scratch)
+    code = ("import sys\nfrom course_lib.notebook import execute\n"
+            f"nb, _ = execute({str(scratch)!r}, {str(tmp_path)!r})\nprint(nb.cells[0].outputs[0]['text'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "42"
+    assert "without encryption" not in out.stderr and "WARNING" not in out.stderr, out.stderr[-2000:]
+
+
+def test_stack_noise_finds_the_lines_the_course_did_not_write() -> None:
+    """The filter itself, on the lines seen in notebooks before they were silenced, and on the course's own."""
+    nb = nbformat.v4.new_notebook()
+    noisy = [
+        "USDT:2026-12-05 11:36:01 7656:7656 SyncActivityProfilerHandler.cpp:52] profiler_start",
+        "/x/site-packages/IPython/core/pylabtools.py:158: UserWarning: Glyph 23 () missing from font(s) DejaVu Sans.",
+        "/x/transformers/modeling_utils.py:3314: FutureWarning: `is_gradient_checkpointing` is deprecated",
+        "  warnings.warn(",
+        "[transformers] `loss_type=None` was set in the config but it is unrecognized.",
+        "[W1205 11:36:01.123456 7656 init.cpp:123] Warning: something from C++",
+    ]
+    fine = ["course generate: warning: the model is barely trained", "step 10 | loss 2.31", "✓ same weights"]
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text="\n".join(noisy + fine[:1])),
+        nbformat.v4.new_output("stream", name="stdout", text="\n".join(fine[1:])),
+    ])]
+    assert [line.split(": ", 1)[1] for line in stack_noise(nb)] == [n.strip() for n in noisy]

@@ -164,3 +164,14 @@ def test_readme_and_notebook_00_give_the_same_fast_mode_command() -> None:
     assert "jupyter lab" not in text  # make lab sets up .venv and the classroom settings first
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "autocast: " not in code and "plain fp32" in code  # no bare `autocast: None` under "plain fp32"
+
+
+def test_each_notebook_ends_with_a_link_to_the_next_one() -> None:
+    """The closing "Next: ..." is a link a learner can click, to the next notebook of the course map."""
+    import nbformat
+
+    stems = [row[0] for row in notebook.COURSE_MAP]
+    for here, after in zip(stems, stems[1:] + ["00_welcome"]):
+        nb = nbformat.read(ROOT / "notebooks" / f"{here}.ipynb", as_version=4)
+        closing = [c for c in nb.cells if c.cell_type == "markdown"][-1].source
+        assert f"]({after}.ipynb)" in closing, f"{here}.ipynb does not end with a link to {after}.ipynb"

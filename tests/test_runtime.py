@@ -161,3 +161,48 @@ def test_set_tf32_turns_it_on_and_off_with_one_api() -> None:
         if conv is not None:
             conv.fp32_precision = before[1]
     assert torch.get_float32_matmul_precision() in ("highest", "high", "medium")
+
+
+def test_quiet_native_stderr_drops_what_c_code_writes_to_descriptor_2_and_only_inside() -> None:
+    """The profiler's USDT lines are written to descriptor 2 from C++: the block drops such writes, nothing else."""
+    code = ("import os, sys\nfrom course_lib import runtime\n"
+            "os.write(2, b'before\\n')\n"
+            "with runtime.quiet_native_stderr():\n    os.write(2, b'USDT: profiler_start\\n')\n"
+            "os.write(2, b'after\\n')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.splitlines() == ["before", "after"]
+
+
+def test_the_memory_count_of_notebook_09_prints_no_profiler_lines() -> None:
+    """`memory.step_memory` on the CPU uses torch.profiler, whose C++ side prints USDT lines by itself."""
+    code = ("import torch\nfrom course_lib import memory\nfrom course_lib.model import GPT, GPTConfig\n"
+            "m = GPT(GPTConfig(vocab_size=50, n_positions=8, n_embd=16, n_layer=1, n_head=2))\n"
+            "print(memory.step_memory(m, torch.randint(0, 50, (2, 8))).peak_bytes > 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    assert out.stderr == "", out.stderr
+
+
+def test_threads_for_runs_a_small_cpu_model_on_one_thread_for_the_block_only() -> None:
+    before = torch.get_num_threads()
+    small = torch.nn.Linear(8, 8)
+    with runtime.threads_for(small):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    big = torch.nn.Embedding(runtime.SMALL_MODEL_PARAMETERS // 16 + 1, 16)  # just above the line
+    with runtime.threads_for(big):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before
+
+
+def test_setup_drops_the_known_stack_noise_and_nothing_else() -> None:
+    """transformers' "loss_type=None" line and peft's FutureWarning go; other log lines and warnings stay."""
+    code = ("import logging, warnings\nfrom course_lib import runtime\nruntime.quiet_the_stack()\n"
+            "logging.basicConfig(format='%(message)s')\nlog = logging.getLogger('transformers.modeling_utils')\n"
+            "log.warning('`loss_type=None` was set in the config but it is unrecognized. Using the default loss')\n"
+            "log.warning('something else')\n"
+            "warnings.warn('`is_gradient_checkpointing` is deprecated and will be removed in v6.', FutureWarning)\n"
+            "warnings.warn('another deprecation', FutureWarning)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "loss_type" not in out.stderr and "is_gradient_checkpointing" not in out.stderr
+    assert "something else" in out.stderr and "another deprecation" in out.stderr

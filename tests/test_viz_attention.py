@@ -8,6 +8,7 @@ are clicked and the data it drew is compared with the plain functions.
 
 from __future__ import annotations
 
+import io
 import math
 import random
 
@@ -338,3 +339,49 @@ def test_notebook_08_saved_with_outputs_stays_small(tmp_path) -> None:
     own = nbformat.writes(nb).encode("utf-8")
     assert len(own) < 2_000_000, f"notebook 08 with outputs is {len(own) / 1e6:.2f} MB without the scripts"
     assert len(saved) < 2_000_000 + len(views) * 500_000, f"notebook 08 with outputs is {len(saved) / 1e6:.2f} MB"
+
+
+def test_figure_labels_show_glyphs_the_font_lacks_as_escapes() -> None:
+    """A token such as "日" drawn as is: matplotlib warns "Glyph ... missing" and shows a box."""
+    assert va.display_label("\x17") == "^W" and va.display_label("\r\n") == "^M↵"  # caret notation: any font
+    assert va.display_label("日本") == "日本"  # HTML (the widgets) draws it with the browser's fonts
+    assert va.plot_label("日本") == "\\u65e5\\u672c" and va.plot_label("naïve café") == "naïve café"
+    assert va.plot_label("x" * 40, limit=8) == "x" * 7 + "…"
+
+
+def test_an_attention_plot_of_unprintable_tokens_draws_without_a_warning() -> None:
+    import warnings
+
+    tokens = ["\x17", "日", "\r", "a", "\u200b", "👩"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = va.plot_attention(torch.rand(6, 6), tokens)
+        fig.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["notebook", "classroom"])
+def test_one_head_labels_every_token_up_to_the_stated_length(big: bool) -> None:
+    """Notebook 08's character model shows 64 characters: every one gets its tick label (it used to be every
+    other one), in a figure that still fits a 1366-px screen beside the thumbnails."""
+    for T in (8, 64, va.LABEL_EVERY_TOKEN_UP_TO):
+        fig = va.plot_attention(torch.rand(T, T), [chr(97 + i % 26) for i in range(T)], big=big)
+        ax = fig.axes[0]
+        assert len(ax.get_xticks()) == T and len(ax.get_yticks()) == T
+        # a notebook's output area is ~930 px at 1366 px; the classroom page zooms 1.15x: 1,100 px
+        assert fig.get_size_inches()[0] * va.PNG_DPI * (1.15 if big else 1) <= (1100 if big else 880)
+        assert ax.get_xticklabels()[0].get_fontsize() >= 5.5
+    fig = va.plot_attention(torch.rand(200, 200), [str(i) for i in range(200)])
+    assert len(fig.axes[0].get_xticks()) <= va.LABEL_EVERY_TOKEN_UP_TO  # longer texts: thinned
+
+
+def test_the_explorer_shows_its_text_and_a_header_of_the_rows_width() -> None:
+    model = GPT(GPTConfig(vocab_size=30, n_positions=32, n_embd=16, n_layer=2, n_head=2)).eval()
+    ids = list(range(10))
+    ex = va.AttentionExplorer(model, input_ids=ids, tokens=[f"t{i}" for i in ids])
+    assert "(10 tokens)" in ex.text_box.value and "t0 t1 t2" in ex.text_box.value
+    header = va.AttentionExplorer.ROLE_COLUMNS
+    assert all(len(b.description) == len(header) and " " not in b.description for b in ex.role_buttons)
+    assert "width:460px" in ex.role_header.value and ex.role_buttons[0].layout.width == "460px"
+    ex.pick_token(3)
+    # one box a token (0..3 it attends to, 3..9 attending to it): the rows wrap between tokens
+    assert ex.token_panel.value.count("display:inline-block") == 4 + 7

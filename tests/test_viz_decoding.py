@@ -112,11 +112,30 @@ def test_explorer_keeps_newlines_labels_and_wide_trees_visible(setup) -> None:
     # two columns of controls side by side fit in a 1366-px window (with JupyterLab's side bar)
     assert 2 * int(ex.temperature.layout.width.removesuffix("px")) <= 1366 - 400
     ex.strategy.value = "beam"
-    ex.n_tokens.value = 30  # 30 columns of 90 px: far wider than the screen
+    ex.n_tokens.value = 30  # 30 steps: a tree that grew sideways was 2,730 px wide
     ex.generate_n()
-    # the tree's box is as wide as the output and scrolls (checked in a browser by test_browser.py)
+    # the tree grows down the page: its width is set by the beams, and fits the screen beside JupyterLab's side bar
     assert ex.tree.layout.overflow == "auto" and ex.tree.layout.width == "100%"
-    assert int(ex.tree.value.split('width="')[1].split('"')[0]) > 1366  # too wide to fit: it must scroll
+    assert int(ex.tree.value.split('width="')[1].split('"')[0]) <= 1366 - 400
+    assert ex.tree.value.count("step ") == 30
+
+
+def test_the_bars_have_a_legend_and_beam_labels_are_whole_and_escaped_after_cutting(setup) -> None:
+    """The explorer's two bar colours are named; a beam's label is cut to 12 characters before it is escaped
+    (cutting escaped text left "&am" halves), and the columns are as wide as the longest label."""
+    model, tok = setup
+    step = next_token_step(model, tok.encode("to be"), DecodingSettings(top_k=3, do_sample=True), top_n=6)
+    legend = distribution_html(step, tok).split('class="course-bar-legend"')[1]
+    assert "kept" in legend and "removed" in legend and "raw probability" in legend
+    trace = DecodingTrace()
+    generate(model, tok.encode("to be"), 3, num_beams=2, trace=trace)
+
+    class Ampersands:
+        def decode(self, ids):  # noqa: ANN001, ANN202
+            return "&" * 16
+
+    svg = beam_tree_svg(trace, Ampersands())
+    assert svg.count(">" + "&amp;" * 11 + "…<") == 2 * 3  # every node: 11 whole "&amp;" and the ellipsis
 
 
 def test_the_menu_and_the_sliders_follow_the_registry(setup) -> None:

@@ -525,13 +525,14 @@ def _ref_patch_head(model, clean_ids, corrupt_ids, layer, head):
         z[..., part] = clean["z"]                             # the clean output, in the corrupted run
         return (z, *args[1:])
 
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         for hook, ids in ((record, clean_ids), (patch, corrupt_ids)):
             handle = c_proj.register_forward_pre_hook(hook)
             try:
-                logits = model(torch.as_tensor(ids).view(1, -1)).logits[0]   # (T, vocab)
+                logits = model(torch.as_tensor(ids).view(1, -1).to(device)).logits[0]   # (T, vocab)
             finally:
                 handle.remove()
     finally:

@@ -117,7 +117,7 @@ def explorer(demo: str, model: str = "auto", text: str | None = None) -> Any:
             from .. import toys
 
             lm, tok = toys.cached_char_model(corpus)
-            text = text or corpus[1000:1064]
+            text = text or corpus[1000:1048]  # 48 characters: every one labelled, large enough for a projector
         else:
             lm, tok = _language_model(model)
             text = text or "The cat sat on the mat. The cat sat on the mat."
@@ -232,8 +232,9 @@ def run(args: argparse.Namespace) -> int:
     previous = _stop_on_sigterm()  # a terminated `course demo` stops its Voilà too (the finally below)
     try:
         wait_until_up(args.port, proc)
-        print(f"course demo {args.demo}: serving {url} (Ctrl-C stops it). The first visit loads the model "
-              "(trained once, then cached). In the browser, F11 is full screen.", flush=True)
+        print(f"course demo {args.demo}: serving {url} (Ctrl-C stops it). The first visit can take a minute: "
+              "the course trains its small model once (the page says so while it waits), then reads it from "
+              "its cache. In the browser, F11 is full screen.", flush=True)
         if not args.no_browser:
             webbrowser.open(url)
         return proc.wait()

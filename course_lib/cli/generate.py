@@ -244,6 +244,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     device = pick_device(args.device)
     model = _load_model(model_dir).to(device).eval()
+    from ..train.checkpoint import training_note
+
+    note = training_note(model_dir, model.config.vocab_size)
+    if note:  # say why before printing the text, not after someone wonders
+        print(f"course generate: note: {note}", file=sys.stderr)
     tokenizer = load_tokenizer_any(args.tokenizer_dir or model_dir)
     prompts = [_encode_prompt(tokenizer, p) for p in args.prompt]
     for text, ids in zip(args.prompt, prompts):

@@ -11,6 +11,7 @@ Introduced in notebooks/06_training.ipynb.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -58,6 +59,38 @@ def read_train_state(path: str | os.PathLike) -> dict[str, Any]:
     if state.get("format") != STATE_FORMAT:
         raise CourseInputError(f"{f}: unknown checkpoint format {state.get('format')!r} (expected {STATE_FORMAT})")
     return state
+
+
+BARELY_TRAINED = 0.6
+"""A loss above this share of ln(vocabulary size), a uniform guess's loss, means a model has learned little."""
+
+
+def training_note(path: str | os.PathLike, vocab_size: int) -> str | None:
+    """One line saying why a model folder's text will read as gibberish, when its training says so; else None.
+
+    Reads ``train_state/trainer.json`` (written by the Trainer and `course train`): the steps it
+    trained and its last validation loss (else its last training loss). When that loss is still
+    above `BARELY_TRAINED` x ln(`vocab_size`), the loss of guessing every token alike, the model has
+    learned little more than which tokens are common. No training record: None.
+    """
+    f = Path(path) / STATE_DIR / "trainer.json"
+    try:
+        state = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    evals = [e["val_loss"] for e in state.get("eval_history", []) if e.get("val_loss") is not None]
+    trains = [h["loss"] for h in state.get("history", []) if h.get("loss") is not None]
+    loss, kind = (evals[-1], "validation") if evals else (trains[-1], "training") if trains else (None, "")
+    if loss is None or vocab_size < 2:
+        return None
+    chance = math.log(vocab_size)
+    if loss <= BARELY_TRAINED * chance:
+        return None
+    steps = state.get("step")
+    return (f"this model trained {steps if steps is not None else 'a few'} steps and its {kind} loss is still "
+            f"{loss:.2f}, near the {chance:.2f} of a uniform guess among its {vocab_size:,} tokens: it has learned "
+            "little yet, so expect gibberish. Train it longer (`course train` with the same flags and --resume "
+            "continues the run).")
 
 
 def check_resumable(d: Path, state: dict[str, Any], model: nn.Module, config: dict[str, Any], seq_len: int) -> None:

@@ -28,6 +28,7 @@ Introduced in notebooks/08_attention_visualization.ipynb; `plot_attention()` in 
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import math
@@ -43,7 +44,7 @@ from ..interp import ROLE_NAMES, HeadRole, attention_maps, head_roles_from_atten
 from ..tokenizer import display_label, encode_text, token_labels
 
 __all__ = [
-    "head_matrix",
+    "plot_label",
     "head_matrix",
     "thumbnails",
     "token_attention",
@@ -62,6 +63,32 @@ BERTVIZ_AUTO_LIMIT_TOKENS = 64  # above this many tokens bertviz views get layer
 BERTVIZ_MAX_VALUES = 200_000  # weights sent to bertviz above the limit (~1 MB of notebook)
 ROLE_LABELS = {"previous_token": "previous token", "first_token": "first token (sink)",
                "induction": "induction", "entropy": "entropy (nats)"}
+
+
+def _escaped(c: str) -> str:
+    """One character as an escape, the way Python writes it: "\\r", "\\x17", "\\u65e5", "\\U0001f469"."""
+    return c.encode("unicode_escape").decode("ascii")
+
+
+@functools.lru_cache(maxsize=4)
+def _font_characters(font_file: str) -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(font_file).get_charmap())
+
+
+def plot_label(text: str, limit: int = 12) -> str:
+    """`display_label` for a matplotlib figure: characters its font has no glyph for become escapes.
+
+    Matplotlib draws a missing glyph as an empty box and warns about it ("Glyph 23 missing
+    from font(s) DejaVu Sans"); a token such as "日" is shown as "\\u65e5".
+    """
+    from matplotlib import font_manager
+
+    have = _font_characters(font_manager.findfont(font_manager.FontProperties()))
+    s = display_label(text, limit=10**9)
+    s = "".join(c if ord(c) in have else _escaped(c) for c in s)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- plain data functions
@@ -121,19 +148,44 @@ def sort_roles(roles: Sequence[HeadRole], by: str = "previous_token", descending
 
 
 # --------------------------------------------------------------------------- static plot
+LABEL_EVERY_TOKEN_UP_TO = 96
+"""`plot_attention` of one head labels every token up to this many (a character model's 64-character
+sample, a sentence of GPT-2 tokens); above it the labels are thinned to every k-th."""
+
+
 def _tick_positions(T: int, max_labels: int) -> list[int]:
     step = max(1, math.ceil(T / max_labels))
     return list(range(0, T, step))
 
 
+def _one_head_size(T: int, big: bool) -> tuple[float, float]:
+    """(figure side in inches, tick font size) for one head of T tokens with every token labelled.
+
+    The figure grows with T until it is as wide as a notebook's output area at 1366 px with
+    JupyterLab's file browser open (10 in, 870 px with the colour bar at the explorer's 80 dpi;
+    11 in in the classroom size, which `course demo` zooms 1.15 times on a 1366-px projector),
+    then the labels shrink, never below 5.5 pt. The explorer puts the view under the thumbnails
+    when both do not fit side by side.
+    """
+    fs = 15.0 if big else 8.0
+    base, most, margin = (7.5, 11.0, 1.7) if big else (4.2, 10.0, 1.3)
+    per_label = 1.3 / 72  # inches of axis per point of font size: a label and a little air
+    need = min(T, LABEL_EVERY_TOKEN_UP_TO) * fs * per_label + margin
+    if need <= most:
+        return max(base, need), fs
+    return most, max(5.5, (most - margin) / min(T, LABEL_EVERY_TOKEN_UP_TO) / per_label)
+
+
 def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | None = None, *,
                    title: str | None = None, ax: Any = None, big: bool = False,
-                   highlight: int | None = None, max_labels: int = 48, cmap: str = "viridis") -> Any:
+                   highlight: int | None = None, max_labels: int | None = None, cmap: str = "viridis") -> Any:
     """Draw attention weights: one head (T, T), or every head of a layer (H, T, T) side by side.
 
     Rows are queries (the token doing the looking), columns keys. `tokens` label the
-    axes (thinned to at most `max_labels`); `highlight` outlines one token's row and
-    column; `big` uses classroom-sized fonts. Returns the matplotlib Figure.
+    axes: one head labels every token up to `LABEL_EVERY_TOKEN_UP_TO` (the figure grows,
+    then the labels shrink, to fit), several heads or a longer text at most `max_labels`
+    (default 48, or that many per head); `highlight` outlines one token's row and column;
+    `big` uses classroom-sized fonts. Returns the matplotlib Figure.
     """
     from matplotlib.figure import Figure
 
@@ -148,16 +200,19 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
         raise CourseInputError(f"plot_attention: {len(tokens)} tokens for {T} positions")
     heads = [w] if w.dim() == 2 else list(w)
     fs = 15 if big else 8
+    tick_fs: float = fs
+    if max_labels is None:
+        max_labels = LABEL_EVERY_TOKEN_UP_TO if len(heads) == 1 else 48
     if ax is not None:
         axes, fig, heads = [ax], ax.figure, heads[:1]
     elif len(heads) == 1:
-        side = 7.5 if big else 4.2
+        side, tick_fs = _one_head_size(T, big)
         fig = Figure(figsize=(side + 0.9, side))
         axes = [fig.add_subplot(1, 1, 1)]
     else:
         fig = Figure(figsize=(min(3.2 * len(heads), 18), 3.6))
         axes = list(np.atleast_1d(fig.subplots(1, len(heads))))
-    labels = [display_label(t) for t in tokens] if tokens is not None else None
+    labels = [plot_label(t) for t in tokens] if tokens is not None else None
     for h, (a, m) in enumerate(zip(axes, heads)):
         im = a.imshow(m.numpy(), cmap=cmap, vmin=0.0, vmax=max(float(m.max()), 1e-6), interpolation="nearest")
         a.grid(False)
@@ -165,8 +220,8 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
         a.set_xticks(ticks)
         a.set_yticks(ticks)
         if labels is not None:
-            a.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=fs)
-            a.set_yticklabels([labels[i] for i in ticks], fontsize=fs)
+            a.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=tick_fs)
+            a.set_yticklabels([labels[i] for i in ticks], fontsize=tick_fs)
         else:
             a.tick_params(labelsize=fs)
         if highlight is not None and 0 <= highlight < T:
@@ -189,9 +244,12 @@ def plot_attention(weights: torch.Tensor | np.ndarray, tokens: Sequence[str] | N
     return fig
 
 
+PNG_DPI = 80  # the explorer's head view: a PNG at this many dots per inch of the figure
+
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=PNG_DPI)
     return buf.getvalue()
 
 
@@ -248,6 +306,7 @@ class AttentionExplorer:
         self.att = att.to(torch.float16)  # (L, H, T, T): kept small; one head at a time goes out
         self.n_layer, self.n_head, self.T = att.size(0), att.size(1), att.size(-1)
         self.tokens = list(tokens) if tokens is not None else [str(i) for i in range(self.T)]
+        self.text = text if text is not None else " ".join(self.tokens)  # shown above the heads
         if len(self.tokens) != self.T:
             raise CourseInputError(f"AttentionExplorer: {len(self.tokens)} tokens for {self.T} positions")
         if roles is None:
@@ -331,13 +390,23 @@ class AttentionExplorer:
             b.style.font_size = fs
             b.add_class("course-role-row")
             b.on_click(lambda _b, i=i: self._open_row(i))
-        self.role_header = W.HTML()
+        self.role_header = W.HTML(layout=W.Layout(width="460px"))
+        self.role_header.add_class("course-role-header")
         self._fill_table()
+        shown = html.escape(self.text).replace("\n", "↵<br>")
+        self.text_box = W.HTML(
+            f"<div style='font-size:{fs};max-width:100%;overflow-wrap:anywhere;white-space:pre-wrap'><b>Text</b> "
+            f"({self.T} tokens): <span style='font-family:monospace;background:#f4f4f4'>{shown}</span></div>",
+            layout=W.Layout(max_width="100%"))
+        self.text_box.add_class("course-attention-text")
         left = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Heads (rows: layers, columns: heads). Click one.</b>"), grid])
-        right = W.VBox([self.title, self.view, self.token_picker, self.token_panel])
+        right = W.VBox([self.title, self.view, self.token_picker, self.token_panel], layout=W.Layout(min_width="0"))
         roles = W.VBox([W.HTML(f"<b style='font-size:{fs}'>Head roles</b> (click a row to open it)"),
                         self.sort_picker, self.role_header, *self.role_buttons])
-        self._widget = W.VBox([W.HBox([left, right]), roles])
+        # the head view beside the thumbnails when both fit, else under them at its full size: never shrunk
+        # until its labels are unreadable, never wider than the window
+        heads = W.HBox([left, right], layout=W.Layout(flex_flow="row wrap", max_width="100%"))
+        self._widget = W.VBox([self.text_box, heads, roles], layout=W.Layout(max_width="100%"))
         self._widget.add_class("course-attention-explorer")
 
     @property
@@ -348,12 +417,20 @@ class AttentionExplorer:
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self._widget._repr_mimebundle_(**kwargs)
 
+    ROLE_COLUMNS = f"{'head':<7} {'prev':>5} {'first':>6} {'induct':>6} {'entropy':>7}"
+    """The role table's header: each name over its column of `_fill_table`'s rows, character for character."""
+
     def _fill_table(self) -> None:
+        # Buttons collapse runs of spaces and centre their text: with no-break spaces and a header of the
+        # same width, font and centring, the header's names stand over their columns.
+        fs = "20px" if self.big else "13px"
         self.role_header.value = (
-            "<pre style='margin:0'>head     prev  first  induct  entropy</pre>")
+            f"<div style='width:460px;text-align:center;font-family:monospace;font-size:{fs};font-weight:bold;"
+            f"white-space:pre'>{self.ROLE_COLUMNS}</div>")
         for b, r in zip(self.role_buttons, self.table()):
             ind = "   -  " if math.isnan(r.induction) else f"{r.induction:6.3f}"
-            b.description = f"{r.name:<7} {r.previous_token:5.3f} {r.first_token:6.3f} {ind} {r.entropy:7.3f}"
+            row = f"{r.name:<7} {r.previous_token:5.3f} {r.first_token:6.3f} {ind} {r.entropy:7.3f}"
+            b.description = row.replace(" ", "\u00a0")
             b.tooltip = f"open layer {r.layer}, head {r.head}"
 
     def _open_row(self, i: int) -> None:
@@ -374,6 +451,8 @@ class AttentionExplorer:
             fig = plot_attention(self.current_matrix, self.tokens, title=f"L{li}H{h}",
                                  big=self.big, highlight=self.token)
             self.view.value = _png(fig)
+            self.view.layout.width = f"{round(fig.get_size_inches()[0] * PNG_DPI)}px"  # its own size, not squeezed
+            self.view.layout.max_width = "100%"
         self._render_token_panel()
 
     def _render_token_panel(self) -> None:
@@ -384,22 +463,26 @@ class AttentionExplorer:
         i = self.token
         fs = "20px" if self.big else "14px"
 
+        # each token a box of its own, so a long row wraps between tokens instead of running off the page;
+        # tokens that are not pieces of text ("t175") get a gap between them
+        gap = "margin-right:4px;" if any(len(t) > 1 and not t[:1].isspace() for t in self.tokens) else ""
+
         def spans(weights: np.ndarray, lo: int, hi: int, color: str) -> str:
             peak = max(float(weights[lo:hi].max()), 1e-6)
             out = []
             for j in range(lo, hi):
                 a = float(weights[j]) / peak
-                text = html.escape(self.tokens[j]).replace("\n", "↵<br>")
+                text = html.escape(self.tokens[j]).replace("\n", "↵")
                 border = "border:1px solid red;" if j == i else ""
                 out.append(f"<span title='{j}: {float(weights[j]):.3f}' style='background:rgba({color},{a:.2f});"
-                           f"{border}white-space:pre'>{text}</span>")
+                           f"{border}{gap}white-space:pre;display:inline-block'>{text}</span>")
             return "".join(out)
 
         to, by = token_attention(w, i, k=3)
         top_to = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in to)
         top_by = ", ".join(f"{display_label(self.tokens[j])!r} {x:.2f}" for j, x in by)
         self.token_panel.value = (
-            f"<div style='font-size:{fs};line-height:1.6;max-width:640px'>"
+            f"<div style='font-size:{fs};line-height:1.6;max-width:640px;overflow-wrap:anywhere'>"
             f"<b>{i}: {html.escape(display_label(self.tokens[i]))!s}</b> attends to: {html.escape(top_to)}<br>"
             f"{spans(w[i], 0, i + 1, '220,40,40')}<br>"
             f"<b>attended to by:</b> {html.escape(top_by)}<br>"

@@ -111,39 +111,61 @@ def distribution_html(step: TraceStep, tokenizer: Any = None, title: str = "next
     head = (f'<div style="font-family:sans-serif;font-size:13px"><b>{html.escape(title)}</b> · stages: '
             f'{html.escape(stages)} · removed mass <b>{100 * step.removed_mass:.1f}%</b> · entropy '
             f'<b>{step.entropy:.2f}</b> nats ({step.entropy / math.log(2):.2f} bits)</div>')
+    swatch = 'display:inline-block;width:18px;vertical-align:middle;margin:0 4px 0 10px'
+    legend = (f'<div class="course-bar-legend" style="font-family:sans-serif;font-size:12px;color:#444">'
+              f'<span style="{swatch};height:10px;background:{KEPT}"></span>kept, after the processors'
+              f'<span style="{swatch};height:10px;background:{REMOVED}"></span>removed'
+              f'<span style="{swatch};height:3px;background:{RAW}"></span>raw probability, before them</div>')
+    head += legend
     return head + '<table style="border-collapse:collapse">' + "".join(rows) + "</table>"
 
 
-def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_step: int = 90,
-                  height_per_beam: int = 28) -> str:
-    """The beams of a beam-search `DecodingTrace` as an SVG tree.
+def beam_tree_svg(trace: DecodingTrace, tokenizer: Any = None, width_per_beam: int | None = None,
+                  height_per_step: int = 34) -> str:
+    """The beams of a beam-search `DecodingTrace` as an SVG tree that grows downwards.
 
-    Column t holds the beams after step t (best first); a line joins each beam to the
-    beam it grew from; labels are the token and the summed log-probability.
+    Row t holds the beams after step t (best on the left); a line joins each beam to the
+    beam it grew from; each node shows its token (up to 12 characters, whitespace made
+    visible) and the summed log-probability under it. The width depends only on the number
+    of beams, never on the number of steps, so the tree fits a screen; a long search grows
+    down the page. Columns are as wide as the longest label needs, so labels never overlap.
     """
     steps = [s for s in trace.steps if s.beams]
     if not steps:
         return "<div><i>no beams to draw: run a beam search with trace=DecodingTrace()</i></div>"
     nb = len(steps[0].beams)
-    W = 30 + width_per_step * len(steps)
-    H = 20 + height_per_beam * nb
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-             f'style="font-family:monospace;font-size:10px">',
-             f'<circle cx="12" cy="{10 + height_per_beam // 2}" r="4" fill="#333"><title>prompt</title></circle>']
+
+    def label(tok: int) -> str:
+        text = token_label(tokenizer, tok)
+        return text if len(text) <= 12 else text[:11] + "…"  # cut the text, then escape it (never an entity)
+
+    labels = [[label(tok) for _, tok, _ in s.beams] for s in steps]
+    longest = max(8, max(len(t) for row in labels for t in row))
+    col = width_per_beam or 22 + 7 * longest  # 11-px monospace: about 6.6 px a character
+    left, top = 62, 30
+    W = left + col * nb
+    H = top + height_per_step * len(steps) + 8
 
     def xy(t: int, slot: int) -> tuple[int, int]:
-        return 30 + t * width_per_step, 10 + slot * height_per_beam + height_per_beam // 2
+        return left + slot * col + 8, top + t * height_per_step + height_per_step // 2
 
+    px0, py0 = left + 8, top - 12
+    halo = 'paint-order="stroke" stroke="white" stroke-width="4"'  # the lines pass under the labels, never over
+    lines, nodes = [], []
     for t, s in enumerate(steps):
-        for slot, (parent, tok, score) in enumerate(s.beams):
+        nodes.append(f'<text x="4" y="{xy(t, 0)[1] + 4}" fill="#999">step {t + 1}</text>')
+        for slot, (parent, _tok, score) in enumerate(s.beams):
             x, y = xy(t, slot)
-            px, py = (12, 10 + height_per_beam // 2) if t == 0 else xy(t - 1, parent)
-            parts.append(f'<line x1="{px}" y1="{py}" x2="{x}" y2="{y}" stroke="#888" stroke-width="1"/>')
-            label = html.escape(token_label(tokenizer, tok))[:8]
+            px, py = (px0, py0) if t == 0 else xy(t - 1, parent)
+            lines.append(f'<line x1="{px}" y1="{py}" x2="{x}" y2="{y}" stroke="#aaa" stroke-width="1"/>')
             color = "#c00" if score <= -1e8 else "#222"
-            parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{KEPT}"/>'
-                         f'<text x="{x + 5}" y="{y - 2}" fill="{color}">{label}</text>'
-                         f'<text x="{x + 5}" y="{y + 9}" fill="#777">{score:.2f}</text>')
+            nodes.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{KEPT}"/>'
+                         f'<text x="{x + 6}" y="{y - 2}" fill="{color}" {halo}>{html.escape(labels[t][slot])}</text>'
+                         f'<text x="{x + 6}" y="{y + 10}" fill="#777" {halo}>{score:.2f}</text>')
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+             f'style="font-family:monospace;font-size:11px" class="course-beam-tree">', *lines,
+             f'<text x="4" y="{py0 + 4}" fill="#555">prompt</text>',
+             f'<circle cx="{px0}" cy="{py0}" r="4" fill="#333"><title>prompt</title></circle>', *nodes]
     parts.append("</svg>")
     return "".join(parts)
 

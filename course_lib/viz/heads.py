@@ -24,7 +24,6 @@ from ..interp import (  # noqa: F401 - re-exported: notebook 08's exercises reac
     previous_token_score,
     repeated_random_tokens,
 )
-from ..tokenizer import display_label
 
 __all__ = [
     "plot_history", "plot_head_scores", "plot_logit_lens",
@@ -118,30 +117,49 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
 
 
 def plot_logit_lens(lens: torch.Tensor, tokens: Sequence[str], decode: Any = None, *,
-                    title: str = "logit lens: each layer's top guess for the next token") -> Any:
+                    title: str = "logit lens: each layer's top guess for the next token",
+                    width: float = 10.0) -> Any:
     """Heatmap of each layer's top probability at each position, labelled with its top token:
     rows "embed", "after block 0", ...; columns the input tokens. A matplotlib Figure (no pyplot).
+
+    Sized for a notebook column: at most `width` inches wide (900 px at the course's 90 dpi), so
+    its 7-point labels are drawn at their size, not shrunk by the browser; a long text is split
+    into panels of consecutive positions, one under the other. Tokens are labelled with
+    `viz.attention.plot_label` (invisible and unprintable characters shown as symbols or escapes).
     """
     from matplotlib.figure import Figure
 
-    probs = torch.softmax(lens, dim=-1).max(-1).values.numpy()  # (L + 1, T)
+    from .attention import plot_label
+
+    probs = torch.softmax(lens.float(), dim=-1).max(-1).values.numpy()  # (L + 1, T)
     words = lens_top_tokens(lens, decode)
     n, T = probs.shape
     if len(tokens) != T:
         raise CourseInputError(f"plot_logit_lens: {len(tokens)} tokens for {T} positions")
-    fig = Figure(figsize=(min(2.0 + 0.75 * T, 18), 1.4 + 0.42 * n), layout="constrained")
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(probs, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    ax.grid(False)
-    for i in range(n):
-        for j in range(T):
-            ax.text(j, i, display_label(words[i][j], 8), ha="center", va="center", fontsize=7,
-                    color="white" if probs[i, j] > 0.6 else "black")
-    ax.set_xticks(range(T))
-    ax.set_xticklabels([display_label(t, 8) for t in tokens], rotation=60, fontsize=8)
-    ax.set_yticks(range(n))
-    ax.set_yticklabels(["embed"] + [f"after block {i}" for i in range(n - 1)], fontsize=8)
-    ax.set_xlabel("input token (each cell guesses the token after it)")
-    fig.colorbar(im, ax=ax, label="top probability")
-    ax.set_title(title)
+    margin, cell, row = 1.9, 0.62, 0.25  # inches: row names and colour bar; a column (7 characters at 7 pt); a row
+    per_panel = max(1, int((width - margin) // cell))
+    n_panels = -(-T // per_panel)
+    cols = -(-T // n_panels)  # the positions shared out evenly over the panels
+    panels = [(s, min(s + cols, T)) for s in range(0, T, cols)]
+    fig = Figure(figsize=(margin + cell * cols, 0.45 + len(panels) * (0.9 + row * n)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, (lo, hi) in zip(axes, panels):
+        im = ax.imshow(probs[:, lo:hi], cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                       extent=(lo - 0.5, hi - 0.5, n - 0.5, -0.5))
+        ax.set_xlim(lo - 0.5, lo + cols - 0.5)  # every panel's columns as wide as the first's
+        ax.grid(False)
+        for i in range(n):
+            for j in range(lo, hi):
+                ax.text(j, i, plot_label(words[i][j], 7), ha="center", va="center", fontsize=7,
+                        color="white" if probs[i, j] > 0.6 else "black")
+        ax.set_xticks(range(lo, hi))
+        ax.set_xticklabels([plot_label(t, 8) for t in tokens[lo:hi]], rotation=45, ha="right",
+                           rotation_mode="anchor", fontsize=8)
+        ax.set_yticks(range(n))
+        ax.set_yticklabels(["embed"] + [f"after block {i}" for i in range(n - 1)], fontsize=8)
+        if len(panels) > 1:
+            ax.set_title(f"positions {lo} to {hi - 1}", fontsize=8, loc="left")
+    axes[-1].set_xlabel("input token (each cell guesses the token after it)", fontsize=8)
+    fig.colorbar(im, ax=list(axes), label="top probability", fraction=0.03, pad=0.01)
+    fig.suptitle(title, fontsize=10)
     return fig
