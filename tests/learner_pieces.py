@@ -30,6 +30,63 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
         weights = dropout(weights)
     return weights @ v
 '''),
+    "01_tokenization": ("Tokenizer", '''class Tokenizer:
+    """Merges the leftmost pair that has a merge, not the one learned earliest."""
+
+    def __init__(self, vocab, merges, pattern=SPLIT_PATTERN):
+        self.vocab = vocab
+        self.merges = merges
+        self.pattern = pattern
+        self.byte_id = {b[0]: i for i, b in vocab.items() if len(b) == 1}
+
+    @classmethod
+    def train(cls, text, vocab_size, pattern=SPLIT_PATTERN):
+        vocab = {i: bytes([b]) for i, b in enumerate(bytes_to_unicode())}
+        byte_id = {b[0]: i for i, b in vocab.items()}
+        pieces = Counter(regex.findall(pattern, text))
+        chunks = [[byte_id[b] for b in piece.encode("utf-8")] for piece in pieces]
+        weights = list(pieces.values())
+        merges = {}
+        for new_id in range(256, vocab_size):
+            counts = Counter()
+            for ids, weight in zip(chunks, weights):
+                for pair, n in count_pairs(ids).items():
+                    counts[pair] += n * weight
+            if not counts:
+                break
+            pair = min(counts, key=lambda p: (-counts[p], p))
+            merges[pair] = new_id
+            vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
+            chunks = [apply_merge(ids, pair, new_id) for ids in chunks]
+        return cls(vocab, merges, pattern)
+
+    def encode(self, text):
+        ids = []
+        for piece in regex.findall(self.pattern, text):
+            chunk = [self.byte_id[b] for b in piece.encode("utf-8")]
+            while found := [p for p in zip(chunk, chunk[1:]) if p in self.merges]:
+                chunk = apply_merge(chunk, found[0], self.merges[found[0]])
+            ids.extend(chunk)
+        return ids
+
+    def decode(self, ids):
+        return b"".join(self.vocab[i] for i in ids).decode("utf-8", errors="replace")
+'''),
+    "02_data_and_embeddings": ("TokenDataset", '''class TokenDataset(Dataset):
+    """Windows of seq_len ids: one window too many, and the last one short."""
+
+    def __init__(self, ids, seq_len, stride=None):
+        self.ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
+        self.seq_len = seq_len
+        self.stride = stride or seq_len
+
+    def __len__(self):
+        return max(0, (len(self.ids) - self.seq_len) // self.stride + 1)
+
+    def __getitem__(self, i):
+        chunk = self.ids[i * self.stride : i * self.stride + self.seq_len + 1]
+        return chunk[:-1], chunk[1:]
+'''),
     "08_attention_visualization": ("logit_lens", '''def logit_lens(model, ids):
     """The final LayerNorm applied to every hidden state, the last one too (it already went through it)."""
     model.eval()

@@ -33,10 +33,12 @@ def _exercise(name: str) -> _core.Exercise:
 
 
 def _piece(name: str, fn):
-    """`fn` as the learner's piece: itself, or for a class piece the reference class with `fn` as its forward."""
+    """`fn` as the learner's piece: itself, or for a class piece the reference class with `fn` as the method
+    the learner writes (`forward` for a module; the exercise's `method` for another class)."""
     ex = _exercise(name)
-    if isinstance(ex, _core.ModuleExercise):
-        return type(fn.__name__.strip("_<>") or "Piece", (ex.reference,), {"forward": fn})
+    method = "forward" if isinstance(ex, _core.ModuleExercise) else getattr(ex, "method", None)
+    if method:
+        return type(fn.__name__.strip("_<>") or "Piece", (ex.reference,), {method: fn})
     return fn
 
 

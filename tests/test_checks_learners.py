@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from course_lib import checks
 from course_lib.checks import _core
 from course_lib.checks import nb09_finetuning as nb09
+from course_lib.checks.nb01_tokenization import Tokenizer
+from course_lib.checks.nb02_data import TokenDataset
 from course_lib.tokenizer import apply_merge, count_pairs
 
 NEG_INF = float("-inf")
@@ -69,38 +71,85 @@ def endless_merge(ids, pair, new_id):  # forgets i += 1
     return out
 
 
-def in_table_order(ids, merges):  # each merge once, in the order learned: equivalent
-    ids = list(ids)
-    for pair, new_id in merges.items():
-        ids = apply_merge(ids, pair, new_id)
+def _pieces_as_byte_ids(tok, text):
+    import regex
+
+    return [[tok.byte_id[b] for b in piece.encode("utf-8")] for piece in regex.findall(tok.pattern, text)]
+
+
+class TokenizerInTableOrder(Tokenizer):  # each merge once, in the order learned: equivalent
+    def encode(self, text):
+        out = []
+        for ids in _pieces_as_byte_ids(self, text):
+            for pair, new_id in self.merges.items():
+                ids = apply_merge(ids, pair, new_id)
+            out += ids
+        return out
+
+
+class TokenizerByRank(Tokenizer):  # the rank as a position in the table, tuple results
+    def encode(self, text):
+        rank = {pair: r for r, pair in enumerate(self.merges)}
+        out = ()
+        for ids in _pieces_as_byte_ids(self, text):
+            while len(ids) >= 2 and (pair := min(zip(ids, ids[1:]), key=lambda p: rank.get(p, math.inf))) in rank:
+                ids = apply_merge(ids, pair, self.merges[pair])
+            out += tuple(ids)
+        return out
+
+
+class TokenizerMostFrequentFirst(Tokenizer):  # the training rule, not the encoding rule
+    def encode(self, text):
+        out = []
+        for ids in _pieces_as_byte_ids(self, text):
+            while counts := {p: n for p, n in count_pairs(ids).items() if p in self.merges}:
+                pair = max(counts, key=counts.get)
+                ids = apply_merge(ids, pair, self.merges[pair])
+            out += ids
+        return out
+
+
+class TokenizerReversedTable(Tokenizer):
+    def encode(self, text):
+        out = []
+        for ids in _pieces_as_byte_ids(self, text):
+            for pair, new_id in reversed(list(self.merges.items())):
+                ids = apply_merge(ids, pair, new_id)
+            out += ids
+        return out
+
+
+class TokenizerOnePass(Tokenizer):  # one scan from the left, merging as it goes, never again
+    def encode(self, text):
+        out = []
+        for ids in _pieces_as_byte_ids(self, text):
+            merged = []
+            for i in ids:
+                if merged and (merged[-1], i) in self.merges:
+                    merged[-1] = self.merges[merged[-1], i]
+                else:
+                    merged.append(i)
+            out += merged
+        return out
+
+
+def longest_match_by_lengths(piece, vocab):  # right: the candidates by length, from the vocabulary
+    by_bytes = {b: i for i, b in vocab.items()}
+    ids = []
+    while piece:
+        best = max((b for b in by_bytes if piece.startswith(b)), key=len)
+        ids.append(by_bytes[best])
+        piece = piece[len(best):]
     return ids
 
 
-def most_frequent_first(ids, merges):  # the training rule, not the encoding rule
-    ids = list(ids)
-    while True:
-        counts = {p: n for p, n in count_pairs(ids).items() if p in merges}
-        if not counts:
-            return ids
-        pair = max(counts, key=counts.get)
-        ids = apply_merge(ids, pair, merges[pair])
-
-
-def reversed_table(ids, merges):
-    ids = list(ids)
-    for pair, new_id in reversed(list(merges.items())):
-        ids = apply_merge(ids, pair, new_id)
-    return ids
-
-
-def by_new_id(ids, merges):  # minbpe's rule: the smallest new id is the earliest merge
-    ids = list(ids)
-    while len(ids) >= 2:
-        pair = min(zip(ids, ids[1:]), key=lambda p: merges.get(p, math.inf))
-        if pair not in merges:
-            return ids
-        ids = apply_merge(ids, pair, merges[pair])
-    return ids
+def longest_match_shortest_rest(piece, vocab):  # looks ahead: fewest tokens overall, not greedy
+    by_bytes = {b: i for i, b in vocab.items()}
+    best = {0: []}
+    for end in range(1, len(piece) + 1):
+        best[end] = min((best[s] + [by_bytes[piece[s:end]]] for s in range(end) if piece[s:end] in by_bytes),
+                        key=len)
+    return best[len(piece)]
 
 
 def stream_by_codecs(ids, vocab):
@@ -171,20 +220,53 @@ def threes_from_the_right(text):  # grouped like thousands separators
 
 
 # -- 02 data ------------------------------------------------------------------------------
-def windows_by_loop(ids, seq_len, stride):
-    starts = range(0, len(ids) - seq_len, stride)
-    return (torch.stack([ids[s : s + seq_len] for s in starts]),
-            torch.stack([ids[s + 1 : s + seq_len + 1] for s in starts]))
+class DatasetByUnfold(TokenDataset):  # every window at once, as a view
+    def __len__(self):
+        return len(self.ids.unfold(0, self.seq_len + 1, self.stride)) if len(self.ids) > self.seq_len else 0
+
+    def __getitem__(self, i):
+        window = self.ids.unfold(0, self.seq_len + 1, self.stride)[i]
+        return window[:-1], window[1:]
 
 
-def windows_without_stride(ids, seq_len, stride):
-    w = ids.unfold(0, seq_len + 1, 1)
-    return w[:, :-1], w[:, 1:]
+class DatasetWithList(TokenDataset):  # a list of the starts, and a list as the pair
+    def __len__(self):
+        return len(list(range(0, len(self.ids) - self.seq_len, self.stride)))
+
+    def __getitem__(self, i):
+        s = i * self.stride
+        return [self.ids[s : s + self.seq_len], self.ids[s + 1 : s + 1 + self.seq_len]]
 
 
-def windows_of_seq_len(ids, seq_len, stride):
-    w = ids.unfold(0, seq_len, stride)
-    return w[:, :-1], w[:, 1:]
+class DatasetOfSeqLen(TokenDataset):  # windows of seq_len ids
+    def __len__(self):
+        return max(0, (len(self.ids) - self.seq_len) // self.stride + 1)
+
+    def __getitem__(self, i):
+        chunk = self.ids[i * self.stride : i * self.stride + self.seq_len]
+        return chunk[:-1], chunk[1:]
+
+
+class DatasetFloat(TokenDataset):
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return x.float(), y.float()
+
+
+def grad_by_loop(ids, grad_out, vocab_size):
+    grad = torch.zeros(vocab_size, grad_out.size(-1))
+    for b in range(ids.size(0)):
+        for t in range(ids.size(1)):
+            grad[ids[b, t]] += grad_out[b, t]
+    return grad
+
+
+def positions_by_loop(ids, eot_id):
+    out, p = [], 0
+    for i in ids:
+        out.append(p)
+        p = 0 if i == eot_id else p + 1
+    return torch.tensor(out)
 
 
 def documents_by_index(ids, eot_id):
@@ -210,9 +292,30 @@ def documents_complete_only(ids, eot_id):
     return docs
 
 
-def column_normalised(p):
-    q = p / p.norm(dim=0, keepdim=True)
-    return q @ q.T
+def groups_by_merging_sets(parents):  # right: sets of originals merged until nothing changes
+    families = [set(p) for p in parents]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(families)):
+            for j in range(i + 1, len(families)):
+                if families[i] & families[j] and families[i] != families[j]:
+                    families[i] = families[j] = families[i] | families[j]
+                    changed = True
+    return [min(f) for f in families]
+
+
+def overlap_with_counter(train_lines, val_lines, n):
+    seen = set()
+    for line in train_lines:
+        w = line.split()
+        seen |= set(zip(*(w[k:] for k in range(n))))
+    out = []
+    for line in val_lines:
+        w = line.split()
+        grams = set(zip(*(w[k:] for k in range(n))))
+        out.append(sum(g in seen for g in grams) / len(grams) if grams else 0)
+    return out
 
 
 # -- 03 attention -------------------------------------------------------------------------
@@ -1042,10 +1145,13 @@ TABLE = [
       (lambda ids: {list(p)[0]: 1 for p in zip(ids, ids[1:])}, "keys must be pairs")]),
     ("check_apply_merge", [recursive_merge],
      [(step_one_merge, "got [256, 256, 1], expected [256, 1]")]),
-    ("check_encode_with_merges", [in_table_order],
-     [(most_frequent_first, "got [1, 257, 257], expected [256, 3, 257]"),
-      (reversed_table, "expected [256, 3, 257]"),
-      (by_new_id, "got [256, 3], expected [1, 300]")]),
+    ("check_tokenizer_encode", [TokenizerInTableOrder, TokenizerByRank],
+     [(TokenizerMostFrequentFirst, "Recognised mistake: merging the most frequent pair first"),
+      (TokenizerReversedTable, "got [258, 66, 256], that is [b'ab', b'c', b'bc']"),
+      (TokenizerOnePass, "that is [b'ab', b'c', b'bc']; expected [257, 256], that is [b'abc', b'bc']"),
+      (Tokenizer.train("ab ab", 258), "give the class itself")]),
+    ("check_longest_match", [longest_match_by_lengths],
+     [(longest_match_shortest_rest, "fixed case 1 of 5: a piece whose longest first token leaves a rest")]),
     ("check_split_in_threes", [threes_after_split],
      [(threes_without_space, "without the optional space before it"),
       (threes_ascii_digits, "superscripts and fractions are lost"),
@@ -1053,18 +1159,20 @@ TABLE = [
     ("check_decode_stream", [stream_by_codecs],
      [(stream_each_token, "got ['�', '�'], expected ['', '日']"),
       (stream_until_it_decodes, "a finished character waits too")]),
-    ("check_count_windows", [lambda n, t, s: len(range(0, n - t, s)), lambda n, t, s: max(0, -(-(n - t) // s))],
-     [(lambda n, t, s: n // t, "got 2, expected 1"), (lambda n, t, s: (n - t - 1) // s + 1, "got -2, expected 0")]),
-    ("check_make_windows", [windows_by_loop],
-     [(windows_without_stride, "your item has shape (8, 4), expected (4, 4)"),
-      (windows_of_seq_len, "your item has shape (5, 3), expected (4, 4)")]),
+    ("check_token_dataset", [DatasetByUnfold, DatasetWithList],
+     [(DatasetOfSeqLen, "your dataset has 2 windows, expected 1"),
+      (DatasetFloat, "window 0: your x is float32, expected int64")]),
+    ("check_embedding_grad", [grad_by_loop],
+     [(lambda ids, g, V: g.sum((0, 1)).expand(V, -1), "values differ")]),
+    ("check_document_positions", [positions_by_loop],
+     [(lambda ids, eot: torch.arange(len(ids)), "2 of 5 values differ; at [3]: got 3, expected 0")]),
     ("check_split_documents", [documents_by_index],
      [(documents_grouped, "expected [[1], [], [2]]"), (documents_complete_only, "expected [[3], [7, 8]]")]),
-    ("check_count_leaks", [lambda tr, va: int(np.isin(va, tr).sum())],
-     [(lambda tr, va: len(set(tr) & set(va)), "got 1, expected 2"),
-      (lambda tr, va: sum(any(v in t for t in tr) for v in va), "part of a training line")]),
-    ("check_cosine_similarity", [lambda p: F.cosine_similarity(p[:, None], p[None], dim=-1)],
-     [(lambda p: p @ p.T, "rows of very different lengths"), (column_normalised, "values differ")]),
+    ("check_leak_groups", [groups_by_merging_sets],
+     [(lambda parents: list(range(len(parents))),
+       "lines 0 and 1 must be in the same group (they share an original, perhaps through other lines)")]),
+    ("check_ngram_overlap", [overlap_with_counter],
+     [(lambda tr, va, n: [1.0] * len(va), "got [1.0], expected [0.6666666666666666]")]),
     ("check_running_mean", [running_mean_by_matrix],
      [(running_mean_over_T, "got 0.666667, expected 2.0"), (running_mean_channels, "got 4.0, expected 3.0")]),
     ("check_multihead_attention", [mha_einsum],

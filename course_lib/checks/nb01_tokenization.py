@@ -1,33 +1,49 @@
-"""Checks for notebooks/01_tokenization.ipynb.
+"""Checks for notebooks/01_tokenization.ipynb: the three pieces the learner writes, then the exercises.
 
-The notebook's exercises: `check_split_in_threes` (GPT-2's regex split, numbers cut into
-groups of three digits), `check_encode_with_merges` (a merge table applied in rank order,
-whatever the ids) and `check_decode_stream` (decoding token by token, as a model writes).
-`check_count_pairs` and `check_apply_merge` check the two helpers the notebook now writes
-in its lesson. Each compares the learner's function with a reference: fixed cases for the
-classic mistakes first, then seeded random inputs.
+The pieces: ``count_pairs(ids)`` and ``apply_merge(ids, pair, new_id)`` (BPE's merge step;
+`check_count_pairs`, `check_apply_merge`) and the ``encode`` of the byte-level BPE ``Tokenizer``
+class (merges replayed in the order they were learned; `check_tokenizer_encode`, a class piece
+built from a vocabulary and a merge table, then asked to encode a text). The references here
+are what the notebook's collapsed reference cells show. The exercises at the end:
+`check_split_in_threes` (GPT-2's split with numbers cut in threes), `check_longest_match`
+(the same vocabulary used another way: the longest token first) and `check_decode_stream`
+(decoding token by token, as a model writes).
 
 Introduced in notebooks/01_tokenization.ipynb.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import regex
 
-from ..tokenizer import apply_merge, count_pairs, encode_with_merges
-from ._core import Case, CheckResult, Exercise, Mistake
+from ..tokenizer import GPT2_SPLIT_PATTERN, bytes_to_unicode
+from ._core import Case, CheckResult, Exercise, Mistake, describe
 
-__all__ = ["check_apply_merge", "check_count_pairs", "check_decode_stream", "check_encode_with_merges",
-           "check_split_in_threes"]
+__all__ = ["check_apply_merge", "check_count_pairs", "check_decode_stream", "check_longest_match",
+           "check_split_in_threes", "check_tokenizer_encode"]
+
+SPLIT_PATTERN = GPT2_SPLIT_PATTERN  # the notebook joins it from its six pieces (section 6)
 
 
 def _random_ids(rng: random.Random, alphabet: int = 4, max_len: int = 14) -> list[int]:
     # few distinct ids, so pairs repeat and overlap ("1 1 1")
     return [rng.randrange(alphabet) for _ in range(rng.randint(0, max_len))]
+
+
+# --------------------------------------------------------------------- piece 1: count_pairs
+def count_pairs(ids):
+    """How often each adjacent pair occurs: [1, 2, 1, 2] -> {(1, 2): 2, (2, 1): 1}."""
+    counts = {}
+    for pair in zip(ids, ids[1:]):                 # every two neighbours, overlapping
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
 
 
 def _pair_counts_contract(got: Any) -> str | None:
@@ -71,6 +87,20 @@ def check_count_pairs(fn: Callable[[Sequence[int]], dict[tuple[int, int], int]],
                       quiet: bool = False) -> CheckResult:
     """Check `fn(ids)`: a dict from each adjacent pair of `ids` to how often it occurs."""
     return COUNT_PAIRS.check(fn, quiet=quiet)
+
+
+# --------------------------------------------------------------------- piece 2: apply_merge
+def apply_merge(ids, pair, new_id):
+    """Replace every occurrence of `pair`, scanning left to right, by `new_id`."""
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == tuple(pair):
+            out.append(new_id)
+            i += 2                       # skip both: [1, 1, 1] merged on (1, 1) is [new_id, 1]
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
 
 
 def _merge_inputs(rng: random.Random) -> tuple[list[int], tuple[int, int], int]:
@@ -125,89 +155,322 @@ def check_apply_merge(fn: Callable[[Sequence[int], tuple[int, int], int], list[i
     return APPLY_MERGE.check(fn, quiet=quiet)
 
 
-def _random_merges(rng: random.Random, ids: list[int], n: int) -> dict[tuple[int, int], int]:
-    """A small merge table learned from `ids` the slow way (most frequent pair first)."""
-    merges: dict[tuple[int, int], int] = {}
-    work = list(ids)
-    for k in range(n):
-        counts = count_pairs(work)
-        if not counts:
-            break
-        pair = max(counts, key=lambda p: (counts[p], rng.random()))
-        merges[pair] = 256 + k
-        work = apply_merge(work, pair, 256 + k)
-    return merges
+# --------------------------------------------------------------------- piece 3: the tokenizer's encode
+class Tokenizer:
+    """Byte-level BPE as GPT-2 does it: regex split, UTF-8 bytes, merges replayed in order."""
+
+    def __init__(self, vocab, merges, pattern=SPLIT_PATTERN):
+        self.vocab = vocab                # id -> bytes
+        self.merges = merges              # (id, id) -> new id, in the order learned
+        self.pattern = pattern
+        self.byte_id = {b[0]: i for i, b in vocab.items() if len(b) == 1}   # byte value -> its id
+
+    @classmethod
+    def train(cls, text, vocab_size, pattern=SPLIT_PATTERN):
+        """Learn merges from `text` until the vocabulary has `vocab_size` tokens."""
+        vocab = {i: bytes([b]) for i, b in enumerate(bytes_to_unicode())}   # GPT-2's byte order
+        byte_id = {b[0]: i for i, b in vocab.items()}
+        pieces = Counter(regex.findall(pattern, text))          # each distinct piece once, with its count
+        chunks = [[byte_id[b] for b in piece.encode("utf-8")] for piece in pieces]
+        weights = list(pieces.values())
+        merges = {}
+        for new_id in range(256, vocab_size):
+            counts = Counter()
+            for ids, weight in zip(chunks, weights):
+                for pair, n in count_pairs(ids).items():
+                    counts[pair] += n * weight
+            if not counts:                                      # every piece is a single token
+                break
+            pair = min(counts, key=lambda p: (-counts[p], p))   # most frequent; ties: smaller ids
+            merges[pair] = new_id
+            vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
+            chunks = [apply_merge(ids, pair, new_id) for ids in chunks]
+        return cls(vocab, merges, pattern)
+
+    def encode(self, text):
+        """Text -> ids: split, bytes, then the merges in the order they were learned."""
+        ids = []
+        for piece in regex.findall(self.pattern, text):
+            chunk = [self.byte_id[b] for b in piece.encode("utf-8")]   # one id per byte, GPT-2's order
+            while len(chunk) >= 2:
+                pair = min(count_pairs(chunk), key=lambda p: self.merges.get(p, math.inf))  # earliest
+                if pair not in self.merges:
+                    break                                       # no pair left to merge
+                chunk = apply_merge(chunk, pair, self.merges[pair])
+            ids.extend(chunk)
+        return ids
+
+    def decode(self, ids):
+        """Ids -> text; bytes that are not valid UTF-8 become the character �."""
+        return b"".join(self.vocab[i] for i in ids).decode("utf-8", errors="replace")
 
 
-def _renumbered(rng: random.Random, merges: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
-    """The same table with its new ids shuffled: the rank stays the position in the dict."""
-    new = list(merges.values())
-    perm = dict(zip(new, rng.sample(new, len(new))))
-    ren = {i: perm.get(i, i) for i in range(256)} | perm
-    return {(ren.get(a, a), ren.get(b, b)): perm[i] for (a, b), i in merges.items()}
+@dataclass(frozen=True)
+class _Table:
+    """A small tokenizer for one case: GPT-2's 256 byte tokens, then `merges` (each the two byte
+    strings it joins) in the order learned, new ids 256, 257, ... as a trained table has them."""
+
+    merges: tuple[tuple[bytes, bytes], ...]
+
+    def build(self) -> tuple[dict[int, bytes], dict[tuple[int, int], int]]:
+        vocab = {i: bytes([b]) for i, b in enumerate(bytes_to_unicode())}
+        token_id = {b: i for i, b in vocab.items()}
+        merges = {}
+        for a, b in self.merges:
+            new_id = len(vocab)
+            merges[token_id[a], token_id[b]] = new_id
+            vocab[new_id] = a + b
+            token_id[a + b] = new_id
+        return vocab, merges
+
+    def __repr__(self) -> str:
+        if not self.merges:
+            return "GPT-2's 256 byte tokens and no merge"
+        shown = ", ".join(f"{a!r} with {b!r}" for a, b in self.merges)
+        return f"GPT-2's 256 byte tokens, then {len(self.merges)} merges in this order: {shown}"
 
 
-def _encode_inputs(rng: random.Random) -> tuple[list[int], dict[tuple[int, int], int]]:
-    chunks = [rng.choice([b"ab", b"ba", b"abc", b"c", b" ab", b"aab"]) for _ in range(30)]
-    train = [b for chunk in chunks for b in chunk]
-    merges = _random_merges(rng, train, rng.randint(1, 6))
-    if rng.random() < 0.5:  # a table whose new ids do not grow with the rank
-        merges = _renumbered(rng, merges)
-    text = bytes(rng.choice(b"abc ") for _ in range(rng.randint(0, 16)))
-    return list(text), merges
+def _table(*merges: str | bytes) -> _Table:
+    """_table("bc", "a|bc"): each merge written as its two parts, split at "|" (or a one-byte pair)."""
+    out = []
+    for m in merges:
+        b = m.encode("utf-8") if isinstance(m, str) else m
+        a, _, c = b.partition(b"|") if b"|" in b else (b[:1], b"", b[1:])
+        out.append((a, c))
+    return _Table(tuple(out))
 
 
-def _encode_most_frequent_first(ids: Sequence[int], merges: dict[tuple[int, int], int]) -> list[int]:
-    ids = list(ids)
-    while counts := {p: n for p, n in count_pairs(ids).items() if p in merges}:
-        pair = max(counts, key=counts.__getitem__)
-        ids = apply_merge(ids, pair, merges[pair])
+_TEXT_PIECES = ("ab", "ba", "abc", " ab", " ba", "aab", "c", "é", " é", "😀", "'s", " 12", "\n", "bb")
+
+
+def _random_text(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_TEXT_PIECES) for _ in range(n))
+
+
+def _encode_inputs(rng: random.Random) -> tuple[_Table, str]:
+    trained = Tokenizer.train(_random_text(rng, 40), 256 + rng.randint(1, 10))
+    table = _Table(tuple((trained.vocab[a], trained.vocab[b]) for a, b in trained.merges))
+    return table, _random_text(rng, rng.randint(0, 8))
+
+
+class _EncodeRunner:
+    """Builds the class from a case's table, then encodes the case's text."""
+
+    def __init__(self, piece: type) -> None:
+        self.piece = piece
+
+    def __call__(self, table: _Table, text: str) -> Any:
+        vocab, merges = table.build()
+        return self.piece(vocab, merges).encode(text)
+
+
+def _encode_verdict(got: Any, expected: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, str]:
+    if list(got) == list(expected):
+        return True, ""
+    vocab, _ = args[0].build()
+
+    def spelled(ids: Sequence[Any]) -> str:
+        return "[" + ", ".join(repr(vocab[i]) if i in vocab else f"{i!r} (no such id)" for i in ids) + "]"
+
+    return False, (f"got {describe(list(got), 200)}, that is {spelled(got)}; "
+                   f"expected {describe(list(expected), 200)}, that is {spelled(expected)}")
+
+
+class _TokenizerExercise(Exercise):
+    """A class piece that is not an nn.Module: the learner's class, built from a case's table, encodes its text."""
+
+    method = "encode"  # the method the learner writes
+    subject = "your encode"
+
+    def _wrong_kind(self, piece: Any) -> str:
+        if not isinstance(piece, type):
+            return (f"give the class itself, not {describe(piece, 80)}; "
+                    "for example check_tokenizer_encode(Tokenizer)")
+        return ""
+
+    def _runner(self, piece: Any) -> Callable[..., Any]:
+        return _EncodeRunner(piece)
+
+    def _arg_names(self, n: int) -> list[str]:
+        return ["tokenizer", "text"][:n]
+
+
+class _LeftmostFirst(Tokenizer):
+    def encode(self, text):
+        ids = []
+        for piece in regex.findall(self.pattern, text):
+            chunk = [self.byte_id[b] for b in piece.encode("utf-8")]
+            while True:
+                found = [p for p in zip(chunk, chunk[1:]) if p in self.merges]
+                if not found:
+                    break
+                chunk = apply_merge(chunk, found[0], self.merges[found[0]])
+            ids.extend(chunk)
+        return ids
+
+
+class _MostFrequentFirst(Tokenizer):
+    def encode(self, text):
+        ids = []
+        for piece in regex.findall(self.pattern, text):
+            chunk = [self.byte_id[b] for b in piece.encode("utf-8")]
+            while counts := {p: n for p, n in count_pairs(chunk).items() if p in self.merges}:
+                pair = max(counts, key=counts.__getitem__)
+                chunk = apply_merge(chunk, pair, self.merges[pair])
+            ids.extend(chunk)
+        return ids
+
+
+class _BytesAsIds(Tokenizer):
+    def encode(self, text):
+        ids = []
+        for piece in regex.findall(self.pattern, text):
+            chunk = list(piece.encode("utf-8"))
+            while len(chunk) >= 2:
+                pair = min(count_pairs(chunk), key=lambda p: self.merges.get(p, math.inf))
+                if pair not in self.merges:
+                    break
+                chunk = apply_merge(chunk, pair, self.merges[pair])
+            ids.extend(chunk)
+        return ids
+
+
+class _NoSplit(Tokenizer):
+    def encode(self, text):
+        chunk = [self.byte_id[b] for b in text.encode("utf-8")]
+        while len(chunk) >= 2:
+            pair = min(count_pairs(chunk), key=lambda p: self.merges.get(p, math.inf))
+            if pair not in self.merges:
+                break
+            chunk = apply_merge(chunk, pair, self.merges[pair])
+        return chunk
+
+
+TOKENIZER_ENCODE = _TokenizerExercise(
+    name="tokenizer_encode",
+    reference=Tokenizer,
+    make_inputs=_encode_inputs,
+    hints=(
+        "encoding replays training: split the text into pieces as training did, turn each piece into "
+        "the ids of its bytes, then inside each piece merge the pair that was learned earliest, "
+        "again and again, until no pair of the piece has a merge",
+        "the earliest-learned pair is the one of lowest rank, and a merge's new id grows with its rank; "
+        "not the most frequent pair and not the leftmost one. A byte's id is its place in GPT-2's byte "
+        "order, not its value: the constructor keeps that map. A merged token can take part in a later "
+        "merge, and an empty text has no ids",
+    ),
+    cases=(
+        Case("a word whose leftmost mergeable pair was learned after a pair to its right",
+             (_table("bc", "a|bc", "ab"), "abcbc")),
+        Case("a word in which a pair learned later is more frequent than one learned earlier",
+             (_table("ab", "bc"), "abcbcbc")),
+        Case("a merge of a merged token", (_table("ab", "ab|c"), "abcab")),
+        Case("three equal letters and a merge of that letter with itself", (_table("aa"), "aaa")),
+        Case("two words, and a merge that would join the end of the first to the space after it",
+             (_table("b ", "ab"), "ab ab")),
+        Case("multi-byte characters: an é, whose two bytes have a merge, and an emoji of four bytes",
+             (_table(b"\xc3\xa9", "af"), "café 😀")),
+        Case("a single byte", (_table("ab"), "a")),
+        Case("an empty text", (_table("ab"), "")),
+    ),
+    contract=_list_contract,
+    judge=_encode_verdict,
+    mistakes=(
+        Mistake("merging the leftmost pair that has a merge, not the one learned earliest", _LeftmostFirst),
+        Mistake("merging the most frequent pair first (the rule of training), not the one learned earliest",
+                _MostFrequentFirst),
+        Mistake("the bytes' values taken as ids, where a byte's id is its place in GPT-2's byte order",
+                _BytesAsIds),
+        Mistake("the text merged as one piece, without the regex split, so merges cross from one word "
+                "to the next", _NoSplit),
+    ),
+    given=("count_pairs", "apply_merge", "bytes_to_unicode", "SPLIT_PATTERN"),
+    noun="ids",
+)
+
+
+def check_tokenizer_encode(cls: type, quiet: bool = False) -> CheckResult:
+    """`cls` is a `Tokenizer` class: built from (vocab, merges), its ``encode(text)`` gives GPT-2's byte-level
+    BPE ids: the regex split, each piece's bytes, then the merges in the order they were learned."""
+    return TOKENIZER_ENCODE.check(cls, quiet=quiet)
+
+
+# --------------------------------------------------------------------- exercise: the longest match first
+def longest_match(piece, vocab):
+    """`piece` (bytes) -> ids: from the left, always the longest token of `vocab` (id -> bytes) that
+    the rest of the piece starts with. Every single byte is a token, so a match always exists."""
+    token_id = {b: i for i, b in vocab.items()}
+    longest = max(len(b) for b in vocab.values())
+    ids, start = [], 0
+    while start < len(piece):
+        for end in range(min(len(piece), start + longest), start, -1):   # the longest candidate first
+            if piece[start:end] in token_id:
+                ids.append(token_id[piece[start:end]])
+                start = end
+                break
     return ids
 
 
-def _encode_by_new_id(ids: Sequence[int], merges: dict[tuple[int, int], int]) -> list[int]:
-    by_id = dict(sorted(merges.items(), key=lambda item: item[1]))
-    return encode_with_merges(ids, by_id)
+def _byte_vocab(*tokens: str | bytes) -> dict[int, bytes]:
+    vocab = {i: bytes([b]) for i, b in enumerate(bytes_to_unicode())}
+    for t in tokens:
+        vocab[len(vocab)] = t.encode("utf-8") if isinstance(t, str) else t
+    return vocab
 
 
-ENCODE_WITH_MERGES = Exercise(
-    name="encode_with_merges",
-    reference=encode_with_merges,
-    make_inputs=_encode_inputs,
+def _longest_inputs(rng: random.Random) -> tuple[bytes, dict[int, bytes]]:
+    trained = Tokenizer.train(_random_text(rng, 40), 256 + rng.randint(0, 12))
+    piece = rng.choice(regex.findall(SPLIT_PATTERN, _random_text(rng, 3)) or [""])
+    return piece.encode("utf-8"), dict(trained.vocab)
+
+
+def _shortest_first(piece: bytes, vocab: dict[int, bytes]) -> list[int]:
+    token_id = {b: i for i, b in vocab.items()}
+    return [token_id[bytes([b])] for b in piece]
+
+
+def _longest_from_the_right(piece: bytes, vocab: dict[int, bytes]) -> list[int]:
+    token_id = {b: i for i, b in vocab.items()}
+    ids, end = [], len(piece)
+    while end > 0:
+        start = next(s for s in range(end) if piece[s:end] in token_id)
+        ids.insert(0, token_id[piece[start:end]])
+        end = start
+    return ids
+
+
+LONGEST_MATCH = Exercise(
+    name="longest_match",
+    reference=longest_match,
+    make_inputs=_longest_inputs,
     hints=(
-        "encoding replays training in the same order: the pair learned earliest wins, "
-        "not the pair that is most frequent in the text you encode, nor the one with the smallest new id",
-        "repeat: among the neighbouring pairs present now, find the one with the lowest rank in the "
-        "merge table (its position in the dict), merge it everywhere, and start again; stop when no "
-        "present pair is in the table. A new id can itself be part of a later merge",
-        "the rank is the position in the dict, not the size of the new id: in a renumbered table a "
-        "later merge may have a smaller new id, so number the pairs in their order first",
+        "walk along the piece from its start; at each place take the longest token of the vocabulary "
+        "that the rest of the piece begins with, write down its id and jump past it",
+        "look the tokens up by their bytes, not by their ids; try the longest candidates first and "
+        "shorten them one byte at a time: a single byte always matches. Never go back to change an "
+        "earlier choice, even when it leaves a worse rest; an empty piece has no ids",
     ),
     cases=(
-        Case("a text where the later pair of the table is more frequent than the earlier one",
-             ([1, 2, 3, 2, 3], {(1, 2): 256, (2, 3): 257})),
-        Case("a table whose first merge has the larger new id", ([1, 2, 3], {(2, 3): 300, (1, 2): 256})),
-        Case("a merge of a merged token", ([1, 2, 3], {(1, 2): 256, (256, 3): 257})),
-        Case("a table whose first merge does not occur in the text",
-             ([5, 6, 5, 6], {(1, 2): 256, (5, 6): 257, (257, 257): 258})),
-        Case("a text with nothing to merge", ([4, 3, 2, 1], {(1, 2): 256})),
-        Case("an empty text", ([], {(1, 2): 256})),
+        Case("a piece whose longest first token leaves a rest with no long token",
+             (b"abcd", _byte_vocab("ab", "bcd"))),
+        Case("a piece that is one token of the vocabulary", (b" the", _byte_vocab(" t", " th", " the", "he"))),
+        Case("multi-byte characters, one of them a token", ("café😀".encode(), _byte_vocab("é", "caf"))),
+        Case("a single byte", (b"x", _byte_vocab("xy"))),
+        Case("an empty piece", (b"", _byte_vocab("ab"))),
     ),
     contract=_list_contract,
+    noun="ids",
     mistakes=(
-        Mistake("merging the most frequent pair first (the rule of training), not the one learned earliest",
-                _encode_most_frequent_first),
-        Mistake("taking the smallest new id as the earliest merge, where the rank is the position in the table",
-                _encode_by_new_id),
+        Mistake("the shortest match taken, one byte at a time", _shortest_first),
+        Mistake("the longest match taken from the right end of the piece instead of from its start",
+                _longest_from_the_right),
     ),
 )
 
 
-def check_encode_with_merges(fn: Callable[[Sequence[int], dict[tuple[int, int], int]], list[int]],
-                             quiet: bool = False) -> CheckResult:
-    """Check `fn(ids, merges)`: apply a merge table, always the earliest-learned present pair first.
-    """
-    return ENCODE_WITH_MERGES.check(fn, quiet=quiet)
+def check_longest_match(fn: Callable[[bytes, dict[int, bytes]], list[int]], quiet: bool = False) -> CheckResult:
+    """Check `fn(piece, vocab)`: the piece's bytes cut greedily from the left, the longest token each time."""
+    return LONGEST_MATCH.check(fn, quiet=quiet)
 
 
 # --------------------------------------------------------------------- the regex split, in threes
