@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import inspect
 import io
 import re
 import sys
@@ -145,7 +146,9 @@ def _exercise_function(check: str) -> Any:
 
 
 def _module_globals(fn: Any) -> dict[str, Any]:
-    """The globals a function (or a class's methods) reads: its module's namespace."""
+    """The globals a function (or a class's methods) reads: its module's namespace. A decorated
+    function (``@torch.no_grad()``) is unwrapped first: the wrapper's globals are the decorator's module's."""
+    fn = inspect.unwrap(fn) if callable(fn) and not isinstance(fn, type) else fn
     if hasattr(fn, "__globals__"):
         return fn.__globals__
     module = sys.modules.get(getattr(fn, "__module__", ""), None)

@@ -343,8 +343,8 @@ def quiet_native_stderr() -> Iterator[None]:
 def trained_cache_dir() -> Path:
     """Where the course caches the small models it trains once: ``data_dir() / "demo_model"``.
 
-    The demo model (`course_lib.pretrained`) and notebook 08's induction and character
-    models (`course_lib.toys`) live here, one folder per training setting.
+    Notebook 08's induction and character models (`course_lib.toys`) live here, one folder
+    per training setting.
     """
     return data_dir() / "demo_model"
 

@@ -116,6 +116,33 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
     a, b = x[..., : hs // 2], x[..., hs // 2:]
     return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
 '''),
+    "08_attention_visualization": ("logit_lens", '''def logit_lens(model, ids):
+    """The final LayerNorm applied to every hidden state, the last one too (it already went through it)."""
+    model.eval()
+    with torch.no_grad():
+        ids = torch.as_tensor(ids).view(1, -1).to(next(model.parameters()).device)
+        hidden = model(ids, output_hidden_states=True).hidden_states
+        return torch.cat([model.lm_head(model.transformer.ln_f(h)) for h in hidden]).float().cpu()
+'''),
+    "09_fine_tuning": ("LoRALinear", '''class LoRALinear(nn.Module):
+    def __init__(self, base, r=8, alpha=16, dropout=0.0):
+        super().__init__()
+        if isinstance(base, nn.Linear):
+            fan_in, fan_out = base.in_features, base.out_features
+        else:
+            fan_in, fan_out = base.weight.shape
+        like = {"device": base.weight.device, "dtype": base.weight.dtype}
+        self.base = base.requires_grad_(False)
+        self.r, self.alpha, self.scaling = r, alpha, alpha / r
+        self.lora_A = nn.Parameter(torch.empty(r, fan_in, **like))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(fan_out, r, **like))
+        self.lora_dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        """Forgot the scale alpha / r."""
+        return self.base(x) + (self.lora_dropout(x) @ self.lora_A.T) @ self.lora_B.T
+'''),
     "07_decoding_strategies": ("accept_draft", '''def accept_draft(p, q, draft, u):
     """On a rejection, draws the next token from the target's p instead of the leftover max(0, p - q)."""
     for i in range(draft.size(0)):

@@ -20,6 +20,7 @@ from transformers.models.llama import modeling_llama  # imported here: the first
 
 from course_lib import checks
 from course_lib.checks import _core
+from course_lib.checks import nb09_finetuning as nb09
 from course_lib.checks.nb01_tokenization import Tokenizer
 from course_lib.checks.nb02_data import TokenDataset
 from course_lib.tokenizer import apply_merge, count_pairs
@@ -723,41 +724,183 @@ def entropy_bits(att):
     return -(att * torch.log2(att.clamp_min(1e-12))).sum(-1).mean(-1)
 
 
-def ablate_by_loop(z, head, n_head):
-    hs = z.size(-1) // n_head
-    out = z.clone()
-    for c in range(head * hs, (head + 1) * hs):
-        out[..., c] = z[..., c].mean()
+@torch.no_grad()
+def lens_by_hand(model, ids):  # the LayerNorm written out, the unembedding as a product
+    model.eval()
+    hidden = model(torch.as_tensor(ids).view(1, -1), output_hidden_states=True).hidden_states
+    ln, W = model.transformer.ln_f, model.lm_head.weight
+    rows = [((h - h.mean(-1, keepdim=True)) / (h.var(-1, unbiased=False, keepdim=True) + ln.eps).sqrt()
+             * ln.weight + ln.bias) @ W.T for h in hidden[:-1]]
+    return torch.cat(rows + [hidden[-1] @ W.T])
+
+
+@torch.no_grad()
+def lens_norm_twice(model, ids):
+    model.eval()
+    hidden = model(torch.as_tensor(ids).view(1, -1), output_hidden_states=True).hidden_states
+    return torch.cat([model.lm_head(model.transformer.ln_f(h)) for h in hidden])
+
+
+@torch.no_grad()
+def lens_in_training_mode(model, ids):  # dropout still on
+    hidden = model(torch.as_tensor(ids).view(1, -1), output_hidden_states=True).hidden_states
+    ln_f, head = model.transformer.ln_f, model.lm_head
+    return torch.cat([head(ln_f(h)) for h in hidden[:-1]] + [head(hidden[-1])])
+
+
+def ablate_by_mask(model, layer, head):
+    n_head = model.config.n_head
+
+    def hook(module, args):
+        z = args[0]
+        keep = torch.ones(n_head, z.size(-1) // n_head, dtype=z.dtype)
+        keep[head] = 0
+        return (z * keep.flatten(),)
+
+    return model.transformer.h[layer].attn.c_proj.register_forward_pre_hook(hook)
+
+
+def ablate_no_handle(model, layer, head):  # registers the hook, returns nothing
+    n_head = model.config.n_head
+
+    def hook(module, args):
+        z, hs = args[0].clone(), args[0].size(-1) // n_head
+        z[..., head * hs:(head + 1) * hs] = 0
+        return (z,)
+
+    model.transformer.h[layer].attn.c_proj.register_forward_pre_hook(hook)
+
+
+def ablate_after_c_proj(model, layer, head):
+    n_head = model.config.n_head
+
+    def hook(module, args, out):
+        hs = out.size(-1) // n_head
+        return torch.cat([out[..., :head * hs], torch.zeros_like(out[..., head * hs:(head + 1) * hs]),
+                          out[..., (head + 1) * hs:]], dim=-1)
+
+    return model.transformer.h[layer].attn.c_proj.register_forward_hook(hook)
+
+
+@torch.no_grad()
+def dla_by_weight_slices(model, ids, token):  # each head's rows of c_proj's weight, Linear or Conv1D
+    L, H = model.config.n_layer, model.config.n_head
+    seen = {}
+    hooks = [model.transformer.h[i].attn.c_proj.register_forward_pre_hook(
+        lambda m, a, i=i: seen.__setitem__(i, a[0][0, -1])) for i in range(L)]
+    hooks.append(model.transformer.ln_f.register_forward_pre_hook(lambda m, a: seen.__setitem__("x", a[0][0, -1])))
+    model.eval()
+    model(torch.as_tensor(ids).view(1, -1))
+    for h in hooks:
+        h.remove()
+    ln = model.transformer.ln_f
+    x = seen["x"]
+    sd = ((x - x.mean()) ** 2).mean().add(ln.eps).sqrt()
+    out = torch.zeros(L, H)
+    for i in range(L):
+        c_proj = model.transformer.h[i].attn.c_proj
+        W = c_proj.weight if isinstance(c_proj, torch.nn.Linear) else c_proj.weight.T  # (out, in)
+        hs = W.size(1) // H
+        for h in range(H):
+            o = W[:, h * hs:(h + 1) * hs] @ seen[i][h * hs:(h + 1) * hs]
+            out[i, h] = ((o - o.mean()) / sd * ln.weight) @ model.lm_head.weight[token]
     return out
 
 
-def ablate_wrong_slice(z, head, n_head):  # head * n_head: right only when n_head equals the head size
-    hs = z.size(-1) // n_head
-    out = z.clone()
-    out[..., head * n_head:head * n_head + hs] = z[..., head * n_head:head * n_head + hs].mean(dim=(0, 1))
-    return out
+def dla_unbiased_variance(model, ids, token):  # the unbiased variance: not what LayerNorm divides by
+    from course_lib.checks.nb08_visualization import direct_logit_attribution
+
+    C = model.config.n_embd
+    return direct_logit_attribution(model, ids, token) * ((C - 1) / C) ** 0.5
 
 
-def ablate_per_row(z, head, n_head):  # the mean over the positions of each row only
-    hs = z.size(-1) // n_head
-    out = z.clone()
-    out[..., head * hs:(head + 1) * hs] = z[..., head * hs:(head + 1) * hs].mean(dim=1, keepdim=True)
-    return out
+def dla_no_scale(model, ids, token):
+    from course_lib.checks.nb08_visualization import _dla_variant
+
+    return _dla_variant(no_scale=True)(model, ids, token)
 
 
-def ablate_in_place(z, head, n_head):
-    hs = z.size(-1) // n_head
-    z[..., head * hs:(head + 1) * hs] = z[..., head * hs:(head + 1) * hs].mean(dim=(0, 1))
-    return z
+@torch.no_grad()
+def patch_by_view(model, clean_ids, corrupt_ids, layer, head):
+    H = model.config.n_head
+    c_proj = model.transformer.h[layer].attn.c_proj
+    saved = []
+    model.eval()
+    handle = c_proj.register_forward_pre_hook(lambda m, a: saved.append(a[0]))
+    model(torch.as_tensor(clean_ids)[None])
+    handle.remove()
+
+    def patch(module, args):
+        z = args[0]
+        B, T, C = z.shape
+        z = z.view(B, T, H, C // H).clone()
+        z[:, :, head] = saved[0].view(B, T, H, C // H)[:, :, head]
+        return (z.view(B, T, C),)
+
+    handle = c_proj.register_forward_pre_hook(patch)
+    try:
+        return model(torch.as_tensor(corrupt_ids)[None]).logits[0]
+    finally:
+        handle.remove()
+
+
+def patch_left_on(model, clean_ids, corrupt_ids, layer, head):
+    from course_lib.checks.nb08_visualization import _patch_left_on
+
+    return _patch_left_on(model, clean_ids, corrupt_ids, layer, head)
 
 
 # -- 09 fine-tuning -----------------------------------------------------------------------
-def lora_forward_linear(x, W, b, A, B, alpha):
-    return F.linear(x, W, b) + F.linear(F.linear(x, A), B) * (alpha / A.shape[0])
+class LoRAByFLinear(nb09.LoRALinear):  # F.linear, the scale folded into B
+    def forward(self, x):
+        return self.base(x) + F.linear(F.linear(self.lora_dropout(x), self.lora_A), self.lora_B * self.scaling)
 
 
-def lora_forward_no_scale(x, W, b, A, B, alpha):
-    return x @ W.t() + b + (x @ A.t()) @ B.t()
+class LoRANotScaled(nb09.LoRALinear):
+    def forward(self, x):
+        return self.base(x) + self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T
+
+
+class LoRADropoutOnBoth(nb09.LoRALinear):
+    def forward(self, x):
+        x = self.lora_dropout(x)
+        return self.base(x) + self.scaling * (x @ self.lora_A.T) @ self.lora_B.T
+
+
+def swap_recursive(model, targets, r=8, alpha=16):  # walks the children itself, freezing as it goes
+    from transformers.pytorch_utils import Conv1D
+
+    def visit(module):
+        for name, child in list(module.named_children()):
+            if name in targets and isinstance(child, (torch.nn.Linear, Conv1D)):
+                setattr(module, name, nb09.LoRALinear(child, r=r, alpha=alpha))
+            else:
+                visit(child)
+
+    model.requires_grad_(False)
+    visit(model)
+    return model
+
+
+def swap_substring(model, targets, r=8, alpha=16):  # "proj" in "out_proj"
+    from transformers.pytorch_utils import Conv1D
+
+    model.requires_grad_(False)
+    for name, module in [(n, m) for n, m in model.named_modules()
+                         if any(t in n for t in targets) and isinstance(m, (torch.nn.Linear, Conv1D))]:
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, nb09.LoRALinear(module, r=r, alpha=alpha))
+    return model
+
+
+def swap_not_frozen(model, targets, r=8, alpha=16):
+    from transformers.pytorch_utils import Conv1D
+
+    for name, module in [(n, m) for n, m in model.named_modules()
+                         if n.split(".")[-1] in targets and isinstance(m, (torch.nn.Linear, Conv1D))]:
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, nb09.LoRALinear(module, r=r, alpha=alpha))
+    return model
 
 
 def lora_count_loop(n_layer, shapes, r):
@@ -772,17 +915,30 @@ def lora_count_product(n_layer, shapes, r):
     return n_layer * sum(r * i * o for i, o in shapes)
 
 
-def merge_clone(W, A, B, alpha):
-    return torch.addmm(W, B, A, alpha=alpha / A.shape[0])
+def state_by_loop(shapes, optimizer):
+    total = 0
+    for shape in shapes:
+        rows, cols = shape if len(shape) == 2 else (shape[0], None)
+        if optimizer == "adafactor":
+            total += rows + cols if cols is not None else rows
+        elif optimizer != "sgd":
+            total += (2 if optimizer == "adamw" else 1) * rows * (cols or 1)
+    return total
 
 
-def merge_in_place(W, A, B, alpha):
-    W += (alpha / A.shape[0]) * B @ A
-    return W
+def state_adafactor_full(shapes, optimizer):
+    per = {"sgd": 0, "momentum": 1, "adamw": 2, "adafactor": 1}[optimizer]
+    return per * sum(math.prod(s) for s in shapes)
 
 
-def merge_alpha_only(W, A, B, alpha):
-    return W + alpha * (B @ A)
+def dora_by_normalize(W, A, B, alpha, magnitude):
+    merged = torch.addmm(W, B, A, alpha=alpha / A.shape[0])
+    return F.normalize(merged, dim=1) * magnitude.unsqueeze(1)
+
+
+def dora_by_columns(W, A, B, alpha, magnitude):
+    merged = W + alpha / A.shape[0] * B @ A
+    return magnitude[:, None] * merged / merged.norm(dim=0, keepdim=True)
 
 
 def labels_by_comprehension(prompt_ids, response_ids, length, pad_id):
@@ -799,18 +955,6 @@ def labels_pre_shifted(prompt_ids, response_ids, length, pad_id):  # shifts what
 def labels_pads_learned(prompt_ids, response_ids, length, pad_id):  # padding labelled with the pad id
     ids = [*prompt_ids, *response_ids] + [pad_id] * (length - len(prompt_ids) - len(response_ids))
     return ids, [-100] * len(prompt_ids) + ids[len(prompt_ids):]
-
-
-def bytes_as_float(n_params, n_trainable, bytes_per_number):  # a float that is a whole number: fine
-    return float(bytes_per_number * n_params + 3 * bytes_per_number * n_trainable)
-
-
-def bytes_frozen_get_gradients(n_params, n_trainable, bytes_per_number):
-    return bytes_per_number * (2 * n_params + 2 * n_trainable)
-
-
-def bytes_trainable_only(n_params, n_trainable, bytes_per_number):  # forgets the frozen weights
-    return bytes_per_number * 4 * n_trainable
 
 
 # -- 10 scaling ---------------------------------------------------------------------------
@@ -1361,20 +1505,27 @@ TABLE = [
       (induction_fixed_length, "a sequence longer than two periods")]),
     ("check_attention_entropy", [entropy_entr],
      [(entropy_nan, "your entropy contains NaN"), (entropy_bits, "the entropy in bits")]),
-    ("check_mean_ablate_head", [ablate_by_loop],
-     [(ablate_wrong_slice, "head times the number of heads instead of head times the head size"),
-      (ablate_per_row, "the batch and the positions together"),
-      (ablate_in_place, "changed its input z in place")]),
-    ("check_lora_forward", [lora_forward_linear],
-     [(lora_forward_no_scale, "scaled by alpha over r")]),
+    ("check_logit_lens", [lens_by_hand],
+     [(lens_norm_twice, "applied again to the last hidden state"),
+      (lens_in_training_mode, "fixed case 5 of 5: a model left in training mode")]),
+    ("check_ablate_head", [ablate_by_mask],
+     [(ablate_no_handle, "return the handle"), (ablate_after_c_proj, "where the heads are already mixed")]),
+    ("check_direct_logit_attribution", [dla_by_weight_slices],
+     [(dla_no_scale, "division by the spread"), (dla_unbiased_variance, "fixed case 1 of 5")]),
+    ("check_patch_head", [patch_by_view],
+     [(patch_left_on, "the patching hook left on the model")]),
+    ("check_lora_linear", [LoRAByFLinear],
+     [(LoRANotScaled, "the update not scaled at all"), (LoRADropoutOnBoth, "the frozen layer's input too")]),
+    ("check_replace_linear_with_lora", [swap_recursive],
+     [(swap_not_frozen, "left trainable"), (swap_substring, "only ends in the same letters")]),
     ("check_lora_param_count", [lora_count_loop],
      [(lora_count_product, "got 169,869,312, expected 294,912"), (lambda n, s, r: "294912", "whole number")]),
-    ("check_merge_lora_weight", [merge_clone],
-     [(merge_in_place, "changed its input W in place"), (merge_alpha_only, "alpha over r")]),
     ("check_masked_labels", [labels_by_comprehension],
      [(labels_pre_shifted, "fixed case 1"), (labels_pads_learned, "the padding labelled with the pad id")]),
-    ("check_training_bytes", [bytes_as_float],
-     [(bytes_frozen_get_gradients, "got 8080, expected 4120"), (bytes_trainable_only, "got 160, expected 4120")]),
+    ("check_optimizer_state_numbers", [state_by_loop],
+     [(state_adafactor_full, "counted in full")]),
+    ("check_dora_weight", [dora_by_normalize],
+     [(dora_by_columns, "each column")]),
     ("check_flops_per_token", [flops_expanded],
      [(flops_n_positions, "computed with n_positions instead of the sequence length")]),
     ("check_hours_to_train", [hours_from_tokens_per_second, hours_numpy],

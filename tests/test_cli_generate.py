@@ -206,19 +206,18 @@ def test_offline_a_hub_name_prints_one_line_and_exits_2(monkeypatch, tmp_path: P
         code, out, err = run_cli(capsys, "--model_dir", name, "--prompt", "Hello")
         assert code == 2 and out == "" and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1, err
-        assert f"no folder {name!r} here" in err and "offline mode" in err and "--model_dir demo" in err
+        assert f"no folder {name!r} here" in err and "offline mode" in err and "--model_dir course" in err
 
 
-def test_the_demo_model_by_name(monkeypatch, tmp_path: Path, capsys) -> None:
+def test_the_course_model_and_its_draft_by_name(monkeypatch, tmp_path: Path, capsys) -> None:
     from course_lib import pretrained
 
-    monkeypatch.setattr(pretrained, "DEMO", pretrained.DemoSpec(vocab_size=300, n_layer=1, n_head=2, n_embd=32,
-                                                                seq_len=32, batch_size=4, steps=4, max_chars=20_000))
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli(capsys, "--model_dir", "demo", "--prompt", "The import statement", "--max_new_tokens", "5")
-    assert code == 0, err
-    assert out.splitlines()[-1].startswith("The import statement")
+    monkeypatch.chdir(tmp_path)  # no local folder of that name
+    for name, draft in (("course", False), ("course-draft", True)):
+        code, out, err = run_cli(capsys, "--model_dir", name, "--prompt", "ROMEO:", "--max_new_tokens", "5",
+                                 "--no-stream")
+        assert code == 0, err
+        assert out == expected(pretrained.course_model_dir(draft), "ROMEO:", 5)[0] + "\n"
 
 
 # -- batches, streaming, stop strings (issue 28) ----------------------------------------

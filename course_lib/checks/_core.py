@@ -383,8 +383,13 @@ def _unchanged(before: Any, after: Any) -> bool:
             same |= torch.isnan(b) & torch.isnan(a)
         return bool(same.all())
     if isinstance(before, torch.nn.Module):
+        if not isinstance(after, torch.nn.Module):
+            return False
         sb, sa = before.state_dict(), after.state_dict()
         return sb.keys() == sa.keys() and all(_unchanged(sb[k], sa[k]) for k in sb)
+    if isinstance(before, Build):  # its kwargs may hold a module (a layer to wrap): compare them by value
+        return (isinstance(after, Build) and before.training == after.training
+                and _unchanged(dict(before.kwargs), dict(after.kwargs)))
     if isinstance(before, Mapping):
         return (isinstance(after, Mapping) and list(before) == list(after)
                 and all(_unchanged(before[k], after[k]) for k in before))

@@ -2,16 +2,17 @@
 
     course generate --model_dir outputs/mini_gpt2_med --prompt "ROMEO:" \\
                     --strategy top_p --top_p 0.9 --max_new_tokens 100 --seed 7
-    course generate --model_dir demo --prompt "The cat" --prompt "Once upon a time" --stop "."
+    course generate --model_dir course --prompt "ROMEO:" --prompt "JULIET:" --stop "."
 
 The model folder is what `course train` writes (a Hugging Face model folder with the
 tokenizer files beside it); the tokenizer is read with `course_lib.tokenizer.load_tokenizer`,
 or with `transformers.AutoTokenizer` for other folders (``--tokenizer_dir`` points
 elsewhere). ``--model_dir`` may also be a Hugging Face hub name (``gpt2``, ``gpt2-medium``,
 ``gpt2-large``, ``gpt2-xl``), downloaded and cached by `course_lib.pretrained.hub_folder`, or
-``demo`` for the course's small demo model; an existing local folder of that name wins.
-Offline with a hub name that is not cached, the command prints one line and exits with
-status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that).
+``course`` for the course's own pretrained model (Tiny Shakespeare, shipped in the package;
+``course-draft`` for its small draft); an existing local folder of that name wins. Offline with
+a hub name that is not cached, the command prints one line and exits with status 2 (pass
+``--model_dir course`` for the shipped model).
 
 The strategies, their flags and defaults come from `course_lib.generate.STRATEGIES` (the
 ``--strategy`` help lists them); a flag that a strategy does not read is ignored with a
@@ -68,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_flag(parser, "--model_dir", required=True, metavar="DIR",
              help="model folder written by `course train`, a hub name such as gpt2 (needs the internet "
-                  "once), or demo (the course's small demo model)")
+                  "once), or course (the course's own pretrained model, offline)")
     add_flag(parser, "--prompt", required=True, action="append", metavar="TEXT",
              help="the text to continue; repeat the flag to decode several prompts as one batch")
     add_flag(parser, "--strategy", default="greedy", choices=tuple(STRATEGIES), metavar="NAME",
@@ -170,7 +171,7 @@ def _eos_of(tokenizer: Any, model_dir: Path, vocab_size: int) -> int | None:
 
 
 def resolve_model_dir(value: str) -> Path:
-    """The folder `--model_dir` means: a local folder, else a hub name's cached snapshot, or the demo model.
+    """The folder `--model_dir` means: a local folder, else a hub name's cached snapshot, or the course model.
 
     A local folder wins over a hub name. A hub name that cannot be downloaded (offline,
     or no network) raises a one-line `CourseInputError`.
@@ -182,8 +183,8 @@ def resolve_model_dir(value: str) -> Path:
         return d
     if d.is_file():
         raise CourseInputError(f"--model_dir: {d} is a file; expected a model folder written by `course train`")
-    if value == "demo":
-        return pretrained.demo_dir()
+    if value in ("course", "course-draft"):
+        return pretrained.course_model_dir(draft=value == "course-draft")
     if not pretrained.is_hub_name(value) or d.is_absolute():
         raise CourseInputError(f"--model_dir: folder not found: {d}")
     try:
@@ -191,7 +192,7 @@ def resolve_model_dir(value: str) -> Path:
     except pretrained.HubUnavailableError as e:
         raise CourseInputError(
             f"--model_dir: no folder {value!r} here, and GPT-2 {e}. Go online once (it is cached "
-            "afterwards), pass a local model folder, or --model_dir demo for the course's demo model"
+            "afterwards), pass a local model folder, or --model_dir course for the course's own model"
         ) from None
     except CourseInputError as e:
         raise CourseInputError(f"--model_dir: no folder {value!r} here, and {e}") from None
