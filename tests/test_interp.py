@@ -191,7 +191,7 @@ def test_plots_return_figures(toy: GPT) -> None:
 
 def test_the_logit_lens_fits_a_notebook_column_and_labels_every_token_without_warnings() -> None:
     """GPT-2's 13 rows x 23 tokens: no wider than 10 inches (a notebook column at the course's 90 dpi),
-    split into panels, every token labelled, no glyph warning for tokens such as "\\x17"."""
+    split into panels, every token labelled, no glyph warning for tokens such as "\\x17" or "日"."""
     import io
     import warnings
 
@@ -201,10 +201,10 @@ def test_the_logit_lens_fits_a_notebook_column_and_labels_every_token_without_wa
     tokens = [f" word{t}" for t in range(T - 1)] + ["\x17"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = interp.plot_logit_lens(lens, tokens, names.get)
+        fig = heads.plot_logit_lens(lens, tokens, names.get)
         fig.savefig(io.BytesIO(), format="png", dpi=90)
     assert fig.get_size_inches()[0] <= 10.0
     heatmaps = [ax for ax in fig.axes if ax.get_yticklabels() and ax.get_yticklabels()[0].get_text() == "embed"]
     assert len(heatmaps) == 2
     shown = [t.get_text() for ax in heatmaps for t in ax.get_xticklabels()]
-    assert len(shown) == T and shown[-1] == "\\x17"
+    assert len(shown) == T and shown[-1] == "^W"  # caret notation: any font draws it
