@@ -7,7 +7,11 @@ Same weights (the course GPT and `GPT.to_hf()`), greedy decoding, CPU, three sce
   ``logits_to_keep=1``, the head for the last position only, as `generate` runs it; course
   with the head for every position, as before issue 28; transformers sdpa);
 - a ragged batch: 8 prompts of 4 to 32 tokens, left-padded with an attention mask, 128 new
-  tokens each, with the cache (course, transformers sdpa).
+  tokens each, with the cache (course, transformers sdpa);
+- speculative greedy on the shipped pair (`pretrained.load_course_model()`, 6 x 256, and its
+  2 x 128 draft): "ROMEO:" + 200 new tokens, course plain greedy against course speculative greedy
+  (k = 4 draft tokens a round, and k = 8) and transformers' ``generate(assistant_model=...)``, all
+  with identical ids; the acceptance rate is printed. (``--quick``: two tiny random models.)
 
 Contestants take turns round after round in one process, so machine noise hits them alike;
 the report is the median tokens/s (new tokens of all rows) by wall clock and by this
@@ -35,8 +39,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_lib.generate import generate  # noqa: E402
+from course_lib.generate import SpeculativeStats, generate  # noqa: E402
 from course_lib.model import GPT, GPTConfig  # noqa: E402
+from course_lib.runtime import quiet_the_stack  # noqa: E402
 
 REF = "transformers (sdpa)"
 
@@ -87,6 +92,49 @@ def scenarios(model: GPT, prompt: torch.Tensor, batch: torch.Tensor, batch_mask:
     }
 
 
+def hf_assisted(target: nn.Module, draft: nn.Module, prompt: torch.Tensor, new: int) -> Callable[[], torch.Tensor]:
+    def run() -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return target.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new,
+                                   min_new_tokens=new, do_sample=False, assistant_model=draft, pad_token_id=0)
+    return run
+
+
+def speculative(target: GPT, draft: GPT, prompt: torch.Tensor, new: int, stats: dict[int, SpeculativeStats]
+                ) -> dict[str, Callable[[], torch.Tensor]]:
+    """The speculative scenario's contestants: plain greedy (course, transformers), speculative (course, k = 4
+    and 8; transformers assisted). `stats` collects the course runs' acceptance."""
+    hf_target = target.to_hf(attn_implementation="sdpa").eval()
+    hf_draft = draft.to_hf(attn_implementation="sdpa").eval()
+    ones = torch.ones_like(prompt)
+
+    def course(k: int) -> Callable[[], torch.Tensor]:
+        stats[k] = SpeculativeStats()
+        return lambda: generate(target, prompt, new, assistant_model=draft, num_assistant_tokens=k, stats=stats[k])
+
+    return {
+        "course, plain greedy": lambda: generate(target, prompt, new),
+        "course, speculative k=4": course(4),
+        "course, speculative k=8": course(8),
+        REF: hf_run(hf_target, prompt, ones, new, True),
+        "transformers, assisted": hf_assisted(hf_target, hf_draft, prompt, new),
+    }
+
+
+def shipped_pair(quick: bool) -> tuple[GPT, GPT, torch.Tensor, int]:
+    """(target, draft, prompt (1, T), new tokens): the course's pretrained pair, or two tiny models with --quick."""
+    if quick:
+        torch.manual_seed(3)
+        cfg = GPTConfig(vocab_size=500, n_positions=64, n_embd=32, n_layer=2, n_head=2)
+        return GPT(cfg).eval(), GPT(GPTConfig(**{**cfg.to_dict(), "n_layer": 1})).eval(), torch.tensor([[1, 2, 3]]), 16
+    from course_lib.pretrained import load_course_model
+
+    target, tok = load_course_model(verbose=False)
+    draft, _ = load_course_model(draft=True, verbose=False)
+    return target.eval(), draft.eval(), torch.tensor([tok.encode("ROMEO:\n")]), 200
+
+
 def ragged_batch(vocab: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompts of these lengths, left-padded with id 0: ids (B, T) and the attention mask (B, T)."""
     g = torch.Generator().manual_seed(2)
@@ -105,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args(argv)
+    quiet_the_stack()  # transformers' assisted generation warns about its own call of the draft
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -120,9 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     plan = scenarios(model, prompt, batch, batch_mask, new, batch_new)
     tokens = {"one prompt, KV cache": new, "one prompt, no cache": new,
               f"ragged batch of {len(lengths)}, KV cache": batch_new * len(lengths)}
+    target, draft, spec_prompt, spec_new = shipped_pair(args.quick)
+    spec_name = f"speculative greedy, {'tiny random pair' if args.quick else 'shipped pair'}"
+    accept: dict[int, SpeculativeStats] = {}
+    plan[spec_name] = speculative(target, draft, spec_prompt, spec_new, accept)
+    tokens[spec_name] = spec_new
     for runs in plan.values():  # warm up
         for fn in runs.values():
             fn()
+    for st in accept.values():  # count the timed rounds only
+        st.rounds = st.proposed = st.accepted = st.written = 0
     wall = {s: {k: [] for k in runs} for s, runs in plan.items()}
     cpu = {s: {k: [] for k in runs} for s, runs in plan.items()}
     load = []
@@ -154,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             ratio_c = statistics.median(b / a for a, b in zip(cpu[scenario][name], cpu[scenario][REF]))
             print(f"{name:32s} {n / statistics.median(wall[scenario][name]):10.1f} "
                   f"{n / statistics.median(cpu[scenario][name]):10.1f} {ratio_w:10.2f}x {ratio_c:9.2f}x")
+    plain = wall[spec_name]["course, plain greedy"]
+    for k, st in accept.items():
+        ratio = statistics.median(a / b for a, b in zip(plain, wall[spec_name][f"course, speculative k={k}"]))
+        print(f"speculative k={k} against course plain greedy: {ratio:.2f}x wall (median of rounds); acceptance "
+              f"{st.acceptance_rate:.0%}, {st.tokens_per_round:.2f} tokens per target pass")
     return 0
 
 

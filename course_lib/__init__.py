@@ -12,7 +12,7 @@ repeating it (see docs/ARCHITECTURE.md for the map):
 - convert    to and from transformers, one table per architecture (notebooks/05, 11)
 - train      Trainer, schedule, checkpoints                    (notebooks/06_training)
 - generate   logits processors, sampling, beam search, cache   (notebooks/07_decoding)
-- pretrained GPT-2 from the hub, the cached demo model          (notebooks/07_decoding)
+- pretrained GPT-2 from the hub, the shipped course model      (notebooks/07_decoding)
 - viz        plots and widgets                                 (notebooks/01, 07, 08)
 - interp     attention scores, ablation, logit lens            (notebooks/08_attention_visualization)
 - toys       the small models notebook 08 trains once, cached  (notebooks/08_attention_visualization)

@@ -9,7 +9,8 @@ Both work from the notebooks' structure, never from a second stored copy:
   replaces the stub's definition with the reference solution that
   ``course_lib.checks.solution(name)`` shows, renamed to the stub's name, with the imports it
   needs; the rest of the cell is kept. `teacher_notebook` does that for every stub of a
-  notebook and adds a banner, so every ``checks.choose(...)`` line goes on with "your" piece.
+  notebook, answers every concept question (``answer("name", None)`` gets the right letter,
+  `solve_answers`) and adds a banner, so every ``checks.choose(...)`` line goes on with "your" piece.
 - **Reference cells** of the learner pieces: a collapsed code cell whose first line is
   `REFERENCE_MARK` naming the exercise, then the reference under a reference name.
   `reference_source` writes that cell's text from the same solution, `refresh_reference_cells`
@@ -31,6 +32,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import inspect
 import io
 import re
 import sys
@@ -43,9 +45,9 @@ from typing import Any
 
 from .errors import CourseInputError
 
-__all__ = ["Stub", "find_stubs", "solution_code", "solve_cell", "teacher_notebook", "write_teacher_notebooks",
-           "REFERENCE_MARK", "reference_source", "reference_cells", "refresh_reference_cells",
-           "slide_types", "apply_slides", "has_slides", "RISE_SETTINGS", "TEACHER_TAG"]
+__all__ = ["Stub", "find_stubs", "solution_code", "solve_cell", "solve_answers", "teacher_notebook",
+           "write_teacher_notebooks", "REFERENCE_MARK", "reference_source", "reference_cells",
+           "refresh_reference_cells", "slide_types", "apply_slides", "has_slides", "RISE_SETTINGS", "TEACHER_TAG"]
 
 TEACHER_TAG = "solution"  # the tag of each solved cell in a teacher's notebook
 REFERENCE_MARK = "# Reference — open after you tried."  # the first line of a piece's collapsed reference cell
@@ -144,7 +146,9 @@ def _exercise_function(check: str) -> Any:
 
 
 def _module_globals(fn: Any) -> dict[str, Any]:
-    """The globals a function (or a class's methods) reads: its module's namespace."""
+    """The globals a function (or a class's methods) reads: its module's namespace. A decorated
+    function (``@torch.no_grad()``) is unwrapped first: the wrapper's globals are the decorator's module's."""
+    fn = inspect.unwrap(fn) if callable(fn) and not isinstance(fn, type) else fn
     if hasattr(fn, "__globals__"):
         return fn.__globals__
     module = sys.modules.get(getattr(fn, "__module__", ""), None)
@@ -298,6 +302,30 @@ def solve_cell(source: str, check_source: str = "") -> tuple[str, list[str]]:
     return out, [s.check for s in stubs]
 
 
+_UNANSWERED = re.compile(r"""\banswer\(\s*(["'])(\w+)\1\s*,\s*None\s*\)""")
+
+
+def solve_answers(source: str) -> tuple[str, list[str]]:
+    """`source` with every unanswered concept question (``answer("name", None)``) given its right letter;
+    returns (source, questions answered).
+
+    Introduced for teachers (README, "Classroom mode").
+    """
+    from .checks import _core
+
+    answered: list[str] = []
+
+    def fill(m: re.Match[str]) -> str:
+        question = _core.QUESTIONS.get(_core._key(m.group(2)))
+        if question is None:
+            return m.group(0)
+        answered.append(question.name)
+        quote = m.group(1)
+        return f"answer({quote}{m.group(2)}{quote}, {quote}{question.right}{quote})"
+
+    return _UNANSWERED.sub(fill, source), answered
+
+
 def teacher_notebook(nb: dict, name: str = "the notebook") -> tuple[dict, list[str]]:
     """A teacher's copy of notebook `nb` (an nbformat dict): exercises solved, a banner on top.
 
@@ -317,6 +345,8 @@ def teacher_notebook(nb: dict, name: str = "the notebook") -> tuple[dict, list[s
             new, done = solve_cell(src, sources.get(after, ""))
         except CourseInputError as e:
             raise CourseInputError(f"{name}, cell {i}: {e}") from None
+        new, answered = solve_answers(new)
+        done += answered
         if done:
             cell["source"] = new
             tags = cell.setdefault("metadata", {}).setdefault("tags", [])

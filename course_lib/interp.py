@@ -16,6 +16,12 @@ GPT-2): ``transformer.h[i].attn.c_proj``, ``transformer.ln_f``, ``lm_head``.
   `repeated_half_loss` measures what the heads are for: the loss on the second copy.
 - **Logit lens** (nostalgebraist, 2020): `logit_lens` applies the final LayerNorm and the
   unembedding to the residual stream after every layer; its last row equals the model's logits.
+- **Direct logit attribution**: `direct_logit_attribution` splits a logit into what each head
+  writes straight into the residual stream, the final LayerNorm's scale held fixed (with the
+  other parts, embeddings, MLPs and biases, the shares add up to the logit exactly).
+
+The notebook has the learner write `logit_lens`, a head-ablation hook and
+`direct_logit_attribution` before importing this module, then compares them with these.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
 """
@@ -44,6 +50,7 @@ __all__ = [
     "zero_head", "mean_ablate_head", "ablate_heads", "repeated_half_loss", "ablation_losses",
     "ablation_scan",
     "logit_lens", "lens_top_tokens", "lens_accuracy",
+    "direct_logit_attribution",
 ]
 
 Head = tuple[int, int]  # (layer, head)
@@ -449,3 +456,51 @@ def lens_accuracy(lens: torch.Tensor, ids: torch.Tensor | Sequence[int], start: 
         raise CourseInputError(f"lens_accuracy: start must be in 0 .. {T - 2}, got {start}")
     pred = lens[:, start:T - 1].argmax(-1)  # (L + 1, n)
     return (pred == ids[start + 1:][None]).float().mean(-1)
+
+
+# --------------------------------------------------------------------------- direct logit attribution
+@torch.no_grad()
+def direct_logit_attribution(model: Any, ids: torch.Tensor | Sequence[int], token: int) -> torch.Tensor:
+    """Each head's direct share of the logit of `token` at the last position of `ids`: (L, H) float32.
+
+    Head h of block l writes c_proj(its channels alone) minus c_proj's bias into the residual
+    stream. With the final LayerNorm's scale held at the value it has on this input, the
+    LayerNorm is linear: a part v of the stream adds (v - mean(v)) / scale * ln_f.weight to its
+    output, and that times the unembedding row of `token` is v's share of the logit. The shares
+    of every part (embeddings, heads, c_proj biases, MLPs) plus ln_f.bias times that row add up
+    to the logit exactly.
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
+    vocab = int(model.config.vocab_size)
+    if not 0 <= int(token) < vocab:
+        raise CourseInputError(f"direct_logit_attribution: token {token} is not in the vocabulary (0 .. {vocab - 1})")
+    L, H = int(model.config.n_layer), int(model.config.n_head)
+    ln_f, W_U = model.transformer.ln_f, model.lm_head.weight  # W_U: (vocab, C)
+    seen: dict[Any, torch.Tensor] = {}
+
+    def recorder(key: Any) -> Any:
+        def hook(_module: Any, args: tuple[Any, ...]) -> None:
+            seen[key] = args[0][0, -1]  # (C,) at the last position
+        return hook
+
+    handles = [model.transformer.h[i].attn.c_proj.register_forward_pre_hook(recorder(i)) for i in range(L)]
+    handles.append(ln_f.register_forward_pre_hook(recorder("stream")))
+    was_training = model.training
+    model.eval()
+    try:
+        model(ids.to(W_U.device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    x = seen["stream"].float()
+    scale = (x.var(unbiased=False) + ln_f.eps).sqrt()
+    direction = ln_f.weight.float() * W_U[int(token)].float() / scale  # (C,)
+    out = torch.zeros(L, H)
+    for i in range(L):
+        z = seen[i]
+        keep = torch.eye(H, device=z.device, dtype=z.dtype).repeat_interleave(z.numel() // H, dim=1)  # (H, C)
+        c_proj = model.transformer.h[i].attn.c_proj
+        each = (c_proj(keep * z) - c_proj(torch.zeros_like(z))).float()  # (H, C): each head's output alone
+        out[i] = ((each - each.mean(-1, keepdim=True)) @ direction).cpu()
+    return out

@@ -160,8 +160,8 @@ def settings_key(settings: Any, text: str = "") -> str:
 def build_once(path: str | os.PathLike, build: Callable[[Path], Any], *, marker: str) -> Path:
     """The folder `path`, first built by ``build(tmp)`` when ``path / marker`` is not there yet.
 
-    For what the course makes once and then reuses (the demo model, the small models of
-    notebook 08): `build` writes into a temporary sibling (`atomic_dir`), which is renamed
+    For what the course makes once and then reuses (the small models of notebook 08):
+    `build` writes into a temporary sibling (`atomic_dir`), which is renamed
     to `path` when complete; `marker` (a file `build` writes last) says it is. When two
     processes build at once, the first to finish wins and the other's copy is removed, so
     `path` is never half written and never replaced under a reader.

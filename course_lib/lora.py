@@ -18,6 +18,8 @@ alpha / r, Kaiming-uniform A and zero B, dropout on the adapter's input only, an
 adapter files (`adapter_model.safetensors` + `adapter_config.json`) that
 `peft.PeftModel.from_pretrained(GPT.to_hf(), folder)` loads. GPT-2's Hugging Face
 weights are Conv1D, stored (in, out), hence `fan_in_fan_out=True` in that config.
+`save_lora` saves any layer that holds `lora_A` and `lora_B` (`adapter_layers`), so the
+LoRA layer a learner writes in notebook 09 is saved, and checked against peft, alike.
 
 Introduced in notebooks/09_fine_tuning.ipynb.
 """
@@ -30,6 +32,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -44,6 +47,8 @@ __all__ = [
     "unmerge_lora",
     "remove_lora",
     "lora_layers",
+    "adapter_layers",
+    "AdapterLayer",
     "lora_state_dict",
     "trainable_parameters",
     "TrainableReport",
@@ -240,6 +245,30 @@ def lora_layers(model: nn.Module) -> dict[str, LoRALinear]:
     return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
 
 
+class AdapterLayer(Protocol):
+    """What `save_lora` reads of an adapted layer: the course's `LoRALinear`, or one written in
+    notebook 09 (a module holding `lora_A` (r, in) and `lora_B` (out, r) parameters and its scale)."""
+
+    lora_A: torch.Tensor
+    lora_B: torch.Tensor
+    scaling: float
+
+
+def adapter_layers(model: nn.Module) -> dict[str, AdapterLayer]:
+    """Every module of `model` that holds a LoRA adapter (`lora_A` and `lora_B` parameters), by name:
+    the course's `LoRALinear` and any layer built the same way."""
+    return {n: m for n, m in model.named_modules()  # type: ignore[misc]
+            if isinstance(getattr(m, "lora_A", None), nn.Parameter)
+            and isinstance(getattr(m, "lora_B", None), nn.Parameter)}
+
+
+def _require_adapters(model: nn.Module, what: str) -> dict[str, AdapterLayer]:
+    layers = adapter_layers(model)
+    if not layers:
+        raise CourseInputError(f"{what}: the model has no LoRA adapters; call apply_lora(model) first")
+    return layers
+
+
 def _require_lora(model: nn.Module, what: str) -> dict[str, LoRALinear]:
     layers = lora_layers(model)
     if not layers:
@@ -314,26 +343,30 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The adapter weights alone, named as peft names them for `GPT.to_hf()`.
 
     Keys look like "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight";
-    the shapes are peft's too: lora_A (r, in), lora_B (out, r).
+    the shapes are peft's too: lora_A (r, in), lora_B (out, r). Any `adapter_layers` counts,
+    so the layers a learner writes in notebook 09 are saved alike.
     """
     out = {}
-    for name, layer in _require_lora(model, "lora_state_dict").items():
+    for name, layer in _require_adapters(model, "lora_state_dict").items():
         out[f"{_PEFT_PREFIX}{name}.lora_A.weight"] = layer.lora_A.detach()
         out[f"{_PEFT_PREFIX}{name}.lora_B.weight"] = layer.lora_B.detach()
     return out
 
 
 def _adapter_config(model: nn.Module) -> dict:
-    layers = _require_lora(model, "save_lora")
+    layers = _require_adapters(model, "save_lora")
     first = next(iter(layers.values()))
+    r = int(first.lora_A.shape[0])
+    alpha = getattr(first, "alpha", first.scaling * r)
+    dropout = getattr(getattr(first, "lora_dropout", None), "p", 0.0)
     cfg = getattr(model, "lora_config", None) or {}
     return {
         "peft_type": "LORA",
         "task_type": None,
         "base_model_name_or_path": None,
-        "r": first.r,
-        "lora_alpha": first.alpha,
-        "lora_dropout": cfg.get("dropout", 0.0),
+        "r": r,
+        "lora_alpha": alpha,
+        "lora_dropout": cfg.get("dropout", dropout),
         "target_modules": cfg.get("target_modules") or _leaf_names(layers),
         "fan_in_fan_out": True,  # Hugging Face GPT-2 stores these weights as Conv1D (in, out)
         "bias": "none",

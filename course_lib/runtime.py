@@ -343,8 +343,8 @@ def quiet_native_stderr() -> Iterator[None]:
 def trained_cache_dir() -> Path:
     """Where the course caches the small models it trains once: ``data_dir() / "demo_model"``.
 
-    The demo model (`course_lib.pretrained`) and notebook 08's induction and character
-    models (`course_lib.toys`) live here, one folder per training setting.
+    Notebook 08's induction and character models (`course_lib.toys`) live here, one folder
+    per training setting.
     """
     return data_dir() / "demo_model"
 
@@ -461,6 +461,9 @@ def environment_report(device: torch.device | None = None) -> str:
 STACK_LOG_NOISE = (
     # transformers 5 on GPT2LMHeadModel(labels=...): its loss is the default one, as it should be
     ("transformers.modeling_utils", "`loss_type=None` was set in the config but it is unrecognized"),
+    # transformers' assisted generation (generate(assistant_model=...), notebook 07) calls the draft's generate
+    # with a config and keyword arguments at once, then warns about itself
+    ("transformers.generation.utils", "Passing `generation_config` together with generation-related"),
 )
 """(logger, message start) of log lines from the libraries under the course that tell a learner nothing."""
 

@@ -8,7 +8,7 @@ training history (loss and a head score every few steps: the phase change), scor
 `interp`'s plain score functions; `viz.heads.plot_history` draws it.
 
 `cached_induction_model` and `cached_char_model` train them once with their full settings
-(`InductionSpec`, `CharSpec`; one CPU thread, seeded) and cache them beside the demo model
+(`InductionSpec`, `CharSpec`; one CPU thread, seeded) and cache them
 (`runtime.trained_cache_dir()`, one folder per setting and corpus, written atomically by
 `io.build_once`); every later call, in any mode, loads them in a second. Fast mode thus shows
 the real heads.

@@ -8,7 +8,7 @@ In one run, each part within its own time budget (a part that no longer fits the
 reported as skipped, never left hanging):
 
 1. the ``cuda`` tests (``pytest -m cuda``);
-2. the models the notebooks train once and cache (the demo model, notebook 08's two toys), so
+2. the models the notebooks train once and cache (notebook 08's two toys), so
    that the notebook times below are a learner's later runs;
 3. notebooks 06, 07, 09 and 10 in full mode, one after another, timed, and every other notebook
    in capped mode alongside them (two at a time, in their own processes: the full-mode times are
@@ -26,7 +26,7 @@ reads: copy it to ``benchmarks/device_check/`` to put measured times in the cour
 ``--out``. ``--dry-run`` runs every part on the CPU, small: fast mode instead of full and capped,
 notebook 10 with 00 beside it instead of thirteen, bench_gpu.py's ``--quick``; it exists so the
 suite can prove the script works before any GPU is at hand. The machine has no internet: the
-notebooks run offline, with the demo model where GPT-2 would be downloaded.
+notebooks run offline, with the course's shipped model where GPT-2 would be downloaded.
 """
 
 from __future__ import annotations
@@ -144,9 +144,8 @@ def cuda_tests(budget_s: float, dry_run: bool) -> dict[str, Any]:
 
 
 def cached_models(budget_s: float) -> dict[str, Any]:
-    """Train (or load) the models the notebooks train once, three processes at once."""
+    """Train (or load) the models the notebooks train once, side by side."""
     jobs = {
-        "demo model": "from course_lib import pretrained; pretrained.demo_dir(verbose=False)",
         "character model": ("from course_lib import toys; from course_lib.data import load_corpus; "
                             "toys.cached_char_model(load_corpus(verbose=False), verbose=False)"),
         "induction model": "from course_lib import toys; toys.cached_induction_model(verbose=False)",

@@ -106,6 +106,70 @@ WRONG_PIECES: dict[str, tuple[str, str]] = {
     return {name: (t.t() if t.dim() == 2 else t) for name, t in hf_state_dict.items()
             if not name.endswith((".attn.bias", ".attn.masked_bias"))}
 '''),
+    "06_training": ("train_step",
+                    '''def train_step(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+    """Forgot to divide each micro-batch's loss by their number: the gradient of the sum, not the mean."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    total = 0.0
+    for x, y in batches:
+        loss = lm_loss(model, x, y, amp_dtype)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        total += loss.item() / len(batches)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, norm.item()
+'''),
+    "11_beyond_gpt2": ("apply_rope", '''def apply_rope(x, offset=0, theta=10000.0):
+    """Forgot the offset: every call starts at position 0, so the tokens after a cache sit at the wrong place."""
+    T, hs = x.size(-2), x.size(-1)
+    inv_freq = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
+    angle = torch.arange(T).float()[:, None] * inv_freq[None, :]
+    a, b = x[..., : hs // 2], x[..., hs // 2:]
+    return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
+'''),
+    "08_attention_visualization": ("logit_lens", '''def logit_lens(model, ids):
+    """The final LayerNorm applied to every hidden state, the last one too (it already went through it)."""
+    model.eval()
+    with torch.no_grad():
+        ids = torch.as_tensor(ids).view(1, -1).to(next(model.parameters()).device)
+        hidden = model(ids, output_hidden_states=True).hidden_states
+        return torch.cat([model.lm_head(model.transformer.ln_f(h)) for h in hidden]).float().cpu()
+'''),
+    "09_fine_tuning": ("LoRALinear", '''class LoRALinear(nn.Module):
+    def __init__(self, base, r=8, alpha=16, dropout=0.0):
+        super().__init__()
+        if isinstance(base, nn.Linear):
+            fan_in, fan_out = base.in_features, base.out_features
+        else:
+            fan_in, fan_out = base.weight.shape
+        like = {"device": base.weight.device, "dtype": base.weight.dtype}
+        self.base = base.requires_grad_(False)
+        self.r, self.alpha, self.scaling = r, alpha, alpha / r
+        self.lora_A = nn.Parameter(torch.empty(r, fan_in, **like))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(fan_out, r, **like))
+        self.lora_dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        """Forgot the scale alpha / r."""
+        return self.base(x) + (self.lora_dropout(x) @ self.lora_A.T) @ self.lora_B.T
+'''),
+    "07_decoding_strategies": ("accept_draft", '''def accept_draft(p, q, draft, u):
+    """On a rejection, draws the next token from the target's p instead of the leftover max(0, p - q)."""
+    for i in range(draft.size(0)):
+        x = draft[i]
+        if u[i] >= p[i, x] / q[i, x]:
+            return i, p[i]
+    return draft.size(0), p[-1]
+'''),
 }
 
 

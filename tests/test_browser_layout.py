@@ -44,7 +44,7 @@ CELLS = [
     "big = viz.AttentionExplorer(m, input_ids=ids, tokens=[f't{i}' for i in ids.tolist()], big=True, period=12)\n"
     "big.pick_token(18)\nbig",
     # notebook 07: the decoding explorer, a 20-token beam search drawn
-    "lm, tok = pretrained.load_demo_model(verbose=False)\n"
+    "lm, tok = pretrained.load_course_model(verbose=False)\n"
     "dec = viz.DecodingExplorer(lm, tok, prompt=pretrained.prompt_for(lm), seed=0)\n"
     "dec.strategy.value = 'beam'\ndec.generate_n()\ndec",
     # notebook 01: the tokenizer playground

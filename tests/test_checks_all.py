@@ -134,3 +134,81 @@ def test_a_hang_fails_within_the_time_limit(name: str, monkeypatch, capsys) -> N
     assert getattr(checks, name)(forever).status == "fail"
     assert time.monotonic() - start < 3
     assert "did not return within 0.3 s (an infinite loop?)" in capsys.readouterr().out
+
+
+# -- concept questions: answered with checks.answer(name, letter) ------------------------------------------
+QUESTIONS = sorted(_core.QUESTIONS)
+
+
+def _markdown_before_answer(name: str) -> str:
+    """The markdown cell right before the notebook cell that answers question `name`."""
+    import nbformat
+    from test_notebooks import NOTEBOOKS
+
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        for i, cell in enumerate(cells):
+            if cell.cell_type == "code" and f'answer("{name}", None)' in cell.source:
+                assert i > 0 and cells[i - 1].cell_type == "markdown", f"{path.name}: {name} has no question above"
+                return cells[i - 1].source
+    raise AssertionError(f"no notebook asks question {name!r}")
+
+
+def test_notebooks_00_and_11_ask_concept_questions() -> None:
+    assert {"untouched_check", "fast_mode", "gradient_scaler", "cache_switch", "meta_permutation",
+            "rmsnorm_constant"} <= set(QUESTIONS)
+    assert not set(QUESTIONS) & set(_core.EXERCISES), "a question and an exercise share a name"
+
+
+@pytest.mark.parametrize("key", QUESTIONS)
+def test_a_question_is_shown_with_its_options_and_its_hints_are_concepts(key: str) -> None:
+    q = _core.QUESTIONS[key]
+    assert q.right in q.options and len(q.options) >= 3 and len(q.hints) >= 2
+    assert set(q.wrong) == set(q.options) - {q.right}, f"{key}: every wrong option says what it overlooks"
+    shown = " ".join(_markdown_before_answer(q.name).split())
+    for letter, text in q.options.items():
+        assert f"({letter}) {text}" in shown, f"{key}: option ({letter}) differs from the notebook's text"
+    for rung in q.hints:
+        assert not CODE.search(rung), f"{key}: a hint carries code: {rung!r}"
+        assert q.options[q.right] not in rung
+
+
+@pytest.mark.parametrize("key", QUESTIONS)
+def test_a_question_says_nothing_before_it_is_answered(key: str, capsys) -> None:
+    q = _core.QUESTIONS[key]
+    for unanswered in (None, ...):
+        result = q.check(unanswered)
+        out = capsys.readouterr().out
+        assert result.status == "todo" and out == f"… {q.name}: not answered yet.\n"
+
+
+@pytest.mark.parametrize("key", QUESTIONS)
+def test_a_wrong_answer_says_what_it_overlooks_then_a_stronger_hint_never_the_answer(key: str, capsys) -> None:
+    q = _core.QUESTIONS[key]
+    _core.reset_attempts()
+    for attempt, letter in enumerate(q.wrong, 1):
+        result = q.check(letter)
+        out = capsys.readouterr().out
+        assert result.status == "fail" and out.startswith(f"✗ {q.name}: not ({letter}).")
+        assert q.wrong[letter] in out and q.why not in out and q.options[q.right] not in out
+        assert ("Stronger hint" in out and "solution" in out) if attempt >= 2 else "Hint:" in out
+    result = q.check(f" ({q.right.upper()}) ")
+    out = capsys.readouterr().out
+    assert result.passed and out.startswith(f"✓ {q.name}: right, ({q.right}).") and q.why in out
+    assert checks.solution(q.name) == f"({q.right}) {q.options[q.right]}\n{q.why}"
+    _core.reset_attempts()
+
+
+@pytest.mark.parametrize("odd", ["z", "", 2, ["a"], object()])
+def test_an_answer_that_is_no_letter_says_what_to_give_and_nothing_raises(odd, capsys) -> None:
+    q = _core.QUESTIONS[QUESTIONS[0]]
+    result = q.check(odd)
+    out = capsys.readouterr().out
+    assert result.status == "fail" and "answer with one of the letters" in out and out.count("\n") == 1
+
+
+def test_answer_finds_a_question_by_name_and_says_so_when_there_is_none(capsys) -> None:
+    assert checks.answer("fast_mode", None) is None
+    assert capsys.readouterr().out == "… fast_mode: not answered yet.\n"
+    checks.answer("no_such_question", "a")
+    assert "no question called 'no_such_question'" in capsys.readouterr().out

@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from transformers import LlamaConfig
+from transformers.models.llama import modeling_llama  # imported here: the first import takes longer than a check
 
 from course_lib import checks
 from course_lib.checks import _core
+from course_lib.checks import nb09_finetuning as nb09
 from course_lib.checks.nb01_tokenization import Tokenizer
 from course_lib.checks.nb02_data import TokenDataset
 from course_lib.tokenizer import apply_merge, count_pairs
@@ -719,12 +722,52 @@ def groups_from_state_dict(model):  # lists the tied head twice
     return [n for n in sd if sd[n].dim() >= 2], [n for n in sd if sd[n].dim() < 2]
 
 
-def grad_norm_cat(grads):
-    return torch.cat([g.flatten() for g in grads]).norm()  # a 0-d tensor
+def step_by_hand(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+    """Right, written differently: clears first, one backward on the summed losses, the norm of the norms."""
+    from course_lib.checks.nb06_training import lm_loss
+
+    optimizer.zero_grad(set_to_none=True)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss = sum(lm_loss(model, x, y, amp_dtype) for x, y in batches) / len(batches)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norm = torch.stack([p.grad.norm() for p in model.parameters()]).norm()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss.item(), norm
 
 
-def sum_of_norms(grads):
-    return sum(g.norm().item() for g in grads)
+def _step_like(clip_zero=False, zero=True):
+    def step(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+        from course_lib.checks.nb06_training import lm_loss
+
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for x, y in batches:
+            loss = lm_loss(model, x, y, amp_dtype) / len(batches)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            total += loss.item()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip or clip_zero else 1e9)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        if zero:
+            optimizer.zero_grad()
+        return total, norm
+
+    return step
 
 
 def wsd_by_min(step, max_lr, min_lr, warmup_steps, decay_steps, total_steps):
@@ -868,41 +911,183 @@ def entropy_bits(att):
     return -(att * torch.log2(att.clamp_min(1e-12))).sum(-1).mean(-1)
 
 
-def ablate_by_loop(z, head, n_head):
-    hs = z.size(-1) // n_head
-    out = z.clone()
-    for c in range(head * hs, (head + 1) * hs):
-        out[..., c] = z[..., c].mean()
+@torch.no_grad()
+def lens_by_hand(model, ids):  # the LayerNorm written out, the unembedding as a product
+    model.eval()
+    hidden = model(torch.as_tensor(ids).view(1, -1), output_hidden_states=True).hidden_states
+    ln, W = model.transformer.ln_f, model.lm_head.weight
+    rows = [((h - h.mean(-1, keepdim=True)) / (h.var(-1, unbiased=False, keepdim=True) + ln.eps).sqrt()
+             * ln.weight + ln.bias) @ W.T for h in hidden[:-1]]
+    return torch.cat(rows + [hidden[-1] @ W.T])
+
+
+@torch.no_grad()
+def lens_norm_twice(model, ids):
+    model.eval()
+    hidden = model(torch.as_tensor(ids).view(1, -1), output_hidden_states=True).hidden_states
+    return torch.cat([model.lm_head(model.transformer.ln_f(h)) for h in hidden])
+
+
+@torch.no_grad()
+def lens_in_training_mode(model, ids):  # dropout still on
+    hidden = model(torch.as_tensor(ids).view(1, -1), output_hidden_states=True).hidden_states
+    ln_f, head = model.transformer.ln_f, model.lm_head
+    return torch.cat([head(ln_f(h)) for h in hidden[:-1]] + [head(hidden[-1])])
+
+
+def ablate_by_mask(model, layer, head):
+    n_head = model.config.n_head
+
+    def hook(module, args):
+        z = args[0]
+        keep = torch.ones(n_head, z.size(-1) // n_head, dtype=z.dtype)
+        keep[head] = 0
+        return (z * keep.flatten(),)
+
+    return model.transformer.h[layer].attn.c_proj.register_forward_pre_hook(hook)
+
+
+def ablate_no_handle(model, layer, head):  # registers the hook, returns nothing
+    n_head = model.config.n_head
+
+    def hook(module, args):
+        z, hs = args[0].clone(), args[0].size(-1) // n_head
+        z[..., head * hs:(head + 1) * hs] = 0
+        return (z,)
+
+    model.transformer.h[layer].attn.c_proj.register_forward_pre_hook(hook)
+
+
+def ablate_after_c_proj(model, layer, head):
+    n_head = model.config.n_head
+
+    def hook(module, args, out):
+        hs = out.size(-1) // n_head
+        return torch.cat([out[..., :head * hs], torch.zeros_like(out[..., head * hs:(head + 1) * hs]),
+                          out[..., (head + 1) * hs:]], dim=-1)
+
+    return model.transformer.h[layer].attn.c_proj.register_forward_hook(hook)
+
+
+@torch.no_grad()
+def dla_by_weight_slices(model, ids, token):  # each head's rows of c_proj's weight, Linear or Conv1D
+    L, H = model.config.n_layer, model.config.n_head
+    seen = {}
+    hooks = [model.transformer.h[i].attn.c_proj.register_forward_pre_hook(
+        lambda m, a, i=i: seen.__setitem__(i, a[0][0, -1])) for i in range(L)]
+    hooks.append(model.transformer.ln_f.register_forward_pre_hook(lambda m, a: seen.__setitem__("x", a[0][0, -1])))
+    model.eval()
+    model(torch.as_tensor(ids).view(1, -1))
+    for h in hooks:
+        h.remove()
+    ln = model.transformer.ln_f
+    x = seen["x"]
+    sd = ((x - x.mean()) ** 2).mean().add(ln.eps).sqrt()
+    out = torch.zeros(L, H)
+    for i in range(L):
+        c_proj = model.transformer.h[i].attn.c_proj
+        W = c_proj.weight if isinstance(c_proj, torch.nn.Linear) else c_proj.weight.T  # (out, in)
+        hs = W.size(1) // H
+        for h in range(H):
+            o = W[:, h * hs:(h + 1) * hs] @ seen[i][h * hs:(h + 1) * hs]
+            out[i, h] = ((o - o.mean()) / sd * ln.weight) @ model.lm_head.weight[token]
     return out
 
 
-def ablate_wrong_slice(z, head, n_head):  # head * n_head: right only when n_head equals the head size
-    hs = z.size(-1) // n_head
-    out = z.clone()
-    out[..., head * n_head:head * n_head + hs] = z[..., head * n_head:head * n_head + hs].mean(dim=(0, 1))
-    return out
+def dla_unbiased_variance(model, ids, token):  # the unbiased variance: not what LayerNorm divides by
+    from course_lib.checks.nb08_visualization import direct_logit_attribution
+
+    C = model.config.n_embd
+    return direct_logit_attribution(model, ids, token) * ((C - 1) / C) ** 0.5
 
 
-def ablate_per_row(z, head, n_head):  # the mean over the positions of each row only
-    hs = z.size(-1) // n_head
-    out = z.clone()
-    out[..., head * hs:(head + 1) * hs] = z[..., head * hs:(head + 1) * hs].mean(dim=1, keepdim=True)
-    return out
+def dla_no_scale(model, ids, token):
+    from course_lib.checks.nb08_visualization import _dla_variant
+
+    return _dla_variant(no_scale=True)(model, ids, token)
 
 
-def ablate_in_place(z, head, n_head):
-    hs = z.size(-1) // n_head
-    z[..., head * hs:(head + 1) * hs] = z[..., head * hs:(head + 1) * hs].mean(dim=(0, 1))
-    return z
+@torch.no_grad()
+def patch_by_view(model, clean_ids, corrupt_ids, layer, head):
+    H = model.config.n_head
+    c_proj = model.transformer.h[layer].attn.c_proj
+    saved = []
+    model.eval()
+    handle = c_proj.register_forward_pre_hook(lambda m, a: saved.append(a[0]))
+    model(torch.as_tensor(clean_ids)[None])
+    handle.remove()
+
+    def patch(module, args):
+        z = args[0]
+        B, T, C = z.shape
+        z = z.view(B, T, H, C // H).clone()
+        z[:, :, head] = saved[0].view(B, T, H, C // H)[:, :, head]
+        return (z.view(B, T, C),)
+
+    handle = c_proj.register_forward_pre_hook(patch)
+    try:
+        return model(torch.as_tensor(corrupt_ids)[None]).logits[0]
+    finally:
+        handle.remove()
+
+
+def patch_left_on(model, clean_ids, corrupt_ids, layer, head):
+    from course_lib.checks.nb08_visualization import _patch_left_on
+
+    return _patch_left_on(model, clean_ids, corrupt_ids, layer, head)
 
 
 # -- 09 fine-tuning -----------------------------------------------------------------------
-def lora_forward_linear(x, W, b, A, B, alpha):
-    return F.linear(x, W, b) + F.linear(F.linear(x, A), B) * (alpha / A.shape[0])
+class LoRAByFLinear(nb09.LoRALinear):  # F.linear, the scale folded into B
+    def forward(self, x):
+        return self.base(x) + F.linear(F.linear(self.lora_dropout(x), self.lora_A), self.lora_B * self.scaling)
 
 
-def lora_forward_no_scale(x, W, b, A, B, alpha):
-    return x @ W.t() + b + (x @ A.t()) @ B.t()
+class LoRANotScaled(nb09.LoRALinear):
+    def forward(self, x):
+        return self.base(x) + self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T
+
+
+class LoRADropoutOnBoth(nb09.LoRALinear):
+    def forward(self, x):
+        x = self.lora_dropout(x)
+        return self.base(x) + self.scaling * (x @ self.lora_A.T) @ self.lora_B.T
+
+
+def swap_recursive(model, targets, r=8, alpha=16):  # walks the children itself, freezing as it goes
+    from transformers.pytorch_utils import Conv1D
+
+    def visit(module):
+        for name, child in list(module.named_children()):
+            if name in targets and isinstance(child, (torch.nn.Linear, Conv1D)):
+                setattr(module, name, nb09.LoRALinear(child, r=r, alpha=alpha))
+            else:
+                visit(child)
+
+    model.requires_grad_(False)
+    visit(model)
+    return model
+
+
+def swap_substring(model, targets, r=8, alpha=16):  # "proj" in "out_proj"
+    from transformers.pytorch_utils import Conv1D
+
+    model.requires_grad_(False)
+    for name, module in [(n, m) for n, m in model.named_modules()
+                         if any(t in n for t in targets) and isinstance(m, (torch.nn.Linear, Conv1D))]:
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, nb09.LoRALinear(module, r=r, alpha=alpha))
+    return model
+
+
+def swap_not_frozen(model, targets, r=8, alpha=16):
+    from transformers.pytorch_utils import Conv1D
+
+    for name, module in [(n, m) for n, m in model.named_modules()
+                         if n.split(".")[-1] in targets and isinstance(m, (torch.nn.Linear, Conv1D))]:
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, nb09.LoRALinear(module, r=r, alpha=alpha))
+    return model
 
 
 def lora_count_loop(n_layer, shapes, r):
@@ -917,17 +1102,30 @@ def lora_count_product(n_layer, shapes, r):
     return n_layer * sum(r * i * o for i, o in shapes)
 
 
-def merge_clone(W, A, B, alpha):
-    return torch.addmm(W, B, A, alpha=alpha / A.shape[0])
+def state_by_loop(shapes, optimizer):
+    total = 0
+    for shape in shapes:
+        rows, cols = shape if len(shape) == 2 else (shape[0], None)
+        if optimizer == "adafactor":
+            total += rows + cols if cols is not None else rows
+        elif optimizer != "sgd":
+            total += (2 if optimizer == "adamw" else 1) * rows * (cols or 1)
+    return total
 
 
-def merge_in_place(W, A, B, alpha):
-    W += (alpha / A.shape[0]) * B @ A
-    return W
+def state_adafactor_full(shapes, optimizer):
+    per = {"sgd": 0, "momentum": 1, "adamw": 2, "adafactor": 1}[optimizer]
+    return per * sum(math.prod(s) for s in shapes)
 
 
-def merge_alpha_only(W, A, B, alpha):
-    return W + alpha * (B @ A)
+def dora_by_normalize(W, A, B, alpha, magnitude):
+    merged = torch.addmm(W, B, A, alpha=alpha / A.shape[0])
+    return F.normalize(merged, dim=1) * magnitude.unsqueeze(1)
+
+
+def dora_by_columns(W, A, B, alpha, magnitude):
+    merged = W + alpha / A.shape[0] * B @ A
+    return magnitude[:, None] * merged / merged.norm(dim=0, keepdim=True)
 
 
 def labels_by_comprehension(prompt_ids, response_ids, length, pad_id):
@@ -946,18 +1144,6 @@ def labels_pads_learned(prompt_ids, response_ids, length, pad_id):  # padding la
     return ids, [-100] * len(prompt_ids) + ids[len(prompt_ids):]
 
 
-def bytes_as_float(n_params, n_trainable, bytes_per_number):  # a float that is a whole number: fine
-    return float(bytes_per_number * n_params + 3 * bytes_per_number * n_trainable)
-
-
-def bytes_frozen_get_gradients(n_params, n_trainable, bytes_per_number):
-    return bytes_per_number * (2 * n_params + 2 * n_trainable)
-
-
-def bytes_trainable_only(n_params, n_trainable, bytes_per_number):  # forgets the frozen weights
-    return bytes_per_number * 4 * n_trainable
-
-
 # -- 10 scaling ---------------------------------------------------------------------------
 def flops_expanded(config, seq_len):
     C, L, V = config.n_embd, config.n_layer, config.vocab_size
@@ -970,27 +1156,25 @@ def flops_n_positions(config, seq_len):
     return 6 * non_embedding_params(config) + 12 * config.n_layer * config.n_positions * config.n_embd
 
 
-def mfu_step_numpy(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
-    seconds = np.float64(ms_per_step) * 1e-3
-    return np.float64(tokens_per_step) / seconds * np.float64(flops_per_token) / np.float64(peak_flops)
+def hours_from_tokens_per_second(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):
+    tokens_per_s = n_gpus * mfu * peak_flops / flops_per_token  # what all the GPUs train each second
+    return n_tokens / tokens_per_s / 60 / 60
 
 
-def mfu_step_from_scaling(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
-    from course_lib.scaling import mfu
-
-    return mfu(tokens_per_step / (ms_per_step / 1000), flops_per_token, peak_flops)
+def hours_numpy(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):
+    return np.float64(n_tokens) * flops_per_token / (np.float64(n_gpus) * peak_flops * mfu) / 3600
 
 
-def mfu_step_milliseconds(ms_per_step, tokens_per_step, flops_per_token, peak_flops):  # ms taken for s
-    return tokens_per_step / ms_per_step * flops_per_token / peak_flops
+def hours_one_gpu(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):  # the GPUs forgotten
+    return n_tokens * flops_per_token / (peak_flops * mfu) / 3600
 
 
-def mfu_step_percent(ms_per_step, tokens_per_step, flops_per_token, peak_flops):
-    return 100 * tokens_per_step / (ms_per_step / 1000) * flops_per_token / peak_flops
+def hours_in_seconds(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):
+    return n_tokens * flops_per_token / (n_gpus * peak_flops * mfu)
 
 
-def mfu_step_times(ms_per_step, tokens_per_step, flops_per_token, peak_flops):  # tokens x seconds
-    return tokens_per_step * (ms_per_step / 1000) * flops_per_token / peak_flops
+def hours_percent(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):  # the fraction taken as a percentage
+    return n_tokens * flops_per_token / (n_gpus * peak_flops * mfu * 100) / 3600
 
 
 def padded_by_ceil(vocab_size, multiple):
@@ -1072,47 +1256,163 @@ def conv1d_mlp_erf(x, w_fc, b_fc, w_proj, b_proj):
     return F.gelu(x @ w_fc + b_fc) @ w_proj + b_proj
 
 # -- 11 beyond GPT-2 ----------------------------------------------------------------------
-def rms_by_rsqrt(x, weight, eps):
+def rms_by_rsqrt(x, weight, eps=1e-6):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
 
 
-def rms_minus_mean(x, weight, eps):  # LayerNorm without its bias: subtracts the mean
+def rms_by_course_lib(x, weight, eps=1e-6):
+    from course_lib.model import RMSNorm
+
+    norm = RMSNorm(x.size(-1), eps=eps)
+    with torch.no_grad():
+        norm.weight.copy_(weight)
+        return norm(x)
+
+
+def rms_by_transformers(x, weight, eps=1e-6):
+    norm = modeling_llama.LlamaRMSNorm(x.size(-1), eps=eps)
+    with torch.no_grad():
+        norm.weight.copy_(weight)
+        return norm(x)
+
+
+def rms_minus_mean(x, weight, eps=1e-6):  # LayerNorm without its bias: subtracts the mean
     return F.layer_norm(x, x.shape[-1:], weight, None, eps)
 
 
-def rms_eps_outside(x, weight, eps):
+def rms_eps_outside(x, weight, eps=1e-6):
     return x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * weight
 
 
-def rope_complex(x, positions, theta):  # the halves as the real and imaginary parts of complex numbers
-    hs = x.shape[-1]
-    freqs = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
-    turn = torch.polar(torch.ones(len(positions), hs // 2), positions.float()[:, None] * freqs)
+def rms_whole_tensor(x, weight, eps=1e-6):
+    return x / torch.sqrt(x.pow(2).mean() + eps) * weight
+
+
+def rms_no_default(x, weight, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def _freqs(hs, theta):
+    return 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
+
+
+def rope_complex(x, offset=0, theta=10000.0):  # the halves as the real and imaginary parts of complex numbers
+    T, hs = x.shape[-2], x.shape[-1]
+    turn = torch.polar(torch.ones(T, hs // 2), torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta))
     z = torch.complex(x[..., : hs // 2], x[..., hs // 2 :]) * turn
     return torch.cat([z.real, z.imag], dim=-1)
 
 
-def rope_adjacent_pairs(x, positions, theta):  # GPT-J / Meta's original layout: (0, 1), (2, 3), ...
-    hs = x.shape[-1]
-    freqs = 1.0 / theta ** (torch.arange(0, hs, 2).float() / hs)
-    angle = positions.float()[:, None] * freqs
+def rope_by_course_lib(x, offset=0, theta=10000.0):
+    from course_lib.attention import apply_rope, rope_cos_sin
+
+    positions = torch.arange(offset, offset + x.shape[-2])
+    return apply_rope(x, *rope_cos_sin(positions, x.shape[-1], theta))
+
+
+def rope_by_transformers(x, offset=0, theta=10000.0):
+    nh, T, hs = x.shape[1], x.shape[2], x.shape[3]
+    config = LlamaConfig(hidden_size=nh * hs, num_attention_heads=nh, rope_theta=theta)
+    cos, sin = modeling_llama.LlamaRotaryEmbedding(config=config)(x, torch.arange(offset, offset + T)[None])
+    return modeling_llama.apply_rotary_pos_emb(x, x, cos, sin)[0]
+
+
+def rope_adjacent_pairs(x, offset=0, theta=10000.0):  # GPT-J / Meta's original layout: (0, 1), (2, 3), ...
+    T, hs = x.shape[-2], x.shape[-1]
+    angle = torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta)
     x1, x2 = x[..., 0::2], x[..., 1::2]
     out = torch.stack([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], dim=-1)
     return out.flatten(-2)
 
 
-def rope_from_zero(x, positions, theta):  # ignores the positions given: breaks with a cache
-    from course_lib.attention import apply_rope, rope_cos_sin
+def rope_from_zero(x, offset=0, theta=10000.0):  # ignores the offset: breaks with a cache
+    return rope_complex(x, 0, theta)
 
-    return apply_rope(x, *rope_cos_sin(torch.arange(x.shape[-2]), x.shape[-1], theta))
+
+def rope_positions_tensor(x, positions, theta=10000.0):  # takes a tensor of positions, not the offset
+    hs = x.shape[-1]
+    angle = positions.float()[:, None] * _freqs(hs, theta)
+    a, b = x[..., : hs // 2], x[..., hs // 2:]
+    return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
+
+
+def interleaved_complex(x, offset, theta):  # Meta's own code: neighbours as complex numbers
+    T, hs = x.shape[-2], x.shape[-1]
+    turn = torch.polar(torch.ones(T, hs // 2), torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta))
+    z = torch.view_as_complex(x.float().reshape(*x.shape[:-1], hs // 2, 2).contiguous())
+    return torch.view_as_real(z * turn).flatten(-2)
+
+
+def interleaved_as_halves(x, offset, theta):  # turned right, written back as halves
+    T, hs = x.shape[-2], x.shape[-1]
+    angle = torch.arange(offset, offset + T).float()[:, None] * _freqs(hs, theta)
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.cat([a * angle.cos() - b * angle.sin(), b * angle.cos() + a * angle.sin()], dim=-1)
+
+
+def permutation_by_index(w, n_head):
+    hs = w.shape[0] // n_head
+    within = torch.cat([torch.arange(0, hs, 2), torch.arange(1, hs, 2)])  # evens, then odds
+    return w[torch.cat([h * hs + within for h in range(n_head)])]
+
+
+def permutation_as_transformers(w, n_head):  # convert_llama_weights_to_hf's permute
+    dim1, dim2 = w.shape
+    return w.view(n_head, dim1 // n_head // 2, 2, dim2).transpose(1, 2).reshape(dim1, dim2)
+
+
+def permutation_whole_matrix(w, n_head):
+    return permutation_by_index(w, 1)
+
+
+def permutation_reversed(w, n_head):  # halves -> neighbours
+    hs = w.shape[0] // n_head
+    back = torch.stack([torch.arange(hs // 2), torch.arange(hs // 2, hs)], dim=1).flatten()
+    return w[torch.cat([h * hs + back for h in range(n_head)])]
+
+
+def grouped_by_repeat(q, k, v):  # copies the keys after all: right values
+    n_rep, T, S = q.shape[1] // k.shape[1], q.shape[2], k.shape[2]
+    k, v = k.repeat_interleave(n_rep, dim=1), v.repeat_interleave(n_rep, dim=1)
+    mask = torch.ones(T, S, dtype=torch.bool).tril(S - T)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def grouped_by_einsum(q, k, v):
+    B, nh, T, hs = q.shape
+    nkv, S = k.shape[1], k.shape[2]
+    g = q.view(B, nkv, nh // nkv, T, hs)
+    s = torch.einsum("bkgth,bksh->bkgts", g, k) / math.sqrt(hs)
+    s = s.masked_fill(torch.ones(T, S, dtype=torch.bool).triu(S - T + 1), NEG_INF)
+    return torch.einsum("bkgts,bksh->bkgth", s.softmax(-1), v).reshape(B, nh, T, hs)
+
+
+def grouped_unshifted_mask(q, k, v):
+    n_rep, T, S = q.shape[1] // k.shape[1], q.shape[2], k.shape[2]
+    k, v = k.repeat_interleave(n_rep, dim=1), v.repeat_interleave(n_rep, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, S, dtype=torch.bool).tril())
+
+
+def grouped_round_robin(q, k, v):
+    n_rep, T, S = q.shape[1] // k.shape[1], q.shape[2], k.shape[2]
+    k, v = k.repeat(1, n_rep, 1, 1), v.repeat(1, n_rep, 1, 1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, S, dtype=torch.bool).tril(S - T))
 
 
 def repeat_by_index(k, n_rep):
     return k[:, torch.arange(k.shape[1] * n_rep) // n_rep]
 
 
+def repeat_by_transformers(k, n_rep):
+    return modeling_llama.repeat_kv(k, n_rep)
+
+
 def repeat_tiled(k, n_rep):  # heads 0, 1, 0, 1 instead of 0, 0, 1, 1
     return k.repeat(1, n_rep, 1, 1)
+
+
+def repeat_positions(k, n_rep):
+    return k.repeat_interleave(n_rep, dim=2)
 
 
 def cache_bytes_from_config(config, seq_len, bytes_per_value):
@@ -1151,6 +1451,90 @@ def cache_window_oldest(past, k, v, window=None):
     if past is not None:
         k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
     return (k, v) if window is None else (k[:, :, :window], v[:, :, :window])
+
+
+def accept_by_ratio_min(p, q, draft, u):
+    """Right, written differently: the ratio capped at one, the residual via torch.where, n as a tensor."""
+    for i, x in enumerate(draft.tolist()):
+        if not u[i] < torch.clamp(p[i, x] / q[i, x], max=1.0):
+            left = torch.where(p[i] > q[i], p[i] - q[i], torch.zeros_like(p[i]))
+            return torch.tensor(i), left / left.sum()
+    return len(draft), p[-1]
+
+
+def accept_keep_going(p, q, draft, u):
+    """Counts every kept token, even after a rejection."""
+    kept = sum(int(u[i] < p[i, x] / q[i, x]) for i, x in enumerate(draft.tolist()))
+    if kept == len(draft):
+        return kept, p[-1]
+    left = (p[kept] - q[kept]).clamp_min(0)
+    return kept, left / left.sum()
+
+
+def accept_unnormalised(p, q, draft, u):
+    for i, x in enumerate(draft.tolist()):
+        if u[i] >= p[i, x] / q[i, x]:
+            return i, (p[i] - q[i]).clamp_min(0)
+    return len(draft), p[-1]
+
+
+def accept_returns_count(p, q, draft, u):
+    """Returns only the count."""
+    return sum(1 for i, x in enumerate(draft.tolist()) if u[i] < p[i, x] / q[i, x])
+
+
+def sample_probs_first(scores, temperature=1.0, top_k=None, top_p=None):
+    """Right, written differently: top-k by sorting, top-p by descending mass before each token."""
+    scores = scores / temperature
+    if top_k is not None:
+        kth = scores.sort(dim=-1, descending=True).values[:, min(top_k, scores.size(-1)) - 1:][:, :1]
+        scores = torch.where(scores >= kth, scores, torch.full_like(scores, -math.inf))
+    if top_p is not None:
+        s, order = scores.sort(dim=-1)
+        remove = s.softmax(-1).cumsum(-1) <= 1 - top_p
+        remove[:, -1] = False
+        scores = scores.masked_fill(torch.zeros_like(remove).scatter(1, order, remove), -math.inf)
+    return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
+
+
+def sample_greedy(scores, temperature=1.0, top_k=None, top_p=None):
+    return (scores / temperature).argmax(-1)
+
+
+def sample_temperature_times(scores, temperature=1.0, top_k=None, top_p=None):
+    return torch.multinomial((scores * temperature).softmax(-1), 1).squeeze(1)
+
+
+class KVAttentionSdpa(torch.nn.Module):
+    """Right, written differently: the fused attention with a boolean mask, heads by reshape + permute."""
+
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.n_head, self.n_embd = n_head, n_embd
+        self.c_attn = torch.nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = torch.nn.Linear(n_embd, n_embd)
+
+    def forward(self, x, past=None):
+        B, T, C = x.shape
+        q, k, v = (t.reshape(B, T, self.n_head, -1).permute(0, 2, 1, 3) for t in self.c_attn(x).chunk(3, dim=-1))
+        if past is not None:
+            k, v = torch.cat((past[0], k), 2), torch.cat((past[1], v), 2)
+        S = k.shape[2]
+        allowed = torch.arange(S)[None, :] <= torch.arange(S - T, S)[:, None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        return self.c_proj(y.permute(0, 2, 1, 3).reshape(B, T, C)), (k, v)
+
+
+class KVAttentionNoOffset(KVAttentionSdpa):
+    def forward(self, x, past=None):
+        B, T, C = x.shape
+        q, k, v = (t.reshape(B, T, self.n_head, -1).permute(0, 2, 1, 3) for t in self.c_attn(x).chunk(3, dim=-1))
+        if past is not None:
+            k, v = torch.cat((past[0], k), 2), torch.cat((past[1], v), 2)
+        S = k.shape[2]
+        allowed = torch.arange(S)[None, :] <= torch.arange(T)[:, None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        return self.c_proj(y.permute(0, 2, 1, 3).reshape(B, T, C)), (k, v)
 
 
 # (check, right-but-different answers, [(wrong answer, words its message must contain)])
@@ -1257,8 +1641,10 @@ TABLE = [
       (groups_by_name, "decayed, but must not be (biases and LayerNorm parameters are 1-D): 1.weight"),
       (groups_from_state_dict,
        "not trainable parameters of this model (a tied weight is named once): lm_head.weight")]),
-    ("check_grad_norm", [grad_norm_cat],
-     [(sum_of_norms, "got 7.0, expected 5.0")]),
+    ("check_train_step", [step_by_hand],
+     [(_step_like(zero=False), "Recognised mistake: the gradients never cleared"),
+      (_step_like(clip_zero=True), "a limit of zero, which wipes the gradients out"),
+      (lambda *args, **kwargs: 0.5, "return a pair of numbers")]),
     ("check_wsd_schedule", [wsd_by_min],
      [(wsd_cosine, "a cosine decay instead of a straight line")]),
     ("check_decay_counts", [decay_counts_by_model],
@@ -1278,6 +1664,15 @@ TABLE = [
      [(penalty_in_place, "changed its input scores in place"),
       (penalty_divides_all, "a negative score must be multiplied"),
       (penalty_per_occurrence, "penalised once for every time it was seen")]),
+    ("check_acceptance_rule", [accept_by_ratio_min],
+     [(accept_unnormalised, "not divided by its sum"),
+      (accept_keep_going, "you kept"),
+      (accept_returns_count, "return a pair")]),
+    ("check_sample_next", [sample_probs_first],
+     [(sample_greedy, "the most likely token taken instead of a random draw"),
+      (sample_temperature_times, "multiplied by the temperature")]),
+    ("check_kv_cache_attention", [KVAttentionSdpa],
+     [(KVAttentionNoOffset, "the causal mask not shifted by the cached positions")]),
     ("check_kv_cache_update", [cache_update_by_list],
      [(cache_new_first, "the new positions put before the past ones"),
       (cache_heads_axis, "the positions are the third axis"),
@@ -1289,40 +1684,59 @@ TABLE = [
       (induction_fixed_length, "a sequence longer than two periods")]),
     ("check_attention_entropy", [entropy_entr],
      [(entropy_nan, "your entropy contains NaN"), (entropy_bits, "the entropy in bits")]),
-    ("check_mean_ablate_head", [ablate_by_loop],
-     [(ablate_wrong_slice, "head times the number of heads instead of head times the head size"),
-      (ablate_per_row, "the batch and the positions together"),
-      (ablate_in_place, "changed its input z in place")]),
-    ("check_lora_forward", [lora_forward_linear],
-     [(lora_forward_no_scale, "scaled by alpha over r")]),
+    ("check_logit_lens", [lens_by_hand],
+     [(lens_norm_twice, "applied again to the last hidden state"),
+      (lens_in_training_mode, "fixed case 5 of 5: a model left in training mode")]),
+    ("check_ablate_head", [ablate_by_mask],
+     [(ablate_no_handle, "return the handle"), (ablate_after_c_proj, "where the heads are already mixed")]),
+    ("check_direct_logit_attribution", [dla_by_weight_slices],
+     [(dla_no_scale, "division by the spread"), (dla_unbiased_variance, "fixed case 1 of 5")]),
+    ("check_patch_head", [patch_by_view],
+     [(patch_left_on, "the patching hook left on the model")]),
+    ("check_lora_linear", [LoRAByFLinear],
+     [(LoRANotScaled, "the update not scaled at all"), (LoRADropoutOnBoth, "the frozen layer's input too")]),
+    ("check_replace_linear_with_lora", [swap_recursive],
+     [(swap_not_frozen, "left trainable"), (swap_substring, "only ends in the same letters")]),
     ("check_lora_param_count", [lora_count_loop],
      [(lora_count_product, "got 169,869,312, expected 294,912"), (lambda n, s, r: "294912", "whole number")]),
-    ("check_merge_lora_weight", [merge_clone],
-     [(merge_in_place, "changed its input W in place"), (merge_alpha_only, "alpha over r")]),
     ("check_masked_labels", [labels_by_comprehension],
      [(labels_pre_shifted, "fixed case 1"), (labels_pads_learned, "the padding labelled with the pad id")]),
-    ("check_training_bytes", [bytes_as_float],
-     [(bytes_frozen_get_gradients, "got 8080, expected 4120"), (bytes_trainable_only, "got 160, expected 4120")]),
+    ("check_optimizer_state_numbers", [state_by_loop],
+     [(state_adafactor_full, "counted in full")]),
+    ("check_dora_weight", [dora_by_normalize],
+     [(dora_by_columns, "each column")]),
     ("check_flops_per_token", [flops_expanded],
      [(flops_n_positions, "computed with n_positions instead of the sequence length")]),
-    ("check_mfu_from_step", [mfu_step_numpy, mfu_step_from_scaling],
-     [(mfu_step_milliseconds, "milliseconds used as seconds?"),
-      (mfu_step_percent, "a percentage instead of a fraction?"),
-      (mfu_step_times, "multiplied by the time instead of divided?")]),
+    ("check_hours_to_train", [hours_from_tokens_per_second, hours_numpy],
+     [(hours_one_gpu, "the GPUs not counted"), (hours_in_seconds, "in seconds instead of hours"),
+      (hours_percent, "got 0.0239272, expected 2.39272")]),
     ("check_padded_vocab", [padded_by_ceil, padded_by_modulo],
      [(padded_nearest, "rounding to the nearest multiple instead of up"),
       (padded_always_grows, "added to a size that already is a multiple"),
       (padded_float, "got 50257.0, expected 50,304")]),
     ("check_shard", [shard_loop],
      [(shard_ragged, "the ragged tail kept"), (shard_positions, "got [0, 3, 6], expected [10, 13, 16]")]),
-    ("check_rms_norm", [rms_by_rsqrt, lambda x, w, eps: F.rms_norm(x, x.shape[-1:], w, eps)],
+    ("check_rms_norm", [rms_by_rsqrt, rms_by_course_lib, rms_by_transformers,
+                        lambda x, w, eps=1e-6: F.rms_norm(x, x.shape[-1:], w, eps)],
      [(rms_minus_mean, "the mean subtracted first (that is LayerNorm)"),
-      (rms_eps_outside, "eps added after the square root instead of inside it")]),
-    ("check_apply_rope", [rope_complex],
+      (rms_eps_outside, "eps added after the square root instead of inside it"),
+      (rms_whole_tensor, "one root mean square for the whole tensor"),
+      (rms_no_default, "missing 1 required positional argument")]),
+    ("check_apply_rope", [rope_complex, rope_by_course_lib, rope_by_transformers],
      [(rope_adjacent_pairs, "neighbouring channels turned as pairs"),
-      (rope_from_zero, "positions counted from zero whatever positions were given")]),
-    ("check_repeat_kv", [repeat_by_index],
-     [(repeat_tiled, "the heads tiled (0, 1, 0, 1)")]),
+      (rope_from_zero, "the offset ignored"),
+      (rope_positions_tensor, "raised AttributeError")]),
+    ("check_repeat_kv", [repeat_by_index, repeat_by_transformers],
+     [(repeat_tiled, "the heads tiled (0, 1, 0, 1)"), (repeat_positions, "along the positions")]),
+    ("check_rope_interleaved", [interleaved_complex],
+     [(rope_complex, "the halves layout of your piece above"),
+      (interleaved_as_halves, "written back as halves")]),
+    ("check_rope_permutation", [permutation_by_index, permutation_as_transformers],
+     [(permutation_whole_matrix, "one reordering of all the rows together"),
+      (permutation_reversed, "the reverse reordering")]),
+    ("check_grouped_cached_attention", [grouped_by_repeat, grouped_by_einsum],
+     [(grouped_unshifted_mask, "the causal mask not shifted by the cache"),
+      (grouped_round_robin, "round-robin")]),
     ("check_kv_cache_bytes", [cache_bytes_from_config],
      [(cache_bytes_query_heads, "the cache sized by the query heads"),
       (cache_bytes_keys_only, "got 19,200, expected 38,400")]),
@@ -1343,9 +1757,9 @@ def mha_softmax_over_queries(x, w_q, w_k, w_v):
     return (s.softmax(-2) @ v).transpose(1, 2).flatten(2)
 
 
-def rope_wrong_exponent(x, positions, theta):  # theta^(-i/hs) instead of theta^(-2i/hs)
-    hs = x.shape[-1]
-    angle = positions.float()[:, None] * theta ** (-torch.arange(0, hs // 2).float() / hs)
+def rope_wrong_exponent(x, offset=0, theta=10000.0):  # theta^(-i/hs) instead of theta^(-2i/hs)
+    T, hs = x.shape[-2], x.shape[-1]
+    angle = torch.arange(offset, offset + T).float()[:, None] * theta ** (-torch.arange(0, hs // 2).float() / hs)
     x1, x2 = x[..., : hs // 2], x[..., hs // 2:]
     return torch.cat([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], dim=-1)
 

@@ -11,11 +11,13 @@ from course_lib.checks import (
     check_clip_grads,
     check_decay_counts,
     check_decay_groups,
-    check_grad_norm,
     check_lr_schedule,
+    check_train_step,
     check_wsd_schedule,
 )
-from course_lib.train import cosine_schedule, decay_parameter_names
+from course_lib.checks.nb06_training import lm_loss, lr_at, train_step
+from course_lib.model import GPT, GPTConfig
+from course_lib.train import TrainConfig, Trainer, cosine_schedule, decay_parameter_names, make_optimizer
 
 
 def _todo(*args, **kwargs):
@@ -58,17 +60,104 @@ def test_decay_groups_check():
     assert check_decay_groups(_todo, quiet=True).status == "todo"
 
 
-def test_grad_norm_check():
-    def right(grads):
-        return torch.sqrt(sum((g.double() ** 2).sum() for g in grads)).item()
+def test_the_shown_schedule_is_cosine_schedule():
+    for warmup, total in ((0, 50), (10, 100), (7, 7), (30, 31)):
+        for step in range(total + 5):
+            assert lr_at(step, 1e-3, 1e-4, warmup, total) == cosine_schedule(
+                step, max_lr=1e-3, min_lr=1e-4, warmup_steps=warmup, total_steps=total)
+    assert check_lr_schedule(lr_at, quiet=True).passed
 
-    def sum_of_norms(grads):
-        return sum(g.norm().item() for g in grads)
 
-    assert check_grad_norm(right, quiet=True).status == "pass"
-    assert check_grad_norm(sum_of_norms, quiet=True).status == "fail"
-    assert check_grad_norm(lambda g: "big", quiet=True).status == "fail"
-    assert check_grad_norm(_todo, quiet=True).status == "todo"
+def _trainer_and_copy(grad_clip: float) -> tuple[Trainer, torch.nn.Module]:
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=13, n_positions=8, n_embd=16, n_layer=2, n_head=2, dropout=0.1))
+    twin = GPT(GPTConfig(vocab_size=13, n_positions=8, n_embd=16, n_layer=2, n_head=2, dropout=0.1))
+    twin.load_state_dict(model.state_dict())
+    ids = torch.randint(13, (2_000,), generator=torch.Generator().manual_seed(1))
+    config = TrainConfig(batch_size=4, seq_len=8, grad_accum_steps=3, max_steps=5, lr=3e-2, min_lr=1e-3,
+                         warmup_steps=2, grad_clip=grad_clip, eval_interval=0, sample_prompt=None, progress=False,
+                         device="cpu", precision="fp32")
+    return Trainer(model, ids, None, config), twin
+
+
+def test_the_reference_step_is_the_trainers_step():
+    """The step the notebook's loop runs (and the check's reference) gives the Trainer's losses, gradient
+    norms and weights, with dropout on, accumulation over three micro-batches and clipping active."""
+    trainer, twin = _trainer_and_copy(grad_clip=0.5)
+    optimizer = make_optimizer(twin, trainer.config)
+    twin.train()
+    torch.manual_seed(42)
+    trainer.fit()
+    torch.manual_seed(42)
+    mine = []
+    for step in range(trainer.total_steps):
+        batches = [trainer._micro_batch(step * 3 + m) for m in range(3)]
+        mine.append(train_step(twin, optimizer, batches, trainer.lr_at(step), trainer.config.grad_clip))
+    assert [h["loss"] for h in trainer.history] == [loss for loss, _ in mine]
+    assert [h["grad_norm"] for h in trainer.history] == [norm for _, norm in mine]
+    assert max(h["grad_norm"] for h in trainer.history) > 0.5  # the clipping did something
+    for (name, a), b in zip(trainer.model.state_dict().items(), twin.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert all(p.grad is None for p in twin.parameters())
+
+
+def test_without_clipping_the_step_still_measures_the_norm():
+    trainer, twin = _trainer_and_copy(grad_clip=0.0)
+    optimizer = make_optimizer(twin, trainer.config)
+    torch.manual_seed(42)
+    trainer.fit()  # the Trainer logs no norm when it does not clip
+    torch.manual_seed(42)
+    twin.train()
+    for step in range(trainer.total_steps):
+        batches = [trainer._micro_batch(step * 3 + m) for m in range(3)]
+        loss, norm = train_step(twin, optimizer, batches, trainer.lr_at(step), 0.0)
+        assert loss == trainer.history[step]["loss"] and norm > 0 and math.isnan(trainer.history[step]["grad_norm"])
+    for a, b in zip(trainer.model.state_dict().values(), twin.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_train_step_check():
+    assert check_train_step(train_step, quiet=True).passed
+
+    def one_backward(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+        """Clears first, one backward on the mean, clips by hand, returns tensors: right."""
+        optimizer.zero_grad()
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = torch.stack([lm_loss(model, x, y, amp_dtype) for x, y in batches]).mean()
+        (scaler.scale(loss) if scaler else loss).backward()
+        if scaler:
+            scaler.unscale_(optimizer)
+        grads = [p.grad for p in model.parameters()]
+        norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+        if 0 < grad_clip < norm:
+            for g in grads:
+                g.mul_(grad_clip / (norm + 1e-6))
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        return loss.detach(), norm
+
+    assert check_train_step(one_backward, quiet=True).passed
+
+    def per_micro_batch(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for x, y in batches:
+            loss = lm_loss(model, x, y, amp_dtype) / len(batches)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
+            optimizer.step()
+            optimizer.zero_grad()
+            total += loss.item()
+        return total, norm
+
+    assert check_train_step(per_micro_batch, quiet=True).status == "fail"
+    assert check_train_step(lambda *a, **k: "done", quiet=True).status == "fail"
+    assert check_train_step(_todo, quiet=True).status == "todo"
 
 
 def test_wsd_schedule_check():

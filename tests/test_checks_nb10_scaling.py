@@ -19,8 +19,9 @@ def _shard(order: list[int], rank: int, world_size: int) -> list[int]:
 CASES = [
     (checks.check_flops_per_token, scaling.flops_per_token,
      lambda cfg, T: 6 * scaling.non_embedding_params(cfg)),  # forgets attention
-    (checks.check_mfu_from_step, lambda ms, tokens, fpt, peak: scaling.mfu(tokens * 1000 / ms, fpt, peak),
-     lambda ms, tokens, fpt, peak: tokens / ms * fpt / peak),  # milliseconds taken for seconds
+    (checks.check_hours_to_train,  # the tokens per second that scaling.mfu turns into that utilisation
+     lambda n, fpt, peak, mfu, gpus: n / (gpus * mfu / scaling.mfu(1.0, fpt, peak)) / 3600,
+     lambda n, fpt, peak, mfu, gpus: n * fpt / (gpus * peak * mfu)),  # seconds, not hours
     (checks.check_padded_vocab, ladder.padded_vocab,
      lambda vocab, multiple: (vocab // multiple + 1) * multiple),  # a multiple grows by a tile
     (checks.check_shard, _shard, lambda order, rank, world: order[rank::world]),  # ragged tail kept

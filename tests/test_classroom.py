@@ -81,6 +81,20 @@ def test_a_class_piece_is_solved_with_the_reference_class_renamed() -> None:
     assert "y = attention(q, k, v, self.attn_dropout)" in new
 
 
+def test_an_unanswered_question_gets_its_right_letter_and_nothing_else_changes() -> None:
+    from course_lib.checks import _core
+
+    cell = ('course_lib.checks.answer("fast_mode", None)   # your letter\n'
+            "checks.answer('cache_switch',None)\ncourse_lib.checks.answer(\"fast_mode\", \"a\")\n"
+            'answer("no_such_question", None)\n')
+    new, answered = classroom.solve_answers(cell)
+    right = _core.QUESTIONS["fast_mode"].right
+    assert answered == ["fast_mode", "cache_switch"]
+    assert new.splitlines() == [f'course_lib.checks.answer("fast_mode", "{right}")   # your letter',
+                                f"checks.answer('cache_switch', '{_core.QUESTIONS['cache_switch'].right}')",
+                                'course_lib.checks.answer("fast_mode", "a")', 'answer("no_such_question", None)']
+
+
 def test_a_reference_cell_is_the_solution_under_its_reference_name() -> None:
     text = classroom.reference_source("check_causal_attention", "reference_attention")
     first, rest = text.split("\n", 1)
@@ -144,8 +158,9 @@ def test_course_teacher_solves_every_exercise_of_every_notebook(tmp_path: Path, 
         stubs = [(i, s) for (i, source), (_, after) in zip(code, code[1:] + [(None, "")])
                  for s in classroom.find_stubs(source, after)]
         total += len(stubs)
+        questions = {i for i, source in code if classroom.solve_answers(source)[1]}
         solved = [c for c in teacher.cells if classroom.TEACHER_TAG in c.metadata.get("tags", [])]
-        assert len(solved) == len({i for i, _ in stubs}), src.name
+        assert len(solved) == len({i for i, _ in stubs} | questions), src.name
         code = _sources(teacher)
         for (_, source), (_, after) in zip(code, code[1:] + [(None, "")]):
             assert classroom.find_stubs(source, after) == [], f"{src.name}: a stub is left:\n{source[:300]}"

@@ -206,19 +206,18 @@ def test_offline_a_hub_name_prints_one_line_and_exits_2(monkeypatch, tmp_path: P
         code, out, err = run_cli(capsys, "--model_dir", name, "--prompt", "Hello")
         assert code == 2 and out == "" and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1, err
-        assert f"no folder {name!r} here" in err and "offline mode" in err and "--model_dir demo" in err
+        assert f"no folder {name!r} here" in err and "offline mode" in err and "--model_dir course" in err
 
 
-def test_the_demo_model_by_name(monkeypatch, tmp_path: Path, capsys) -> None:
+def test_the_course_model_and_its_draft_by_name(monkeypatch, tmp_path: Path, capsys) -> None:
     from course_lib import pretrained
 
-    monkeypatch.setattr(pretrained, "DEMO", pretrained.DemoSpec(vocab_size=300, n_layer=1, n_head=2, n_embd=32,
-                                                                seq_len=32, batch_size=4, steps=4, max_chars=20_000))
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli(capsys, "--model_dir", "demo", "--prompt", "The import statement", "--max_new_tokens", "5")
-    assert code == 0, err
-    assert out.splitlines()[-1].startswith("The import statement")
+    monkeypatch.chdir(tmp_path)  # no local folder of that name
+    for name, draft in (("course", False), ("course-draft", True)):
+        code, out, err = run_cli(capsys, "--model_dir", name, "--prompt", "ROMEO:", "--max_new_tokens", "5",
+                                 "--no-stream")
+        assert code == 0, err
+        assert out == expected(pretrained.course_model_dir(draft), "ROMEO:", 5)[0] + "\n"
 
 
 # -- batches, streaming, stop strings (issue 28) ----------------------------------------
@@ -334,3 +333,50 @@ def test_a_barely_trained_model_says_why_its_text_is_gibberish(model_dir: Path, 
             assert err == ""
     code, out, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "5")
     assert code == 0 and err == ""  # no training record: nothing to say
+
+
+@pytest.fixture(scope="module")
+def draft_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A smaller model with the same vocabulary (the tokenizer stays in --model_dir)."""
+    d = tmp_path_factory.mktemp("mini_draft")
+    vocab = GPT.from_pretrained(model_dir).config.vocab_size
+    torch.manual_seed(1)
+    GPT(GPTConfig(vocab_size=vocab, n_positions=64, n_embd=16, n_layer=1, n_head=2)).save_pretrained(d)
+    return d
+
+
+def test_draft_model_decodes_speculatively_to_the_same_text(model_dir: Path, draft_dir: Path, capsys) -> None:
+    base = ["--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "12", "--no-stream"]
+    code, out, err = run_cli(capsys, *base, "--draft_model", str(draft_dir), "--num_assistant_tokens", "3")
+    assert code == 0 and err == "" and out.strip() == expected(model_dir, "the cat", 12)[0].strip()
+    streamed = ["--stream" if a == "--no-stream" else a for a in base]
+    code, out_streamed, err = run_cli(capsys, *streamed, "--draft_model", str(draft_dir))
+    assert code == 0 and err == "" and out_streamed == out  # the streamer gets each round's tokens as they come
+    code, out, _ = run_cli(capsys, *base, "--draft_model", str(draft_dir), "--strategy", "top_p", "--seed", "3")
+    assert code == 0 and out.strip().startswith("the cat")
+
+
+def test_draft_model_with_another_vocabulary_is_one_line(model_dir: Path, tmp_path: Path, capsys) -> None:
+    GPT(GPTConfig(vocab_size=77, n_positions=64, n_embd=16, n_layer=1, n_head=2)).save_pretrained(tmp_path)
+    code, _, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--draft_model",
+                           str(tmp_path), "--max_new_tokens", "3")
+    assert code == 2 and "--draft_model" in err and "77" in err and "vocabulary" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--strategy", "beam"], "greedy decoding and sampling"),
+    (["--prompt", "a dog"], "one --prompt"),
+    (["--no_cache"], "--no_cache"),
+    (["--num_assistant_tokens", "0"], "num_assistant_tokens"),
+])
+def test_draft_model_refuses_what_it_cannot_do(model_dir: Path, draft_dir: Path, capsys, argv, words) -> None:
+    code, _, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "the cat", "--max_new_tokens", "3",
+                           "--draft_model", str(draft_dir), *argv)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_draft_folder_is_named(model_dir: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, "--model_dir", str(model_dir), "--prompt", "x", "--draft_model",
+                           str(tmp_path / "nodraft"))
+    assert code == 2 and "--draft_model" in err and "nodraft" in err

@@ -147,11 +147,43 @@ def test_the_logit_lens_sees_the_copy_appear_in_block_1(toy: GPT) -> None:
     assert acc.shape == (3,) and acc[-1] > 0.9 and acc[:2].max() < 0.2
 
 
+@pytest.mark.parametrize("hf", [False, True], ids=["course GPT", "transformers GPT-2"])
+def test_direct_logit_attribution_with_the_other_parts_adds_up_to_the_logit(hf: bool) -> None:
+    """Heads (interp's shares) + embeddings + MLPs + c_proj biases + ln_f's bias = the logit, exactly."""
+    torch.manual_seed(3)
+    model = GPT(GPTConfig(vocab_size=31, n_positions=16, n_layer=2, n_head=4, n_embd=16))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.5)  # every part matters
+    model = (model.to_hf() if hf else model).eval()
+    ids, token = torch.randint(0, 31, (6,)), 17
+    shares = interp.direct_logit_attribution(model, ids, token)
+    assert shares.shape == (2, 4) and shares.abs().min() > 0
+    parts, stream = [], {}
+    hooks = [b.mlp.register_forward_hook(lambda m, a, out: parts.append(out[0, -1])) for b in model.transformer.h]
+    hooks.append(model.transformer.ln_f.register_forward_pre_hook(lambda m, a: stream.update(x=a[0][0, -1])))
+    with torch.no_grad():
+        out = model(ids[None], output_hidden_states=True)
+    for h in hooks:
+        h.remove()
+    parts += [out.hidden_states[0][0, -1]] + [b.attn.c_proj.bias.detach() for b in model.transformer.h]
+    ln_f, row = model.transformer.ln_f, model.lm_head.weight[token].detach()
+    scale = (stream["x"].var(unbiased=False) + ln_f.eps).sqrt()
+    others = sum(float(((v - v.mean()) / scale * ln_f.weight.detach()) @ row) for v in parts)
+    total = float(shares.sum()) + others + float(ln_f.bias.detach() @ row)
+    assert total == pytest.approx(float(out.logits[0, -1, token]), abs=1e-4)
+    with pytest.raises(CourseInputError):
+        interp.direct_logit_attribution(model, ids, 31)
+
+
 def test_plots_return_figures(toy: GPT) -> None:
     fig = heads.plot_head_scores(torch.rand(2, 4), title="t")
     assert len(fig.axes) == 2  # the heatmap and its colour bar
     fig = heads.plot_head_scores({"a": torch.rand(2, 4), "b": torch.rand(12, 12)}, label="induction score")
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
+    fig = heads.plot_head_scores(torch.randn(2, 4), title="signed", diverging=True)
+    low, high = fig.axes[0].images[0].get_clim()
+    assert low == -high and fig.axes[0].images[0].get_cmap().name == "RdBu_r"
     ids = interp.repeated_tokens(512, 4, 1)[0]
     fig = heads.plot_logit_lens(interp.logit_lens(toy, ids), [str(i) for i in ids.tolist()])
     assert fig.axes
@@ -159,7 +191,7 @@ def test_plots_return_figures(toy: GPT) -> None:
 
 def test_the_logit_lens_fits_a_notebook_column_and_labels_every_token_without_warnings() -> None:
     """GPT-2's 13 rows x 23 tokens: no wider than 10 inches (a notebook column at the course's 90 dpi),
-    split into panels, every token labelled, no glyph warning for tokens such as "\\x17"."""
+    split into panels, every token labelled, no glyph warning for tokens such as "\\x17" or "日"."""
     import io
     import warnings
 
@@ -169,10 +201,10 @@ def test_the_logit_lens_fits_a_notebook_column_and_labels_every_token_without_wa
     tokens = [f" word{t}" for t in range(T - 1)] + ["\x17"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = interp.plot_logit_lens(lens, tokens, names.get)
+        fig = heads.plot_logit_lens(lens, tokens, names.get)
         fig.savefig(io.BytesIO(), format="png", dpi=90)
     assert fig.get_size_inches()[0] <= 10.0
     heatmaps = [ax for ax in fig.axes if ax.get_yticklabels() and ax.get_yticklabels()[0].get_text() == "embed"]
     assert len(heatmaps) == 2
     shown = [t.get_text() for ax in heatmaps for t in ax.get_xticklabels()]
-    assert len(shown) == T and shown[-1] == "\\x17"
+    assert len(shown) == T and shown[-1] == "^W"  # caret notation: any font draws it

@@ -30,7 +30,7 @@ NOTEBOOKS = [p for pattern in ("[0-9][0-9]_*.ipynb", "A[0-9]_*.ipynb")
 
 MODEL_MAKERS = {
     "GPT", "GPT2LMHeadModel", "LlamaForCausalLM", "AutoModelForCausalLM",  # constructors
-    "from_hf", "from_pretrained", "to_hf", "load_gpt2", "load_demo_model",  # conversions and loaders
+    "from_hf", "from_pretrained", "to_hf", "load_gpt2", "load_course_model",  # conversions and loaders
     "cached_char_model", "cached_induction_model", "train_char_model", "train_induction_model",  # toys
 }
 """Calls that make a model (a class a notebook derives from nn.Module or GPT is added per notebook)."""

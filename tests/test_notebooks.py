@@ -30,22 +30,14 @@ CAPPED_LIMIT_S = 300
 
 
 def _cached_models_08() -> None:
-    from course_lib import pretrained, toys
+    from course_lib import toys
     from course_lib.data import load_corpus
 
     toys.cached_char_model(load_corpus(verbose=False), verbose=False)  # the corpus the kernel will load
     toys.cached_induction_model(verbose=False)
-    pretrained.demo_dir(verbose=False)  # the word-level demo model section 8 looks inside offline and in fast mode
 
 
-def _demo_model() -> None:
-    from course_lib import pretrained
-
-    pretrained.demo_dir(verbose=False)  # the word-level demo model: GPT-2's stand-in offline and in fast mode
-
-
-CACHED_MODELS = {"07_decoding_strategies": _demo_model, "08_attention_visualization": _cached_models_08,
-                 "09_fine_tuning": _demo_model, "10_scaling_up": _demo_model}
+CACHED_MODELS = {"08_attention_visualization": _cached_models_08}
 """Models a notebook trains once and caches (first run only: about a minute of CPU time):
 trained here, before the clock starts, because the limits are for a learner's every later run."""
 

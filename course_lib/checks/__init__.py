@@ -6,7 +6,8 @@ piece). Each runs fixed cases (unusual inputs), then random ones, and prints one
 a stronger hint after a second failure), or a pass. It never raises inside the notebook and
 returns a `CheckResult`; ``choose(result, yours, reference)`` then picks what the notebook goes
 on with and says which in one line. ``solution("name")`` shows the reference,
-``last_failure("name")`` gives back the input that failed.
+``last_failure("name")`` gives back the input that failed. A concept question is answered
+with ``answer("name", "b")`` (the letter of your choice).
 
 Which module serves which notebook: nb00_welcome, nb01_tokenization, nb02_data,
 nb03_attention, nb04_block, nb05_gpt2, nb06_training, nb07_decoding, nb08_visualization,
@@ -22,6 +23,8 @@ from ._core import Exercise as Exercise
 from ._core import Failure as Failure
 from ._core import Mistake as Mistake
 from ._core import ModuleExercise as ModuleExercise
+from ._core import Question as Question
+from ._core import answer as answer
 from ._core import choose as choose
 from ._core import last_failure as last_failure
 from ._core import reset_attempts as reset_attempts

@@ -17,6 +17,10 @@ limit), and returns a `CheckResult` that calls the learner's function when it pa
 the reference otherwise, so the notebook always runs on. The answer itself is shown only
 on request, by `solution(name)`; `last_failure(name)` gives back the input that failed.
 
+A concept `Question` has lettered options; ``answer(name, letter)`` checks the learner's choice
+the same way: "not answered yet" while it is None, what a wrong choice overlooks and a hint,
+the explanation after the right one (and from `solution(name)`, on request).
+
 A learner piece (a function, or a class such as an `nn.Module` checked by a `ModuleExercise`)
 is followed in its notebook by ``X = checks.choose(result, X, ReferenceX)``: the learner's X
 when its check passed, the reference otherwise, said in one line.
@@ -152,7 +156,7 @@ def _key(name: str) -> str:
 
 
 def reset_attempts() -> None:
-    """Forget every failed attempt (the hint ladder starts again at its first rung)."""
+    """Forget every failed attempt at an exercise or a question (the hint ladder starts again)."""
     _FAILURES.clear()
     _LAST_FAILURE.clear()
 
@@ -379,8 +383,13 @@ def _unchanged(before: Any, after: Any) -> bool:
             same |= torch.isnan(b) & torch.isnan(a)
         return bool(same.all())
     if isinstance(before, torch.nn.Module):
+        if not isinstance(after, torch.nn.Module):
+            return False
         sb, sa = before.state_dict(), after.state_dict()
         return sb.keys() == sa.keys() and all(_unchanged(sb[k], sa[k]) for k in sb)
+    if isinstance(before, Build):  # its kwargs may hold a module (a layer to wrap): compare them by value
+        return (isinstance(after, Build) and before.training == after.training
+                and _unchanged(dict(before.kwargs), dict(after.kwargs)))
     if isinstance(before, Mapping):
         return (isinstance(after, Mapping) and list(before) == list(after)
                 and all(_unchanged(before[k], after[k]) for k in before))
@@ -760,6 +769,81 @@ def choose(result: Any, yours: Any, reference: Any) -> Any:
     return reference
 
 
+# --------------------------------------------------------------------- concept questions
+
+QUESTIONS: dict[str, Question] = {}
+
+
+@dataclass
+class Question:
+    """A concept question with lettered options, answered by ``answer(name, letter)``. Registered by name.
+
+    - `options`: letter -> the option's text, as the notebook's markdown shows it;
+    - `right`: the letter of the right option;
+    - `wrong`: letter -> what that choice overlooks (a concept, shown when the learner picks it);
+    - `hints`: the ladder, as for an exercise: a nudge, then a stronger one (concepts, never the letter);
+    - `why`: the explanation, shown after a right answer and by `solution(name)`, never before trying.
+    """
+
+    name: str
+    options: Mapping[str, str]
+    right: str
+    why: str
+    hints: Sequence[str]
+    wrong: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.options = dict(self.options)
+        self.hints = tuple(self.hints)
+        self.wrong = dict(self.wrong)
+        QUESTIONS[_key(self.name)] = self
+
+    def _letters(self) -> str:
+        letters = list(self.options)
+        return ", ".join(letters[:-1]) + f" or {letters[-1]}" if len(letters) > 1 else letters[0]
+
+    def check(self, choice: Any, *, quiet: bool = False) -> CheckResult:
+        """Check the learner's `choice` (a letter; None = not answered yet); print one message; never raise."""
+        if choice is None or choice is ...:
+            return Exercise._report(CheckResult(self.name, TODO, f"… {self.name}: not answered yet."), quiet)
+        letter = choice.strip().strip("()").strip().lower() if isinstance(choice, str) else None
+        if letter not in self.options:
+            return Exercise._report(CheckResult(self.name, FAIL, (
+                f"✗ {self.name}: answer with one of the letters {self._letters()} "
+                f"(a string in quotes); got {describe(choice, 80)}.")), quiet)
+        if letter == self.right:
+            return Exercise._report(CheckResult(self.name, PASS, f"✓ {self.name}: right, ({letter}). {self.why}"),
+                                    quiet)
+        key = _key(self.name)
+        _FAILURES[key] = _FAILURES.get(key, 0) + 1
+        attempt = _FAILURES[key]
+        rung = self.hints[min(attempt, len(self.hints)) - 1] if self.hints else ""
+        lines = [f"✗ {self.name}: not ({letter})."]
+        if letter in self.wrong:
+            lines.append(f"  ({letter}) overlooks this: {self.wrong[letter]}.")
+        if rung:
+            lines.append(f"  {'Hint' if attempt == 1 else 'Stronger hint'}: {rung}")
+        if attempt >= 2:
+            lines.append(f"  Still stuck? course_lib.checks.solution(\"{key}\") shows the answer and why.")
+        return Exercise._report(CheckResult(self.name, FAIL, "\n".join(lines)), quiet)
+
+    def solution_text(self) -> str:
+        return f"({self.right}) {self.options[self.right]}\n{self.why}"
+
+
+def answer(name: str, choice: Any) -> None:
+    """Check your answer to the concept question `name`: the letter of the option you choose.
+
+    Prints one message: "not answered yet" while `choice` is None, what your choice overlooks
+    and a hint when it is not the right one, the explanation when it is. Never raises.
+    """
+    question = QUESTIONS.get(_key(name)) if isinstance(name, str) else None
+    if question is None:
+        print(f"no question called {name!r}; the questions are: {', '.join(sorted(QUESTIONS))}")
+        return
+    question.check(choice)
+
+
 # --------------------------------------------------------------------- asking for more
 
 def _find(name: str) -> Exercise | None:
@@ -770,7 +854,12 @@ def _find(name: str) -> Exercise | None:
 
 
 def solution(name: str) -> str | None:
-    """Print (and return) the reference solution of exercise `name`: the answer, on request only."""
+    """Print (and return) the reference solution of exercise `name` (or the answer to question `name`
+    and why): the answer, on request only."""
+    question = QUESTIONS.get(_key(name)) if isinstance(name, str) else None
+    if question is not None:
+        print(question.solution_text())
+        return question.solution_text()
     ex = _find(name)
     if ex is None:
         return None

@@ -1,21 +1,24 @@
-"""Checks for the exercises of notebook 06 (training).
+"""Checks for notebooks/06_training.ipynb: the three pieces the learner writes, then the exercises.
 
-- `check_lr_schedule`: warm-up then cosine, against `course_lib.train.cosine_schedule`
-  (itself tested against torch's LinearLR + CosineAnnealingLR).
-- `check_decay_groups`: which parameters get weight decay, against
+The pieces, each where the notebook first needs it:
+
+- `check_decay_groups`: which parameters get weight decay (``decay_groups(model)``), against
   `course_lib.train.decay_parameter_names`.
-- `check_grad_norm`: the global gradient norm that clipping uses, against
-  ``torch.nn.utils.clip_grad_norm_``.
+- `check_lr_schedule`: warm-up then cosine (``lr_at(step, max_lr, min_lr, warmup_steps, total_steps)``),
+  against `course_lib.train.cosine_schedule` (itself tested against torch's LinearLR + CosineAnnealingLR).
+- `check_train_step`: one optimizer step (``train_step(model, optimizer, batches, lr, grad_clip,
+  amp_dtype=None, scaler=None)``): the learning rate in every group, accumulation over the micro-batches,
+  clipping by the global norm, the GradScaler, one optimizer step. Its reference equals the `Trainer`'s
+  step (tests/test_checks_nb06_training.py); the notebook's loop runs on the learner's step.
 
-The notebook writes the cosine schedule, the decay groups and the loop itself, so its
-exercises ask for what it does not show (the three above stay for anyone who wants them):
+The exercises at the end ask for what the notebook does not show:
 
 - `check_wsd_schedule`: warm-up, a stable plateau, then a linear decay (WSD).
 - `check_decay_counts`: how many numbers of a GPT-2 configuration get weight decay, without
   building the model (against `decay_parameter_names` on a model built on the meta device).
 - `check_accumulation_weights`: the factor each micro-batch's mean loss needs when the
   micro-batches hold different numbers of tokens.
-- `check_clip_grads`: clipping by the global norm, against ``torch.nn.utils.clip_grad_norm_``.
+- `check_clip_grads`: clipping by the global norm by hand, against ``torch.nn.utils.clip_grad_norm_``.
 
 Introduced in notebooks/06_training.ipynb.
 """
@@ -25,17 +28,20 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..model import GPT, GPTConfig
 from ..train import cosine_schedule, decay_parameter_names
-from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe, values_equal
+from ._core import WEIGHT_SEED, Case, CheckResult, Exercise, Mistake, PieceProblem, as_number, describe, values_equal
 
-__all__ = ["check_lr_schedule", "check_decay_groups", "check_grad_norm", "check_wsd_schedule",
+__all__ = ["check_decay_groups", "check_lr_schedule", "check_train_step", "check_wsd_schedule",
            "check_decay_counts", "check_accumulation_weights", "check_clip_grads"]
 
 
@@ -58,9 +64,20 @@ def _a_number(got: Any) -> str | None:
     return None
 
 
+def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
+    """The learning rate of optimizer step `step` (counted from 0): linear warm-up, then half a cosine to min_lr."""
+    if step < warmup_steps:                                   # linear warm-up; its last step is at max_lr
+        return max_lr * (step + 1) / warmup_steps
+    if step >= total_steps:                                   # past the end: stay on the floor
+        return min_lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)   # 0 -> 1
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+
+
 LR_SCHEDULE = Exercise(
     name="lr_schedule",
     reference=cosine_schedule,
+    solution=lr_at,
     make_inputs=_schedule_inputs,
     hints=(
         "three phases: a linear rise during the warm-up steps, half a cosine from max_lr down to min_lr, "
@@ -176,51 +193,305 @@ def check_decay_groups(fn: Callable[[torch.nn.Module], tuple[Sequence[str], Sequ
     return DECAY_GROUPS.check(fn, quiet=quiet)
 
 
-def _ref_grad_norm(grads: list[torch.Tensor]) -> float:
-    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
-    for p, g in zip(params, grads):
-        p.grad = g.clone()
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm=float("inf")))
+# --------------------------------------------------------------------------- piece 3: one training step
+def lm_loss(model, x, y, amp_dtype=None):
+    """Mean next-token cross-entropy; the forward under autocast when amp_dtype is set (the notebook's lm_loss)."""
+    with torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+        logits = model(x).logits                                            # (B, T, vocab)
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
-def _solution_grad_norm(grads: list[torch.Tensor]) -> float:
-    """The L2 norm of all gradient numbers together, as if they were one long vector."""
-    total = sum(float((g.double() ** 2).sum()) for g in grads)
-    return math.sqrt(total)
+def train_step(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+    """One optimizer step over the micro-batches `batches`: returns (mean loss, gradient norm before clipping).
+
+    This step's learning rate goes into every parameter group. Each micro-batch's loss is divided by
+    their number, so the gradients that add up in .grad are those of the mean. One norm is measured
+    over all the gradients together and, when grad_clip > 0, brought down to grad_clip. Then one
+    optimizer step, and the gradients are cleared. With a GradScaler (fp16), each loss is scaled
+    before backward, the gradients are unscaled before clipping, and the scaler steps and updates.
+    """
+    for group in optimizer.param_groups:                 # the schedule's rate for this step, in every group
+        group["lr"] = lr
+    loss_sum = 0.0
+    for x, y in batches:                                 # accumulation: the gradients add up in .grad
+        loss = lm_loss(model, x, y, amp_dtype) / len(batches)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        loss_sum = loss_sum + loss.detach()              # a tensor: no wait for the device until the end
+    if scaler is not None:
+        scaler.unscale_(optimizer)                       # the true gradients, before they are clipped
+    limit = grad_clip if grad_clip > 0 else float("inf")  # 0: no clipping, but the norm is still measured
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)   # one norm over every gradient
+    if scaler is not None:
+        scaler.step(optimizer)                           # skipped when the gradients overflowed
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss_sum), float(grad_norm)
 
 
-def _grads(rng: random.Random) -> tuple[list[torch.Tensor]]:
-    shapes = [tuple(rng.randint(1, 6) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 5))]
-    return ([torch.randn(s) * rng.choice([0.01, 1.0, 10.0]) for s in shapes],)
+class MicroBatches(list):
+    """A list of (x, y) micro-batches that describes itself in one line (for the check's messages)."""
+
+    def __repr__(self) -> str:
+        shapes = " or ".join(str(s) for s in dict.fromkeys(tuple(x.shape) for x, _ in self))
+        return f"{len(self)} micro-batch{'' if len(self) == 1 else 'es'} (x, y), token ids of shape {shapes}"
 
 
-GRAD_NORM = Exercise(
-    name="grad_norm",
-    reference=_ref_grad_norm,
-    solution=_solution_grad_norm,
-    make_inputs=_grads,
+INITIAL_LR = 1e-3  # what the check's optimizer is built with; every case's step gives another rate
+INITIAL_SCALE = 2.0**10
+
+
+@dataclass(frozen=True)
+class StepSetup:
+    """What the check builds for one case: a small GPT in training mode, its AdamW with two groups
+    (weight decay on the matrices), and a GradScaler when `scaler` is True. Weights from a fixed seed."""
+
+    vocab_size: int = 11
+    n_layer: int = 1
+    n_embd: int = 8
+    n_head: int = 2
+    dropout: float = 0.0
+    scaler: bool = False
+
+    def __repr__(self) -> str:
+        layers = f"{self.n_layer} layer{'s' if self.n_layer > 1 else ''}"
+        heads = f"{self.n_head} head{'s' if self.n_head > 1 else ''}"
+        drop = f", dropout {self.dropout}" if self.dropout else ""
+        scaler = f"; a GradScaler, initial scale {INITIAL_SCALE:g}" if self.scaler else "; no GradScaler"
+        return (f"a GPT (vocabulary {self.vocab_size}, {layers} of width {self.n_embd}, {heads}{drop}) in training "
+                f"mode and its AdamW (lr {INITIAL_LR:g} to start, weight decay on the matrices){scaler}. Your step "
+                "runs twice in a row, the second time at half the lr")
+
+    def build(self) -> tuple[GPT, torch.optim.Optimizer, torch.amp.GradScaler | None]:
+        state = torch.random.get_rng_state()
+        torch.manual_seed(WEIGHT_SEED)
+        try:
+            model = GPT(GPTConfig(vocab_size=self.vocab_size, n_positions=16, n_embd=self.n_embd,
+                                  n_layer=self.n_layer, n_head=self.n_head, dropout=self.dropout)).train()
+        finally:
+            torch.random.set_rng_state(state)  # the call's seed, as the checker set it (dropout)
+        decay, no_decay = decay_parameter_names(model)
+        params = dict(model.named_parameters())
+        optimizer = torch.optim.AdamW([{"params": [params[n] for n in decay], "weight_decay": 0.1},
+                                       {"params": [params[n] for n in no_decay], "weight_decay": 0.0}],
+                                      lr=INITIAL_LR, betas=(0.9, 0.99), foreach=False)
+        scaler = torch.amp.GradScaler("cpu", init_scale=INITIAL_SCALE, growth_interval=1) if self.scaler else None
+        return model, optimizer, scaler
+
+
+def _returned_pair(out: Any) -> tuple[float, float]:
+    numbers = [as_number(v) for v in out] if isinstance(out, (tuple, list)) and len(out) == 2 else [None]
+    if any(v is None for v in numbers):
+        raise PieceProblem(f"your step returned {describe(out, 80)}; return a pair of numbers: the mean loss of "
+                           "the micro-batches and the gradient norm before clipping")
+    return float(numbers[0]), float(numbers[1])
+
+
+class StepExercise(Exercise):
+    """A training step: run twice on a fresh model and optimizer built from the case's `StepSetup`;
+    compared are what it returned and what the optimizer saw each time it stepped (the learning rate
+    of every group and every gradient), and the GradScaler's scale at the end."""
+
+    subject = "your step"
+
+    def _arg_names(self, n: int) -> list[str]:
+        return ["model, optimizer", "batches", "lr", "grad_clip", "amp_dtype"][:n]
+
+    def _runner(self, piece: Any) -> Callable[..., Any]:
+        def run(setup: StepSetup, batches: list, lr: float, grad_clip: float, amp_dtype: torch.dtype | None = None):
+            model, optimizer, scaler = setup.build()
+            seen: list[dict[str, Any]] = []
+            step = optimizer.step
+
+            def recording_step(*args: Any, **kwargs: Any) -> Any:
+                seen.append({"lr": [g["lr"] for g in optimizer.param_groups],
+                             "grads": {n: None if p.grad is None else p.grad.detach().clone()
+                                       for n, p in model.named_parameters()}})
+                return step(*args, **kwargs)
+
+            optimizer.step = recording_step
+            result: dict[str, Any] = {"returned": [], "steps": []}
+            for rate in (lr, lr / 2):
+                seen.clear()
+                out = piece(model, optimizer, batches, rate, grad_clip, amp_dtype=amp_dtype, scaler=scaler)
+                if out is ... and not result["returned"]:
+                    return ...
+                result["returned"].append(_returned_pair(out))
+                result["steps"].append(list(seen))
+            result["scale"] = None if scaler is None else float(scaler.get_scale())
+            return result
+
+        return run
+
+
+_WHICH = ("first", "second")
+_GROUPS = ("the weights with decay", "the weights without decay")
+
+
+def _compare_steps(got: dict[str, Any], expected: dict[str, Any]) -> tuple[bool, str]:
+    for k, ((g_loss, g_norm), (e_loss, e_norm)) in enumerate(zip(got["returned"], expected["returned"])):
+        which = _WHICH[k]
+        if not math.isclose(g_loss, e_loss, rel_tol=1e-5, abs_tol=1e-6):
+            return False, (f"the loss your {which} step returned is {g_loss:.6g}; expected {e_loss:.6g}, the mean "
+                           "of the micro-batches' losses")
+        if not math.isclose(g_norm, e_norm, rel_tol=1e-4, abs_tol=1e-6):
+            return False, (f"the gradient norm your {which} step returned is {g_norm:.6g}; expected {e_norm:.6g}, "
+                           "the norm of all the gradients together, before clipping")
+        g_steps, e_steps = got["steps"][k], expected["steps"][k]
+        if len(g_steps) != len(e_steps):
+            times = {0: "never", 1: "once"}.get(len(g_steps), f"{len(g_steps)} times")
+            return False, (f"during your {which} step the optimizer stepped {times}; expected once, after all "
+                           "the micro-batches")
+        for g_step, e_step in zip(g_steps, e_steps):
+            for i, (g_lr, e_lr) in enumerate(zip(g_step["lr"], e_step["lr"])):
+                if not math.isclose(g_lr, e_lr, rel_tol=1e-6):
+                    return False, (f"when the optimizer stepped in your {which} step, parameter group {i} "
+                                   f"({_GROUPS[i] if i < 2 else 'another group'}) had the learning rate {g_lr:.6g}; "
+                                   f"expected {e_lr:.6g}")
+            biggest = max((float(e.abs().max()) for e in e_step["grads"].values() if e is not None), default=0.0)
+            for name, e in e_step["grads"].items():
+                g = g_step["grads"].get(name)
+                if (g is None) != (e is None):
+                    have = "no gradient" if g is None else "a gradient"
+                    return False, (f"when the optimizer stepped in your {which} step, {name} had {have}; "
+                                   f"expected {'one' if g is None else 'none'}")
+                if e is not None and not torch.allclose(g, e, rtol=1e-4, atol=1e-6 * max(biggest, 1e-3)):
+                    d = float((g - e).abs().max())
+                    return False, (f"the gradients the optimizer used in your {which} step differ: those of {name} "
+                                   f"by up to {d:.3g} (the largest gradient of the step is {biggest:.3g})")
+    if got["scale"] != expected["scale"]:
+        return False, (f"the GradScaler's scale is {got['scale']:g} after your two steps; expected "
+                       f"{expected['scale']:g}")
+    return True, ""
+
+
+def _wrong_step(*, divide: bool = True, lr_groups: int | None = None, per_tensor: bool = False,
+                clip_after_step: bool = False, zero: bool = True, norm_after: bool = False, zero_limit: bool = False,
+                every_micro_batch: bool = False, unscale: bool = True, use_scaler: bool = True,
+                autocast: bool = True) -> Callable[..., tuple[float, float]]:
+    """A known-wrong step: one of the mistakes the check names (the defaults give the reference's step)."""
+
+    def wrong(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None):
+        scaler = scaler if use_scaler else None
+        for group in optimizer.param_groups[:lr_groups]:
+            group["lr"] = lr
+        params = list(model.parameters())
+        limit = grad_clip if grad_clip > 0 or zero_limit else float("inf")
+
+        def clip() -> float:
+            if scaler is not None and unscale:
+                scaler.unscale_(optimizer)
+            if per_tensor:
+                norm = float(torch.nn.utils.clip_grad_norm_(params, float("inf")))
+                for p in params:
+                    torch.nn.utils.clip_grad_norm_([p], limit)
+                return norm
+            norm = float(torch.nn.utils.clip_grad_norm_(params, limit))
+            return float(torch.nn.utils.clip_grad_norm_(params, float("inf"))) if norm_after else norm
+
+        def step() -> None:
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+
+        total, norm = 0.0, 0.0
+        for x, y in batches:
+            loss = lm_loss(model, x, y, amp_dtype if autocast else None) / (len(batches) if divide else 1)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            total += float(loss.detach())
+            if every_micro_batch:
+                norm = clip()
+                step()
+                optimizer.zero_grad()
+        if not every_micro_batch:
+            if clip_after_step:
+                step()
+                norm = clip()
+            else:
+                norm = clip()
+                step()
+            if zero:
+                optimizer.zero_grad()
+        return total, norm
+
+    return wrong
+
+
+def _micro_batches(vocab_size: int, n: int, B: int, T: int) -> MicroBatches:
+    return MicroBatches((torch.randint(vocab_size, (B, T)), torch.randint(vocab_size, (B, T))) for _ in range(n))
+
+
+def _step_inputs(rng: random.Random) -> tuple[StepSetup, MicroBatches, float, float, None]:
+    n_head = rng.choice([1, 2])
+    setup = StepSetup(vocab_size=rng.randint(5, 30), n_layer=rng.randint(1, 2), n_embd=n_head * rng.choice([4, 8]),
+                      n_head=n_head, dropout=rng.choice([0.0, 0.0, 0.1]), scaler=rng.random() < 0.2)
+    batches = _micro_batches(setup.vocab_size, rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 8))
+    return setup, batches, rng.choice([3e-3, 1e-2, 3e-2]), rng.choice([0.0, 0.05, 1.0, 100.0]), None
+
+
+TRAIN_STEP = StepExercise(
+    name="train_step",
+    reference=train_step,
+    make_inputs=_step_inputs,
     hints=(
-        "clipping looks at one norm for the whole model: all the gradient numbers of all the tensors "
-        "together, as if they were one long vector",
-        "square every number of every tensor, add all those squares into one total, and take the square "
-        "root once at the end. Adding the per-tensor norms gives too much",
+        "one step, four moves: give every parameter group this step's learning rate; run each micro-batch "
+        "forward and backward, so that their gradients add up; measure one norm over all the gradients together "
+        "and shrink them all by the same factor when it is over the limit; then step the optimizer once and "
+        "clear the gradients",
+        "divide each micro-batch's loss by the number of micro-batches before its backward pass, so that the "
+        "gradients add up to those of the mean. A limit of zero means no clipping: clipping to zero would wipe "
+        "the gradients out, yet the norm is still measured and returned. With a scaler, each loss is scaled "
+        "before backward, the gradients are unscaled before clipping, and the scaler steps and updates in "
+        "place of the optimizer's own step",
     ),
     cases=(
-        Case("one tensor of two numbers", ([torch.tensor([3.0, 4.0])],)),
-        Case("two tensors of one number each", ([torch.tensor([3.0]), torch.tensor([4.0])],)),
-        Case("a matrix and a vector", ([torch.tensor([[1.0, 2.0], [2.0, 4.0]]), torch.tensor([-4.0])],)),
-        Case("small gradients", ([torch.full((3, 2), 1e-3), torch.full((5,), -2e-3)],)),
+        Case("two micro-batches, gradients over the limit",
+             lambda: (StepSetup(), _micro_batches(11, 2, 2, 6), 3e-3, 0.05, None)),
+        Case("a limit of zero, which means no clipping",
+             lambda: (StepSetup(), _micro_batches(11, 2, 2, 6), 3e-3, 0.0, None)),
+        Case("a single micro-batch of one sequence of one token",
+             lambda: (StepSetup(), _micro_batches(11, 1, 1, 1), 1e-2, 1.0, None)),
+        Case("four micro-batches, a limit far above the gradients",
+             lambda: (StepSetup(n_layer=2), _micro_batches(11, 4, 3, 5), 3e-3, 100.0, None)),
+        Case("dropout 0.1, three micro-batches",
+             lambda: (StepSetup(dropout=0.1), _micro_batches(11, 3, 2, 4), 3e-3, 1.0, None)),
+        Case("a GradScaler, as with fp16 on a GPU",
+             lambda: (StepSetup(scaler=True), _micro_batches(11, 2, 2, 6), 3e-3, 0.05, None)),
+        Case("the forward under autocast to bfloat16",
+             lambda: (StepSetup(), _micro_batches(11, 2, 2, 6), 3e-3, 0.05, torch.bfloat16)),
     ),
-    mistakes=(Mistake("the per-tensor norms added up instead of one norm over every number",
-                      lambda grads: sum(float(g.norm()) for g in grads)),),
-    contract=_a_number,
-    noun="norm",
+    mistakes=(
+        Mistake("each micro-batch's loss not divided by the number of micro-batches", _wrong_step(divide=False)),
+        Mistake("the step's learning rate never given to the optimizer", _wrong_step(lr_groups=0)),
+        Mistake("the learning rate set in the first parameter group only", _wrong_step(lr_groups=1)),
+        Mistake("each gradient tensor clipped on its own instead of all by one global norm",
+                _wrong_step(per_tensor=True)),
+        Mistake("clipped after the optimizer step, which had used the gradients unclipped",
+                _wrong_step(clip_after_step=True)),
+        Mistake("the gradients never cleared, so each step adds its gradients to the last one's",
+                _wrong_step(zero=False)),
+        Mistake("the norm returned after clipping instead of before", _wrong_step(norm_after=True)),
+        Mistake("clipped to a limit of zero, which wipes the gradients out (zero means no clipping)",
+                _wrong_step(zero_limit=True)),
+        Mistake("an optimizer step after every micro-batch instead of one after all of them",
+                _wrong_step(every_micro_batch=True)),
+        Mistake("the gradients clipped while still scaled (unscale them before clipping)", _wrong_step(unscale=False)),
+        Mistake("the GradScaler left out", _wrong_step(use_scaler=False)),
+        Mistake("the autocast type not passed to the loss", _wrong_step(autocast=False)),
+    ),
+    compare=_compare_steps,
+    given=("lm_loss",),
+    noun="results",
 )
 
 
-def check_grad_norm(fn: Callable[[list[torch.Tensor]], float], quiet: bool = False) -> CheckResult:
-    """`fn(grads)`: the global L2 norm over a list of gradient tensors (what clipping compares)."""
-    return GRAD_NORM.check(fn, quiet=quiet)
+def check_train_step(fn: Callable[..., tuple[float, float]], quiet: bool = False) -> CheckResult:
+    """`fn(model, optimizer, batches, lr, grad_clip, amp_dtype=None, scaler=None)`: one optimizer step over the
+    micro-batches, with the learning rate set, accumulation, clipping by the global norm; returns (loss, norm)."""
+    return TRAIN_STEP.check(fn, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- exercises of the notebook

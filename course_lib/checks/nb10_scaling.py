@@ -8,14 +8,13 @@ Introduced in notebooks/10_scaling_up.ipynb.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from typing import Any
 
-from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe, values_equal
+from ._core import Case, CheckResult, Exercise, Mistake, as_number, describe
 
-__all__ = ["check_flops_per_token", "check_mfu_from_step", "check_padded_vocab", "check_shard"]
+__all__ = ["check_flops_per_token", "check_hours_to_train", "check_padded_vocab", "check_shard"]
 
 
 def _reference_shard(order: list[int], rank: int, world_size: int) -> list[int]:
@@ -29,13 +28,6 @@ def _solution_shard(global_order: list[int], rank: int, world_size: int) -> list
     """Round-robin: every world_size-th sample from position rank, the ragged tail dropped."""
     per_rank = len(global_order) // world_size  # every rank takes the same number of steps
     return global_order[rank::world_size][:per_rank]
-
-
-def _solution_mfu_from_step(ms_per_step: float, tokens_per_step: int, flops_per_token: float,
-                            peak_flops: float) -> float:
-    """Tokens per second from one step's milliseconds, times FLOPs per token, over the peak: a fraction."""
-    tokens_per_s = tokens_per_step / (ms_per_step / 1000)
-    return tokens_per_s * flops_per_token / peak_flops
 
 
 def _solution_padded_vocab(vocab_size: int, multiple: int) -> int:
@@ -114,58 +106,59 @@ def check_flops_per_token(fn: Callable[[Any, int], Any], quiet: bool = False) ->
     return FLOPS_PER_TOKEN.check(fn, quiet=quiet)
 
 
-def _mfu_from_step(ms_per_step: float, tokens_per_step: int, flops_per_token: float,
-                   peak_flops: float) -> float | None:
-    from ..scaling import mfu
-
-    return mfu(tokens_per_step / (ms_per_step / 1000), flops_per_token, peak_flops)
-
-
-def _judge_mfu_from_step(got: Any, expected: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, str]:
-    """Compare as numbers; when the ratio gives the mistake away, say which one."""
-    ok, why = values_equal(got, expected, 1e-4, 0.0, "utilisation")
-    value = as_number(got)
-    if ok or value is None or not expected:
-        return ok, why
-    ms = (list(args) + [kwargs.get("ms_per_step")])[0]
-    ratio = value / expected
-    tells = [(1e-3, "a thousand times too small: milliseconds used as seconds?"),
-             (1e2, "a hundred times too big: a percentage instead of a fraction?")]
-    if isinstance(ms, (int, float)) and ms > 0:
-        tells.append(((ms / 1000) ** 2, "off by the step time squared: multiplied by the time instead of divided?"))
-    for factor, tell in tells:
-        if math.isclose(ratio, factor, rel_tol=1e-3):
-            return False, f"{why} ({tell})"
-    return False, why
+def _ref_hours_to_train(n_tokens: int, flops_per_token: float, peak_flops: float, mfu: float,
+                        n_gpus: int) -> float:
+    """MFU turned around: the FLOPs the run needs over the FLOP/s the GPUs deliver, in hours."""
+    total_flops = n_tokens * flops_per_token                    # what the training run computes
+    achieved = n_gpus * peak_flops * mfu                        # FLOP/s: every GPU at that share of its peak
+    return total_flops / achieved / 3600                        # seconds -> hours
 
 
-MFU_FROM_STEP = Exercise(
-    name="mfu_from_step",
-    reference=_mfu_from_step,
-    solution=_solution_mfu_from_step,
-    make_inputs=lambda rng: (rng.uniform(20.0, 3000.0), rng.choice([512, 4096, 16384, 65536, 524288]),
-                             rng.uniform(1e8, 1e10), rng.choice([65e12, 121e12, 312e12, 989e12])),
+def _hours_variant(gpus: bool = True, to_hours: bool = True, divide_mfu: bool = True) -> Callable[..., float]:
+    def wrong(n_tokens, flops_per_token, peak_flops, mfu, n_gpus):
+        rate = (n_gpus if gpus else 1) * peak_flops * (mfu if divide_mfu else 1 / mfu)
+        return n_tokens * flops_per_token / rate / (3600 if to_hours else 1)
+
+    return wrong
+
+
+def _hours_inputs(rng: random.Random) -> tuple[int, float, float, float, int]:
+    return (rng.choice([10**6, 10**8, 10**9, 10**10, 3 * 10**11]) * rng.randint(1, 9), rng.uniform(1e8, 1e10),
+            rng.choice([65e12, 121e12, 312e12, 989e12]), round(rng.uniform(0.05, 0.6), 3), rng.choice([1, 2, 4, 8, 64]))
+
+
+HOURS_TO_TRAIN = Exercise(
+    name="hours_to_train",
+    reference=_ref_hours_to_train,
+    make_inputs=_hours_inputs,
     hints=(
-        "the ladder's table gives milliseconds per step; utilisation needs the FLOPs per second you achieve, "
-        "which starts from the tokens you train per second",
-        "a step trains its tokens in its milliseconds, and a second holds a thousand milliseconds; tokens per "
-        "second times FLOPs per token is what you achieve, and divided by the peak it is a fraction between "
-        "zero and one, not a percentage",
+        "turn the utilisation around: the run needs a number of FLOPs, and the GPUs deliver FLOPs per second; "
+        "the time is the one divided by the other",
+        "the run computes the tokens times the FLOPs per token; every GPU delivers its peak times the "
+        "utilisation, a fraction, and all of them work at once; the quotient is in seconds, and an hour has "
+        "3,600 of them",
     ),
     cases=(
-        Case("a quarter-second step on an A100", (250.0, 16384, 7.5e8, 312e12)),
-        Case("half a million tokens a step on an H100", (250.0, 524288, 7.7e8, 989e12)),
-        Case("a 40 ms step", (40.0, 4096, 1e9, 65e12)),
+        Case("GPT-2 124M on ten billion tokens, eight A100s at 40 percent",
+             (10_000_000_000, 8.6e8, 312e12, 0.4, 8)),
+        Case("one H100 at 30 percent", (1_000_000_000, 1e9, 989e12, 0.3, 1)),
+        Case("a T4 at a low utilisation", (50_000_000, 2.5e8, 65e12, 0.1, 1)),
+    ),
+    mistakes=(
+        Mistake("the GPUs not counted: they share the work, so more GPUs take less time", _hours_variant(gpus=False)),
+        Mistake("the time left in seconds instead of hours", _hours_variant(to_hours=False)),
+        Mistake("the utilisation multiplied instead of divided: a lower utilisation must take longer",
+                _hours_variant(divide_mfu=False)),
     ),
     contract=_a_number,
-    judge=_judge_mfu_from_step,
-    noun="utilisation",
+    atol=0.0,  # a short run is a small number of hours: judge it relatively only
+    noun="time",
 )
 
 
-def check_mfu_from_step(fn: Callable[[float, int, float, float], Any], quiet: bool = False) -> CheckResult:
-    """`fn(ms_per_step, tokens_per_step, flops_per_token, peak_flops)` -> MFU as a fraction."""
-    return MFU_FROM_STEP.check(fn, quiet=quiet)
+def check_hours_to_train(fn: Callable[[int, float, float, float, int], Any], quiet: bool = False) -> CheckResult:
+    """`fn(n_tokens, flops_per_token, peak_flops, mfu, n_gpus)` -> hours of training at that utilisation."""
+    return HOURS_TO_TRAIN.check(fn, quiet=quiet)
 
 
 def _padded_vocab(vocab_size: int, multiple: int) -> int:

@@ -10,13 +10,12 @@ so the explorer is the whole page, with no code and no notebook to scroll, and e
 still runs Python. Voilà serves its own widget JavaScript, so the page works with no
 network. `PROJECTOR_CSS` makes the fonts big; press F11 in the browser for full screen.
 
-Models come from the course's caches, trained once (seconds to a minute the first time),
-then loaded at once:
+Models load at once: the course's own pretrained model ships in the package.
 
-- attention: notebook 08's character model (`toys.cached_char_model`) on a piece of its
-  corpus, in `AttentionExplorer(big=True)`; ``--model demo|gpt2|DIR`` picks another;
+- attention: the course model (`pretrained.load_course_model`) on a passage of Tiny
+  Shakespeare, in `AttentionExplorer(big=True)`; ``--model course|gpt2|DIR`` picks another;
 - decoding: notebook 07's choice: GPT-2 when online (`pretrained.load_gpt2`), else the
-  course's demo model (`pretrained.load_demo_model`), in `DecodingExplorer`;
+  course model, in `DecodingExplorer`;
 - tokenizer: characters, a 512-token BPE trained on the spot, and GPT-2's vocabulary
   (offline, `tokenizer.gpt2_tokenizer`), in `TokenizerPlayground`.
 
@@ -51,7 +50,8 @@ from . import add_flag
 
 HELP = "open one explorer (attention, decoding, tokenizer) full screen in the browser, for a projector"
 DEMOS = ("attention", "decoding", "tokenizer")
-MODELS = ("auto", "demo", "gpt2")
+MODELS = ("auto", "course", "gpt2")
+ATTENTION_TEXT = "ROMEO:\nGood morrow, good lady. Good morrow, good lady."  # a repeat: induction heads show
 TITLES = {"attention": "Attention: what each head looks at",
           "decoding": "Decoding: how the next token is chosen",
           "tokenizer": "Tokenization: text as token ids"}
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--port", type=int, default=8866, metavar="N", help="port on 127.0.0.1 (default 8866)")
     add_flag(parser, "--no_browser", action="store_true", help="only serve the page; print its address")
     add_flag(parser, "--model", default="auto", metavar="NAME",
-             help="auto (default: the demo's usual model), demo (the course's demo model), gpt2 "
+             help="auto (default: the demo's usual model), course (the course's own pretrained model), gpt2 "
                   "(downloaded once, needs the internet then), or a model folder written by `course train`")
     add_flag(parser, "--text", default=None, metavar="TEXT", help="the text or prompt to start with")
     add_flag(parser, "--zoom", type=float, default=None, metavar="Z",
@@ -96,8 +96,8 @@ def check_args(demo: str, port: int, model: str, zoom: float | None = None) -> N
 def _language_model(model: str) -> tuple[Any, Any]:
     from .. import pretrained, runtime
 
-    if model == "demo" or (model == "auto" and runtime.offline()):
-        return pretrained.load_demo_model()
+    if model == "course" or (model == "auto" and runtime.offline()):
+        return pretrained.load_course_model()
     return pretrained.load_gpt2("gpt2" if model == "auto" else model)
 
 
@@ -110,14 +110,11 @@ def explorer(demo: str, model: str = "auto", text: str | None = None) -> Any:
     from .. import viz
 
     if demo == "attention":
-        if model == "auto":
-            from ..data import load_corpus
+        from .. import pretrained
 
-            corpus = load_corpus()
-            from .. import toys
-
-            lm, tok = toys.cached_char_model(corpus)
-            text = text or corpus[1000:1048]  # 48 characters: every one labelled, large enough for a projector
+        if model in ("auto", "course"):
+            lm, tok = pretrained.load_course_model()
+            text = text or ATTENTION_TEXT
         else:
             lm, tok = _language_model(model)
             text = text or "The cat sat on the mat. The cat sat on the mat."
@@ -232,9 +229,8 @@ def run(args: argparse.Namespace) -> int:
     previous = _stop_on_sigterm()  # a terminated `course demo` stops its Voilà too (the finally below)
     try:
         wait_until_up(args.port, proc)
-        print(f"course demo {args.demo}: serving {url} (Ctrl-C stops it). The first visit can take a minute: "
-              "the course trains its small model once (the page says so while it waits), then reads it from "
-              "its cache. In the browser, F11 is full screen.", flush=True)
+        print(f"course demo {args.demo}: serving {url} (Ctrl-C stops it). In the browser, F11 is full screen.",
+              flush=True)
         if not args.no_browser:
             webbrowser.open(url)
         return proc.wait()

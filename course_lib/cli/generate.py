@@ -2,16 +2,17 @@
 
     course generate --model_dir outputs/mini_gpt2_med --prompt "ROMEO:" \\
                     --strategy top_p --top_p 0.9 --max_new_tokens 100 --seed 7
-    course generate --model_dir demo --prompt "The cat" --prompt "Once upon a time" --stop "."
+    course generate --model_dir course --prompt "ROMEO:" --prompt "JULIET:" --stop "."
 
 The model folder is what `course train` writes (a Hugging Face model folder with the
 tokenizer files beside it); the tokenizer is read with `course_lib.tokenizer.load_tokenizer`,
 or with `transformers.AutoTokenizer` for other folders (``--tokenizer_dir`` points
 elsewhere). ``--model_dir`` may also be a Hugging Face hub name (``gpt2``, ``gpt2-medium``,
 ``gpt2-large``, ``gpt2-xl``), downloaded and cached by `course_lib.pretrained.hub_folder`, or
-``demo`` for the course's small demo model; an existing local folder of that name wins.
-Offline with a hub name that is not cached, the command prints one line and exits with
-status 2 (it does not train the demo model unasked: pass ``--model_dir demo`` for that).
+``course`` for the course's own pretrained model (Tiny Shakespeare, shipped in the package;
+``course-draft`` for its small draft); an existing local folder of that name wins. Offline with
+a hub name that is not cached, the command prints one line and exits with status 2 (pass
+``--model_dir course`` for the shipped model).
 
 The strategies, their flags and defaults come from `course_lib.generate.STRATEGIES` (the
 ``--strategy`` help lists them); a flag that a strategy does not read is ignored with a
@@ -19,6 +20,8 @@ warning. Several ``--prompt``s are decoded as one batch (left-padded, with an at
 mask). The text is printed as it comes (``--stream``, the default when the output is a
 terminal) when there is one text to print. Generation stops at the tokenizer's
 ``<|endoftext|>`` unless ``--eos_token_id -1``, and at any ``--stop`` string.
+``--draft_model DIR`` decodes speculatively: the draft (same tokenizer, fewer layers) proposes
+``--num_assistant_tokens`` tokens, the model checks them in one pass (greedy: the same text, faster).
 
 Introduced in notebooks/07_decoding_strategies.ipynb.
 """
@@ -66,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_flag(parser, "--model_dir", required=True, metavar="DIR",
              help="model folder written by `course train`, a hub name such as gpt2 (needs the internet "
-                  "once), or demo (the course's small demo model)")
+                  "once), or course (the course's own pretrained model, offline)")
     add_flag(parser, "--prompt", required=True, action="append", metavar="TEXT",
              help="the text to continue; repeat the flag to decode several prompts as one batch")
     add_flag(parser, "--strategy", default="greedy", choices=tuple(STRATEGIES), metavar="NAME",
@@ -85,8 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              help="end a text once it ends with TEXT (repeatable); the stop string is kept")
     add_flag(parser, "--stream", action=argparse.BooleanOptionalAction, default=None,
              help="print the text as it comes (default: on when the output is a terminal; one text only)")
-    # (speculative decoding will add --draft_model DIR here: a small model with the same vocabulary
-    # proposes tokens that the model verifies; see _run_options)
+    add_flag(parser, "--draft_model", default=None, metavar="DIR",
+             help="speculative decoding: a small model folder with the same tokenizer proposes tokens that "
+                  "--model_dir verifies, several per forward pass (same text for greedy; one prompt)")
+    add_flag(parser, "--num_assistant_tokens", type=int, default=None, metavar="K",
+             help="with --draft_model: draft tokens proposed per round (default 5)")
     add_flag(parser, "--tokenizer_dir", default=None, metavar="DIR", help="tokenizer folder (default: --model_dir)")
     add_flag(parser, "--device", default=None, help="cpu, cuda or mps (default: the best available)")
     add_flag(parser, "--no_cache", action="store_true", help="recompute the whole context each step (slower)")
@@ -165,7 +171,7 @@ def _eos_of(tokenizer: Any, model_dir: Path, vocab_size: int) -> int | None:
 
 
 def resolve_model_dir(value: str) -> Path:
-    """The folder `--model_dir` means: a local folder, else a hub name's cached snapshot, or the demo model.
+    """The folder `--model_dir` means: a local folder, else a hub name's cached snapshot, or the course model.
 
     A local folder wins over a hub name. A hub name that cannot be downloaded (offline,
     or no network) raises a one-line `CourseInputError`.
@@ -177,8 +183,8 @@ def resolve_model_dir(value: str) -> Path:
         return d
     if d.is_file():
         raise CourseInputError(f"--model_dir: {d} is a file; expected a model folder written by `course train`")
-    if value == "demo":
-        return pretrained.demo_dir()
+    if value in ("course", "course-draft"):
+        return pretrained.course_model_dir(draft=value == "course-draft")
     if not pretrained.is_hub_name(value) or d.is_absolute():
         raise CourseInputError(f"--model_dir: folder not found: {d}")
     try:
@@ -186,7 +192,7 @@ def resolve_model_dir(value: str) -> Path:
     except pretrained.HubUnavailableError as e:
         raise CourseInputError(
             f"--model_dir: no folder {value!r} here, and GPT-2 {e}. Go online once (it is cached "
-            "afterwards), pass a local model folder, or --model_dir demo for the course's demo model"
+            "afterwards), pass a local model folder, or --model_dir course for the course's own model"
         ) from None
     except CourseInputError as e:
         raise CourseInputError(f"--model_dir: no folder {value!r} here, and {e}") from None
@@ -274,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"course generate: warning: --stream shows one text as it comes; {why}: printed when done",
               file=sys.stderr)
     options = _run_options(args, settings, eos, mask, streamer, tokenizer)
+    if args.draft_model is not None:
+        options.update(_draft_options(args, settings, len(prompts), model, device))
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's two
         warnings.simplefilter("always")
         out = strategy(args.strategy).run(model, ids, args.max_new_tokens, settings, **options)
@@ -295,10 +303,36 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_options(args: argparse.Namespace, settings: DecodingSettings, eos: int | None, mask: Any,
                  streamer: Any, tokenizer: Any) -> dict[str, Any]:
-    """What the strategy runs with besides its settings (speculative decoding will add assistant_model)."""
+    """What the strategy runs with besides its settings (--draft_model adds assistant_model: _draft_options)."""
     return dict(attention_mask=mask, eos_token_id=eos, use_cache=not args.no_cache,
                 seed=args.seed if settings.do_sample else None,  # only sampling draws random numbers
                 streamer=streamer, stop_strings=args.stop, tokenizer=tokenizer if args.stop else None)
+
+
+def _draft_options(args: argparse.Namespace, settings: DecodingSettings, prompts: int, model: Any,
+                   device: Any) -> dict[str, Any]:
+    """--draft_model: the draft loaded and checked (vocabulary, strategy, one prompt), as generate's options."""
+    from ..generate import DEFAULT_ASSISTANT_TOKENS
+
+    if settings.num_beams > 1 or settings.penalty_alpha is not None or settings.num_beam_groups > 1:
+        raise CourseInputError(f"--draft_model works with greedy decoding and sampling (greedy, sample, top_k, top_p, "
+                               f"min_p, typical), not --strategy {args.strategy}")
+    if prompts > 1 or settings.num_return_sequences > 1:
+        raise CourseInputError("--draft_model continues one prompt into one text: give one --prompt "
+                               "and no --num_return_sequences")
+    if args.no_cache:
+        raise CourseInputError("--draft_model always uses the KV cache (its rollback is the point): drop --no_cache")
+    try:  # the names --model_dir takes work here too; its messages name this flag
+        d = resolve_model_dir(args.draft_model)
+        draft = _load_model(d).to(device).eval()
+    except CourseInputError as e:
+        raise CourseInputError(str(e).replace("--model_dir", "--draft_model")) from None
+    if draft.config.vocab_size != model.config.vocab_size:
+        raise CourseInputError(
+            f"--draft_model: {d} has a vocabulary of {draft.config.vocab_size} tokens but --model_dir has "
+            f"{model.config.vocab_size}: the draft must be trained with the model's tokenizer")
+    k = DEFAULT_ASSISTANT_TOKENS if args.num_assistant_tokens is None else args.num_assistant_tokens
+    return {"assistant_model": draft, "num_assistant_tokens": k}
 
 
 def _new_tokens(new: list[int], prompt: list[int], eos: int | None, stopper: Any) -> list[int]:

@@ -35,11 +35,14 @@ Batches of prompts of different lengths are left-padded, with an ``attention_mas
 pads are hidden from every query and positions count from each row's first token, so each
 row decodes as it would alone. Text comes out as it is decoded through a ``streamer``
 (transformers' put/end protocol), and ``stop_strings`` end a row, as in transformers.
+Speculative decoding (``assistant_model=``: a small draft proposes, the target verifies several
+tokens in one pass) writes the target's own greedy ids, or samples from its distribution.
 
 The package: processors.py (layer 1, and DecodingSettings), strategies.py and beam.py
 (layer 2), runner.py (layer 3, the KV cache and the padding mask), registry.py (STRATEGIES:
 the one table of strategies that the CLI, the explorer and the docs read), text.py (token
-bytes, stop strings, the streamer), trace.py (DecodingTrace). Every name stays importable
+bytes, stop strings, the streamer), trace.py (DecodingTrace), speculative.py
+(speculative_generate, accept_draft). Every name stays importable
 from ``course_lib.generate``.
 
 Introduced in notebooks/07_decoding_strategies.ipynb.
@@ -62,6 +65,7 @@ from .processors import (
 )
 from .registry import STRATEGIES, Strategy, StrategyFn, defaults_text, strategy
 from .runner import context_length
+from .speculative import DEFAULT_ASSISTANT_TOKENS, SpeculativeStats, accept_draft, speculative_generate
 from .strategies import contrastive_search, generate, next_token_step
 from .text import StopStrings, Streamer, TextStreamer, token_bytes_of
 from .trace import DecodingTrace, TraceStep, summarize_stages
@@ -96,4 +100,8 @@ __all__ = [
     "StrategyFn",
     "strategy",
     "defaults_text",
+    "speculative_generate",
+    "accept_draft",
+    "SpeculativeStats",
+    "DEFAULT_ASSISTANT_TOKENS",
 ]

@@ -103,6 +103,7 @@ def generate(
     streamer: Streamer | None = None,
     stop_strings: str | Sequence[str] | None = None,
     tokenizer: Any = None,
+    assistant_model: CausalLM | None = None,
     **options: Any,
 ) -> torch.Tensor:
     """Continue `input_ids` by up to `max_new_tokens` tokens; returns prompt + new ids (B', T').
@@ -124,7 +125,22 @@ def generate(
     tokens (``put``/``end``: transformers' ``TextStreamer`` works, or the course's `TextStreamer`).
     A prompt longer than the context is cropped from the left (with a warning); so is the text
     when it outgrows the context.
+
+    `assistant_model` (a draft sharing the vocabulary) turns on speculative decoding: see
+    `speculative.speculative_generate`, which takes the same arguments (and `num_assistant_tokens`).
     """
+    if assistant_model is not None:
+        from .speculative import speculative_generate  # speculative.py builds on this module
+
+        if attention_mask is not None and not bool(torch.as_tensor(attention_mask).bool().all()):
+            raise CourseInputError("speculative decoding continues one prompt without padding: "
+                                   "leave attention_mask out, or all 1")
+        if trace is not None or not use_cache:
+            raise CourseInputError("speculative decoding always uses the KV cache and records no trace: "
+                                   "leave trace and use_cache=False out")
+        return speculative_generate(model, input_ids, max_new_tokens, settings, assistant_model=assistant_model,
+                                    eos_token_id=eos_token_id, pad_token_id=pad_token_id, seed=seed,
+                                    streamer=streamer, stop_strings=stop_strings, tokenizer=tokenizer, **options)
     settings = settings_from(settings, options)
     num_beams, num_return_sequences = settings.num_beams, settings.num_return_sequences
     _check_common(max_new_tokens, num_beams, num_return_sequences)

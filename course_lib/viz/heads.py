@@ -3,7 +3,7 @@ models, head-score heatmaps, and the logit lens. Each takes plain numbers and re
 Figure made without pyplot (a notebook shows it as the cell's value).
 
 The head-role scores themselves are `course_lib.interp`'s; the few that notebook 08's exercise
-cells and `checks` reach through ``course_lib.viz`` are re-exported here under those names.
+cells reach through ``course_lib.viz`` are re-exported here under those names.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import CourseInputError
-from ..interp import (  # noqa: F401 - re-exported: notebook 08's exercises and checks reach them through viz
+from ..interp import (  # noqa: F401 - re-exported: notebook 08's exercises reach them through viz
     attention_entropy,
     attention_maps,
     induction_score,
@@ -69,10 +69,11 @@ def plot_history(history: dict[str, list[float]], score: str | Sequence[str] = "
 
 
 def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: str = "", label: str = "score",
-                     annotate: bool | None = None) -> Any:
+                     annotate: bool | None = None, diverging: bool = False) -> Any:
     """(L, H) score tensors as layer x head heatmaps (rows are layers), one panel per entry of a
     dict {panel title: scores}: a matplotlib Figure (no pyplot: a notebook shows it as the
     cell's value). Numbers are written in the cells of small grids (up to 64 heads).
+    `diverging=True` is for signed scores (a share of a logit): red above zero, blue below, white at zero.
     """
     from matplotlib.figure import Figure
 
@@ -87,10 +88,15 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
     fig = Figure(figsize=(sum(widths) + 1.2, height + (0.3 if title and isinstance(scores, dict) else 0)),
                  layout="constrained")
     axes = fig.subplots(1, len(mats), width_ratios=widths, squeeze=False)[0]
-    vmax = max(1.0, *(float(m.max()) for m in mats.values()))
+    if diverging:
+        vmax = max(1e-6, *(float(abs(m).max()) for m in mats.values()))
+        cmap, vmin = "RdBu_r", -vmax
+    else:
+        vmax = max(1.0, *(float(m.max()) for m in mats.values()))
+        cmap, vmin = "viridis", 0.0
     for ax, (name, m) in zip(axes, mats.items()):
         L, H = m.shape
-        im = ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
+        im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
         ax.grid(False)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
@@ -100,8 +106,9 @@ def plot_head_scores(scores: torch.Tensor | dict[str, torch.Tensor], *, title: s
         if annotate if annotate is not None else L * H <= 64:
             for i in range(L):
                 for j in range(H):
+                    dark = abs(m[i, j]) > 0.6 * vmax if diverging else m[i, j] <= 0.6 * vmax
                     ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                            color="black" if m[i, j] > 0.6 * vmax else "white")
+                            color="white" if dark else "black")
         ax.set_title(name if isinstance(scores, dict) else title, fontsize=10)
     fig.colorbar(im, ax=list(axes), label=label)
     if isinstance(scores, dict) and title:
