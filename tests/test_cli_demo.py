@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(("argv", "said"), [
     (["demo", "atention"], "DEMO 'atention' is not one of attention, decoding, tokenizer"),
     (["demo", "attention", "--port", "0"], "--port 0 is not a port number"),
-    (["demo", "decoding", "--model", "no-such-model"], "--model 'no-such-model' is not one of auto, demo, gpt2"),
-    (["demo", "tokenizer", "--model", "demo"], "the tokenizer demo has no model"),
+    (["demo", "decoding", "--model", "no-such-model"], "--model 'no-such-model' is not one of auto, course, gpt2"),
+    (["demo", "tokenizer", "--model", "course"], "the tokenizer demo has no model"),
     (["demo", "decoding", "--zoom", "9"], "--zoom 9.0 is outside 0.5 .. 3"),
 ])
 def test_bad_input_is_one_clear_line(argv: list[str], said: str, capsys) -> None:
@@ -36,9 +36,9 @@ def test_bad_input_is_one_clear_line(argv: list[str], said: str, capsys) -> None
 
 
 def test_the_demo_notebook_is_one_cell_that_calls_show() -> None:
-    nb = demo.demo_notebook("decoding", "demo", "ROMEO:", 1.5)
+    nb = demo.demo_notebook("decoding", "course", "ROMEO:", 1.5)
     (cell,) = nb["cells"]
-    assert cell["source"] == "from course_lib.cli import demo\ndemo.show('decoding', 'demo', 'ROMEO:', 1.5)"
+    assert cell["source"] == "from course_lib.cli import demo\ndemo.show('decoding', 'course', 'ROMEO:', 1.5)"
     assert (demo.TEMPLATE_ROOT / "voila" / "templates" / demo.TEMPLATE / "index.html.j2").is_file()
     assert "--template=course-demo" in demo.voila_command(Path("x.ipynb"), 8866)
 

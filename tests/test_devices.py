@@ -105,17 +105,17 @@ def _notebook_class(path: Path, name: str) -> type:
 
 @pytest.mark.parametrize("device,dtype", [("meta", torch.float32), ("cpu", torch.float64)])
 def test_notebook_09_lora_layer_follows_the_base_layer(device: str, dtype: torch.dtype) -> None:
-    cls = _notebook_class(ROOT / "notebooks" / "09_fine_tuning.ipynb", "MyLoRALinear")
+    cls = _notebook_class(ROOT / "notebooks" / "09_fine_tuning.ipynb", "ReferenceLoRALinear")
     base = torch.nn.Linear(8, 12, device=device, dtype=dtype)
     layer = cls(base, r=4, alpha=8)
     for name, t in [*layer.named_parameters(), *layer.named_buffers()]:
-        assert (t.device.type, t.dtype) == (device, dtype), f"MyLoRALinear.{name} is on {t.device} {t.dtype}"
+        assert (t.device.type, t.dtype) == (device, dtype), f"ReferenceLoRALinear.{name} is on {t.device} {t.dtype}"
     y = layer(torch.ones(2, 3, 8, device=device, dtype=dtype))
     assert (y.shape, y.device.type, y.dtype) == ((2, 3, 12), device, dtype)
 
 
 @pytest.mark.cuda
 def test_notebook_09_lora_layer_runs_on_cuda() -> None:
-    cls = _notebook_class(ROOT / "notebooks" / "09_fine_tuning.ipynb", "MyLoRALinear")
+    cls = _notebook_class(ROOT / "notebooks" / "09_fine_tuning.ipynb", "ReferenceLoRALinear")
     layer = cls(torch.nn.Linear(8, 12, device="cuda"), r=4, alpha=8)
     assert layer(torch.ones(2, 8, device="cuda")).shape == (2, 12)
