@@ -24,8 +24,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_browser import _artifact, _chromium, _launch, _open_and_run_all
-from test_browser import jupyterlab as jupyterlab  # the same headless JupyterLab fixture
+from jupyter_browser import IDLE, artifact, browser_page, open_and_run_all
+from jupyter_browser import jupyterlab as jupyterlab  # the same headless JupyterLab fixture
 from test_browser_classroom import demo_server as demo_server  # `course demo` in a subprocess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -70,87 +70,71 @@ def _no_sideways_scroll(page) -> None:
 
 
 def test_every_explorer_fits_a_1366_px_window_in_jupyterlab(jupyterlab, tmp_path: Path) -> None:
-    chromium = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     base, token = jupyterlab
     nb = nbformat.v4.new_notebook()  # the fixture serves tmp_path / "notebooks"
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     nbformat.write(nb, tmp_path / "notebooks" / LAYOUT_NOTEBOOK)
-    with sync_api.sync_playwright() as pw:
-        browser = _launch(sync_api, pw, chromium)
-        try:
-            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-            page.set_default_timeout(60_000)
-            _open_and_run_all(sync_api, page, base, token, LAYOUT_NOTEBOOK)
-            page.locator(".course-decoding-explorer svg").first.wait_for(timeout=400_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=240_000)
-            time.sleep(2)
-            explorers = page.locator(".course-attention-explorer")
-            assert explorers.count() == 2
-            # 1. the character model's explorer: its text, its header, its head view
-            char = explorers.nth(0)
-            char.scroll_into_view_if_needed()
-            text = char.locator(".course-attention-text").first.text_content() or ""
-            assert "(64 tokens)" in text, text[:200]
-            header = char.locator(".course-role-header div").first
-            row = char.locator(".course-role-row").first
-            widths = [x.evaluate("e => e.getBoundingClientRect().width") for x in (header, row)]
-            assert abs(widths[0] - widths[1]) <= 2, f"the header is not as wide as a row: {widths}"
-            view = char.locator(".course-head-view").first
-            natural = view.evaluate("e => e.naturalWidth")
-            assert natural >= 600, f"the head view is {natural} px: too small to label 64 tokens"
-            assert char.evaluate(OVERFLOW_JS) == []
-            page.screenshot(path=str(_artifact("layout_08_char_explorer_1366.png")))
-            # 2. the classroom size: the token panel wraps inside the window
-            big = explorers.nth(1)
-            big.scroll_into_view_if_needed()
-            panel = big.locator(".course-token-panel").first
-            panel.scroll_into_view_if_needed()
-            assert big.evaluate(OVERFLOW_JS) == [], big.evaluate(OVERFLOW_JS)
-            assert panel.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the token panel runs past its box"
-            page.screenshot(path=str(_artifact("layout_08_classroom_panel_1366.png")))
-            # 3. the decoding explorer: a legend, the beam tree within the window
-            dec = page.locator(".course-decoding-explorer").first
-            legend = dec.locator(".course-bar-legend").first
-            assert "kept" in (legend.text_content() or "") and "raw probability" in (legend.text_content() or "")
-            tree = dec.locator("svg.course-beam-tree").first
-            tree.scroll_into_view_if_needed()
-            assert tree.evaluate("e => e.getBoundingClientRect().right") <= WIDTH
-            assert dec.evaluate(OVERFLOW_JS) == [], dec.evaluate(OVERFLOW_JS)
-            page.screenshot(path=str(_artifact("layout_07_beam_tree_1366.png")))
-            # 4. the tokenizer playground
-            play = page.locator(".jp-OutputArea-output textarea").last
-            play.scroll_into_view_if_needed()
-            page.screenshot(path=str(_artifact("layout_01_tokenizer_1366.png")))
-            _no_sideways_scroll(page)
-        finally:
-            browser.close()
+    with browser_page(WIDTH, HEIGHT) as (sync_api, page):
+        open_and_run_all(sync_api, page, base, token, LAYOUT_NOTEBOOK)
+        page.locator(".course-decoding-explorer svg").first.wait_for(timeout=400_000)
+        page.wait_for_selector(IDLE, timeout=240_000)
+        time.sleep(2)
+        explorers = page.locator(".course-attention-explorer")
+        assert explorers.count() == 2
+        # 1. the character model's explorer: its text, its header, its head view
+        char = explorers.nth(0)
+        char.scroll_into_view_if_needed()
+        text = char.locator(".course-attention-text").first.text_content() or ""
+        assert "(64 tokens)" in text, text[:200]
+        header = char.locator(".course-role-header div").first
+        row = char.locator(".course-role-row").first
+        widths = [x.evaluate("e => e.getBoundingClientRect().width") for x in (header, row)]
+        assert abs(widths[0] - widths[1]) <= 2, f"the header is not as wide as a row: {widths}"
+        view = char.locator(".course-head-view").first
+        natural = view.evaluate("e => e.naturalWidth")
+        assert natural >= 600, f"the head view is {natural} px: too small to label 64 tokens"
+        assert char.evaluate(OVERFLOW_JS) == []
+        page.screenshot(path=str(artifact("layout_08_char_explorer_1366.png")))
+        # 2. the classroom size: the token panel wraps inside the window
+        big = explorers.nth(1)
+        big.scroll_into_view_if_needed()
+        panel = big.locator(".course-token-panel").first
+        panel.scroll_into_view_if_needed()
+        assert big.evaluate(OVERFLOW_JS) == [], big.evaluate(OVERFLOW_JS)
+        assert panel.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the token panel runs past its box"
+        page.screenshot(path=str(artifact("layout_08_classroom_panel_1366.png")))
+        # 3. the decoding explorer: a legend, the beam tree within the window
+        dec = page.locator(".course-decoding-explorer").first
+        legend = dec.locator(".course-bar-legend").first
+        assert "kept" in (legend.text_content() or "") and "raw probability" in (legend.text_content() or "")
+        tree = dec.locator("svg.course-beam-tree").first
+        tree.scroll_into_view_if_needed()
+        assert tree.evaluate("e => e.getBoundingClientRect().right") <= WIDTH
+        assert dec.evaluate(OVERFLOW_JS) == [], dec.evaluate(OVERFLOW_JS)
+        page.screenshot(path=str(artifact("layout_07_beam_tree_1366.png")))
+        # 4. the tokenizer playground
+        play = page.locator(".jp-OutputArea-output textarea").last
+        play.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifact("layout_01_tokenizer_1366.png")))
+        _no_sideways_scroll(page)
 
 
 def test_every_course_demo_page_fits_a_1366_px_window(demo_server, tmp_path: Path) -> None:
-    chromium = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     demo, url = demo_server
-    with sync_api.sync_playwright() as pw:
-        browser = _launch(sync_api, pw, chromium)
-        try:
-            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-            page.set_default_timeout(60_000)
-            page.goto(url, timeout=240_000)
-            page.locator(".course-demo-explorer").first.wait_for(timeout=240_000)
-            root = page.locator(".course-demo-explorer").first
-            if demo == "attention":
-                page.locator(".course-head-view").first.wait_for(timeout=60_000)
-                assert page.locator(".course-attention-text").count() == 1
-            if demo == "decoding":
-                page.locator(".course-bar-legend").first.wait_for(timeout=60_000)
-                page.locator("select").first.select_option("beam")
-                page.locator("button", has_text="generate N").first.click()
-                page.locator("svg.course-beam-tree").first.wait_for(timeout=120_000)
-            time.sleep(1)
-            wide = root.evaluate(OVERFLOW_JS)
-            page.screenshot(path=str(_artifact(f"layout_demo_{demo}_1366.png")), full_page=True)
-            assert wide == [], f"{demo}: elements past the right edge: {wide}"
-            _no_sideways_scroll(page)
-        finally:
-            browser.close()
+    with browser_page(WIDTH, HEIGHT) as (sync_api, page):
+        page.goto(url, timeout=240_000)
+        page.locator(".course-demo-explorer").first.wait_for(timeout=240_000)
+        root = page.locator(".course-demo-explorer").first
+        if demo == "attention":
+            page.locator(".course-head-view").first.wait_for(timeout=60_000)
+            assert page.locator(".course-attention-text").count() == 1
+        if demo == "decoding":
+            page.locator(".course-bar-legend").first.wait_for(timeout=60_000)
+            page.locator("select").first.select_option("beam")
+            page.locator("button", has_text="generate N").first.click()
+            page.locator("svg.course-beam-tree").first.wait_for(timeout=120_000)
+        time.sleep(1)
+        wide = root.evaluate(OVERFLOW_JS)
+        page.screenshot(path=str(artifact(f"layout_demo_{demo}_1366.png")), full_page=True)
+        assert wide == [], f"{demo}: elements past the right edge: {wide}"
+        _no_sideways_scroll(page)
