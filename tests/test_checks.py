@@ -100,7 +100,7 @@ def test_solution_and_last_failure_of_an_unknown_name_say_what_exists(capsys) ->
     assert checks.solution("no such thing") is None
     assert checks.last_failure("no such thing") is None
     out = capsys.readouterr().out
-    assert "no exercise called 'no such thing'" in out and "causal_mask" in out
+    assert "no exercise called 'no such thing'" in out and "causal_attention" in out
 
 
 def test_last_failure_gives_back_the_input(capsys) -> None:

@@ -120,7 +120,7 @@ def test_a_crash_or_a_wrong_kind_of_result_is_a_fail_with_the_message(name: str,
     assert "Stronger hint" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["check_apply_merge", "check_causal_mask", "check_lr_schedule"])
+@pytest.mark.parametrize("name", ["check_apply_merge", "check_causal_attention", "check_lr_schedule"])
 def test_a_hang_fails_within_the_time_limit(name: str, monkeypatch, capsys) -> None:
     import time
 

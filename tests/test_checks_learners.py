@@ -321,14 +321,6 @@ def overlap_with_counter(train_lines, val_lines, n):
 
 
 # -- 03 attention -------------------------------------------------------------------------
-def float_mask(T):
-    return torch.ones(T, T).tril()
-
-
-def strict_mask(T):
-    return torch.ones(T, T, dtype=torch.bool).tril(-1)
-
-
 def sdpa_attention(q, k, v, dropout=None):  # the fused kernel when nothing is dropped: different, right
     if dropout is None or not dropout.training:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -1578,10 +1570,6 @@ TABLE = [
      [(running_mean_over_T, "got 0.666667, expected 2.0"), (running_mean_channels, "got 4.0, expected 3.0")]),
     ("check_multihead_attention", [mha_einsum],
      [(mha_scale_by_C, "scaled by the input width instead of the head size"), (mha_heads_last, "interleaved")]),
-    ("check_causal_mask", [lambda T: ~torch.ones(T, T, dtype=torch.bool).triu(1)],
-     [(float_mask, "your mask is float32; the mask must be bool"),
-      (strict_mask, "at [0, 0]: got False, expected True"),
-      (lambda T: torch.ones(T, T, dtype=torch.bool).triu(), "at [0, 1]: got True, expected False")]),
     ("check_causal_attention", [sdpa_attention, attention_by_loop],
      [(sqrt_t_attention, "Recognised mistake: scores scaled by the square root of T instead of the head size"),
       (zero_filled_attention, "hidden scores set to zero instead of minus infinity"),

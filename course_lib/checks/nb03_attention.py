@@ -26,7 +26,6 @@ __all__ = [
     "check_running_mean",
     "check_sliding_window_mask",
     "check_multihead_attention",
-    "check_causal_mask",
 ]
 
 NEG_INF = float("-inf")
@@ -370,32 +369,3 @@ def check_multihead_attention(
     """`fn(x, w_q, w_k, w_v)`: x (B, T, C), each w (nh, C, hs); all heads' causal attention, (B, T, nh*hs).
     """
     return MULTIHEAD_ATTENTION.check(fn, quiet=quiet)
-
-
-# --------------------------------------------------------------------- not used by a notebook (yet)
-def _ref_causal_mask(T: int) -> torch.Tensor:
-    """(T, T) bool: True on and below the diagonal, where query i may look at key j <= i."""
-    return torch.ones(T, T, dtype=torch.bool).tril()
-
-
-CAUSAL_MASK = Exercise(
-    name="causal_mask",
-    reference=_ref_causal_mask,
-    make_inputs=lambda rng: (rng.randint(1, 12),),
-    hints=(
-        "row i is query i, column j is key j; a query may look at itself and at the past, never at the future",
-        "the mask is boolean and True on the diagonal and everywhere below it, False above it: "
-        "a lower-triangular matrix of True values",
-    ),
-    cases=(
-        Case("four positions", (4,)),
-        Case("a single position", (1,)),
-        Case("two positions", (2,)),
-    ),
-    noun="mask",
-)
-
-
-def check_causal_mask(fn: Callable[[int], torch.Tensor], quiet: bool = False) -> CheckResult:
-    """`fn(T)` returns the (T, T) boolean mask, True where query i may look at key j."""
-    return CAUSAL_MASK.check(fn, quiet=quiet)
