@@ -313,8 +313,8 @@ def test_generate_any_prompt(model_dir: Path, prompt: str, strategy: str, new: i
     assert rc == 0, err
     assert printed.startswith(prompt)  # the prompt comes back unchanged, then the continuation
     assert "Traceback" not in err
-    for line in err.splitlines():  # only one-line notes, e.g. a prompt longer than the context
-        assert line.startswith("course generate: warning: "), err
+    for line in err.splitlines():  # only one-line notes: a prompt longer than the context, a barely trained model
+        assert line.startswith(("course generate: warning: ", "course generate: note: ")), err
 
 
 def _damage(kind: str, model_dir: Path, root: Path) -> Path:

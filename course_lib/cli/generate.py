@@ -250,11 +250,6 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     device = pick_device(args.device)
     model = _load_model(model_dir).to(device).eval()
-    from ..train.checkpoint import training_note
-
-    note = training_note(model_dir, model.config.vocab_size)
-    if note:  # say why before printing the text, not after someone wonders
-        print(f"course generate: note: {note}", file=sys.stderr)
     tokenizer = load_tokenizer_any(args.tokenizer_dir or model_dir)
     prompts = [_encode_prompt(tokenizer, p) for p in args.prompt]
     for text, ids in zip(args.prompt, prompts):
@@ -282,6 +277,11 @@ def run(args: argparse.Namespace) -> int:
     options = _run_options(args, settings, eos, mask, streamer, tokenizer)
     if args.draft_model is not None:
         options.update(_draft_options(args, settings, len(prompts), model, device))
+    from ..train.checkpoint import training_note
+
+    note = training_note(model_dir, model.config.vocab_size)
+    if note:  # once everything is read and checked: say why before printing the text, not after someone wonders
+        print(f"course generate: note: {note}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:  # one line each, not Python's two
         warnings.simplefilter("always")
         out = strategy(args.strategy).run(model, ids, args.max_new_tokens, settings, **options)
