@@ -336,9 +336,11 @@ def test_notebook_08_saved_with_outputs_stays_small(tmp_path) -> None:
     for out in views:
         for s in scripts:
             out["data"]["text/html"] = out["data"]["text/html"].replace(s, "")
+    # 3 MB: the course model's two explorers (6 layers x 8 heads) keep 48 thumbnails each in the widget state
+    # (about 1.3 MB of the 2.4 MB measured with it; the 2-layer demo model it replaced fitted in 2 MB)
     own = nbformat.writes(nb).encode("utf-8")
-    assert len(own) < 2_000_000, f"notebook 08 with outputs is {len(own) / 1e6:.2f} MB without the scripts"
-    assert len(saved) < 2_000_000 + len(views) * 500_000, f"notebook 08 with outputs is {len(saved) / 1e6:.2f} MB"
+    assert len(own) < 3_000_000, f"notebook 08 with outputs is {len(own) / 1e6:.2f} MB without the scripts"
+    assert len(saved) < 3_000_000 + len(views) * 500_000, f"notebook 08 with outputs is {len(saved) / 1e6:.2f} MB"
 
 
 def test_figure_labels_show_glyphs_the_font_lacks_as_escapes() -> None:

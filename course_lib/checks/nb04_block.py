@@ -127,10 +127,10 @@ def check_layer_norm(
 class LayerNorm(nn.Module):
     """nn.LayerNorm's parameters, `weight` (ones) and `bias` (zeros), around the notebook's layer_norm."""
 
-    def __init__(self, n_embd, eps=1e-5):
+    def __init__(self, n_embd, eps=1e-5, device=None):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(n_embd))
-        self.bias = nn.Parameter(torch.zeros(n_embd))
+        self.weight = nn.Parameter(torch.ones(n_embd, device=device))
+        self.bias = nn.Parameter(torch.zeros(n_embd, device=device))
         self.eps = eps
 
     def forward(self, x):                                       # (B, T, C) -> (B, T, C)

@@ -175,7 +175,7 @@ def replace_linear_with_lora(model, targets, r=8, alpha=16):
     for name, module in chosen:                                 # a list first: the model changes below
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)               # "" is the model itself
-        setattr(parent, child, LoRALinear(module, r=r, alpha=alpha))
+        setattr(parent, child, LoRALinear(module, r=r, alpha=alpha))  # A, B beside module's weight: CPU or GPU
     return model
 
 
