@@ -348,6 +348,29 @@ def _fit(trainer: Trainer, run: Path) -> float:
     return time.time() - t0
 
 
+def _copy_phase(recipe: Recipe, out: Path, phase: int, start: Path | None, most: int, max_steps: int | None,
+                tok: BPETokenizer, log: JsonlLog) -> Trainer | None:
+    """Phases 1 and 3: the copy task (from scratch, or from the model in `start`) in out/phase{phase}, until the
+    probe sees enough induction heads or `most` steps; None when it is already done."""
+    folder, done = out / f"phase{phase}", out / f"phase{phase}" / "done.json"
+    if done.is_file():
+        return None
+    model = GPT(recipe.model_config(dropout=0.0))
+    if start is not None:
+        model.load_state_dict(GPT.from_pretrained(start).state_dict())
+    data = CopyTask(recipe, recipe.induction_batch * most)
+    cfg = recipe.induction_config(folder).replace(max_steps=min(max_steps or most, most))
+    trainer = Trainer(model, data, None, cfg, tokenizer=tok,
+                      callbacks=[log.phase(phase), InductionProbe(recipe, log.phase(phase))])
+    seconds = _fit(trainer, folder)
+    if trainer.interrupted:
+        return trainer
+    trainer.save_checkpoint(folder)
+    _record_time(out, phase, seconds, trainer.step, recipe.threads)
+    done.write_text(json.dumps({"steps": trainer.step}) + "\n", encoding="utf-8")
+    return trainer
+
+
 def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
     """Phase 1 in `out`/phase1, then phase 2 in `out`/run (the finished model); each resumes where it stopped."""
     out.mkdir(parents=True, exist_ok=True)
@@ -357,22 +380,12 @@ def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
     val = torch.from_numpy(val_ids.astype(np.int64))
     log = JsonlLog(out / "training_log.jsonl")
 
-    phase1, done1 = out / "phase1", out / "phase1" / "done.json"
-    if recipe.induction_max_steps and not done1.is_file():
+    phase1 = out / "phase1"
+    if recipe.induction_max_steps:
         torch.manual_seed(recipe.seed)
-        model = GPT(recipe.model_config(dropout=0.0))
-        data = CopyTask(recipe, recipe.induction_batch * recipe.induction_max_steps)
-        cfg = recipe.induction_config(phase1)
-        if max_steps is not None:
-            cfg = cfg.replace(max_steps=min(max_steps, cfg.max_steps))
-        trainer = Trainer(model, data, None, cfg, tokenizer=tok,
-                          callbacks=[log.phase(1), InductionProbe(recipe, log.phase(1))])
-        seconds = _fit(trainer, phase1)
-        if trainer.interrupted:
+        trainer = _copy_phase(recipe, out, 1, None, recipe.induction_max_steps, max_steps, tok, log)
+        if trainer is not None and trainer.interrupted:
             return trainer
-        trainer.save_checkpoint(phase1)
-        _record_time(out, 1, seconds, trainer.step, recipe.threads)
-        done1.write_text(json.dumps({"steps": trainer.step}) + "\n", encoding="utf-8")
 
     run = out / "run"
     torch.manual_seed(recipe.seed)
@@ -388,20 +401,11 @@ def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
         return trainer
 
     # Phase 3: natural text wore the induction heads away; the copy task brings them back in a few hundred steps.
-    phase3, done3 = out / "phase3", out / "phase3" / "done.json"
-    if recipe.refresh_max_steps and not done3.is_file():
-        model = GPT(recipe.model_config(dropout=0.0))
-        model.load_state_dict(GPT.from_pretrained(run).state_dict())
-        data = CopyTask(recipe, recipe.induction_batch * recipe.refresh_max_steps)
-        cfg = recipe.induction_config(phase3).replace(max_steps=min(max_steps or 10**9, recipe.refresh_max_steps))
-        trainer = Trainer(model, data, None, cfg, tokenizer=tok,
-                          callbacks=[log.phase(3), InductionProbe(recipe, log.phase(3))])
-        seconds = _fit(trainer, phase3)
-        if trainer.interrupted:
+    phase3 = out / "phase3"
+    if recipe.refresh_max_steps:
+        trainer = _copy_phase(recipe, out, 3, run, recipe.refresh_max_steps, max_steps, tok, log)
+        if trainer is not None and trainer.interrupted:
             return trainer
-        trainer.save_checkpoint(phase3)
-        _record_time(out, 3, seconds, trainer.step, recipe.threads)
-        done3.write_text(json.dumps({"steps": trainer.step}) + "\n", encoding="utf-8")
 
     # Phase 4: the language back (the copy task alone forgets it), copy windows in every batch keep the heads.
     if recipe.polish_steps:
