@@ -9,6 +9,7 @@ repeating it (see docs/ARCHITECTURE.md for the map):
 - attention  attention math and the multi-head module          (notebooks/03_attention)
 - model      GPTConfig, Block, GPT                             (notebooks/04, 05)
              switches to a Llama-style model (RMSNorm, RoPE, ...) (notebooks/11_beyond_gpt2)
+- model_checks  what GPTConfig and GPT.forward refuse, one clear line (notebooks/05)
 - convert    to and from transformers, one table per architecture (notebooks/05, 11)
 - train      Trainer, schedule, checkpoints                    (notebooks/06_training)
 - generate   logits processors, sampling, beam search, cache   (notebooks/07_decoding)
@@ -41,8 +42,8 @@ from .runtime import (  # noqa: E402
 
 _SUBMODULES = (  # every module and package of course_lib (tests/test_architecture.py checks it is complete)
     "attention", "checks", "classroom", "cli", "convert", "data", "distributed", "errors", "figures", "finetune",
-    "generate", "gpu_estimates", "interp", "io", "kernels", "ladder", "lora", "memory", "model", "notebook",
-    "pretrained", "protocols", "runtime", "scaling", "tokenizer", "toys", "train", "viz",
+    "generate", "gpu_estimates", "interp", "io", "kernels", "ladder", "lora", "memory", "model", "model_checks",
+    "notebook", "pretrained", "protocols", "runtime", "scaling", "tokenizer", "toys", "train", "viz",
 )
 
 __all__ = [

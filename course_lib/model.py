@@ -3,7 +3,8 @@
 Read top to bottom as notebooks 04 and 05 build it: `GPTConfig`, the norms and GELU, the MLP, the
 `Block` (its attention is `course_lib.attention`'s), `GPT`; every module is built from the config.
 Parameter names are GPT-2's (`transformer.h.{i}.attn.c_attn`, ...), so a state dict reads side by
-side with Hugging Face's; `course_lib.convert` converts to and from `transformers`.
+side with Hugging Face's; `course_lib.convert` converts to and from `transformers`, and
+`course_lib.model_checks` turns a wrong config value or input into one clear error line.
 
 Switches, not copies: each part GPT-2's descendants changed is a `GPTConfig` field whose default
 keeps GPT-2 (`norm`, `position`, `mlp`, `n_kv_head`, `bias`, `tie_word_embeddings`); all of them
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from . import convert
+from . import convert, model_checks
 from .attention import CausalSelfAttention, LayerCache, RoPE, padded_causal_mask, rope_cos_sin
 from .convert import CONV1D_WEIGHTS  # noqa: F401 - GPT-2's transposed weights, named here too
 from .errors import CourseInputError
@@ -46,7 +47,6 @@ PRESETS: dict[str, dict[str, int]] = {
 LLAMA_SWITCHES: dict[str, Any] = dict(
     norm="rmsnorm", position="rope", mlp="swiglu", bias=False, tie_word_embeddings=False
 )
-_CHOICES = {"norm": ("layernorm", "rmsnorm"), "position": ("learned", "rope"), "mlp": ("gelu", "swiglu")}
 
 
 # -- The configuration -------------------------------------------------------------------
@@ -72,31 +72,7 @@ class GPTConfig(JsonConfig):
     rope_theta: float = 10000.0  # the base of the rotary angles (position="rope")
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_kv_head", "n_inner"):
-            value, optional = getattr(self, name), name in ("n_kv_head", "n_inner")  # None allowed
-            whole = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-            if not (whole or optional and value is None):
-                raise CourseInputError(f"GPTConfig.{name} must be a positive integer{' or None' * optional}, "
-                                       f"got {value!r}")
-        if self.n_embd % self.n_head != 0:
-            raise CourseInputError(
-                f"GPTConfig: n_embd={self.n_embd} is not divisible by n_head={self.n_head}; "
-                f"pick n_head among {_divisors(self.n_embd)[:12]}")
-        if self.n_head % self.kv_heads != 0:
-            raise CourseInputError(f"GPTConfig: n_kv_head={self.n_kv_head} must divide n_head={self.n_head}; "
-                                   f"pick n_kv_head among {_divisors(self.n_head)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise CourseInputError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        for name, ok, wanted in [
-            *((n, getattr(self, n) > 0, "> 0") for n in ("layer_norm_epsilon", "rope_theta")),
-            *((n, getattr(self, n) in allowed, f"one of {allowed}") for n, allowed in _CHOICES.items()),
-            *((n, isinstance(getattr(self, n), bool), "True or False") for n in ("bias", "tie_word_embeddings")),
-        ]:
-            if not ok:
-                raise CourseInputError(f"GPTConfig.{name} must be {wanted}, got {getattr(self, name)!r}")
-        if self.position == "rope" and self.head_size % 2:
-            raise CourseInputError("GPTConfig: rotary embeddings pair up channels, so the head size "
-                                   f"n_embd // n_head = {self.head_size} must be even")
+        model_checks.check_config(self)  # impossible values raise, naming what would work
 
     @property
     def head_size(self) -> int:
@@ -138,10 +114,6 @@ class GPTConfig(JsonConfig):
     def from_hf(cls, hf_config: Any) -> GPTConfig:
         """Read a `transformers.GPT2Config` or `LlamaConfig` (or its dict), refusing what they are not."""
         return cls(**convert.config_fields_from_hf(hf_config))
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 # -- Norms and GELU ----------------------------------------------------------------------
@@ -308,12 +280,12 @@ class GPT(nn.Module):
         tensor lists: generation needs only the last one.
         """
         past_length = past_key_values[0][0].size(2) if past_key_values else 0
-        self._check_input(input_ids, past_length)
+        model_checks.check_input_ids(input_ids, self.config, past_length)
         B, T = input_ids.shape
-        mask = self._padding_mask(attention_mask, B, past_length + T)  # (B, S) or None: no padding
+        mask = model_checks.padding_mask(attention_mask, B, past_length + T, self.device)  # (B, S) or None
         pos = torch.arange(past_length, past_length + T, device=input_ids.device)  # (T,)
         if position_ids is not None:
-            pos = self._check_positions(position_ids, B, T)  # (B, T) or (1, T)
+            pos = model_checks.positions(position_ids, B, T, self.device)  # (B, T) or (1, T)
         x, rope = self._embed(input_ids, pos)  # (B, T, C); rope = (cos, sin) or None
         if mask is not None:
             mask = padded_causal_mask(mask, T)  # (B, 1, T, S), built once for every layer
@@ -354,47 +326,6 @@ class GPT(nn.Module):
         if pos.dim() == 2:  # one row of positions per text: (B, 1, T, hs), broadcast over the heads
             cos, sin = cos[:, None], sin[:, None]
         return self.transformer.drop(x), (cos, sin)
-
-    def _padding_mask(self, attention_mask: torch.Tensor | None, B: int, S: int) -> torch.Tensor | None:
-        """The (B, S) padding mask, or None when there is no padding (the fast causal path)."""
-        if attention_mask is None:
-            return None
-        if attention_mask.dim() != 2 or tuple(attention_mask.shape) != (B, S):
-            raise CourseInputError(
-                f"attention_mask has shape {tuple(attention_mask.shape)}; expected (batch, cached + new tokens) = "
-                f"({B}, {S}): 1 for text, 0 for padding")
-        if is_compiling() or not bool(attention_mask.all()):
-            return attention_mask.to(self.device)
-        return None
-
-    def _check_positions(self, position_ids: torch.Tensor, B: int, T: int) -> torch.Tensor:
-        pos = position_ids if position_ids.dim() == 2 else position_ids.view(1, -1)
-        if pos.size(1) != T or pos.size(0) not in (1, B):
-            raise CourseInputError(
-                f"position_ids has shape {tuple(position_ids.shape)}; expected ({B}, {T}) or (1, {T}): "
-                "one position per new token")
-        return pos.to(device=self.device, dtype=torch.long)
-
-    def _check_input(self, input_ids: torch.Tensor, past_length: int) -> None:
-        if input_ids.dim() != 2:
-            raise CourseInputError(f"input_ids must be (batch, time); got shape {tuple(input_ids.shape)}")
-        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
-            raise CourseInputError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}")
-        T, n_positions, vocab_size = input_ids.size(1), self.config.n_positions, self.config.vocab_size
-        if T == 0:
-            raise CourseInputError("input_ids is empty: give at least one token")
-        if past_length + T > n_positions:
-            cached = f" ({past_length} cached + {T} new)" if past_length else ""
-            raise CourseInputError(
-                f"sequence of {past_length + T} tokens{cached} is longer than the model's context, "
-                f"n_positions={n_positions}; crop it to the last {n_positions} tokens")
-        if is_compiling():  # a data-dependent check would break the compiled graph
-            return
-        lo, hi = torch.stack([input_ids.min(), input_ids.max()]).tolist()  # one device sync, not two
-        if lo < 0 or hi >= vocab_size:
-            raise CourseInputError(
-                f"token id {hi if hi >= vocab_size else lo} is outside the vocabulary (valid ids are "
-                f"0 .. {vocab_size - 1}); was the text encoded with another tokenizer?")
 
     # -- conveniences ------------------------------------------------------------------
     @property

@@ -138,3 +138,15 @@ def test_every_unit_loads_lazily_from_the_package() -> None:
     assert set(course_lib._SUBMODULES) == _units() - {"__main__"}  # `python -m course_lib`, not a module to load
     viz_modules = {p.stem for p in (LIB / "viz").glob("*.py") if not p.name.startswith("_")}
     assert set(course_lib.viz._SUBMODULES) == viz_modules
+
+
+def test_model_file_reads_like_notebook_05() -> None:
+    """model.py stays the file a learner compares with their notebook: short, in the notebook's order."""
+    source = (LIB / "model.py").read_text(encoding="utf-8")
+    assert len(source.splitlines()) <= 420, "model.py grew past 420 lines: move what is not the model out"
+    classes = [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+    order = ["GPTConfig", "RMSNorm", "GELU", "MLP", "Block", "GPT"]
+    assert [c for c in classes if c in order] == order, classes
+    forward = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef) and n.name == "GPT")
+    fwd = next(f for f in forward.body if isinstance(f, ast.FunctionDef) and f.name == "forward")
+    assert fwd.end_lineno - fwd.lineno <= 55, "GPT.forward is longer than a screen"
