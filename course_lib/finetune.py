@@ -7,7 +7,9 @@ and counting in words), each marked ``"split": "train"`` or ``"test"``. It is ma
 writes it), and `load_instructions()` reads it, or rebuilds it in memory when the course is
 installed without its data folder (Colab, a plain ``pip install``). Online, `load_alpaca()`
 adds Stanford Alpaca's 52K records (CC BY-NC 4.0), downloaded once, checked and cached, to
-the training split; offline it says so in one line and gives the shipped set.
+the training split; offline it says so in one line and gives the shipped set. The course model,
+which read only Shakespeare, learns a task in its own domain instead: `data/modern_english.jsonl`
+(`make_modern_english()`), spans of the plays and the same words in modern English.
 
 One example is the prompt followed by the response::
 
@@ -29,6 +31,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,10 +46,11 @@ from .io import write_atomic
 from .memory import TrainingMemory, training_memory  # noqa: F401 - the names notebook 09 first used; tests of the checks use them
 
 __all__ = [
-    "ALPACA_LICENSE", "ALPACA_URL", "IGNORE_INDEX", "INSTRUCTIONS_FILE", "PROMPT_TEMPLATE", "TASKS",
+    "ALPACA_LICENSE", "ALPACA_URL", "IGNORE_INDEX", "INSTRUCTIONS_FILE", "MODERN_ENGLISH", "MODERN_FILE",
+    "PROMPT_TEMPLATE", "TASKS",
     "alpaca_to_rows", "answer", "collate", "encode_example", "exact_match", "format_prompt",
-    "git_blob_id", "instructions_path", "load_alpaca", "load_instructions", "make_instructions", "newline_ids",
-    "write_instructions",
+    "git_blob_id", "instructions_path", "load_alpaca", "load_instructions", "load_modern_english",
+    "make_instructions", "make_modern_english", "modernize", "newline_ids", "write_instructions",
 ]
 
 IGNORE_INDEX = -100
@@ -136,11 +140,12 @@ def make_instructions(seed: int = 0) -> list[dict[str, str]]:
     return rows
 
 
-def write_instructions(path: str | os.PathLike) -> Path:
-    """Write `make_instructions()` as JSON lines (one row per line, UTF-8) to `path`.
+def write_instructions(path: str | os.PathLike, rows: Sequence[dict[str, str]] | None = None) -> Path:
+    """Write `rows` (default `make_instructions()`) as JSON lines (one row per line, UTF-8) to `path`.
     """
     p = Path(path)
-    p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in make_instructions()), encoding="utf-8")
+    rows = make_instructions() if rows is None else rows
+    p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return p
 
 
@@ -177,6 +182,90 @@ def load_instructions(path: str | os.PathLike | None = None, split: str | None =
                 raise CourseInputError(f"{p}, line {n}: a row needs the text fields 'instruction' and 'response'")
             rows.append(row)
     return [r for r in rows if split is None or r.get("split", "train") == split]
+
+
+# --------------------------------------------------------------------------- a task in the course model's domain
+MODERN_FILE = "modern_english.jsonl"
+MODERN_TASK = "Say it in modern English: {}"
+MODERN_ENGLISH = {
+    "thou": "you", "thee": "you", "thy": "your", "thine": "your", "art": "are", "hast": "have", "hath": "has",
+    "doth": "does", "dost": "do", "wilt": "will", "shalt": "shall", "wert": "were", "hadst": "had", "didst": "did",
+    "canst": "can", "mayst": "may", "may'st": "may", "mightst": "might", "wouldst": "would", "couldst": "could",
+    "shouldst": "should", "'tis": "it is", "'twas": "it was", "ere": "before", "nay": "no", "ay": "yes",
+    "oft": "often", "hither": "here", "thither": "there", "whither": "where", "wherefore": "why",
+    "ne'er": "never", "o'er": "over", "e'en": "even",
+}
+"""Shakespeare's word -> today's: the one rule of the modern-English task (word by word, capitals kept)."""
+
+_NOT_ARCHAIC_ST = frozenset(
+    "best rest west breast beast least first last most must just lost cost against east feast guest jest nest "
+    "priest chest honest dust trust worst past fast cast host ghost post almost mist fist list wrist thirst burst "
+    "earnest forest interest modest request harvest midst amongst whilst behest dearest eldest tempest".split())
+"""Words ending in -st that are not an old verb form (a span with another -st/-eth word is left out)."""
+
+
+def modernize(words: Sequence[str]) -> str | None:
+    """The span `words` in modern English by `MODERN_ENGLISH`, or None when the rule cannot say
+    ("art" not after "thou" may be the noun; another -st/-eth verb or elision has no entry)."""
+    out = []
+    for i, w in enumerate(words):
+        low = w.lower()
+        if low == "art" and (i == 0 or words[i - 1].lower() != "thou"):
+            return None
+        if low not in MODERN_ENGLISH:
+            if ("'" in w or low.endswith(("st", "eth"))) and low not in _NOT_ARCHAIC_ST:
+                return None
+            out.append(w)
+            continue
+        new = MODERN_ENGLISH[low]
+        out.append(new[0].upper() + new[1:] if w.lstrip("'")[:1].isupper() else new)
+    return " ".join(out)
+
+
+def make_modern_english(text: str | None = None, n: int = 800, seed: int = 0) -> list[dict[str, str]]:
+    """Notebook 09's task for the course model: `n` spans of 3-5 words cut from Tiny Shakespeare at
+    punctuation, each holding at least one word of `MODERN_ENGLISH`, and the same span in modern English.
+
+    Copy the span, changing only those words: the course model has read every one of them, and its
+    induction heads (notebook 08) copy. A seeded fifth is held out (``"split": "test"``).
+    """
+    if text is None:
+        from .data import load_corpus
+
+        text = load_corpus("shakespeare", verbose=False)
+    spans = set()
+    for line in text.splitlines():
+        if line.endswith(":"):  # a speaker's name
+            continue
+        for part in re.split(r"[,.;:!?-]+", line):
+            words = part.split()
+            if 3 <= len(words) <= 5 and all(re.fullmatch(r"[A-Za-z']+", w) for w in words) \
+                    and any(w.lower() in MODERN_ENGLISH for w in words):
+                modern = modernize(words)
+                if modern is not None:
+                    spans.add((" ".join(words), modern))
+    rng = random.Random(seed)
+    chosen = sorted(spans)
+    rng.shuffle(chosen)
+    chosen = chosen[:n]
+    test = set(rng.sample(range(len(chosen)), round(TEST_FRACTION * len(chosen))))
+    return [{"task": "modern", "instruction": MODERN_TASK.format(old), "response": new,
+             "split": "test" if i in test else "train"} for i, (old, new) in enumerate(chosen)]
+
+
+def load_modern_english(split: str | None = None) -> list[dict[str, str]]:
+    """The shipped ``data/modern_english.jsonl`` (`make_modern_english()`, in memory without a checkout)."""
+    path = modern_english_path()
+    if path is None:
+        return [r for r in make_modern_english() if split is None or r["split"] == split]
+    return load_instructions(path, split)
+
+
+def modern_english_path() -> Path | None:
+    """``data/modern_english.jsonl`` of the checkout, or None when the course runs without it."""
+    root = runtime.repo_root()
+    p = root / "data" / MODERN_FILE if root is not None else None
+    return p if p is not None and p.is_file() else None
 
 
 # --------------------------------------------------------------------------- a larger set, online

@@ -66,6 +66,38 @@ def test_load_instructions_reads_the_file_and_splits(tmp_path: Path, monkeypatch
         finetune.load_instructions(split="val")
 
 
+def test_the_modern_english_set_is_the_generators_and_right(monkeypatch) -> None:
+    """data/modern_english.jsonl (the course model's task): made from Tiny Shakespeare by the rule, every
+    span needs a change, a fifth held out, no span twice; without a checkout the same rows in memory."""
+    path = ROOT / "data" / finetune.MODERN_FILE
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert rows == finetune.make_modern_english() == finetune.load_modern_english()
+    assert len(rows) == 800 and sum(r["split"] == "test" for r in rows) == 160
+    assert len({r["instruction"] for r in rows}) == len(rows)
+    text = (ROOT / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    prefix = finetune.MODERN_TASK.format("")
+    for r in rows:
+        span = r["instruction"][len(prefix):]
+        assert r["instruction"].startswith(prefix) and span in text, span  # cut from the plays
+        assert r["response"] == finetune.modernize(span.split()) != span  # copying unchanged is never right
+        assert not {w.lower() for w in r["response"].split()} & set(finetune.MODERN_ENGLISH), r
+    monkeypatch.setattr(finetune, "modern_english_path", lambda: None)  # installed without data/
+    assert finetune.load_modern_english(split="test") == [r for r in rows if r["split"] == "test"]
+
+
+@pytest.mark.parametrize("span, modern", [
+    ("Hath Romeo slain himself", "Has Romeo slain himself"),
+    ("thou art my friend", "you are my friend"),
+    ("'Tis more than you deserve", "It is more than you deserve"),
+    ("I pray thee", "I pray you"),
+    ("the art of war", None),           # "art" not after "thou" may be the noun
+    ("thou speakest well", None),       # an -est verb the table does not hold
+    ("the best of thy kin", "the best of your kin"),
+])
+def test_modernize(span: str, modern: str | None) -> None:
+    assert finetune.modernize(span.split()) == modern
+
+
 def test_encode_example_masks_the_prompt_with_gpt2_tokens() -> None:
     tok = gpt2_tokenizer()
     ids, labels = finetune.encode_example(tok, "Give the opposite of: hot", "cold")
