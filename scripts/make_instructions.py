@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from course_lib.finetune import INSTRUCTIONS_FILE, MODERN_FILE, make_instructions, make_modern_english, write_instructions
+from course_lib.finetune import (
+    INSTRUCTIONS_FILE,
+    MODERN_FILE,
+    make_instructions,
+    make_modern_english,
+    write_instructions,
+)
 
 if __name__ == "__main__":
     data = Path(__file__).resolve().parent.parent / "data"
