@@ -7,11 +7,12 @@ character-level GPT on text, where a previous-token head appears. Both can recor
 training history (loss and a head score every few steps: the phase change), scored with
 `interp`'s plain score functions; `viz.heads.plot_history` draws it.
 
-`cached_induction_model` and `cached_char_model` train them once with their full settings
-(`InductionSpec`, `CharSpec`; one CPU thread, seeded) and cache them
+`cached_induction_model` and `cached_char_model` load them in a second, in any mode: the course
+ships both with their default settings (`InductionSpec`, `CharSpec`; the character model on Tiny
+Shakespeare) in ``course_lib/assets/toys/``, trained by ``scripts/train_toys.py`` with this code.
+Other settings or another corpus train once (one CPU thread, seeded) into a cache
 (`runtime.trained_cache_dir()`, one folder per setting and corpus, written atomically by
-`io.build_once`); every later call, in any mode, loads them in a second. Fast mode thus shows
-the real heads.
+`io.build_once`), then load from it. Fast mode thus shows the real heads.
 
 Introduced in notebooks/08_attention_visualization.ipynb.
 """
@@ -250,6 +251,14 @@ CACHE_THREADS = 1
 (and one, because models this small gain little from a second thread on a busy CPU)."""
 
 _INFO = "heads.json"
+SHIPPED = Path(__file__).resolve().parent / "assets" / "toys"
+"""The models with the default settings, shipped with the course (one folder per setting, as cached)."""
+
+
+def _folder(name: str) -> Path:
+    """The shipped folder `name` when the course has it, else the cache's (trained there once)."""
+    shipped = SHIPPED / name
+    return shipped if (shipped / _INFO).is_file() else runtime.trained_cache_dir() / name
 
 
 def _train_and_save(kind: str, spec: InductionSpec | CharSpec,
@@ -287,13 +296,13 @@ def _load(folder: Path, verbose: bool, what: str) -> GPT:
 def cached_induction_model(spec: InductionSpec | None = None, *, verbose: bool = True) -> GPT:
     """`train_induction_model` with `spec`'s settings (default `INDUCTION`), trained once and cached.
 
-    The first call trains it (on one CPU thread, about 30 s of CPU time) into
-    ``runtime.trained_cache_dir() / "induction-<hash of the settings>"``; later calls, in
-    any mode and any process, load it. ``model.history`` holds what was recorded while it
+    The default settings load the shipped model (`SHIPPED`); other settings train once (on one
+    CPU thread, about 30 s of CPU time) into ``runtime.trained_cache_dir() / "induction-<hash of
+    the settings>"``, and later calls, in any mode and any process, load it. ``model.history`` holds what was recorded while it
     trained (step, loss, induction, previous_token): the phase change.
     """
     spec = spec or INDUCTION
-    folder = runtime.trained_cache_dir() / f"induction-{settings_key(spec)}"
+    folder = _folder(f"induction-{settings_key(spec)}")
     trained = []
 
     def build(tmp: Path) -> None:
@@ -308,12 +317,13 @@ def cached_char_model(text: str, spec: CharSpec | None = None, *,
                       verbose: bool = True) -> tuple[GPT, CharTokenizer]:
     """`train_char_model` on `text` with `spec`'s settings (default `CHAR`), trained once and cached.
 
-    Returns (model, `CharTokenizer`). Cached in ``runtime.trained_cache_dir() /
-    "char-<hash of the settings and text>"``: another corpus or setting trains another model.
+    Returns (model, `CharTokenizer`). The default settings on Tiny Shakespeare load the shipped
+    model (`SHIPPED`); otherwise cached in ``runtime.trained_cache_dir() / "char-<hash of the
+    settings and text>"``: another corpus or setting trains another model, once.
     ``model.history`` holds the recorded (step, loss, previous_token).
     """
     spec = spec or CHAR
-    folder = runtime.trained_cache_dir() / f"char-{settings_key(spec, text)}"
+    folder = _folder(f"char-{settings_key(spec, text)}")
 
     def train(history: History) -> tuple[GPT, dict[str, Any]]:
         model, vocab = train_char_model(text, spec, verbose=verbose, history=history)

@@ -38,8 +38,8 @@ def _cached_models_08() -> None:
 
 
 CACHED_MODELS = {"08_attention_visualization": _cached_models_08}
-"""Models a notebook trains once and caches (first run only: about a minute of CPU time):
-trained here, before the clock starts, because the limits are for a learner's every later run."""
+"""Models a notebook loads from the course (shipped in course_lib/assets/toys, so nothing trains; were a
+default changed, they would train once here, before the clock starts, as scripts/train_toys.py does)."""
 
 
 STACK_NOISE = re.compile(

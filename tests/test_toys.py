@@ -18,18 +18,18 @@ from course_lib.model import GPTConfig
 def test_a_previous_token_head_appears_in_a_char_model(capsys) -> None:
     """Reading characters, a layer-0 head learns to look one step back.
 
-    The cached character model notebook 08 loads (`toys.CHAR`: 800 steps, seed 0, one
-    thread) on the offline corpus: L0H3 scores 0.41; an untrained model's best is about
-    0.06, and uniform attention over 64 positions gives 0.06. (Earlier runs on 2 threads,
-    seeds 0, 1, 2 at 600-700 steps: 0.39, 0.39, 0.39.) Trained once, then cached.
+    The character model notebook 08 loads (`toys.CHAR`: 800 steps, seed 0, one thread, on Tiny
+    Shakespeare), shipped with the course (course_lib/assets/toys), so no learner trains it; an
+    untrained model's best is about 0.06, and uniform attention over 64 positions gives 0.06.
     """
     from course_lib.data import load_corpus
 
-    text = load_corpus("offline", verbose=False)
+    text = load_corpus("shakespeare", verbose=False)
     sample = text[1000:1064]
     untrained, vocab = toys.train_char_model(text, steps=0, seed=0, verbose=False)
     before = interp.top_heads(interp.head_roles(untrained, vocab.encode(sample), period=24), "previous_token", 1)[0]
     model, vocab = toys.cached_char_model(text)
+    assert Path(model.source).parent == toys.SHIPPED  # loaded, not trained
     roles = interp.head_roles(model, vocab.encode(sample), period=24)
     best = interp.top_heads(roles, "previous_token", 1)[0]
     uniform = sum(1 / (i + 1) for i in range(1, len(sample))) / (len(sample) - 1)
@@ -57,6 +57,7 @@ def test_the_copy_task_grows_an_induction_head_found_by_the_scores(capsys) -> No
     untrained = toys.train_induction_model(steps=0, verbose=False)
     before = interp.head_roles(untrained, period=20)
     model = toys.cached_induction_model()
+    assert Path(model.source).parent == toys.SHIPPED  # loaded, not trained
     roles = interp.head_roles(model, period=20)
     ind = interp.top_heads(roles, "induction", 1)[0]
     prev = interp.top_heads([r for r in roles if r.layer == 0], "previous_token", 1)[0]
