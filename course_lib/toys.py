@@ -298,8 +298,8 @@ def cached_induction_model(spec: InductionSpec | None = None, *, verbose: bool =
 
     The default settings load the shipped model (`SHIPPED`); other settings train once (on one
     CPU thread, about 30 s of CPU time) into ``runtime.trained_cache_dir() / "induction-<hash of
-    the settings>"``, and later calls, in any mode and any process, load it. ``model.history`` holds what was recorded while it
-    trained (step, loss, induction, previous_token): the phase change.
+    the settings>"``, and later calls, in any mode and any process, load it. ``model.history``
+    holds what was recorded while it trained (step, loss, induction, previous_token): the phase change.
     """
     spec = spec or INDUCTION
     folder = _folder(f"induction-{settings_key(spec)}")
