@@ -371,11 +371,29 @@ def _copy_phase(recipe: Recipe, out: Path, phase: int, start: Path | None, most:
     return trainer
 
 
+def _record_changes(out: Path, recipe: Recipe) -> None:
+    """Write recipe.json (the recipe of this sitting); a field changed since the last sitting (``--set`` on a
+    resume) is added to recipe_changes.json with the phase-2 step it took effect at, so the card can say."""
+    now = json.loads(json.dumps(dataclasses.asdict(recipe)))  # tuples as JSON lists, to compare
+    path = out / "recipe.json"
+    if path.is_file():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        changed = {k: [before.get(k), v] for k, v in now.items() if k != "threads" and before.get(k) != v}
+        if changed:
+            state = out / "run" / "train_state" / "trainer.json"
+            step = json.loads(state.read_text())["step"] if state.is_file() else 0
+            log = out / "recipe_changes.json"
+            rows = json.loads(log.read_text(encoding="utf-8")) if log.is_file() else []
+            rows.append({"phase_2_step": step, "changed": changed, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+            log.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(now, indent=2) + "\n", encoding="utf-8")
+
+
 def train(recipe: Recipe, out: Path, max_steps: int | None = None) -> Trainer:
     """Phase 1 in `out`/phase1, then phase 2 in `out`/run (the finished model); each resumes where it stopped."""
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(recipe.threads)
-    (out / "recipe.json").write_text(json.dumps(dataclasses.asdict(recipe), indent=2) + "\n", encoding="utf-8")
+    _record_changes(out, recipe)
     tok, train_ids, val_ids, _ = prepare(recipe, out)
     val = torch.from_numpy(val_ids.astype(np.int64))
     log = JsonlLog(out / "training_log.jsonl")
@@ -587,7 +605,8 @@ def write_card(dest: Path, recipe: Recipe, results: dict, comparison: dict | Non
     phases = "**Phases.** Natural text alone grows induction heads too slowly for a CPU budget (a 15-minute model " \
         "had none, best score 0.03; a first try of this recipe without phase 1 had none after 1,500 steps, best " \
         "0.04), and wide models at a high learning rate learn to copy by position tricks instead. So:\n\n" + \
-        _phase_story(results.get("phases", {}), recipe) if not draft else (
+        _phase_story(results.get("phases", {}), recipe, results.get("recipe_changes", []),
+                     results.get("phase_costs", {})) if not draft else (
         f"The **draft** of the course model, for speculative decoding (notebook 07): the same tokenizer and data, "
         f"language only (natural text, AdamW lr {recipe.lr:g} with warm-up and cosine decay to {recipe.min_lr:g}, "
         f"{recipe.max_steps:,} steps), no induction phases: it only has to guess the easy tokens fast.\n")
@@ -687,8 +706,18 @@ characters).
     (dest / "README.md").write_text(text, encoding="utf-8")
 
 
-def _phase_story(p: dict, recipe: Recipe) -> str:
-    """The four phases in words, with what the training log measured in each."""
+def _phase_story(p: dict, recipe: Recipe, changes: list[dict], costs: dict) -> str:
+    """The four phases in words, with what the training log measured in each, and the recipe changes
+    made between sittings (recipe_changes.json)."""
+    first = dataclasses.asdict(recipe)
+    for row in reversed(changes):  # undo them, latest first: the recipe phase 2 started with
+        first.update({k: old for k, (old, _) in row["changed"].items()})
+    later = "".join(
+        f" From step {row['phase_2_step']:,} on (a later sitting, `--set` on the resume: the cosine schedule "
+        f"stretched to the new length): " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in row["changed"].items()) + "."
+        for row in changes)
+    rise = (f" (the validation loss goes from {costs['language']:.3f} to {costs['copy']:.3f} nats per character)"
+            if costs else "")
     def best(phase: int) -> str:
         row = p.get(str(phase), {})
         return f"{row['steps']:,} steps, best induction scores {', '.join(f'{v:.2f}' for v in row['best'][:2])}" \
@@ -697,12 +726,12 @@ def _phase_story(p: dict, recipe: Recipe) -> str:
         f"1. **Copy task** (phase 1): sequences of {recipe.induction_period[0]} to {recipe.induction_period[1]} random "
         f"token ids written twice, the loss on the second copy only, lr {recipe.induction_lr:g} constant, no dropout "
         f"or weight decay, until two heads score {recipe.induction_stop_score}: {best(1)}.\n"
-        f"2. **Language** (phase 2): natural text windows, {recipe.repeat_share:.0%} of them with a span of "
+        f"2. **Language** (phase 2): natural text windows, {first['repeat_share']:.0%} of them with a span of "
         f"{recipe.repeat_min} to {recipe.repeat_max} random ids written twice, AdamW lr {recipe.lr:g} with warm-up and "
-        f"cosine decay to {recipe.min_lr:g}, dropout {recipe.dropout}, {recipe.max_steps:,} steps. It wears the "
-        f"induction heads away: 500 steps in, no head scored above 0.05.\n"
+        f"cosine decay to {recipe.min_lr:g}, dropout {first['dropout']}, {first['max_steps']:,} steps.{later} It wears "
+        f"the induction heads away: 500 steps in, no head scored above 0.05.\n"
         f"3. **Copy task again** (phase 3), from the language model, as in phase 1: {best(3)}. The copying comes back "
-        f"fast, but the language suffers (the validation loss rises by about 0.6 nats per character).\n"
+        f"fast, but the language suffers{rise}.\n"
         f"4. **Both at once** (phase 4): {recipe.polish_steps} steps at a constant lr {recipe.polish_lr:g}, no "
         f"dropout, every batch {1 - recipe.polish_copy_share:.0%} natural text and {recipe.polish_copy_share:.0%} "
         f"copy-task sequences end to end: the language comes back and the heads stay (the results above).\n")
@@ -731,6 +760,12 @@ def card(recipe: Recipe, out: Path, dest: Path, step: int | None, where: str) ->
     state = json.loads((out / "run" / "train_state" / "trainer.json").read_text()) \
         if (out / "run" / "train_state" / "trainer.json").is_file() else {}
     results["phases"] = _phases_from_log(out / "training_log.jsonl")
+    changes = out / "recipe_changes.json"
+    results["recipe_changes"] = json.loads(changes.read_text(encoding="utf-8")) if changes.is_file() else []
+    if step is None and (out / "phase3" / "model.safetensors").is_file():  # what phase 3 costs the language
+        results["phase_costs"] = {
+            name: round(val_loss_per_char(GPT.from_pretrained(out / folder), tok, val_ids, recipe.seq_len)
+                        ["loss_per_char"], 4) for name, folder in (("language", "run"), ("copy", "phase3"))}
     results["training"] = {"where": where, "hours": sum(t["seconds"] for t in times) / 3600,
                            "sittings": len(times), "steps": step or state.get("step", recipe.max_steps),
                            "torch": torch.__version__}

@@ -124,3 +124,17 @@ def test_the_training_script_runs_a_few_steps_and_its_folder_loads(tmp_path: Pat
     assert results["validation"]["loss_per_char"] > 0
     assert (dest / "README.md").read_text().startswith("---\nlicense: mit")  # a Hugging Face model card
     assert set(results["phases"]) == {"1", "2", "3", "4"}
+
+
+def test_a_recipe_change_between_sittings_is_recorded_for_the_card(tmp_path: Path) -> None:
+    """`--set` on a resume changes the recipe; recipe_changes.json keeps what changed, and when."""
+    mod = script()
+    mod._record_changes(tmp_path, mod.Recipe())
+    mod._record_changes(tmp_path, mod.Recipe(threads=1))  # the thread count shapes nothing: no change
+    assert not (tmp_path / "recipe_changes.json").exists()
+    mod._record_changes(tmp_path, mod.Recipe(dropout=0.1, max_steps=5_000))
+    rows = json.loads((tmp_path / "recipe_changes.json").read_text())
+    assert rows[0]["changed"] == {"dropout": [mod.Recipe().dropout, 0.1], "max_steps": [mod.Recipe().max_steps, 5_000]}
+    assert json.loads((tmp_path / "recipe.json").read_text())["dropout"] == 0.1
+    story = mod._phase_story({}, mod.Recipe(dropout=0.1, max_steps=5_000), rows, {"language": 1.5, "copy": 2.0})
+    assert f"dropout {mod.Recipe().dropout}," in story and "dropout 0.2 -> 0.1" in story and "1.500 to 2.000" in story
