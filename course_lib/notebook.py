@@ -189,7 +189,7 @@ COURSE_MAP: list[tuple[str, str, str, str]] = [
      "0.4"),
     ("09_fine_tuning", "Fine-tuning",
      "LoRA on an instruction set (masked labels), full fine-tuning, memory, gradient checkpointing",
-     "2.4"),
+     "3.2"),
     ("10_scaling_up", "Scaling up on a GPU",
      "the speed-up ladder on GPT-2 124M (TF32, bf16/fp16, SDPA, compile, fused AdamW, padded vocab) with "
      "MFU; fine-tuning pretrained GPT-2 on Shakespeare; DDP",
