@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers
+from tiny_models import CONFIGS, make_model, one_thread  # noqa: F401 - one_thread: an autouse fixture
 from transformers.generation import logits_process as lp
 
 from course_lib.errors import CourseInputError
@@ -38,34 +39,6 @@ from course_lib.generate import (
     top_p_filter,
     typical_filter,
 )
-from course_lib.model import GPT, GPTConfig
-
-CONFIGS = [  # (vocab, layers, n_embd, heads)
-    (97, 2, 32, 4),
-    (61, 1, 16, 2),
-    (128, 3, 48, 6),
-]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def make_model(seed: int, vocab: int, n_layer: int, n_embd: int, n_head: int, n_positions: int = 64) -> GPT:
-    """A tiny random GPT with weights large enough that its choices are not all the same token."""
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=vocab, n_positions=n_positions, n_embd=n_embd,
-                          n_layer=n_layer, n_head=n_head)).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "ln" not in name:
-                p.normal_(0, 0.3)
-    return model
 
 
 @pytest.fixture(scope="module", params=range(len(CONFIGS)), ids=[f"cfg{i}" for i in range(len(CONFIGS))])

@@ -17,6 +17,7 @@ import warnings
 import pytest
 import torch
 import transformers
+from tiny_models import CONFIGS, make_model, one_thread  # noqa: F401 - one_thread: an autouse fixture
 
 from course_lib.errors import CourseInputError
 from course_lib.generate import (
@@ -28,35 +29,9 @@ from course_lib.generate import (
     generate,
     next_token_step,
 )
-from course_lib.model import GPT, LLAMA_SWITCHES, GPTConfig
+from course_lib.model import LLAMA_SWITCHES
 
-CONFIGS = [  # (vocab, layers, n_embd, heads)
-    (97, 2, 32, 4),
-    (61, 1, 16, 2),
-    (128, 3, 48, 6),
-]
 LENGTHS = (6, 2, 5, 1)  # the prompts of one ragged batch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def make_model(seed: int, vocab: int, n_layer: int, n_embd: int, n_head: int, n_positions: int = 64,
-               **switches) -> GPT:
-    """A tiny random GPT with weights large enough that its choices are not all the same token."""
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=vocab, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
-                          n_head=n_head, **switches)).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "ln" not in name and "norm" not in name:
-                p.normal_(0, 0.3)
-    return model
 
 
 def left_pad(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

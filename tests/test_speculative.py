@@ -15,6 +15,7 @@ import math
 
 import pytest
 import torch
+from tiny_models import make_model, one_thread  # noqa: F401 - one_thread: an autouse fixture
 
 from course_lib.errors import CourseInputError
 from course_lib.generate import (
@@ -25,29 +26,7 @@ from course_lib.generate import (
     process_logits,
     speculative_generate,
 )
-from course_lib.model import GPT, GPTConfig
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def make_model(seed: int, vocab: int, n_layer: int, n_embd: int, n_head: int, scale: float = 0.3,
-               n_positions: int = 64) -> GPT:
-    """A tiny random GPT whose weights are large enough that its choices vary."""
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=vocab, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
-                          n_head=n_head)).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "ln" not in name:
-                p.normal_(0, scale)
-    return model
+from course_lib.model import GPT
 
 
 def nudged(model: GPT, seed: int, noise: float) -> GPT:
