@@ -149,12 +149,16 @@ def write_instructions(path: str | os.PathLike, rows: Sequence[dict[str, str]] |
     return p
 
 
-def instructions_path() -> Path | None:
-    """``data/instructions.jsonl`` of the checkout, or None when the course runs without it.
-    """
+def _shipped(name: str) -> Path | None:
+    """``data/<name>`` of the checkout, or None when the course runs without it (Colab, a plain pip install)."""
     root = runtime.repo_root()
-    p = root / "data" / INSTRUCTIONS_FILE if root is not None else None
+    p = root / "data" / name if root is not None else None
     return p if p is not None and p.is_file() else None
+
+
+def instructions_path() -> Path | None:
+    """``data/instructions.jsonl`` of the checkout, or None when the course runs without it."""
+    return _shipped(INSTRUCTIONS_FILE)
 
 
 def load_instructions(path: str | os.PathLike | None = None, split: str | None = None) -> list[dict[str, str]]:
@@ -263,9 +267,7 @@ def load_modern_english(split: str | None = None) -> list[dict[str, str]]:
 
 def modern_english_path() -> Path | None:
     """``data/modern_english.jsonl`` of the checkout, or None when the course runs without it."""
-    root = runtime.repo_root()
-    p = root / "data" / MODERN_FILE if root is not None else None
-    return p if p is not None and p.is_file() else None
+    return _shipped(MODERN_FILE)
 
 
 # --------------------------------------------------------------------------- a larger set, online
