@@ -2,6 +2,7 @@
 
     python scripts/train_course_model.py --out outputs/course_model          # train (resumes if stopped)
     python scripts/train_course_model.py --out outputs/course_model --card  # measure, write the model card
+    python scripts/train_course_model.py --out outputs/course_model --side outputs/wider  # a recipe tried, for the card
 
 Everything that shapes the model is in `Recipe` below (one place), and the run is the course's
 own `Trainer`, so it can be stopped with Ctrl-C and continued with the same command: the
@@ -16,6 +17,8 @@ model the pattern those heads are for. The model card says what they cost in val
 `--card` measures what the model card reports (validation loss per character over the whole
 split, induction and previous-token head scores, the ablation effect, samples) and writes
 ``README.md``, ``results.json``, ``training_log.jsonl`` and ``loss_curve.png`` beside the weights.
+`--side DIR` measures another recipe (a run with ``--out DIR --set ...`` and the same tokenizer copied into
+DIR/tokenizer) at its best evaluation; the card lists every recipe so tried and not shipped.
 """
 
 from __future__ import annotations
@@ -140,6 +143,9 @@ class ShakespeareWindows(Dataset):
         self.ids = ids
         self.r = recipe
         T = recipe.seq_len
+        if repeat_share and 2 * recipe.repeat_max > T:
+            sys.exit(f"--set: repeat_max={recipe.repeat_max} written twice does not fit seq_len={T}; use "
+                     f"repeat_max <= {T // 2} (and repeat_min <= repeat_max), or repeat_share=0")
         self.n_windows = (len(ids) - 1 - T - (T - 1)) // T + 1  # room for any offset in [0, T)
         if repeat_share >= 1.0:  # every window holds a repeat
             self.n_natural, self.n_repeat = 0, self.n_windows
@@ -584,7 +590,7 @@ def _table(scores: list[list[float]]) -> str:
     return "\n".join(lines)
 
 
-def write_card(dest: Path, recipe: Recipe, results: dict, comparison: dict | None) -> None:
+def write_card(dest: Path, recipe: Recipe, results: dict) -> None:
     """The model card, README.md, from the recipe and the measured results."""
     v = results["validation"]
     ab = results["ablation"]
@@ -593,14 +599,6 @@ def write_card(dest: Path, recipe: Recipe, results: dict, comparison: dict | Non
     times = results["training"]
     r = dataclasses.asdict(recipe)
     recipe_rows = "\n".join(f"| `{k}` | {val} |" for k, val in r.items())
-    cost = ""
-    if comparison:
-        cost = (
-            f"\n**What the repeats cost.** The same recipe without them (`repeat_share=0`), trained for "
-            f"{comparison['steps']:,} steps against {comparison['steps']:,} steps with them, reached "
-            f"{comparison['without']:.4f} against {comparison['with']:.4f} nats per character on the whole "
-            f"validation split: a difference of {comparison['with'] - comparison['without']:+.4f}. Without them "
-            f"the best induction score was {comparison['without_induction']:.2f}.\n")
     samples = "\n\n".join(f"*{name}*, from `ROMEO:`:\n\n```text\n{text}\n```"
                             for name, text in results["samples"].items())
     per_token = f"{v['loss_per_token']:.4f} per token; {v['tokens']:,} tokens covering {v['chars']:,} characters"
@@ -695,7 +693,6 @@ tokens). The log of every 10th step and every evaluation is `training_log.jsonl`
 ![loss curve](loss_curve.png)
 
 {phases}
-{cost}
 | setting | value |
 |---|---|
 {recipe_rows}
@@ -703,7 +700,7 @@ tokens). The log of every 10th step and every evaluation is `training_log.jsonl`
 Architecture: GPT-2's (learned positions, pre-LayerNorm blocks, GELU MLP, tied embedding and head, biases), the
 course's `GPT` with `GPTConfig(vocab_size={recipe.vocab_size}, n_positions={recipe.seq_len}, n_embd={recipe.n_embd},
 n_layer={recipe.n_layer}, n_head={recipe.n_head})`, saved in Hugging Face's format (`GPT.save_pretrained`).
-
+{_side_runs(results)}
 ## Data and license
 
 Tiny Shakespeare (`data/tinyshakespeare.txt`, 1,115,394 bytes, from Andrej Karpathy's char-rnn; see
@@ -724,6 +721,17 @@ characters).
     (dest / "README.md").write_text(text, encoding="utf-8")
 
 
+def _tried(sides: list[dict]) -> str:
+    """One sentence on the recipes tried and not shipped, for the card's why-not paragraph."""
+    if not sides:
+        return ""
+    low = min(sides, key=lambda s: s["loss_per_char"])
+    rose = all(s["best_step"] < s["evaluations"][-1][0] for s in sides)
+    return (f" The other recipes tried (the table under *How it was trained*) reached {low['loss_per_char']:.3f} at "
+            f"best ({_changes(low)})" + (", each at an evaluation after which its validation loss rose too" if rose
+                                          else "") + ".")
+
+
 def _targets(r: dict) -> str:
     """The course's targets for this model (issue 26 of its tracker), what it measures, and which it meets."""
     ab, loss, prev = r["ablation"], r["validation"]["loss_per_char"], r["best_previous_token_head"][2]
@@ -739,8 +747,8 @@ def _targets(r: dict) -> str:
     if loss > 1.45:
         why.append(f"phase 2's validation loss was lowest at step {r['training']['steps']:,} and rose after it while "
                    "the training loss kept falling (the evaluations above): the model began to learn the 1-MB text "
-                   "by heart. A larger model with more dropout, trained for a GPU's hours, is the next thing to try; "
-                   "it was not tried here.")
+                   f"by heart.{_tried(r.get('side_runs', []))} What is left to try wants a GPU's hours: a search over "
+                   "the regularisation (dropout, weight decay) and the tokenizer's size.")
     if prev < 0.4:
         layer0 = r.get("previous_token_scores_random", [[0.0]])[0]
         why.append(f"The layer-0 heads share the previous-token job on random tokens (each puts {min(layer0):.2f} "
@@ -804,6 +812,64 @@ def _phases_from_log(log: Path) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- recipes tried and not shipped
+SIDE_RUN_NOISE = ("threads", "eval_interval", "checkpoint_interval", "eval_batches", "refresh_from_step")
+"""Fields a side run may change without changing what it learns: the card does not list them."""
+
+
+def side_run(recipe: Recipe, out: Path, side: Path) -> dict:
+    """Measure `side`, another run of this script (``--out SIDE --set ...``, the tokenizer of `out` copied into it),
+    and record it in `out`/side_runs.json for the card: the fields it changed, its phase-2 evaluations, and the
+    loss per character over the whole validation split at its best one (phase 2 only: a recipe is judged by its
+    language before any copy phase)."""
+    tok, _, val_ids, _ = prepare(recipe, out)
+    for name in ("vocab.json", "merges.txt"):
+        if (side / "tokenizer" / name).read_bytes() != (out / "tokenizer" / name).read_bytes():
+            sys.exit(f"--side {side}: its tokenizer/{name} differs from {out}'s; copy {out / 'tokenizer'} into it "
+                     "before training it, or the losses do not compare")
+    theirs = json.loads((side / "recipe.json").read_text(encoding="utf-8"))
+    ours = out / "recipe.json"  # the recipe of the shipped run's last sitting
+    mine = json.loads(ours.read_text(encoding="utf-8")) if ours.is_file() else \
+        json.loads(json.dumps(dataclasses.asdict(recipe)))
+    rows = [json.loads(line) for line in (side / "training_log.jsonl").read_text(encoding="utf-8").splitlines()]
+    evals = [[r["step"], r["val_loss"]] for r in rows if r.get("phase") == 2 and "val_loss" in r]
+    if not evals:
+        sys.exit(f"--side {side}: its phase 2 has no evaluation yet (training_log.jsonl); train it further first")
+    best = min(evals, key=lambda e: e[1])[0]
+    model = GPT.from_pretrained(side / "snapshots" / f"step_{best}")
+    loss = val_loss_per_char(model, tok, val_ids, int(theirs["seq_len"]))["loss_per_char"]
+    row = {"name": side.name, "changed": {k: v for k, v in theirs.items() if k not in SIDE_RUN_NOISE
+                                          and mine.get(k) != v},
+           "parameters": model.num_parameters(),
+           "steps_run": max(r.get("step", 0) for r in rows if r.get("phase") == 2),
+           "evaluations": evals, "best_step": best, "loss_per_char": round(loss, 4)}
+    path = out / "side_runs.json"
+    done = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    done = [r for r in done if r["name"] != row["name"]] + [row]
+    path.write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
+    return row
+
+
+def _changes(row: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in row["changed"].items()) or "nothing"
+
+
+def _side_runs(results: dict) -> str:
+    """The card's table of the recipes tried and not shipped (side_runs.json)."""
+    sides = results.get("side_runs", [])
+    if not sides:
+        return ""
+    own = results.get("phase_costs", {}).get("language")
+    against = f" This model's phase 2, at the step the copy phases started from: {own:.3f}." if own else ""
+    lines = [f"| {_changes(r)} | {r['parameters'] / 1e6:.1f}M | {r['steps_run']:,} | {r['best_step']:,} "
+             f"({min(v for _, v in r['evaluations']):.3f} per token) | {r['loss_per_char']:.3f} |" for r in sides]
+    return ("\n**Other recipes tried, not shipped.** Each is a run of this script with the same tokenizer, split and "
+            "machine (`--out DIR --set ...`), phase 2 only, measured with `--side DIR`: the loss per character over "
+            f"the whole validation split at its best evaluation.{against}\n\n"
+            "| changed from the recipe above | parameters | steps run | best evaluation at step | loss per character "
+            "there |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
+
+
 def card(recipe: Recipe, out: Path, dest: Path, step: int | None, where: str) -> dict:
     """Measure the trained model in `out` and write the shipped folder `dest` with its model card."""
     torch.set_num_threads(recipe.threads)
@@ -827,7 +893,8 @@ def card(recipe: Recipe, out: Path, dest: Path, step: int | None, where: str) ->
                            "sittings": len(times),
                            "steps": step or recipe.refresh_from_step or state.get("step", recipe.max_steps),
                            "torch": torch.__version__}
-    comparison = out / "comparison.json"
+    sides = out / "side_runs.json"
+    results["side_runs"] = json.loads(sides.read_text(encoding="utf-8")) if sides.is_file() else []
     dest.mkdir(parents=True, exist_ok=True)
     export(out, source, dest)
     for name in MODEL_FILES[2:]:  # the tokenizer files, written by BPETokenizer.save
@@ -837,7 +904,7 @@ def card(recipe: Recipe, out: Path, dest: Path, step: int | None, where: str) ->
     (dest / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     chars_per_token = results["validation"]["chars"] / results["validation"]["tokens"]
     loss_curve(out / "training_log.jsonl", dest / "loss_curve.png", recipe, chars_per_token)
-    write_card(dest, recipe, results, json.loads(comparison.read_text()) if comparison.is_file() else None)
+    write_card(dest, recipe, results)
     return results
 
 
@@ -852,6 +919,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dest", type=Path, default=None,
                    help="--card: the folder to write (default: the shipped model's, or its draft's with --draft)")
     p.add_argument("--where", default="a 2-core x86 CPU (PyTorch, fp32)", help="--card: the machine it trained on")
+    p.add_argument("--side", type=Path, default=None, metavar="DIR",
+                   help="measure DIR, a run of this script with another recipe, for the card's table of recipes tried")
     args = p.parse_args(argv)
     changes = {}
     for item in args.set:
@@ -861,6 +930,9 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--set {item}: {k!r} is not a Recipe field")
         changes[k] = type(getattr(Recipe(), k))(v)
     recipe = Recipe(**{**(DRAFT if args.draft else {}), **changes})
+    if args.side:
+        print(json.dumps(side_run(recipe, args.out, args.side), indent=1))
+        return 0
     if args.card:
         dest = args.dest or (SHIPPED.with_name(SHIPPED.name + "-draft") if args.draft else SHIPPED)
         results = card(recipe, args.out, dest, args.step, args.where)

@@ -112,8 +112,8 @@ def test_the_training_script_runs_a_few_steps_and_its_folder_loads(tmp_path: Pat
     mod = script()
     short = load_corpus("shakespeare", verbose=False)[:40_000]
     monkeypatch.setattr(mod, "load_corpus", lambda name, verbose=False: short)
-    tiny = ["--set", "vocab_size=300", "n_layer=2", "n_head=2", "n_embd=32", "seq_len=64", "batch_size=4",
-            "eval_batches=2", "induction_batch=4"]
+    tiny = ["--set", "vocab_size=300", "n_layer=2", "n_head=2", "n_embd=32", "seq_len=64", "repeat_max=32",
+            "batch_size=4", "eval_batches=2", "induction_batch=4"]
     out, dest = tmp_path / "run", tmp_path / "shipped"
     assert mod.main(["--out", str(out), "--max_steps", "3", *tiny]) == 0
     assert json.loads((out / "phase1" / "done.json").read_text())["steps"] == 3
@@ -124,6 +124,39 @@ def test_the_training_script_runs_a_few_steps_and_its_folder_loads(tmp_path: Pat
     assert results["validation"]["loss_per_char"] > 0
     assert (dest / "README.md").read_text().startswith("---\nlicense: mit")  # a Hugging Face model card
     assert set(results["phases"]) == {"1", "2", "3", "4"}
+
+
+def test_a_recipe_tried_and_not_shipped_is_measured_for_the_card(tmp_path: Path, monkeypatch) -> None:
+    """`--side DIR` measures another run's best evaluation over the whole validation split; the card lists it."""
+    import shutil
+
+    mod = script()
+    short = load_corpus("shakespeare", verbose=False)[:40_000]
+    monkeypatch.setattr(mod, "load_corpus", lambda name, verbose=False: short)
+    tiny = ["vocab_size=300", "n_layer=2", "n_head=2", "n_embd=32", "seq_len=64", "repeat_share=0", "batch_size=4",
+            "eval_batches=2", "eval_interval=2", "induction_max_steps=0", "refresh_max_steps=0", "polish_steps=0"]
+    out, side, dest = tmp_path / "run", tmp_path / "wider", tmp_path / "shipped"
+    with pytest.raises(SystemExit, match="repeat_max=96 written twice does not fit seq_len=64"):  # one clear line
+        mod.main(["--out", str(tmp_path / "bad"), "--max_steps", "1", "--set", *tiny, "repeat_share=0.15"])
+    assert mod.main(["--out", str(out), "--max_steps", "4", "--set", *tiny]) == 0
+    assert mod.main(["--out", str(side), "--max_steps", "2", "--set", *tiny, "vocab_size=290"]) == 0
+    with pytest.raises(SystemExit, match="tokenizer"):  # a side run with its own tokenizer does not compare
+        mod.main(["--out", str(out), "--side", str(side), "--set", *tiny])
+    shutil.rmtree(side)
+    shutil.copytree(out / "tokenizer", side / "tokenizer")
+    assert mod.main(["--out", str(side), "--max_steps", "4", "--set", *tiny, "n_embd=48", "eval_interval=1"]) == 0
+    assert mod.main(["--out", str(out), "--side", str(side), "--set", *tiny]) == 0
+    row, = json.loads((out / "side_runs.json").read_text())
+    assert row["changed"] == {"n_embd": 48}  # eval_interval shapes nothing the card compares
+    assert [s for s, _ in row["evaluations"]] == [1, 2, 3, 4] and row["steps_run"] == 4
+    assert row["best_step"] == min(row["evaluations"], key=lambda e: e[1])[0]
+    tok, _, val_ids, _ = mod.prepare(mod.Recipe(), out)
+    best = mod.GPT.from_pretrained(side / "snapshots" / f"step_{row['best_step']}")
+    assert row["loss_per_char"] == pytest.approx(mod.val_loss_per_char(best, tok, val_ids, 64)["loss_per_char"],
+                                                 abs=1e-4)
+    assert mod.main(["--out", str(out), "--card", "--dest", str(dest), "--set", *tiny]) == 0
+    text = (dest / "README.md").read_text()
+    assert "Other recipes tried, not shipped" in text and f"| n_embd 48 | 0.1M | 4 | {row['best_step']} " in text
 
 
 def test_a_recipe_change_between_sittings_is_recorded_for_the_card(tmp_path: Path) -> None:
