@@ -721,15 +721,17 @@ characters).
     (dest / "README.md").write_text(text, encoding="utf-8")
 
 
-def _tried(sides: list[dict]) -> str:
-    """One sentence on the recipes tried and not shipped, for the card's why-not paragraph."""
+def _tried(sides: list[dict], own: float | None) -> str:
+    """One sentence on the recipes tried and not shipped, for the card's why-not paragraph (`own`: this model's
+    phase-2 loss per character, to compare)."""
     if not sides:
         return ""
     low = min(sides, key=lambda s: s["loss_per_char"])
-    rose = all(s["best_step"] < s["evaluations"][-1][0] for s in sides)
+    than = f" against this model's phase 2's {own:.3f}" if own else ""
+    rose = all(s["evaluations"][-1][1] - min(v for _, v in s["evaluations"]) >= 0.01 for s in sides)  # nats/token
+    after = ", each at an evaluation after which its validation loss rose too" if rose else ""
     return (f" The other recipes tried (the table under *How it was trained*) reached {low['loss_per_char']:.3f} at "
-            f"best ({_changes(low)})" + (", each at an evaluation after which its validation loss rose too" if rose
-                                          else "") + ".")
+            f"best ({_changes(low)}){than}{after}.")
 
 
 def _targets(r: dict) -> str:
@@ -745,9 +747,10 @@ def _targets(r: dict) -> str:
              *(f"| {name} | {target} | {value} | {'yes' if met else '**no**'} |" for name, target, value, met in rows)]
     why = []
     if loss > 1.45:
+        tried = _tried(r.get("side_runs", []), r.get("phase_costs", {}).get("language"))
         why.append(f"phase 2's validation loss was lowest at step {r['training']['steps']:,} and rose after it while "
                    "the training loss kept falling (the evaluations above): the model began to learn the 1-MB text "
-                   f"by heart.{_tried(r.get('side_runs', []))} What is left to try wants a GPU's hours: a search over "
+                   f"by heart.{tried} What is left to try wants a GPU's hours: a search over "
                    "the regularisation (dropout, weight decay) and the tokenizer's size.")
     if prev < 0.4:
         layer0 = r.get("previous_token_scores_random", [[0.0]])[0]
