@@ -866,8 +866,9 @@ def _side_runs(results: dict) -> str:
     against = f" This model's phase 2, at the step the copy phases started from: {own:.3f}." if own else ""
     lines = [f"| {_changes(r)} | {r['parameters'] / 1e6:.1f}M | {r['steps_run']:,} | {r['best_step']:,} "
              f"({min(v for _, v in r['evaluations']):.3f} per token) | {r['loss_per_char']:.3f} |" for r in sides]
-    return ("\n**Other recipes tried, not shipped.** Each is a run of this script with the same tokenizer, split and "
-            "machine (`--out DIR --set ...`), phase 2 only, measured with `--side DIR`: the loss per character over "
+    return ("\n**Other recipes tried, not shipped.** Each is a run of `scripts/train_course_model.py` with the same "
+            "tokenizer, split and machine (`--out DIR --set ...`), phase 2 only (stopped by hand once its validation "
+            "loss rose, or at the end of its schedule), measured with `--side DIR`: the loss per character over "
             f"the whole validation split at its best evaluation.{against}\n\n"
             "| changed from the recipe above | parameters | steps run | best evaluation at step | loss per character "
             "there |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
