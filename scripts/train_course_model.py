@@ -378,14 +378,23 @@ def _copy_phase(recipe: Recipe, out: Path, phase: int, start: Path | None, most:
     return trainer
 
 
+def recipe_json(recipe: Recipe) -> dict:
+    """The recipe as recipe.json holds it (tuples as JSON lists), to compare with one read back."""
+    return json.loads(json.dumps(dataclasses.asdict(recipe)))
+
+
+def recipe_changes(before: dict, now: dict, ignore: tuple[str, ...] = ("threads",)) -> dict[str, list]:
+    """{field: [before, now]} for every recipe field that differs, but those in `ignore` (shaping nothing)."""
+    return {k: [before.get(k), v] for k, v in now.items() if k not in ignore and before.get(k) != v}
+
+
 def _record_changes(out: Path, recipe: Recipe) -> None:
     """Write recipe.json (the recipe of this sitting); a field changed since the last sitting (``--set`` on a
     resume) is added to recipe_changes.json with the phase-2 step it took effect at, so the card can say."""
-    now = json.loads(json.dumps(dataclasses.asdict(recipe)))  # tuples as JSON lists, to compare
+    now = recipe_json(recipe)
     path = out / "recipe.json"
     if path.is_file():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        changed = {k: [before.get(k), v] for k, v in now.items() if k != "threads" and before.get(k) != v}
+        changed = recipe_changes(json.loads(path.read_text(encoding="utf-8")), now)
         if changed:
             state = out / "run" / "train_state" / "trainer.json"
             step = json.loads(state.read_text())["step"] if state.is_file() else 0
@@ -832,20 +841,16 @@ def side_run(recipe: Recipe, out: Path, side: Path) -> dict:
                      "before training it, or the losses do not compare")
     theirs = json.loads((side / "recipe.json").read_text(encoding="utf-8"))
     ours = out / "recipe.json"  # the recipe of the shipped run's last sitting
-    mine = json.loads(ours.read_text(encoding="utf-8")) if ours.is_file() else \
-        json.loads(json.dumps(dataclasses.asdict(recipe)))
-    rows = [json.loads(line) for line in (side / "training_log.jsonl").read_text(encoding="utf-8").splitlines()]
-    evals = [[r["step"], r["val_loss"]] for r in rows if r.get("phase") == 2 and "val_loss" in r]
-    if not evals:
+    mine = json.loads(ours.read_text(encoding="utf-8")) if ours.is_file() else recipe_json(recipe)
+    phase2 = _phases_from_log(side / "training_log.jsonl").get("2", {})
+    if not phase2.get("val"):
         sys.exit(f"--side {side}: its phase 2 has no evaluation yet (training_log.jsonl); train it further first")
-    best = min(evals, key=lambda e: e[1])[0]
+    best = min(phase2["val"], key=lambda e: e[1])[0]
     model = GPT.from_pretrained(side / "snapshots" / f"step_{best}")
     loss = val_loss_per_char(model, tok, val_ids, int(theirs["seq_len"]))["loss_per_char"]
-    row = {"name": side.name, "changed": {k: v for k, v in theirs.items() if k not in SIDE_RUN_NOISE
-                                          and mine.get(k) != v},
-           "parameters": model.num_parameters(),
-           "steps_run": max(r.get("step", 0) for r in rows if r.get("phase") == 2),
-           "evaluations": evals, "best_step": best, "loss_per_char": round(loss, 4)}
+    row = {"name": side.name, "changed": recipe_changes(mine, theirs, SIDE_RUN_NOISE),
+           "parameters": model.num_parameters(), "steps_run": phase2["steps"],
+           "evaluations": phase2["val"], "best_step": best, "loss_per_char": round(loss, 4)}
     path = out / "side_runs.json"
     done = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     done = [r for r in done if r["name"] != row["name"]] + [row]
@@ -854,7 +859,7 @@ def side_run(recipe: Recipe, out: Path, side: Path) -> dict:
 
 
 def _changes(row: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in row["changed"].items()) or "nothing"
+    return ", ".join(f"{k} {a} -> {b}" for k, (a, b) in row["changed"].items()) or "nothing"
 
 
 def _side_runs(results: dict) -> str:

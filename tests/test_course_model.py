@@ -147,7 +147,7 @@ def test_a_recipe_tried_and_not_shipped_is_measured_for_the_card(tmp_path: Path,
     assert mod.main(["--out", str(side), "--max_steps", "4", "--set", *tiny, "n_embd=48", "eval_interval=1"]) == 0
     assert mod.main(["--out", str(out), "--side", str(side), "--set", *tiny]) == 0
     row, = json.loads((out / "side_runs.json").read_text())
-    assert row["changed"] == {"n_embd": 48}  # eval_interval shapes nothing the card compares
+    assert row["changed"] == {"n_embd": [32, 48]}  # eval_interval shapes nothing the card compares
     assert [s for s, _ in row["evaluations"]] == [1, 2, 3, 4] and row["steps_run"] == 4
     assert row["best_step"] == min(row["evaluations"], key=lambda e: e[1])[0]
     tok, _, val_ids, _ = mod.prepare(mod.Recipe(), out)
@@ -156,7 +156,7 @@ def test_a_recipe_tried_and_not_shipped_is_measured_for_the_card(tmp_path: Path,
                                                  abs=1e-4)
     assert mod.main(["--out", str(out), "--card", "--dest", str(dest), "--set", *tiny]) == 0
     text = (dest / "README.md").read_text()
-    assert "Other recipes tried, not shipped" in text and f"| n_embd 48 | 0.1M | 4 | {row['best_step']} " in text
+    assert "Other recipes tried, not shipped" in text and f"| n_embd 32 -> 48 | 0.1M | 4 | {row['best_step']} " in text
 
 
 def test_a_recipe_change_between_sittings_is_recorded_for_the_card(tmp_path: Path) -> None:
